@@ -1,0 +1,149 @@
+#include "src/agent/agent.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "src/base/build_info.h"
+#include "src/base/clock.h"
+#include "src/base/logging.h"
+#include "src/sensors/netflow_sensor.h"
+
+namespace loupe::agent {
+namespace {
+
+std::string HostName() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+Agent::Agent(config::Config config) : config_(std::move(config)) {
+  node_name_ = config_.GetString("loupe.node_name");
+  if (node_name_.empty()) node_name_ = HostName();
+  start_ns_ = RealClock::Get().NowMonotonicNs();
+  RegisterSelfMetrics();
+  if (config_.GetBool("loupe.network.enable")) {
+    sensors_.push_back(std::make_unique<sensors::NetflowSensor>(
+        sensors::NetflowOptions{config_.GetList("loupe.network.interfaces"),
+                                config_.GetList("loupe.network.exclude_interfaces")},
+        registry_));
+  }
+}
+
+Agent::~Agent() { Stop(); }
+
+void Agent::RegisterSelfMetrics() {
+  registry_
+      .AddGauge("loupe_build_info", "Build information of the running agent; always 1.",
+                {"version", "commit"})
+      .WithLabels({kVersion, kGitCommit})
+      ->Set(1);
+  sensor_up_ = &registry_.AddGauge(
+      "loupe_sensor_up", "1 when the sensor's BPF programs are loaded and attached, else 0.",
+      {"sensor"});
+  registry_.AddCollector([this](std::vector<metrics::FamilySnapshot>* out) {
+    const double uptime =
+        static_cast<double>(RealClock::Get().NowMonotonicNs() - start_ns_) / 1e9;
+    out->push_back({"loupe_uptime_seconds", "Seconds since the agent started.",
+                    metrics::MetricType::kGauge, {{{}, uptime}}});
+  });
+}
+
+absl::Status Agent::Start() {
+  auto lock = ProcessLock::Acquire(config_.GetString("loupe.runtime_dir") + "/agent.lock");
+  if (!lock.ok()) return lock.status();
+  lock_ = std::move(lock).value();
+
+  endpoint_ = std::make_unique<prometheus::HttpEndpoint>(registry_, [this] { return Health(); });
+  absl::Status status = endpoint_->Start(config_.GetString("loupe.listen_address"),
+                                         static_cast<int>(config_.GetInt("prometheus_export.port")),
+                                         config_.GetString("prometheus_export.path"));
+  if (!status.ok()) return status;
+
+  for (auto& sensor : sensors_) {
+    absl::Status sensor_status = sensor->Start();
+    if (!sensor_status.ok()) {
+      LOG_ERROR("sensor {} is not running: {}", sensor->name(),
+                std::string(sensor_status.message()));
+    }
+    sensor_up_->WithLabels({sensor->name()})->Set(sensor->up() ? 1 : 0);
+  }
+  LOG_INFO("loupe agent {} on node {}: metrics and health on http://{}:{}{}", kVersion,
+           node_name_, config_.GetString("loupe.listen_address"), endpoint_->port(),
+           config_.GetString("prometheus_export.path"));
+  return absl::OkStatus();
+}
+
+void Agent::Stop() {
+  stopping_ = true;
+  for (auto& sensor : sensors_) {
+    sensor->Stop();
+    sensor_up_->WithLabels({sensor->name()})->Set(0);
+  }
+  if (endpoint_) endpoint_->Stop();
+  endpoint_.reset();
+  lock_.reset();
+}
+
+int Agent::metrics_port() const { return endpoint_ ? endpoint_->port() : 0; }
+
+prometheus::HealthReport Agent::Health() const {
+  nlohmann::json sensors = nlohmann::json::array();
+  bool all_up = true;
+  for (const auto& sensor : sensors_) {
+    all_up = all_up && sensor->up();
+    sensors.push_back(
+        {{"name", sensor->name()}, {"up", sensor->up()}, {"detail", sensor->status_detail()}});
+  }
+  const bool stopping = stopping_.load();
+  nlohmann::json body = {
+      {"status", stopping ? "stopping" : (all_up ? "ok" : "degraded")},
+      {"node", node_name_},
+      {"version", kVersion},
+      {"uptime_seconds", (RealClock::Get().NowMonotonicNs() - start_ns_) / 1'000'000'000},
+      {"sensors", sensors}};
+  // Degraded still answers 200: a missing hook must not make Kubernetes restart the agent.
+  return {!stopping, body.dump()};
+}
+
+int RunAgent(const AgentOptions& options) {
+  auto loaded = config::Config::Load(options.config_path, config::ProcessEnv());
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "loupe agent: invalid configuration: %s\n",
+                 std::string(loaded.status().message()).c_str());
+    return 2;
+  }
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(loaded->GetString("log_level"), &level);
+  SetLogLevel(level);
+
+  // Block the stop signals in every thread; the main thread waits for them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Agent agent(std::move(loaded).value());
+  absl::Status status = agent.Start();
+  if (!status.ok()) {
+    LOG_ERROR("loupe agent cannot start: {}", std::string(status.message()));
+    agent.Stop();
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LOG_INFO("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  agent.Stop();
+  LOG_INFO("stopped cleanly");
+  return 0;
+}
+
+}  // namespace loupe::agent

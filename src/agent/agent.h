@@ -1,0 +1,56 @@
+// The per-node daemon: single-instance lock, metrics/health endpoint, sensors. Built from a
+// validated Config; Start/Stop on the control thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "src/base/proc_lock.h"
+#include "src/config/config.h"
+#include "src/export/prometheus/http_endpoint.h"
+#include "src/metrics/registry.h"
+#include "src/sensors/sensor.h"
+
+namespace loupe::agent {
+
+class Agent {
+ public:
+  explicit Agent(config::Config config);
+  ~Agent();
+
+  // Takes the lock, binds the endpoint and starts the sensors. A sensor that cannot start is
+  // reported (log, loupe_sensor_up 0, /healthz) and the agent goes on without it; failing to lock
+  // or to bind is an error.
+  [[nodiscard]] absl::Status Start();
+  // Stops the sensors (detaching every program, removing qdiscs it created) and the endpoint.
+  void Stop();
+
+  const std::string& node_name() const { return node_name_; }
+  int metrics_port() const;
+
+ private:
+  prometheus::HealthReport Health() const;
+  void RegisterSelfMetrics();
+
+  config::Config config_;
+  std::string node_name_;
+  int64_t start_ns_ = 0;
+  metrics::Registry registry_;
+  metrics::Family<metrics::Gauge>* sensor_up_ = nullptr;
+  std::unique_ptr<ProcessLock> lock_;
+  std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
+  std::vector<std::unique_ptr<sensors::Sensor>> sensors_;
+  std::atomic<bool> stopping_{false};
+};
+
+struct AgentOptions {
+  std::string config_path;
+};
+
+// `loupe agent`: loads the configuration (exit 2 when it is invalid), runs until SIGINT/SIGTERM,
+// then stops cleanly (exit 0). Exit 1 when the agent cannot start.
+int RunAgent(const AgentOptions& options);
+
+}  // namespace loupe::agent

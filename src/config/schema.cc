@@ -1,0 +1,280 @@
+#include "src/config/schema.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "src/base/strings.h"
+
+namespace loupe::config {
+namespace {
+
+using std::chrono::nanoseconds;
+using Strings = std::vector<std::string>;
+
+absl::Status ValidateUrlPath(const Value& v) {
+  const auto& path = std::get<std::string>(v);
+  if (!path.starts_with("/") || Contains(path, " ")) {
+    return absl::InvalidArgumentError("must be an absolute URL path such as /metrics");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAbsoluteDir(const Value& v) {
+  if (!std::get<std::string>(v).starts_with("/")) {
+    return absl::InvalidArgumentError("must be an absolute directory path");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<KeySpec> BuildSchema() {
+  std::vector<KeySpec> s;
+  s.push_back({.path = "log_level",
+               .type = ValueType::kEnum,
+               .default_value = std::string("info"),
+               .env = {"LOUPE_LOG_LEVEL", "BEYLA_LOG_LEVEL", "OTEL_EBPF_LOG_LEVEL"},
+               .allowed = {"debug", "info", "warn", "error"},
+               .doc = "Log verbosity.",
+               .equivalent = "Beyla log_level"});
+  s.push_back({.path = "prometheus_export.port",
+               .type = ValueType::kInt,
+               .default_value = int64_t{9965},
+               .env = {"LOUPE_PROMETHEUS_PORT", "BEYLA_PROMETHEUS_PORT",
+                       "OTEL_EBPF_PROMETHEUS_PORT"},
+               .min = 1,
+               .max = 65535,
+               .doc = "TCP port of the HTTP endpoint serving metrics and /healthz.",
+               .equivalent = "Beyla prometheus_export.port; Hubble metrics port 9965"});
+  s.push_back({.path = "prometheus_export.path",
+               .type = ValueType::kString,
+               .default_value = std::string("/metrics"),
+               .env = {"LOUPE_PROMETHEUS_PATH", "BEYLA_PROMETHEUS_PATH",
+                       "OTEL_EBPF_PROMETHEUS_PATH"},
+               .doc = "URL path of the Prometheus exposition.",
+               .equivalent = "Beyla prometheus_export.path",
+               .validate = ValidateUrlPath});
+  s.push_back({.path = "loupe.node_name",
+               .type = ValueType::kString,
+               .default_value = std::string(""),
+               .env = {"LOUPE_NODE_NAME", "K8S_NODE_NAME"},
+               .doc = "Name of this node in flows and status; empty means the host name.",
+               .equivalent = "Hubble node_name (K8S_NODE_NAME)"});
+  s.push_back({.path = "loupe.listen_address",
+               .type = ValueType::kString,
+               .default_value = std::string("127.0.0.1"),
+               .env = {"LOUPE_LISTEN_ADDRESS"},
+               .doc = "Address the metrics/health endpoint binds to. Standalone mode keeps it on "
+                      "localhost; use 0.0.0.0 to expose it.",
+               .equivalent = "Beyla listens on all addresses"});
+  s.push_back({.path = "loupe.runtime_dir",
+               .type = ValueType::kString,
+               .default_value = std::string("/run/loupe"),
+               .env = {"LOUPE_RUNTIME_DIR"},
+               .doc = "Directory for the single-instance lock and runtime files.",
+               .validate = ValidateAbsoluteDir});
+  s.push_back({.path = "loupe.network.enable",
+               .type = ValueType::kBool,
+               .default_value = true,
+               .env = {"LOUPE_NETWORK_ENABLE"},
+               .doc = "Run the network sensor (TC clsact programs on host interfaces).",
+               .equivalent = "Hubble is always on in Cilium"});
+  s.push_back({.path = "loupe.network.interfaces",
+               .type = ValueType::kStringList,
+               .default_value = Strings{},
+               .env = {"LOUPE_NETWORK_INTERFACES"},
+               .doc = "Interfaces to observe, as names or shell globs (eth*, veth*); empty means "
+                      "all.",
+               .equivalent = "Beyla network.interfaces"});
+  s.push_back({.path = "loupe.network.exclude_interfaces",
+               .type = ValueType::kStringList,
+               .default_value = Strings{"lo"},
+               .env = {"LOUPE_NETWORK_EXCLUDE_INTERFACES"},
+               .doc = "Interfaces never observed, as names or shell globs.",
+               .equivalent = "Beyla network.exclude_interfaces"});
+  return s;
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& Schema() {
+  static const std::vector<KeySpec> schema = BuildSchema();
+  return schema;
+}
+
+const KeySpec* FindKey(std::string_view path) {
+  for (const auto& spec : Schema()) {
+    if (spec.path == path) return &spec;
+  }
+  return nullptr;
+}
+
+bool IsSection(std::string_view path) {
+  if (path.empty()) return true;
+  const std::string prefix = std::string(path) + ".";
+  return std::any_of(Schema().begin(), Schema().end(),
+                     [&](const KeySpec& s) { return s.path.starts_with(prefix); });
+}
+
+std::vector<std::string> ChildrenOf(std::string_view section) {
+  const std::string prefix = section.empty() ? "" : std::string(section) + ".";
+  std::set<std::string> children;
+  for (const auto& spec : Schema()) {
+    if (!spec.path.starts_with(prefix)) continue;
+    std::string_view rest = std::string_view(spec.path).substr(prefix.size());
+    children.emplace(rest.substr(0, rest.find('.')));
+  }
+  return {children.begin(), children.end()};
+}
+
+const char* TypeName(ValueType type) {
+  switch (type) {
+    case ValueType::kBool:
+      return "boolean";
+    case ValueType::kInt:
+      return "integer";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kDuration:
+      return "duration";
+    case ValueType::kStringList:
+      return "list of strings";
+    case ValueType::kEnum:
+      return "one of";
+  }
+  return "value";
+}
+
+std::string FormatValue(const Value& value) {
+  struct Formatter {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(int64_t i) const { return absl::StrCat(i); }
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(nanoseconds d) const {
+      const int64_t ns = d.count();
+      if (ns % 1'000'000'000 == 0) return absl::StrCat(ns / 1'000'000'000, "s");
+      if (ns % 1'000'000 == 0) return absl::StrCat(ns / 1'000'000, "ms");
+      return absl::StrCat(ns, "ns");
+    }
+    std::string operator()(const Strings& list) const {
+      return absl::StrCat("[", absl::StrJoin(list, ", "), "]");
+    }
+  };
+  return std::visit(Formatter{}, value);
+}
+
+bool ParseDuration(std::string_view text, nanoseconds* out) {
+  text = StripWhitespace(text);
+  if (text.empty()) return false;
+  double seconds_only = 0;
+  if (ParseDouble(text, &seconds_only)) {
+    if (seconds_only < 0) return false;
+    *out = nanoseconds(static_cast<int64_t>(seconds_only * 1e9));
+    return true;
+  }
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
+      {"ns", 1}, {"us", 1'000}, {"µs", 1'000}, {"ms", 1'000'000},
+      {"s", 1'000'000'000}, {"m", 60'000'000'000}, {"h", 3'600'000'000'000}};
+  int64_t total = 0;
+  while (!text.empty()) {
+    size_t i = 0;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+    if (i == 0) return false;
+    double number = 0;
+    if (!ParseDouble(text.substr(0, i), &number)) return false;
+    text.remove_prefix(i);
+    int64_t unit = 0;
+    size_t unit_len = 0;
+    for (const auto& [name, ns] : kUnits) {
+      // Longest match first matters for "ms" vs "m": "ms" is listed before "m".
+      if (text.starts_with(name) && name.size() > unit_len) {
+        unit = ns;
+        unit_len = name.size();
+      }
+    }
+    if (unit == 0) return false;
+    text.remove_prefix(unit_len);
+    total += static_cast<int64_t>(number * static_cast<double>(unit));
+  }
+  *out = nanoseconds(total);
+  return true;
+}
+
+namespace {
+
+bool ParseBool(std::string_view text, bool* out) {
+  const std::string lower = AsciiLower(StripWhitespace(text));
+  if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
+    *out = true;
+  } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
+    *out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ParseText(const KeySpec& spec, std::string_view text, Value* out) {
+  auto bad = [&](std::string_view expected) {
+    return absl::InvalidArgumentError(absl::StrCat("bad value for '", spec.path, "': '",
+                                                   std::string(text), "' is not ",
+                                                   std::string(expected)));
+  };
+  switch (spec.type) {
+    case ValueType::kBool: {
+      bool b = false;
+      if (!ParseBool(text, &b)) return bad("a boolean (true or false)");
+      *out = b;
+      break;
+    }
+    case ValueType::kInt: {
+      int64_t i = 0;
+      if (!ParseInt(StripWhitespace(text), &i) || i < spec.min ||
+          i > spec.max) {
+        return bad(absl::StrCat("an integer in [", spec.min, ", ", spec.max, "]"));
+      }
+      *out = i;
+      break;
+    }
+    case ValueType::kString:
+      *out = std::string(text);
+      break;
+    case ValueType::kDuration: {
+      nanoseconds d{};
+      if (!ParseDuration(text, &d)) return bad("a duration such as 500ms, 5s, 1m or 1h30m");
+      *out = d;
+      break;
+    }
+    case ValueType::kStringList: {
+      Strings list;
+      for (std::string_view item : SplitSkipEmpty(text, ',')) {
+        item = StripWhitespace(item);
+        if (!item.empty()) list.emplace_back(item);
+      }
+      *out = std::move(list);
+      break;
+    }
+    case ValueType::kEnum: {
+      const std::string lower = AsciiLower(StripWhitespace(text));
+      std::string canonical = lower == "warning" ? "warn" : lower;
+      if (std::find(spec.allowed.begin(), spec.allowed.end(), canonical) == spec.allowed.end()) {
+        return bad(absl::StrCat("one of: ", absl::StrJoin(spec.allowed, ", ")));
+      }
+      *out = std::move(canonical);
+      break;
+    }
+  }
+  if (spec.validate) {
+    absl::Status status = spec.validate(*out);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value for '", spec.path, "': '", std::string(text), "' ",
+                       status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace loupe::config
