@@ -49,10 +49,11 @@ void Agent::RegisterSelfMetrics() {
       "loupe_sensor_up", "1 when the sensor's BPF programs are loaded and attached, else 0.",
       {"sensor"});
   registry_.AddCollector([this](std::vector<metrics::FamilySnapshot>* out) {
-    const double uptime =
-        static_cast<double>(RealClock::Get().NowMonotonicNs() - start_ns_) / 1e9;
-    out->push_back({"loupe_uptime_seconds", "Seconds since the agent started.",
-                    metrics::MetricType::kGauge, {{{}, uptime}}});
+    const double uptime = static_cast<double>(RealClock::Get().NowMonotonicNs() - start_ns_) / 1e9;
+    out->push_back({"loupe_uptime_seconds",
+                    "Seconds since the agent started.",
+                    metrics::MetricType::kGauge,
+                    {{{}, uptime}}});
   });
 }
 
@@ -75,8 +76,8 @@ absl::Status Agent::Start() {
     }
     sensor_up_->WithLabels({sensor->name()})->Set(sensor->up() ? 1 : 0);
   }
-  LOG_INFO("loupe agent {} on node {}: metrics and health on http://{}:{}{}", kVersion,
-           node_name_, config_.GetString("loupe.listen_address"), endpoint_->port(),
+  LOG_INFO("loupe agent {} on node {}: metrics and health on http://{}:{}{}", kVersion, node_name_,
+           config_.GetString("loupe.listen_address"), endpoint_->port(),
            config_.GetString("prometheus_export.path"));
   return absl::OkStatus();
 }

@@ -28,10 +28,10 @@ bool RateLimitAllows(std::atomic<int64_t>* last_ns, int64_t period_ns);
 #define LOG_ERROR(...) ::spdlog::error(__VA_ARGS__)
 
 // Logs at most once per `seconds` from this call site.
-#define LOG_EVERY_SECONDS(level, seconds, ...)                                              \
-  do {                                                                                      \
-    static std::atomic<int64_t> loupe_log_last_ns_{INT64_MIN / 2};                          \
-    if (::loupe::internal::RateLimitAllows(&loupe_log_last_ns_,                             \
+#define LOG_EVERY_SECONDS(level, seconds, ...)                                             \
+  do {                                                                                     \
+    static std::atomic<int64_t> loupe_log_last_ns_{INT64_MIN / 2};                         \
+    if (::loupe::internal::RateLimitAllows(&loupe_log_last_ns_,                            \
                                            static_cast<int64_t>(seconds) * 1'000'000'000)) \
-      ::spdlog::level(__VA_ARGS__);                                                       \
+      ::spdlog::level(__VA_ARGS__);                                                        \
   } while (0)

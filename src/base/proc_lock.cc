@@ -10,8 +10,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "src/base/strings.h"
 #include "src/base/errno_string.h"
+#include "src/base/strings.h"
 
 namespace loupe {
 
@@ -33,10 +33,10 @@ absl::StatusOr<std::unique_ptr<ProcessLock>> ProcessLock::Acquire(const std::str
       std::string_view text = n > 0 ? StripWhitespace(std::string_view(buf, n)) : "";
       const std::string who =
           ParseInt(text, &pid) ? absl::StrCat(" (pid ", pid, ")") : std::string();
-      return absl::FailedPreconditionError(
-          absl::StrCat("another loupe agent", who, " is already running on this host (it holds ",
-                       path, "); stop it first, or give this one another "
-                       "loupe.runtime_dir"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another loupe agent", who, " is already running on this host (it holds ", path,
+          "); stop it first, or give this one another "
+          "loupe.runtime_dir"));
     }
     return absl::FailedPreconditionError(
         absl::StrCat("cannot lock ", path, ": ", ErrnoDescription(err)));

@@ -12,8 +12,8 @@ namespace loupe {
 namespace {
 
 std::string TempLockPath() {
-  return (std::filesystem::temp_directory_path() /
-          ("loupe-lock-test-" + std::to_string(getpid())) / "agent.lock")
+  return (std::filesystem::temp_directory_path() / ("loupe-lock-test-" + std::to_string(getpid())) /
+          "agent.lock")
       .string();
 }
 

@@ -32,9 +32,9 @@ struct SkeletonOps {
 };
 
 // Builds the SkeletonOps of a skeleton generated with `bpftool gen skeleton ... name <name>`.
-#define LOUPE_SKELETON_OPS(name) \
-  (::loupe::bpf::SkeletonOps<struct name>{#name, name##__open_opts, name##__load, \
-                                          name##__attach, name##__destroy})
+#define LOUPE_SKELETON_OPS(name)                                                                  \
+  (::loupe::bpf::SkeletonOps<struct name>{#name, name##__open_opts, name##__load, name##__attach, \
+                                          name##__destroy})
 
 template <typename Skel>
 class Skeleton {
@@ -44,8 +44,7 @@ class Skeleton {
     LIBBPF_OPTS(bpf_object_open_opts, opts);
     Skel* raw = ops.open(&opts);
     if (raw == nullptr) {
-      return BpfError(absl::StrCat("opening BPF object '", ops.name, "'"), errno,
-                      capture.lines());
+      return BpfError(absl::StrCat("opening BPF object '", ops.name, "'"), errno, capture.lines());
     }
     return std::unique_ptr<Skeleton>(new Skeleton(ops, raw));
   }
@@ -66,8 +65,7 @@ class Skeleton {
     LibbpfLogCapture capture;
     const int err = ops_.load(skel_);
     if (err != 0) {
-      return BpfError(absl::StrCat("loading BPF object '", ops_.name, "'"), err,
-                      capture.lines());
+      return BpfError(absl::StrCat("loading BPF object '", ops_.name, "'"), err, capture.lines());
     }
     loaded_ = true;
     return absl::OkStatus();
@@ -79,8 +77,7 @@ class Skeleton {
     LibbpfLogCapture capture;
     const int err = ops_.attach(skel_);
     if (err != 0) {
-      return BpfError(absl::StrCat("attaching BPF object '", ops_.name, "'"), err,
-                      capture.lines());
+      return BpfError(absl::StrCat("attaching BPF object '", ops_.name, "'"), err, capture.lines());
     }
     return absl::OkStatus();
   }

@@ -21,8 +21,7 @@ class TcAttachment {
   // Attaches `prog_fd` to `ifindex` in `direction`. `created_qdisc_shared` lets the ingress and
   // egress attachments of one interface share ownership of a qdisc one of them created.
   static absl::StatusOr<std::unique_ptr<TcAttachment>> Attach(int ifindex, TcDirection direction,
-                                                              int prog_fd,
-                                                              bool* created_qdisc);
+                                                              int prog_fd, bool* created_qdisc);
   ~TcAttachment();
   TcAttachment(const TcAttachment&) = delete;
   TcAttachment& operator=(const TcAttachment&) = delete;

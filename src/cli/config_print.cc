@@ -15,8 +15,8 @@ int RunConfigPrint(const std::string& config_path) {
   }
   for (const auto& spec : config::Schema()) {
     const config::Setting& setting = config->Get(spec.path);
-    std::printf("%-40s %-30s # %s\n", spec.path.c_str(),
-                config::FormatValue(setting.value).c_str(), setting.source.c_str());
+    std::printf("%-40s %-30s # %s\n", spec.path.c_str(), config::FormatValue(setting.value).c_str(),
+                setting.source.c_str());
   }
   return 0;
 }

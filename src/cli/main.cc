@@ -1,5 +1,6 @@
 // The `loupe` binary: one entry point for the agent, the CLI and preflight.
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -8,15 +9,18 @@
 #include "src/cli/config_print.h"
 #include "src/cli/preflight.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   CLI::App app{"Loupe: network and application observability from one eBPF agent", "loupe"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(loupe::kVersion) + " (" + loupe::kGitCommit + ")");
 
   loupe::agent::AgentOptions agent_options;
   CLI::App* agent = app.add_subcommand("agent", "Run the per-node agent (sensors, metrics, API)");
-  agent->add_option("-c,--config", agent_options.config_path,
-                    "YAML configuration file (Beyla-compatible; see docs/configuration.md)")
+  agent
+      ->add_option("-c,--config", agent_options.config_path,
+                   "YAML configuration file (Beyla-compatible; see docs/configuration.md)")
       ->envname("LOUPE_CONFIG");
 
   loupe::cli::PreflightOptions preflight_options;
@@ -49,4 +53,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // CLI11 and yaml-cpp report errors with exceptions; none may escape as a crash.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "loupe: %s\n", e.what());
+    return 1;
+  }
 }

@@ -23,10 +23,10 @@ std::string Where(const YAML::Node& node, const std::string& origin) {
 absl::Status UnknownKey(const std::string& path, const std::string& section,
                         const std::string& where) {
   const std::vector<std::string> allowed = ChildrenOf(section);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown configuration key '", path, "' (", where, "); allowed ",
-      section.empty() ? "top-level keys" : absl::StrCat("keys under '", section, "'"), ": ",
-      absl::StrJoin(allowed, ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown configuration key '", path, "' (", where, "); allowed ",
+                   section.empty() ? "top-level keys" : absl::StrCat("keys under '", section, "'"),
+                   ": ", absl::StrJoin(allowed, ", ")));
 }
 
 absl::Status ParseLeaf(const KeySpec& spec, const YAML::Node& node, const std::string& where,
@@ -34,8 +34,8 @@ absl::Status ParseLeaf(const KeySpec& spec, const YAML::Node& node, const std::s
   if (spec.type == ValueType::kStringList) {
     if (node.IsScalar()) return ParseText(spec, node.Scalar(), out);
     if (!node.IsSequence()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad value for '", spec.path, "' (", where, "): expected a list of strings"));
+      return absl::InvalidArgumentError(absl::StrCat("bad value for '", spec.path, "' (", where,
+                                                     "): expected a list of strings"));
     }
     std::vector<std::string> list;
     for (const auto& item : node) {
@@ -49,12 +49,10 @@ absl::Status ParseLeaf(const KeySpec& spec, const YAML::Node& node, const std::s
     return absl::OkStatus();
   }
   if (!node.IsScalar()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad value for '", spec.path, "' (", where, "): expected a ",
-                     TypeName(spec.type), spec.type == ValueType::kEnum
-                                              ? absl::StrCat(" ", absl::StrJoin(spec.allowed, ", "))
-                                              : "",
-                     ", got a ", node.IsSequence() ? "list" : "mapping"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad value for '", spec.path, "' (", where, "): expected a ", TypeName(spec.type),
+        spec.type == ValueType::kEnum ? absl::StrCat(" ", absl::StrJoin(spec.allowed, ", ")) : "",
+        ", got a ", node.IsSequence() ? "list" : "mapping"));
   }
   absl::Status status = ParseText(spec, node.Scalar(), out);
   if (!status.ok()) {
@@ -66,11 +64,10 @@ absl::Status ParseLeaf(const KeySpec& spec, const YAML::Node& node, const std::s
 absl::Status Walk(const YAML::Node& node, const std::string& section, const std::string& origin,
                   std::map<std::string, Setting>* settings) {
   if (!node.IsMap()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(section.empty() ? std::string("the configuration")
-                                     : absl::StrCat("'", section, "'"),
-                     " (", Where(node, origin), ") must be a mapping with keys: ",
-                     absl::StrJoin(ChildrenOf(section), ", ")));
+    return absl::InvalidArgumentError(absl::StrCat(
+        section.empty() ? std::string("the configuration") : absl::StrCat("'", section, "'"), " (",
+        Where(node, origin),
+        ") must be a mapping with keys: ", absl::StrJoin(ChildrenOf(section), ", ")));
   }
   for (const auto& entry : node) {
     if (!entry.first.IsScalar()) {

@@ -38,7 +38,8 @@ loupe:
   network:
     exclude_interfaces: [lo, "docker*"]
 )";
-  auto config = Config::LoadFromString(yaml, "test.yml", FakeEnv({{"BEYLA_PROMETHEUS_PORT", "9400"}}));
+  auto config =
+      Config::LoadFromString(yaml, "test.yml", FakeEnv({{"BEYLA_PROMETHEUS_PORT", "9400"}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->GetString("log_level"), "debug");
   EXPECT_EQ(config->Get("log_level").source, "file:test.yml");
@@ -60,7 +61,8 @@ TEST(ConfigTest, UnknownKeyIsRejectedWithKeyAndAllowedKeys) {
   auto config = Config::LoadFromString("prometheus_export:\n  prot: 80\n", "bad.yml", FakeEnv({}));
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(config.status().message(), HasSubstr("unknown configuration key 'prometheus_export.prot'"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("unknown configuration key 'prometheus_export.prot'"));
   EXPECT_THAT(config.status().message(), HasSubstr("bad.yml:2"));
   EXPECT_THAT(config.status().message(), HasSubstr("path, port"));
 }
@@ -96,9 +98,12 @@ INSTANTIATE_TEST_SUITE_P(
                      "bad value for 'log_level': 'loud' is not one of: debug, info, warn, error"},
         BadValueCase{"prometheus_export:\n  path: metrics\n", "must be an absolute URL path"},
         BadValueCase{"loupe:\n  network:\n    enable: maybe\n", "is not a boolean"},
-        BadValueCase{"prometheus_export: 9090\n", "'prometheus_export' (bad.yml:1) must be a mapping"},
-        BadValueCase{"log_level: [info]\n", "expected a one of debug, info, warn, error, got a list"},
-        BadValueCase{"loupe: {network: {exclude_interfaces: {a: b}}}\n", "expected a list of strings"},
+        BadValueCase{"prometheus_export: 9090\n",
+                     "'prometheus_export' (bad.yml:1) must be a mapping"},
+        BadValueCase{"log_level: [info]\n",
+                     "expected a one of debug, info, warn, error, got a list"},
+        BadValueCase{"loupe: {network: {exclude_interfaces: {a: b}}}\n",
+                     "expected a list of strings"},
         BadValueCase{"a: [unclosed\n", "cannot parse bad.yml as YAML"}));
 
 TEST(ConfigTest, BadEnvironmentValueNamesTheVariable) {

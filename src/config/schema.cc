@@ -37,23 +37,23 @@ std::vector<KeySpec> BuildSchema() {
                .allowed = {"debug", "info", "warn", "error"},
                .doc = "Log verbosity.",
                .equivalent = "Beyla log_level"});
-  s.push_back({.path = "prometheus_export.port",
-               .type = ValueType::kInt,
-               .default_value = int64_t{9965},
-               .env = {"LOUPE_PROMETHEUS_PORT", "BEYLA_PROMETHEUS_PORT",
-                       "OTEL_EBPF_PROMETHEUS_PORT"},
-               .min = 1,
-               .max = 65535,
-               .doc = "TCP port of the HTTP endpoint serving metrics and /healthz.",
-               .equivalent = "Beyla prometheus_export.port; Hubble metrics port 9965"});
-  s.push_back({.path = "prometheus_export.path",
-               .type = ValueType::kString,
-               .default_value = std::string("/metrics"),
-               .env = {"LOUPE_PROMETHEUS_PATH", "BEYLA_PROMETHEUS_PATH",
-                       "OTEL_EBPF_PROMETHEUS_PATH"},
-               .doc = "URL path of the Prometheus exposition.",
-               .equivalent = "Beyla prometheus_export.path",
-               .validate = ValidateUrlPath});
+  s.push_back(
+      {.path = "prometheus_export.port",
+       .type = ValueType::kInt,
+       .default_value = int64_t{9965},
+       .env = {"LOUPE_PROMETHEUS_PORT", "BEYLA_PROMETHEUS_PORT", "OTEL_EBPF_PROMETHEUS_PORT"},
+       .min = 1,
+       .max = 65535,
+       .doc = "TCP port of the HTTP endpoint serving metrics and /healthz.",
+       .equivalent = "Beyla prometheus_export.port; Hubble metrics port 9965"});
+  s.push_back(
+      {.path = "prometheus_export.path",
+       .type = ValueType::kString,
+       .default_value = std::string("/metrics"),
+       .env = {"LOUPE_PROMETHEUS_PATH", "BEYLA_PROMETHEUS_PATH", "OTEL_EBPF_PROMETHEUS_PATH"},
+       .doc = "URL path of the Prometheus exposition.",
+       .equivalent = "Beyla prometheus_export.path",
+       .validate = ValidateUrlPath});
   s.push_back({.path = "loupe.node_name",
                .type = ValueType::kString,
                .default_value = std::string(""),
@@ -172,9 +172,13 @@ bool ParseDuration(std::string_view text, nanoseconds* out) {
     *out = nanoseconds(static_cast<int64_t>(seconds_only * 1e9));
     return true;
   }
-  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"ns", 1}, {"us", 1'000}, {"µs", 1'000}, {"ms", 1'000'000},
-      {"s", 1'000'000'000}, {"m", 60'000'000'000}, {"h", 3'600'000'000'000}};
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {{"ns", 1},
+                                                                    {"us", 1'000},
+                                                                    {"µs", 1'000},
+                                                                    {"ms", 1'000'000},
+                                                                    {"s", 1'000'000'000},
+                                                                    {"m", 60'000'000'000},
+                                                                    {"h", 3'600'000'000'000}};
   int64_t total = 0;
   while (!text.empty()) {
     size_t i = 0;
@@ -231,8 +235,7 @@ absl::Status ParseText(const KeySpec& spec, std::string_view text, Value* out) {
     }
     case ValueType::kInt: {
       int64_t i = 0;
-      if (!ParseInt(StripWhitespace(text), &i) || i < spec.min ||
-          i > spec.max) {
+      if (!ParseInt(StripWhitespace(text), &i) || i < spec.min || i > spec.max) {
         return bad(absl::StrCat("an integer in [", spec.min, ", ", spec.max, "]"));
       }
       *out = i;
@@ -269,9 +272,8 @@ absl::Status ParseText(const KeySpec& spec, std::string_view text, Value* out) {
   if (spec.validate) {
     absl::Status status = spec.validate(*out);
     if (!status.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad value for '", spec.path, "': '", std::string(text), "' ",
-                       status.message()));
+      return absl::InvalidArgumentError(absl::StrCat("bad value for '", spec.path, "': '",
+                                                     std::string(text), "' ", status.message()));
     }
   }
   return absl::OkStatus();

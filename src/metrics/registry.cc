@@ -38,8 +38,9 @@ std::vector<FamilySnapshot> Registry::Collect() const {
     for (const auto& family : gauges_) out.push_back(family->Snapshot(MetricType::kGauge));
     for (const auto& [id, collector] : collectors_) collector(&out);
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const FamilySnapshot& a, const FamilySnapshot& b) { return a.name < b.name; });
+  std::stable_sort(out.begin(), out.end(), [](const FamilySnapshot& a, const FamilySnapshot& b) {
+    return a.name < b.name;
+  });
   // Merge families that share a name (e.g. one per sensor) so each name is exposed once.
   std::vector<FamilySnapshot> merged;
   for (auto& family : out) {

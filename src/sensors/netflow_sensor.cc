@@ -47,18 +47,19 @@ absl::Status NetflowSensor::Start() {
     return status;
   }
   const int lost_fd = bpf_map__fd(skel_->get()->maps.packet_lost_map);
-  collector_id_ = registry_.AddCollector([this, lost_fd](std::vector<metrics::FamilySnapshot>* out) {
-    auto lost = bpf::SumPerCpuCounter(lost_fd, 0);
-    out->push_back({"loupe_bpf_events_lost_total",
-                    "Events BPF programs could not deliver because their ring buffer was full.",
-                    metrics::MetricType::kCounter,
-                    {{{{"program", name_}}, static_cast<double>(lost.ok() ? *lost : 0)}}});
-    std::lock_guard<std::mutex> lock(mu_);
-    out->push_back({"loupe_netflow_interfaces",
-                    "Interfaces the network sensor's TC programs are attached to.",
-                    metrics::MetricType::kGauge,
-                    {{{}, static_cast<double>(attachments_.size())}}});
-  });
+  collector_id_ =
+      registry_.AddCollector([this, lost_fd](std::vector<metrics::FamilySnapshot>* out) {
+        auto lost = bpf::SumPerCpuCounter(lost_fd, 0);
+        out->push_back({"loupe_bpf_events_lost_total",
+                        "Events BPF programs could not deliver because their ring buffer was full.",
+                        metrics::MetricType::kCounter,
+                        {{{{"program", name_}}, static_cast<double>(lost.ok() ? *lost : 0)}}});
+        std::lock_guard<std::mutex> lock(mu_);
+        out->push_back({"loupe_netflow_interfaces",
+                        "Interfaces the network sensor's TC programs are attached to.",
+                        metrics::MetricType::kGauge,
+                        {{{}, static_cast<double>(attachments_.size())}}});
+      });
   stop_ = false;
   reader_ = std::thread([this] { ReadLoop(); });
   up_ = true;
@@ -81,14 +82,18 @@ absl::Status NetflowSensor::AttachAll() {
       bpf_map_update_elem(l3_map_fd, &key, &one, BPF_ANY);
     }
     InterfaceAttachment att{iface.ifindex, iface.name};
-    auto ingress = bpf::TcAttachment::Attach(iface.ifindex, bpf::TcDirection::kIngress,
-                                             ingress_fd, &att.created_qdisc);
-    if (ingress.ok()) att.ingress = std::move(ingress).value();
+    auto ingress = bpf::TcAttachment::Attach(iface.ifindex, bpf::TcDirection::kIngress, ingress_fd,
+                                             &att.created_qdisc);
     auto egress = bpf::TcAttachment::Attach(iface.ifindex, bpf::TcDirection::kEgress, egress_fd,
                                             &att.created_qdisc);
-    if (egress.ok()) att.egress = std::move(egress).value();
-    if (!ingress.ok() || !egress.ok()) {
-      const absl::Status& err = !ingress.ok() ? ingress.status() : egress.status();
+    if (ingress.ok() && egress.ok()) {
+      att.ingress = std::move(ingress).value();
+      att.egress = std::move(egress).value();
+    } else {
+      // Keep whichever direction attached so DetachAll removes it; report the first error.
+      const absl::Status err = !ingress.ok() ? ingress.status() : egress.status();
+      if (ingress.ok()) att.ingress = std::move(ingress).value();
+      if (egress.ok()) att.egress = std::move(egress).value();
       LOG_WARN("network sensor: not observing {}: {}", iface.name, std::string(err.message()));
       failures.push_back(iface.name);
     }
@@ -98,11 +103,11 @@ absl::Status NetflowSensor::AttachAll() {
   for (const auto& att : attachments_) attached += (att.ingress && att.egress) ? 1 : 0;
   if (attached == 0 && !failures.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "network sensor could not attach to any interface (failed: ",
-        absl::StrJoin(failures, ", "), "); run `loupe preflight` to check TC support"));
+        "network sensor could not attach to any interface (failed: ", absl::StrJoin(failures, ", "),
+        "); run `loupe preflight` to check TC support"));
   }
-  detail_ = failures.empty() ? ""
-                             : absl::StrCat("not attached to: ", absl::StrJoin(failures, ", "));
+  detail_ =
+      failures.empty() ? "" : absl::StrCat("not attached to: ", absl::StrJoin(failures, ", "));
   LOG_INFO("network sensor attached to {} interface(s)", attached);
   return absl::OkStatus();
 }
@@ -118,14 +123,14 @@ void NetflowSensor::DetachAll() {
 }
 
 void NetflowSensor::ReadLoop() {
-  auto reader = bpf::RingBufReader::Create(
-      bpf_map__fd(skel_->get()->maps.packet_events), [this](std::span<const uint8_t> data) {
-        if (data.size() != sizeof(loupe_packet_event)) {
-          malformed_total_->Inc();
-          return;
-        }
-        events_total_->Inc();
-      });
+  auto reader = bpf::RingBufReader::Create(bpf_map__fd(skel_->get()->maps.packet_events),
+                                           [this](std::span<const uint8_t> data) {
+                                             if (data.size() != sizeof(loupe_packet_event)) {
+                                               malformed_total_->Inc();
+                                               return;
+                                             }
+                                             events_total_->Inc();
+                                           });
   if (!reader.ok()) {
     LOG_ERROR("network sensor: {}", std::string(reader.status().message()));
     up_ = false;

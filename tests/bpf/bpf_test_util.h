@@ -12,8 +12,8 @@
 
 namespace loupe::testing {
 
-#define LOUPE_REQUIRE_ROOT()                                              \
-  do {                                                                    \
+#define LOUPE_REQUIRE_ROOT()                                               \
+  do {                                                                     \
     if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs"; \
   } while (0)
 

@@ -72,8 +72,8 @@ TEST(NetflowBpfTest, KeepsAQdiscItDidNotCreate) {
   }
   EXPECT_THAT(Qdiscs(veth.host_if()), HasSubstr("clsact"));
   std::string filters;
-  Shell("tc filter show dev " + veth.host_if() + " ingress; tc filter show dev " +
-            veth.host_if() + " egress",
+  Shell("tc filter show dev " + veth.host_if() + " ingress; tc filter show dev " + veth.host_if() +
+            " egress",
         &filters);
   EXPECT_EQ(filters, "");
 }

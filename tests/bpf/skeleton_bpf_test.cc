@@ -41,9 +41,8 @@ TEST(SkeletonBpfTest, LoadsNetflowAndFreesEverythingOnDestruction) {
     ASSERT_TRUE((*skel)->Load().ok());
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    ASSERT_EQ(bpf_obj_get_info_by_fd(bpf_program__fd((*skel)->get()->progs.tc__ingress), &info,
-                                     &len),
-              0);
+    ASSERT_EQ(
+        bpf_obj_get_info_by_fd(bpf_program__fd((*skel)->get()->progs.tc__ingress), &info, &len), 0);
     prog_id = static_cast<int>(info.id);
     EXPECT_GT(prog_id, 0);
   }

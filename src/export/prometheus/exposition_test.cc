@@ -13,8 +13,8 @@ TEST(ExpositionTest, RendersGoldenText) {
   registry.AddGauge("loupe_build_info", "Build info.", {"version", "commit"})
       .WithLabels({"0.1.0", "abc"})
       ->Set(1);
-  auto& events = registry.AddCounter("loupe_bpf_events_total", "Events.\nSecond line \\ x",
-                                     {"program"});
+  auto& events =
+      registry.AddCounter("loupe_bpf_events_total", "Events.\nSecond line \\ x", {"program"});
   events.WithLabels({"net\"flow\n"})->Inc(42);
   registry.AddGauge("loupe_uptime_seconds", "Uptime.").WithLabels({})->Set(2.5);
   EXPECT_EQ(RenderText(registry.Collect()),

@@ -30,10 +30,10 @@ absl::Status HttpEndpoint::Start(const std::string& address, int port,
   if (!server_->bind_to_port(address.c_str(), port)) {
     const int err = errno;
     server_.reset();
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", address, ":", port, " for metrics and health (",
-                     ErrnoDescription(err), "); is another process using the port? Set "
-                     "prometheus_export.port (BEYLA_PROMETHEUS_PORT) to a free port"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot listen on ", address, ":", port, " for metrics and health (", ErrnoDescription(err),
+        "); is another process using the port? Set "
+        "prometheus_export.port (BEYLA_PROMETHEUS_PORT) to a free port"));
   }
   port_ = port;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
