@@ -35,8 +35,7 @@ absl::StatusOr<std::unique_ptr<ProcessLock>> ProcessLock::Acquire(const std::str
           ParseInt(text, &pid) ? absl::StrCat(" (pid ", pid, ")") : std::string();
       return absl::FailedPreconditionError(absl::StrCat(
           "another loupe agent", who, " is already running on this host (it holds ", path,
-          "); stop it first, or give this one another "
-          "loupe.runtime_dir"));
+          "); one agent per host observes everything: stop the other one first"));
     }
     return absl::FailedPreconditionError(
         absl::StrCat("cannot lock ", path, ": ", ErrnoDescription(err)));

@@ -37,6 +37,9 @@ int Main(int argc, char** argv) {
   config_print->add_option("-c,--config", print_config_path, "YAML configuration file")
       ->envname("LOUPE_CONFIG");
 
+  CLI::App* config_reference = config_cmd->add_subcommand(
+      "reference", "Print the configuration reference (Markdown) generated from the schema");
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -48,6 +51,7 @@ int Main(int argc, char** argv) {
   if (agent->parsed()) return loupe::agent::RunAgent(agent_options);
   if (preflight->parsed()) return loupe::cli::RunPreflight(preflight_options);
   if (config_print->parsed()) return loupe::cli::RunConfigPrint(print_config_path);
+  if (config_reference->parsed()) return loupe::cli::RunConfigReference();
   if (version->parsed()) {
     std::printf("loupe %s (%s)\n", loupe::kVersion, loupe::kGitCommit);
     return 0;

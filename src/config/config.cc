@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,10 @@
 
 namespace loupe::config {
 namespace {
+
+constexpr size_t kMaxConfigBytes = 1 << 20;
+constexpr size_t kMaxIndent = 200;
+constexpr int kMaxFlowDepth = 32;
 
 std::string Where(const YAML::Node& node, const std::string& origin) {
   const YAML::Mark mark = node.Mark();
@@ -92,6 +97,36 @@ absl::Status Walk(const YAML::Node& node, const std::string& section, const std:
   return absl::OkStatus();
 }
 
+// yaml-cpp parses recursively: bound the input so a hostile file cannot exhaust the stack.
+absl::Status CheckYamlLimits(const std::string& text, const std::string& origin) {
+  if (text.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, " is larger than ", kMaxConfigBytes,
+                                                   " bytes; this is not a Loupe configuration"));
+  }
+  int depth = 0;
+  int max_depth = 0;
+  size_t indent = 0;
+  bool line_start = true;
+  for (char c : text) {
+    if (line_start && c == ' ') {
+      if (++indent > kMaxIndent) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(origin, " nests deeper than ", kMaxIndent, " columns of indentation"));
+      }
+      continue;
+    }
+    line_start = c == '\n';
+    if (line_start) indent = 0;
+    if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
+    if (c == ']' || c == '}') --depth;
+  }
+  if (max_depth > kMaxFlowDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, " nests [ ] or { } deeper than ", kMaxFlowDepth, " levels"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Config> Config::Finish(std::map<std::string, Setting> settings,
@@ -126,6 +161,7 @@ EnvLookup ProcessEnv() {
 
 absl::StatusOr<Config> Config::LoadFromString(const std::string& yaml_text,
                                               const std::string& origin, const EnvLookup& env) {
+  RETURN_IF_ERROR(CheckYamlLimits(yaml_text, origin));
   std::map<std::string, Setting> settings;
   YAML::Node root;
   try {

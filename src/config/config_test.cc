@@ -112,6 +112,20 @@ TEST(ConfigTest, BadEnvironmentValueNamesTheVariable) {
   EXPECT_THAT(config.status().message(), HasSubstr("environment variable BEYLA_LOG_LEVEL"));
 }
 
+TEST(ConfigTest, HostileNestingIsRejectedBeforeParsing) {
+  auto deep_flow = Config::LoadFromString(std::string(100000, '['), "deep.yml", FakeEnv({}));
+  ASSERT_FALSE(deep_flow.ok());
+  EXPECT_THAT(deep_flow.status().message(), HasSubstr("deeper than 32 levels"));
+  std::string deep_block;
+  for (int i = 0; i < 300; ++i) deep_block += std::string(i, ' ') + "k:\n";
+  auto deep = Config::LoadFromString(deep_block, "deep.yml", FakeEnv({}));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_THAT(deep.status().message(), HasSubstr("indentation"));
+  auto big = Config::LoadFromString(std::string(2 << 20, '#'), "big.yml", FakeEnv({}));
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(big.status().message(), HasSubstr("larger than"));
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   auto config = Config::Load("/nonexistent/loupe.yml", FakeEnv({}));
   ASSERT_FALSE(config.ok());
