@@ -33,8 +33,8 @@ BENCHMARK(BM_WithLabelsLookup);
 // Collect + render N series in the Prometheus text format (one scrape).
 void BM_ScrapeText(benchmark::State& state) {
   metrics::Registry registry;
-  auto& family = registry.AddCounter("bench_requests_total", "help",
-                                     {"service", "method", "status"});
+  auto& family =
+      registry.AddCounter("bench_requests_total", "help", {"service", "method", "status"});
   const int64_t series = state.range(0);
   for (int64_t i = 0; i < series; ++i) {
     family.WithLabels({"svc" + std::to_string(i % 100), "GET", std::to_string(i)})->Inc(i);

@@ -33,8 +33,8 @@ struct {
   __type(value, __u8);
 } l3_iface_map SEC(".maps");
 
-static __always_inline void netflow__l4(struct __sk_buff *skb, __u32 off, __u8 proto,
-                                        struct loupe_packet_event *ev) {
+static __always_inline void netflow__l4(struct __sk_buff* skb, __u32 off, __u8 proto,
+                                        struct loupe_packet_event* ev) {
   ev->l4_proto = proto;
   if (proto == IPPROTO_TCP) {
     __u8 hdr[14];
@@ -55,8 +55,8 @@ static __always_inline void netflow__l4(struct __sk_buff *skb, __u32 off, __u8 p
   }
 }
 
-static __always_inline int netflow__handle(struct __sk_buff *skb, __u8 direction) {
-  struct loupe_packet_event *ev =
+static __always_inline int netflow__handle(struct __sk_buff* skb, __u8 direction) {
+  struct loupe_packet_event* ev =
       loupe__ringbuf_reserve(&packet_events, &packet_lost_map, sizeof(*ev));
   if (!ev) return TC_ACT_UNSPEC;
   __builtin_memset(ev, 0, sizeof(*ev));
@@ -76,7 +76,8 @@ static __always_inline int netflow__handle(struct __sk_buff *skb, __u8 direction
       __builtin_memcpy(ev->saddr, &ip.saddr, 4);
       __builtin_memcpy(ev->daddr, &ip.daddr, 4);
       // Only the first fragment carries the L4 header.
-      if ((bpf_ntohs(ip.frag_off) & 0x1FFF) == 0) netflow__l4(skb, off + ip.ihl * 4, ip.protocol, ev);
+      if ((bpf_ntohs(ip.frag_off) & 0x1FFF) == 0)
+        netflow__l4(skb, off + ip.ihl * 4, ip.protocol, ev);
     }
   } else if (ev->eth_proto == ETH_P_IPV6) {
     struct ipv6hdr ip6;
@@ -92,9 +93,9 @@ static __always_inline int netflow__handle(struct __sk_buff *skb, __u8 direction
 }
 
 SEC("tc")
-int tc__ingress(struct __sk_buff *skb) { return netflow__handle(skb, LOUPE_DIR_INGRESS); }
+int tc__ingress(struct __sk_buff* skb) { return netflow__handle(skb, LOUPE_DIR_INGRESS); }
 
 SEC("tc")
-int tc__egress(struct __sk_buff *skb) { return netflow__handle(skb, LOUPE_DIR_EGRESS); }
+int tc__egress(struct __sk_buff* skb) { return netflow__handle(skb, LOUPE_DIR_EGRESS); }
 
 char LICENSE[] SEC("license") = "GPL";

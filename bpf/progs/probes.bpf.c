@@ -23,37 +23,37 @@ static __always_inline void probe__hit(__u32 id) {
 }
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
-int tracepoint__probe(void *ctx) {
+int tracepoint__probe(void* ctx) {
   if (probe__from_target()) probe__hit(LOUPE_PROBE_TRACEPOINT);
   return 0;
 }
 
 SEC("raw_tracepoint/sys_enter")
-int raw_tracepoint__probe(struct bpf_raw_tracepoint_args *ctx) {
+int raw_tracepoint__probe(struct bpf_raw_tracepoint_args* ctx) {
   if (probe__from_target()) probe__hit(LOUPE_PROBE_RAW_TRACEPOINT);
   return 0;
 }
 
 SEC("tc")
-int tc__probe(struct __sk_buff *skb) {
+int tc__probe(struct __sk_buff* skb) {
   probe__hit(LOUPE_PROBE_TC);
   return -1;  // TC_ACT_UNSPEC: let the packet continue untouched.
 }
 
 SEC("cgroup_skb/egress")
-int cgroup_skb__probe(struct __sk_buff *skb) {
+int cgroup_skb__probe(struct __sk_buff* skb) {
   probe__hit(LOUPE_PROBE_CGROUP_SKB);
   return 1;  // allow
 }
 
 SEC("uprobe")
-int uprobe__probe(struct pt_regs *ctx) {
+int uprobe__probe(struct pt_regs* ctx) {
   if (probe__from_target()) probe__hit(LOUPE_PROBE_UPROBE);
   return 0;
 }
 
 SEC("kprobe")
-int kprobe__probe(struct pt_regs *ctx) {
+int kprobe__probe(struct pt_regs* ctx) {
   if (probe__from_target()) probe__hit(LOUPE_PROBE_KPROBE);
   return 0;
 }

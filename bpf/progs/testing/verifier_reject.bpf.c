@@ -14,9 +14,9 @@ struct {
 } reject_map SEC(".maps");
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
-int tracepoint__reject(void *ctx) {
+int tracepoint__reject(void* ctx) {
   __u32 key = 0;
-  __u64 *value = bpf_map_lookup_elem(&reject_map, &key);
+  __u64* value = bpf_map_lookup_elem(&reject_map, &key);
   *value += 1;  // no NULL check: "invalid mem access 'map_value_or_null'"
   return 0;
 }
