@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "src/base/strings.h"
 #include "src/config/config.h"
 
@@ -45,8 +46,9 @@ std::string RenderConfigReference() {
     std::string env;
     for (const auto& var : spec.env) env += (env.empty() ? "" : ", ") + ("`" + var + "`");
     const std::string def = config::FormatValue(spec.default_value);
-    out += "| `" + spec.path + "` | " + type + " | " + (def.empty() ? "\"\"" : "`" + def + "`") +
-           " | " + env + " | " + spec.equivalent + " | " + spec.doc + " |\n";
+    out +=
+        absl::StrCat("| `", spec.path, "` | ", type, " | ", def.empty() ? "\"\"" : "`" + def + "`",
+                     " | ", env, " | ", spec.equivalent, " | ", spec.doc, " |\n");
   }
   return out;
 }
