@@ -1,0 +1,97 @@
+#include "src/flow/flow_buffer.h"
+
+#include <mutex>
+
+namespace loupe::flow {
+namespace {
+
+size_t RoundCapacity(size_t requested) {
+  // Hubble's ring capacities are 2^i - 1; keep the same sizes so max_flows reads the same.
+  size_t capacity = 1;
+  while (capacity < requested && capacity < (size_t{1} << 30)) capacity = capacity * 2 + 1;
+  return capacity;
+}
+
+}  // namespace
+
+FlowBuffer::FlowBuffer(size_t capacity) : capacity_(RoundCapacity(capacity)) {
+  slots_.resize(capacity_);
+}
+
+uint64_t FlowBuffer::Append(Flow flow) {
+  uint64_t seq = 0;
+  {
+    std::unique_lock lock(mu_);
+    seq = next_seq_++;
+    flow.id = seq;
+    Entry& slot = slots_[seq % capacity_];
+    slot.seq = seq;
+    slot.flow = std::move(flow);
+    slot.lost.reset();
+    ++seen_flows_;
+  }
+  cv_.notify_all();
+  return seq;
+}
+
+void FlowBuffer::AppendLost(const LostEvent& lost) {
+  {
+    std::unique_lock lock(mu_);
+    const uint64_t seq = next_seq_++;
+    Entry& slot = slots_[seq % capacity_];
+    slot.seq = seq;
+    slot.flow.reset();
+    slot.lost = lost;
+  }
+  cv_.notify_all();
+}
+
+uint64_t FlowBuffer::Read(uint64_t from, uint64_t to, size_t max, std::vector<Entry>* out,
+                          uint64_t* missed) const {
+  std::shared_lock lock(mu_);
+  const uint64_t oldest = next_seq_ > capacity_ ? next_seq_ - capacity_ : 1;
+  if (from < oldest) {
+    if (missed != nullptr) *missed += oldest - from;
+    from = oldest;
+  }
+  if (to > next_seq_) to = next_seq_;
+  size_t copied = 0;
+  for (; from < to && copied < max; ++from, ++copied) out->push_back(slots_[from % capacity_]);
+  return from;
+}
+
+bool FlowBuffer::WaitFor(uint64_t seq, std::chrono::steady_clock::time_point deadline) const {
+  std::shared_lock lock(mu_);
+  return cv_.wait_until(lock, deadline, [&] { return shutdown_ || next_seq_ > seq; }) &&
+         !shutdown_;
+}
+
+void FlowBuffer::Shutdown() {
+  {
+    std::unique_lock lock(mu_);
+    shutdown_ = true;
+  }
+  cv_.notify_all();
+}
+
+uint64_t FlowBuffer::next_seq() const {
+  std::shared_lock lock(mu_);
+  return next_seq_;
+}
+
+uint64_t FlowBuffer::oldest_seq() const {
+  std::shared_lock lock(mu_);
+  return next_seq_ > capacity_ ? next_seq_ - capacity_ : 1;
+}
+
+size_t FlowBuffer::size() const {
+  std::shared_lock lock(mu_);
+  return static_cast<size_t>(next_seq_ - 1 < capacity_ ? next_seq_ - 1 : capacity_);
+}
+
+uint64_t FlowBuffer::seen_flows() const {
+  std::shared_lock lock(mu_);
+  return seen_flows_;
+}
+
+}  // namespace loupe::flow
