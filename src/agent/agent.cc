@@ -11,7 +11,11 @@
 #include "src/base/build_info.h"
 #include "src/base/clock.h"
 #include "src/base/logging.h"
+#include "src/base/strings.h"
+#include "src/sensors/drop_sensor.h"
+#include "src/sensors/interfaces.h"
 #include "src/sensors/netflow_sensor.h"
+#include "src/sensors/tcp_lifecycle_sensor.h"
 
 namespace loupe::agent {
 namespace {
@@ -24,16 +28,26 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(config::Config config) : config_(std::move(config)) {
+Agent::Agent(config::Config config)
+    : config_(std::move(config)),
+      buffer_(static_cast<size_t>(config_.GetInt("loupe.flow_buffer_capacity"))),
+      pipeline_(buffer_, registry_) {
   node_name_ = config_.GetString("loupe.node_name");
   if (node_name_.empty()) node_name_ = HostName();
   start_ns_ = RealClock::Get().NowMonotonicNs();
   RegisterSelfMetrics();
   if (config_.GetBool("loupe.network.enable")) {
+    // The schema only admits values ParseAggregationLevel knows.
+    const sensors::AggregationOptions aggregation{
+        sensors::ParseAggregationLevel(config_.GetString("loupe.monitor_aggregation"))
+            .value_or(sensors::AggregationLevel::kMedium),
+        config_.GetDuration("loupe.monitor_interval")};
     sensors_.push_back(std::make_unique<sensors::NetflowSensor>(
         sensors::NetflowOptions{config_.GetList("loupe.network.interfaces"),
                                 config_.GetList("loupe.network.exclude_interfaces")},
-        registry_));
+        aggregation, pipeline_, registry_));
+    sensors_.push_back(std::make_unique<sensors::DropSensor>(pipeline_, registry_));
+    sensors_.push_back(std::make_unique<sensors::TcpLifecycleSensor>(pipeline_, registry_));
   }
 }
 
@@ -68,6 +82,21 @@ absl::Status Agent::Start() {
                                          config_.GetString("prometheus_export.path"));
   if (!status.ok()) return status;
 
+  std::vector<std::string> observer_addresses;
+  if (!config_.GetString("loupe.observer.listen_address").empty()) {
+    observer_addresses.push_back(config_.GetString("loupe.observer.listen_address"));
+  }
+  if (!config_.GetString("loupe.observer.unix_socket").empty()) {
+    observer_addresses.push_back("unix://" + config_.GetString("loupe.observer.unix_socket"));
+  }
+  if (!observer_addresses.empty()) {
+    observer_ = std::make_unique<api::ObserverServer>(
+        buffer_, api::ServerInfo{node_name_, kVersion, start_ns_, ""},
+        flow::FilterContext{node_name_, &sensors::InterfaceName});
+    status = observer_->Start(observer_addresses);
+    if (!status.ok()) return status;
+  }
+
   for (auto& sensor : sensors_) {
     absl::Status sensor_status = sensor->Start();
     if (!sensor_status.ok()) {
@@ -76,9 +105,11 @@ absl::Status Agent::Start() {
     }
     sensor_up_->WithLabels({sensor->name()})->Set(sensor->up() ? 1 : 0);
   }
-  LOG_INFO("loupe agent {} on node {}: metrics and health on http://{}:{}{}", kVersion, node_name_,
-           config_.GetString("loupe.listen_address"), endpoint_->port(),
-           config_.GetString("prometheus_export.path"));
+  LOG_INFO("loupe agent {} on node {}: metrics and health on http://{}:{}{}, Observer API on {}",
+           kVersion, node_name_, config_.GetString("loupe.listen_address"), endpoint_->port(),
+           config_.GetString("prometheus_export.path"),
+           observer_addresses.empty() ? std::string("(disabled)") : Join(observer_addresses, ", "));
+  started_ = true;
   return absl::OkStatus();
 }
 
@@ -88,6 +119,9 @@ void Agent::Stop() {
     sensor->Stop();
     sensor_up_->WithLabels({sensor->name()})->Set(0);
   }
+  buffer_.Shutdown();  // ends `follow` streams
+  if (observer_) observer_->Stop();
+  observer_.reset();
   if (endpoint_) endpoint_->Stop();
   endpoint_.reset();
   lock_.reset();
@@ -104,14 +138,17 @@ prometheus::HealthReport Agent::Health() const {
         {{"name", sensor->name()}, {"up", sensor->up()}, {"detail", sensor->status_detail()}});
   }
   const bool stopping = stopping_.load();
+  const bool started = started_.load();
   nlohmann::json body = {
-      {"status", stopping ? "stopping" : (all_up ? "ok" : "degraded")},
+      {"status", stopping   ? "stopping"
+                 : !started ? "starting"
+                            : (all_up ? "ok" : "degraded")},
       {"node", node_name_},
       {"version", kVersion},
       {"uptime_seconds", (RealClock::Get().NowMonotonicNs() - start_ns_) / 1'000'000'000},
       {"sensors", sensors}};
   // Degraded still answers 200: a missing hook must not make Kubernetes restart the agent.
-  return {!stopping, body.dump()};
+  return {started && !stopping, body.dump()};
 }
 
 int RunAgent(const AgentOptions& options) {

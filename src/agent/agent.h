@@ -1,5 +1,5 @@
-// The per-node daemon: single-instance lock, metrics/health endpoint, sensors. Built from a
-// validated Config; Start/Stop on the control thread.
+// The per-node daemon: single-instance lock, metrics/health endpoint, Observer API, flow buffer
+// and sensors. Built from a validated Config; Start/Stop on the control thread.
 #pragma once
 
 #include <memory>
@@ -7,9 +7,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "src/agent/flow_pipeline.h"
+#include "src/api/observer_server.h"
 #include "src/base/proc_lock.h"
 #include "src/config/config.h"
 #include "src/export/prometheus/http_endpoint.h"
+#include "src/flow/flow_buffer.h"
 #include "src/metrics/registry.h"
 #include "src/sensors/sensor.h"
 
@@ -20,15 +23,17 @@ class Agent {
   explicit Agent(config::Config config);
   ~Agent();
 
-  // Takes the lock, binds the endpoint and starts the sensors. A sensor that cannot start is
-  // reported (log, loupe_sensor_up 0, /healthz) and the agent goes on without it; failing to lock
-  // or to bind is an error.
+  // Takes the lock, binds the metrics endpoint and the Observer API, then starts the sensors. A
+  // sensor that cannot start is reported (log, loupe_sensor_up 0, /healthz) and the agent goes on
+  // without it; failing to lock or to bind is an error. /healthz answers 503 "starting" until
+  // Start() has finished.
   [[nodiscard]] absl::Status Start();
   // Stops the sensors (detaching every program, removing qdiscs it created) and the endpoint.
   void Stop();
 
   const std::string& node_name() const { return node_name_; }
   int metrics_port() const;
+  flow::FlowBuffer& flow_buffer() { return buffer_; }
 
  private:
   prometheus::HealthReport Health() const;
@@ -39,9 +44,13 @@ class Agent {
   int64_t start_ns_ = 0;
   metrics::Registry registry_;
   metrics::Family<metrics::Gauge>* sensor_up_ = nullptr;
+  flow::FlowBuffer buffer_;
+  FlowPipeline pipeline_;
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
+  std::unique_ptr<api::ObserverServer> observer_;
   std::vector<std::unique_ptr<sensors::Sensor>> sensors_;
+  std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
 };
 

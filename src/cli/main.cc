@@ -7,6 +7,7 @@
 #include "src/agent/agent.h"
 #include "src/base/build_info.h"
 #include "src/cli/config_print.h"
+#include "src/cli/observe.h"
 #include "src/cli/preflight.h"
 
 namespace {
@@ -42,12 +43,15 @@ int Main(int argc, char** argv) {
 
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
+  loupe::cli::ObserveCommands observe_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
+  if (auto rc = observe_commands.Run(argc, argv)) return *rc;
   if (agent->parsed()) return loupe::agent::RunAgent(agent_options);
   if (preflight->parsed()) return loupe::cli::RunPreflight(preflight_options);
   if (config_print->parsed()) return loupe::cli::RunConfigPrint(print_config_path);

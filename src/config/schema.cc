@@ -28,6 +28,13 @@ absl::Status ValidateAbsoluteDir(const Value& v) {
   return absl::OkStatus();
 }
 
+absl::Status ValidatePositiveDuration(const Value& v) {
+  if (std::get<nanoseconds>(v).count() <= 0) {
+    return absl::InvalidArgumentError("must be a positive duration");
+  }
+  return absl::OkStatus();
+}
+
 std::vector<KeySpec> BuildSchema() {
   std::vector<KeySpec> s;
   s.push_back({.path = "log_level",
@@ -73,6 +80,46 @@ std::vector<KeySpec> BuildSchema() {
                .env = {"LOUPE_RUNTIME_DIR"},
                .doc = "Directory for the single-instance lock and runtime files.",
                .validate = ValidateAbsoluteDir});
+  s.push_back(
+      {.path = "loupe.flow_buffer_capacity",
+       .type = ValueType::kInt,
+       .default_value = int64_t{65535},
+       .env = {"LOUPE_FLOW_BUFFER_CAPACITY"},
+       .min = 1,
+       .max = 1 << 24,
+       .doc = "Flows kept in the node's flow buffer for the Observer API; rounded up to "
+              "2^n-1 like Hubble's ring.",
+       .equivalent = "Hubble hubble-event-buffer-capacity (Helm hubble.eventBufferCapacity)"});
+  s.push_back({.path = "loupe.monitor_aggregation",
+               .type = ValueType::kEnum,
+               .default_value = std::string("medium"),
+               .env = {"LOUPE_MONITOR_AGGREGATION"},
+               .allowed = {"none", "low", "medium", "high", "maximum"},
+               .doc = "How many packet events the TC programs emit: none = every packet; medium = "
+                      "new TCP flag combinations per direction, first packet of UDP/ICMP flows, "
+                      "every DNS packet, and a report every monitor_interval (see "
+                      "docs/design/monitor-aggregation.md). maximum is an alias of high.",
+               .equivalent = "Cilium bpf.monitorAggregation"});
+  s.push_back({.path = "loupe.monitor_interval",
+               .type = ValueType::kDuration,
+               .default_value = std::chrono::nanoseconds(std::chrono::seconds(5)),
+               .env = {"LOUPE_MONITOR_INTERVAL"},
+               .doc = "Interval of the periodic report of long-lived flows (packet and byte "
+                      "counters) under aggregation.",
+               .equivalent = "Cilium bpf.monitorInterval",
+               .validate = ValidatePositiveDuration});
+  s.push_back({.path = "loupe.observer.listen_address",
+               .type = ValueType::kString,
+               .default_value = std::string("localhost:4244"),
+               .env = {"LOUPE_OBSERVER_LISTEN_ADDRESS"},
+               .doc = "host:port of the Hubble-compatible Observer gRPC API; empty disables TCP.",
+               .equivalent = "Hubble hubble-listen-address (:4244)"});
+  s.push_back({.path = "loupe.observer.unix_socket",
+               .type = ValueType::kString,
+               .default_value = std::string(""),
+               .env = {"LOUPE_OBSERVER_UNIX_SOCKET"},
+               .doc = "Path of a unix socket also serving the Observer API; empty disables it.",
+               .equivalent = "Hubble hubble-socket-path (/var/run/cilium/hubble.sock)"});
   s.push_back({.path = "loupe.network.enable",
                .type = ValueType::kBool,
                .default_value = true,

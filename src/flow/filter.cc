@@ -76,11 +76,9 @@ struct StatusMatcher {
 absl::Status ParseStatus(const std::string& text, StatusMatcher* out) {
   const bool plus = !text.empty() && text.back() == '+';
   const std::string digits = plus ? text.substr(0, text.size() - 1) : text;
-  const bool digits_ok = !digits.empty() && digits.size() <= 3 && digits[0] >= '1' &&
-                         digits[0] <= '5' &&
-                         std::all_of(digits.begin(), digits.end(), [](char c) {
-                           return c >= '0' && c <= '9';
-                         });
+  const bool digits_ok =
+      !digits.empty() && digits.size() <= 3 && digits[0] >= '1' && digits[0] <= '5' &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits_ok || (!plus && digits.size() != 3) || (plus && digits.size() > 2)) {
     return BadValue("http_status_code", text, "use a code like 404 or a prefix like 5+ or 40+");
   }
@@ -90,8 +88,7 @@ absl::Status ParseStatus(const std::string& text, StatusMatcher* out) {
 }
 
 bool HasPorts(const Flow& flow) {
-  return flow.l4 == L4Protocol::kTcp || flow.l4 == L4Protocol::kUdp ||
-         flow.l4 == L4Protocol::kSctp;
+  return flow.l4 == L4Protocol::kTcp || flow.l4 == L4Protocol::kUdp || flow.l4 == L4Protocol::kSctp;
 }
 
 const HttpInfo* Http(const Flow& flow) { return flow.l7 ? flow.l7->http.get() : nullptr; }
@@ -117,7 +114,7 @@ bool ProtocolMatches(const std::string& name, const Flow& flow) {
   return false;
 }
 
-const char* const kKnownProtocols[] = {"tcp", "udp", "sctp", "icmp", "icmpv4",
+const char* const kKnownProtocols[] = {"tcp",    "udp", "sctp", "icmp", "icmpv4",
                                        "icmpv6", "dns", "http", "kafka"};
 
 }  // namespace
@@ -197,8 +194,7 @@ class CompiledFilter {
 
   bool Matches(const Flow& flow, const FilterContext& ctx) const {
     if (needs_identity_) return false;
-    if (!uuid_.empty() &&
-        std::find(uuid_.begin(), uuid_.end(), FlowUuid(flow.id)) == uuid_.end()) {
+    if (!uuid_.empty() && std::find(uuid_.begin(), uuid_.end(), FlowUuid(flow.id)) == uuid_.end()) {
       return false;
     }
     if (!source_ip_.empty() && !AnyContains(source_ip_, flow.src_ip)) return false;
@@ -341,9 +337,9 @@ absl::StatusOr<FlowPredicate> FlowPredicate::Compile(const std::vector<FilterSpe
 }
 
 bool FlowPredicate::Matches(const Flow& flow) const {
-  if (!whitelist_.empty() &&
-      std::none_of(whitelist_.begin(), whitelist_.end(),
-                   [&](const auto& f) { return f->Matches(flow, context_); })) {
+  if (!whitelist_.empty() && std::none_of(whitelist_.begin(), whitelist_.end(), [&](const auto& f) {
+        return f->Matches(flow, context_);
+      })) {
     return false;
   }
   return std::none_of(blacklist_.begin(), blacklist_.end(),

@@ -19,20 +19,20 @@ namespace loupe::flow {
 // The FlowFilter fields Loupe fills (flow.proto field numbers in comments). Values use the same
 // text forms as the proto/JSON: IPs or CIDRs, ports as decimal strings, enums by value.
 struct FilterSpec {
-  std::vector<std::string> uuid;                   // 29
-  std::vector<std::string> source_ip;              // 1
-  std::vector<std::string> destination_ip;         // 3
-  std::vector<std::string> source_pod;             // 2  ([ns/]pod prefix; identity issue)
-  std::vector<std::string> destination_pod;        // 4
-  std::vector<std::string> source_fqdn;            // 7
-  std::vector<std::string> destination_fqdn;       // 8
-  std::vector<std::string> source_label;           // 10
-  std::vector<std::string> destination_label;      // 11
-  std::vector<std::string> source_service;         // 16
-  std::vector<std::string> destination_service;    // 17
+  std::vector<std::string> uuid;                    // 29
+  std::vector<std::string> source_ip;               // 1
+  std::vector<std::string> destination_ip;          // 3
+  std::vector<std::string> source_pod;              // 2  ([ns/]pod prefix; identity issue)
+  std::vector<std::string> destination_pod;         // 4
+  std::vector<std::string> source_fqdn;             // 7
+  std::vector<std::string> destination_fqdn;        // 8
+  std::vector<std::string> source_label;            // 10
+  std::vector<std::string> destination_label;       // 11
+  std::vector<std::string> source_service;          // 16
+  std::vector<std::string> destination_service;     // 17
   std::vector<TrafficDirection> traffic_direction;  // 30
-  std::vector<Verdict> verdict;                    // 5
-  std::vector<uint32_t> drop_reason_desc;          // 33
+  std::vector<Verdict> verdict;                     // 5
+  std::vector<uint32_t> drop_reason_desc;           // 33
   struct Interface {
     uint32_t index = 0;  // 0 = any index
     std::string name;    // "" = any name
@@ -45,8 +45,8 @@ struct FilterSpec {
   };
   std::vector<EventTypeFilter> event_type;    // 6
   std::vector<std::string> http_status_code;  // 9  ("404", "5+", "40+")
-  std::vector<std::string> protocol;          // 12 (tcp, udp, icmp, icmpv4, icmpv6, sctp, dns, http)
-  std::vector<std::string> source_port;       // 13
+  std::vector<std::string> protocol;     // 12 (tcp, udp, icmp, icmpv4, icmpv6, sctp, dns, http)
+  std::vector<std::string> source_port;  // 13
   std::vector<std::string> destination_port;  // 14
   std::vector<bool> reply;                    // 15
   std::vector<std::string> dns_query;         // 18 (RE2 regex)

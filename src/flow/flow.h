@@ -112,10 +112,10 @@ struct Flow {
   uint64_t id = 0;      // unique per agent run; the uuid is derived from it
   FlowType type = FlowType::kL3L4;
   Verdict verdict = Verdict::kForwarded;
-  uint32_t drop_reason = 0;     // Hubble DropReason value (0 = DROP_REASON_UNKNOWN)
-  uint16_t kernel_reason = 0;   // enum skb_drop_reason value for drops from the kernel
+  uint32_t drop_reason = 0;    // Hubble DropReason value (0 = DROP_REASON_UNKNOWN)
+  uint16_t kernel_reason = 0;  // enum skb_drop_reason value for drops from the kernel
   EventType event_type = EventType::kTrace;
-  uint8_t event_subtype = 0;    // trace: observation point numbering; drop: drop_reason
+  uint8_t event_subtype = 0;  // trace: observation point numbering; drop: drop_reason
   ObservationPoint observation_point = ObservationPoint::kUnknown;
   TrafficDirection direction = TrafficDirection::kUnknown;
   int8_t is_reply = -1;  // -1 unknown, 0 no, 1 yes
@@ -135,9 +135,9 @@ struct Flow {
   uint32_t ifindex = 0;
   uint64_t packets = 0;  // aggregated packets this event stands for (0 when not aggregated)
   uint64_t bytes = 0;
-  uint32_t pid = 0;      // process, when the hook knows it
+  uint32_t pid = 0;  // process, when the hook knows it
   uint64_t cgroup_id = 0;
-  uint64_t netns = 0;    // network namespace inode, when known
+  uint64_t netns = 0;  // network namespace inode, when known
 
   std::shared_ptr<const L7Info> l7;  // set iff type == kL7
 };
@@ -147,7 +147,7 @@ enum class LostSource : uint8_t {
   kUnknown = 0,
   kPerfEventRingBuffer = 1,  // the BPF ring buffer was full
   kObserverEventsQueue = 2,
-  kHubbleRingBuffer = 3,     // a reader fell behind the flow buffer's writer
+  kHubbleRingBuffer = 3,  // a reader fell behind the flow buffer's writer
 };
 
 struct LostEvent {

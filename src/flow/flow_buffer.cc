@@ -62,8 +62,7 @@ uint64_t FlowBuffer::Read(uint64_t from, uint64_t to, size_t max, std::vector<En
 
 bool FlowBuffer::WaitFor(uint64_t seq, std::chrono::steady_clock::time_point deadline) const {
   std::shared_lock lock(mu_);
-  return cv_.wait_until(lock, deadline, [&] { return shutdown_ || next_seq_ > seq; }) &&
-         !shutdown_;
+  return cv_.wait_until(lock, deadline, [&] { return shutdown_ || next_seq_ > seq; }) && !shutdown_;
 }
 
 void FlowBuffer::Shutdown() {

@@ -33,8 +33,8 @@ class FlowBuffer {
 
   struct Entry {
     uint64_t seq = 0;
-    std::optional<Flow> flow;        // a flow, or
-    std::optional<LostEvent> lost;   // a lost event
+    std::optional<Flow> flow;       // a flow, or
+    std::optional<LostEvent> lost;  // a lost event
   };
 
   // Copies entries with seq in [from, to) that are still held into `out` (at most `max`).

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <utility>
 
 #include "src/flow/flow.h"
 
@@ -21,7 +23,7 @@ struct TcpEvent {
     kClosed,         // -> CLOSE after ESTABLISHED
   };
   Kind kind = Kind::kConnected;
-  int64_t time_ns = 0;  // wall clock
+  int64_t time_ns = 0;     // wall clock
   flow::IpAddress src_ip;  // local address
   flow::IpAddress dst_ip;  // remote address
   uint16_t src_port = 0;
@@ -37,6 +39,22 @@ class FlowSink {
   virtual void OnFlow(flow::Flow&& flow) = 0;
   virtual void OnLost(const flow::LostEvent& lost) = 0;
   virtual void OnTcpEvent(const TcpEvent& event) = 0;
+  // A DNS packet (UDP or TCP port 53) seen by the network sensor: its L3/L4 flow and the first
+  // bytes of its L4 payload (at most 512; a TCP payload starts with the 2-byte length prefix).
+  // Every DNS packet arrives here instead of OnFlow; the default stores only the L3/L4 flow.
+  virtual void OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> payload) {
+    (void)payload;
+    OnFlow(std::move(flow));
+  }
+};
+
+// A sink that discards everything (for wiring a sensor before its consumer exists).
+class DiscardingFlowSink final : public FlowSink {
+ public:
+  void OnFlow(flow::Flow&&) override {}
+  void OnLost(const flow::LostEvent&) override {}
+  void OnTcpEvent(const TcpEvent&) override {}
+  void OnDnsPacket(flow::Flow&&, std::span<const uint8_t>) override {}
 };
 
 }  // namespace loupe::sensors

@@ -27,6 +27,11 @@ std::vector<NetInterface> ListInterfaces() {
   return out;
 }
 
+std::string InterfaceName(uint32_t ifindex) {
+  char buf[IF_NAMESIZE] = {};
+  return if_indextoname(ifindex, buf) != nullptr ? std::string(buf) : std::string();
+}
+
 bool MatchesAny(const std::string& name, const std::vector<std::string>& patterns) {
   for (const auto& pattern : patterns) {
     if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;

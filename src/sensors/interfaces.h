@@ -1,6 +1,7 @@
 // Host network interfaces and the include/exclude selection of which ones sensors observe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct NetInterface {
 
 // Interfaces of the current network namespace.
 std::vector<NetInterface> ListInterfaces();
+
+// The current name of an interface of this network namespace, or "" when it does not exist.
+std::string InterfaceName(uint32_t ifindex);
 
 // True when `name` matches one of the shell globs (fnmatch) in `patterns`.
 bool MatchesAny(const std::string& name, const std::vector<std::string>& patterns);

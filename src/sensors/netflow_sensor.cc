@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <linux/types.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/stat.h>
 // clang-format off: the ABI header needs the __u* types first.
 #include "bpf/intf/netflow.h"
 // clang-format on
@@ -10,13 +13,38 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/base/logging.h"
+#include "src/base/strings.h"
 #include "src/bpf/ringbuf_reader.h"
 #include "src/sensors/interfaces.h"
 
 namespace loupe::sensors {
+namespace {
 
-NetflowSensor::NetflowSensor(NetflowOptions options, metrics::Registry& registry)
-    : options_(std::move(options)), registry_(registry) {
+InterfaceKind KindOf(const LinkInfo& link) {
+  if (link.kind == "veth") return InterfaceKind::kVeth;
+  if (link.arp_type == ARPHRD_LOOPBACK) return InterfaceKind::kLoopback;
+  return InterfaceKind::kNetwork;
+}
+
+uint64_t CurrentNetnsInode() {
+  struct stat st {};
+  return stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+}  // namespace
+
+std::optional<AggregationLevel> ParseAggregationLevel(const std::string& text) {
+  const std::string lower = AsciiLower(text);
+  if (lower == "none") return AggregationLevel::kNone;
+  if (lower == "low") return AggregationLevel::kLow;
+  if (lower == "medium") return AggregationLevel::kMedium;
+  if (lower == "high" || lower == "maximum") return AggregationLevel::kHigh;
+  return std::nullopt;
+}
+
+NetflowSensor::NetflowSensor(NetflowOptions options, AggregationOptions aggregation, FlowSink& sink,
+                             metrics::Registry& registry)
+    : options_(std::move(options)), aggregation_(aggregation), sink_(sink), registry_(registry) {
   events_total_ = registry_
                       .AddCounter("loupe_bpf_events_total",
                                   "Events received from BPF programs, by program.", {"program"})
@@ -35,17 +63,61 @@ absl::Status NetflowSensor::Start() {
   auto opened = bpf::Skeleton<struct netflow>::Open(LOUPE_SKELETON_OPS(netflow));
   if (!opened.ok()) return opened.status();
   skel_ = std::move(opened).value();
+  skel_->get()->rodata->aggregation_level = static_cast<__u8>(aggregation_.level);
+  skel_->get()->rodata->monitor_interval_ns = static_cast<__u64>(aggregation_.interval.count());
   absl::Status status = skel_->Load();
   if (!status.ok()) {
     skel_.reset();
     return status;
   }
-  status = AttachAll();
-  if (!status.ok()) {
-    DetachAll();
-    skel_.reset();
-    return status;
+  netns_ = CurrentNetnsInode();
+  realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
+  stop_ = false;
+
+  // Subscribe before listing, so a link added in between is not missed.
+  auto watcher = LinkWatcher::Open(
+      [this](const LinkInfo& link) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ReconcileLocked(link).IgnoreError();
+      },
+      [this](int ifindex) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ForgetLocked(ifindex);
+      });
+  std::string follow_note;
+  if (watcher.ok()) {
+    links_ = std::move(watcher).value();
+    status = links_->Dump();
+    if (!status.ok()) links_.reset();
+  } else {
+    status = watcher.status();
   }
+  if (!links_) {
+    // Degrade: attach to what exists now, without following changes.
+    LOG_WARN("network sensor: not following interface changes: {}", std::string(status.message()));
+    follow_note = "not following new interfaces (rtnetlink unavailable)";
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const NetInterface& iface : ListInterfaces()) {
+      ReconcileLocked({iface.ifindex, iface.name, iface.arp_type, ""}).IgnoreError();
+    }
+  }
+  std::string failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (attachments_.empty() && !failures_.empty()) failed = Join(failures_, ", ");
+    detail_ = follow_note;
+  }
+  if (!failed.empty()) {
+    DetachAll();
+    links_.reset();
+    skel_.reset();
+    return absl::FailedPreconditionError(
+        absl::StrCat("network sensor could not attach to any interface (failed: ", failed,
+                     "); run `loupe preflight` to check TC support"));
+  }
+  LOG_INFO("network sensor attached to {} interface(s)", attached_interfaces().size());
+
+  losses_ = std::make_unique<LossTracker>(bpf_map__fd(skel_->get()->maps.packet_lost_map), sink_);
   const int lost_fd = bpf_map__fd(skel_->get()->maps.packet_lost_map);
   collector_id_ =
       registry_.AddCollector([this, lost_fd](std::vector<metrics::FamilySnapshot>* out) {
@@ -60,114 +132,172 @@ absl::Status NetflowSensor::Start() {
                         metrics::MetricType::kGauge,
                         {{{}, static_cast<double>(attachments_.size())}}});
       });
-  stop_ = false;
-  reader_ = std::thread([this] { ReadLoop(); });
+  status = reader_.Start(
+      name_, bpf_map__fd(skel_->get()->maps.packet_events),
+      [this](std::span<const uint8_t> record) { OnRecord(record); },
+      [this] {
+        losses_->Poll();
+        realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
+      });
+  if (!status.ok()) {
+    Stop();
+    return status;
+  }
+  if (links_) link_thread_ = std::thread([this] { LinkLoop(); });
   up_ = true;
   return absl::OkStatus();
 }
 
-absl::Status NetflowSensor::AttachAll() {
-  const int ingress_fd = bpf_program__fd(skel_->get()->progs.tc__ingress);
-  const int egress_fd = bpf_program__fd(skel_->get()->progs.tc__egress);
-  const int l3_map_fd = bpf_map__fd(skel_->get()->maps.l3_iface_map);
-  std::vector<std::string> failures;
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const NetInterface& iface : ListInterfaces()) {
-    if (!InterfaceSelected(iface.name, options_.include_interfaces, options_.exclude_interfaces)) {
-      continue;
+absl::Status NetflowSensor::ReconcileLocked(const LinkInfo& link) {
+  kinds_[link.ifindex] = KindOf(link);
+  const bool selected =
+      InterfaceSelected(link.name, options_.include_interfaces, options_.exclude_interfaces);
+  auto it = attachments_.find(link.ifindex);
+  if (it != attachments_.end()) {
+    if (selected) {
+      it->second.name = link.name;
+      return absl::OkStatus();
     }
-    if (!iface.has_ethernet_header()) {
-      const __u32 key = static_cast<__u32>(iface.ifindex);
-      const __u8 one = 1;
-      bpf_map_update_elem(l3_map_fd, &key, &one, BPF_ANY);
-    }
-    InterfaceAttachment att{iface.ifindex, iface.name};
-    auto ingress = bpf::TcAttachment::Attach(iface.ifindex, bpf::TcDirection::kIngress, ingress_fd,
-                                             &att.created_qdisc);
-    auto egress = bpf::TcAttachment::Attach(iface.ifindex, bpf::TcDirection::kEgress, egress_fd,
-                                            &att.created_qdisc);
-    if (ingress.ok() && egress.ok()) {
-      att.ingress = std::move(ingress).value();
-      att.egress = std::move(egress).value();
-    } else {
-      // Keep whichever direction attached so DetachAll removes it; report the first error.
-      const absl::Status err = !ingress.ok() ? ingress.status() : egress.status();
-      if (ingress.ok()) att.ingress = std::move(ingress).value();
-      if (egress.ok()) att.egress = std::move(egress).value();
-      LOG_WARN("network sensor: not observing {}: {}", iface.name, std::string(err.message()));
-      failures.push_back(iface.name);
-    }
-    attachments_.push_back(std::move(att));
+    LOG_INFO("network sensor: {} left the interface selection", link.name);
+    InterfaceAttachment att = std::move(it->second);
+    attachments_.erase(it);
+    att.ingress.reset();
+    att.egress.reset();
+    if (att.created_qdisc) bpf::TcAttachment::DestroyQdisc(att.ifindex);
+    return absl::OkStatus();
   }
-  size_t attached = 0;
-  for (const auto& att : attachments_) attached += (att.ingress && att.egress) ? 1 : 0;
-  if (attached == 0 && !failures.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "network sensor could not attach to any interface (failed: ", absl::StrJoin(failures, ", "),
-        "); run `loupe preflight` to check TC support"));
+  if (!selected) return absl::OkStatus();
+
+  const NetInterface iface{link.ifindex, link.name, link.arp_type};
+  if (!iface.has_ethernet_header()) {
+    const __u32 key = static_cast<__u32>(iface.ifindex);
+    const __u8 one = 1;
+    bpf_map_update_elem(bpf_map__fd(skel_->get()->maps.l3_iface_map), &key, &one, BPF_ANY);
   }
-  detail_ =
-      failures.empty() ? "" : absl::StrCat("not attached to: ", absl::StrJoin(failures, ", "));
-  LOG_INFO("network sensor attached to {} interface(s)", attached);
+  InterfaceAttachment att{link.ifindex, link.name, KindOf(link)};
+  auto ingress = bpf::TcAttachment::Attach(link.ifindex, bpf::TcDirection::kIngress,
+                                           bpf_program__fd(skel_->get()->progs.tc__ingress),
+                                           &att.created_qdisc);
+  auto egress = bpf::TcAttachment::Attach(link.ifindex, bpf::TcDirection::kEgress,
+                                          bpf_program__fd(skel_->get()->progs.tc__egress),
+                                          &att.created_qdisc);
+  if (!ingress.ok() || !egress.ok()) {
+    const absl::Status err = !ingress.ok() ? ingress.status() : egress.status();
+    // Release whichever direction attached, and the qdisc if we created it.
+    if (ingress.ok()) ingress->reset();
+    if (egress.ok()) egress->reset();
+    if (att.created_qdisc) bpf::TcAttachment::DestroyQdisc(link.ifindex);
+    if (std::find(failures_.begin(), failures_.end(), link.name) == failures_.end()) {
+      LOG_WARN("network sensor: not observing {}: {}", link.name, std::string(err.message()));
+      failures_.push_back(link.name);
+    }
+    return err;
+  }
+  att.ingress = std::move(ingress).value();
+  att.egress = std::move(egress).value();
+  std::erase(failures_, link.name);
+  if (up_.load()) LOG_INFO("network sensor: observing new interface {}", link.name);
+  attachments_.emplace(link.ifindex, std::move(att));
   return absl::OkStatus();
+}
+
+void NetflowSensor::ForgetLocked(int ifindex) {
+  kinds_.erase(ifindex);
+  auto it = attachments_.find(ifindex);
+  if (it == attachments_.end()) return;
+  LOG_INFO("network sensor: interface {} was removed", it->second.name);
+  // The kernel removed the qdisc and filters with the device; the detach calls find nothing
+  // (ENODEV/ENOENT, which TcAttachment does not report).
+  InterfaceAttachment att = std::move(it->second);
+  attachments_.erase(it);
+  att.ingress.reset();
+  att.egress.reset();
+  if (att.created_qdisc) bpf::TcAttachment::DestroyQdisc(ifindex);
+  std::erase(failures_, att.name);
+  if (skel_) {
+    const __u32 key = static_cast<__u32>(ifindex);
+    bpf_map_delete_elem(bpf_map__fd(skel_->get()->maps.l3_iface_map), &key);
+  }
 }
 
 void NetflowSensor::DetachAll() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& att : attachments_) {
+  for (auto& [ifindex, att] : attachments_) {
     att.ingress.reset();
     att.egress.reset();
-    if (att.created_qdisc) bpf::TcAttachment::DestroyQdisc(att.ifindex);
+    if (att.created_qdisc) bpf::TcAttachment::DestroyQdisc(ifindex);
   }
   attachments_.clear();
+  kinds_.clear();
+  failures_.clear();
 }
 
-void NetflowSensor::ReadLoop() {
-  auto reader = bpf::RingBufReader::Create(bpf_map__fd(skel_->get()->maps.packet_events),
-                                           [this](std::span<const uint8_t> data) {
-                                             if (data.size() != sizeof(loupe_packet_event)) {
-                                               malformed_total_->Inc();
-                                               return;
-                                             }
-                                             events_total_->Inc();
-                                           });
-  if (!reader.ok()) {
-    LOG_ERROR("network sensor: {}", std::string(reader.status().message()));
-    up_ = false;
+void NetflowSensor::LinkLoop() {
+  while (!stop_.load()) {
+    if (links_->Poll(100)) continue;
+    // The kernel dropped notifications: list the links again and forget the ones that are gone.
+    LOG_WARN("network sensor: missed interface notifications; listing interfaces again");
+    if (!links_->Dump().ok()) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<int> gone;
+    char name[IF_NAMESIZE];
+    for (const auto& [ifindex, att] : attachments_) {
+      if (if_indextoname(static_cast<unsigned>(ifindex), name) == nullptr) gone.push_back(ifindex);
+    }
+    for (int ifindex : gone) ForgetLocked(ifindex);
+  }
+}
+
+void NetflowSensor::OnRecord(std::span<const uint8_t> record) {
+  events_total_->Inc();
+  InterfaceKind kind = InterfaceKind::kNetwork;
+  {
+    const int ifindex = static_cast<int>(PacketEventIfindex(record));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = kinds_.find(ifindex);
+    if (it != kinds_.end()) kind = it->second;
+  }
+  const DecodeContext ctx{realtime_offset_ns_.load(std::memory_order_relaxed), netns_};
+  DecodedPacket decoded;
+  if (!DecodePacketEvent(record, ctx, kind, &decoded)) {
+    malformed_total_->Inc();
     return;
   }
-  while (!stop_.load()) {
-    const int n = (*reader)->Poll(100);
-    if (n < 0 && n != -EINTR) {
-      LOG_EVERY_SECONDS(warn, 10, "network sensor: ring buffer poll failed: {}", n);
-    }
+  if (decoded.is_dns) {
+    sink_.OnDnsPacket(std::move(decoded.flow), decoded.dns_payload);
+  } else {
+    sink_.OnFlow(std::move(decoded.flow));
   }
-  (*reader)->Drain();
 }
 
 void NetflowSensor::Stop() {
   stop_ = true;
-  if (reader_.joinable()) reader_.join();
+  if (link_thread_.joinable()) link_thread_.join();
+  reader_.Stop();
   if (collector_id_ != 0) {
     registry_.RemoveCollector(collector_id_);
     collector_id_ = 0;
   }
   DetachAll();
+  links_.reset();
+  losses_.reset();
   skel_.reset();
   up_ = false;
 }
 
 std::string NetflowSensor::status_detail() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return detail_;
+  std::vector<std::string> parts;
+  if (!failures_.empty()) parts.push_back("not attached to: " + Join(failures_, ", "));
+  if (!detail_.empty()) parts.push_back(detail_);
+  return Join(parts, "; ");
 }
 
 std::vector<std::string> NetflowSensor::attached_interfaces() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> names;
-  for (const auto& att : attachments_) {
-    if (att.ingress && att.egress) names.push_back(att.name);
-  }
+  for (const auto& [ifindex, att] : attachments_) names.push_back(att.name);
+  std::sort(names.begin(), names.end());
   return names;
 }
 

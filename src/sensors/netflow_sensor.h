@@ -1,19 +1,30 @@
 // Network sensor: TC clsact programs on ingress and egress of the selected host interfaces,
-// delivering one event per packet through the `packet_events` ring buffer.
+// following interfaces as they are added and removed (rtnetlink). The programs aggregate packets
+// per conntrack entry in the kernel (Cilium's monitorAggregation, see
+// docs/design/netflow-aggregation.md); the reader thread decodes their events into L3/L4 flows
+// for the FlowSink (DNS packets with their payload through OnDnsPacket).
 //
-// Threads: Start/Stop on the control thread; one reader thread polls the ring buffer.
+// Threads: Start/Stop on the control thread; one reader thread polls the ring buffer, one link
+// thread follows rtnetlink. Both call the sink.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "src/bpf/skeleton.h"
 #include "src/bpf/tc_attachment.h"
 #include "src/metrics/registry.h"
+#include "src/sensors/decode.h"
+#include "src/sensors/flow_sink.h"
+#include "src/sensors/link_watcher.h"
+#include "src/sensors/ring_reader.h"
 #include "src/sensors/sensor.h"
 
 struct netflow;
@@ -25,9 +36,21 @@ struct NetflowOptions {
   std::vector<std::string> exclude_interfaces;
 };
 
+// Cilium's bpf.monitorAggregation levels ("maximum" is an alias of high).
+enum class AggregationLevel : uint8_t { kNone = 0, kLow = 1, kMedium = 2, kHigh = 3 };
+
+struct AggregationOptions {
+  AggregationLevel level = AggregationLevel::kMedium;
+  std::chrono::nanoseconds interval = std::chrono::seconds(5);  // bpf.monitorInterval
+};
+
+// Parses "none", "low", "medium", "high"/"maximum" (case-insensitive); nullopt otherwise.
+std::optional<AggregationLevel> ParseAggregationLevel(const std::string& text);
+
 class NetflowSensor final : public Sensor {
  public:
-  NetflowSensor(NetflowOptions options, metrics::Registry& registry);
+  NetflowSensor(NetflowOptions options, AggregationOptions aggregation, FlowSink& sink,
+                metrics::Registry& registry);
   ~NetflowSensor() override;
 
   const std::string& name() const override { return name_; }
@@ -43,30 +66,45 @@ class NetflowSensor final : public Sensor {
   struct InterfaceAttachment {
     int ifindex = 0;
     std::string name;
+    InterfaceKind kind = InterfaceKind::kNetwork;
     bool created_qdisc = false;
     std::unique_ptr<bpf::TcAttachment> ingress;
     std::unique_ptr<bpf::TcAttachment> egress;
   };
 
-  absl::Status AttachAll();
+  // Attaches to `link` when selected and not yet attached; detaches when no longer selected.
+  // Returns the attach error, if any. Requires mu_.
+  absl::Status ReconcileLocked(const LinkInfo& link);
+  void ForgetLocked(int ifindex);
   void DetachAll();
-  void ReadLoop();
+  void OnRecord(std::span<const uint8_t> record);
+  void LinkLoop();
 
   const std::string name_ = "netflow";
   NetflowOptions options_;
+  AggregationOptions aggregation_;
+  FlowSink& sink_;
   metrics::Registry& registry_;
   metrics::Counter* events_total_;
   metrics::Counter* malformed_total_;
   int collector_id_ = 0;
 
   std::unique_ptr<bpf::Skeleton<struct netflow>> skel_;
+  std::unique_ptr<LossTracker> losses_;
+  std::unique_ptr<LinkWatcher> links_;
+  RingReaderThread reader_;
+  std::thread link_thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> realtime_offset_ns_{0};
+  uint64_t netns_ = 0;
+
   mutable std::mutex mu_;
-  std::vector<InterfaceAttachment> attachments_;
+  std::unordered_map<int, InterfaceAttachment> attachments_;  // by ifindex
+  std::unordered_map<int, InterfaceKind> kinds_;              // every link seen, by ifindex
+  std::vector<std::string> failures_;
   std::string detail_;
 
   std::atomic<bool> up_{false};
-  std::atomic<bool> stop_{false};
-  std::thread reader_;
 };
 
 }  // namespace loupe::sensors

@@ -1,19 +1,385 @@
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstring>
 #include <thread>
+#include <vector>
+
+// clang-format off: the ABI header needs the __u* types first.
+#include "bpf/intf/netflow.h"
+// clang-format on
+#include "netflow.skel.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/bpf/ringbuf_reader.h"
+#include "src/bpf/skeleton.h"
 #include "src/metrics/registry.h"
+#include "src/sensors/decode.h"
 #include "src/sensors/netflow_sensor.h"
+#include "src/sensors/ring_reader.h"
 #include "tests/bpf/bpf_test_util.h"
+#include "tests/bpf/netns_util.h"
+#include "tests/bpf/recording_sink.h"
 
 namespace loupe::sensors {
 namespace {
 
+using ::loupe::testing::RecordingSink;
 using ::loupe::testing::Shell;
 using ::loupe::testing::VethPair;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using namespace std::chrono_literals;
+
+constexpr uint8_t kSyn = flow::kTcpSyn, kAck = flow::kTcpAck, kFin = flow::kTcpFin,
+                  kPsh = flow::kTcpPsh;
+
+// Crafted Ethernet frames. Checksums are not filled: the TC programs never check them.
+struct Packet {
+  std::vector<uint8_t> bytes;
+};
+
+std::vector<uint8_t> Ethernet(uint16_t proto) {
+  std::vector<uint8_t> b = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
+  b.push_back(proto >> 8);
+  b.push_back(proto & 0xff);
+  return b;
+}
+
+void Put16(std::vector<uint8_t>* b, uint16_t v) {
+  b->push_back(v >> 8);
+  b->push_back(v & 0xff);
+}
+
+// L4 header (+payload) for `proto`.
+std::vector<uint8_t> L4(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags,
+                        const std::string& payload) {
+  std::vector<uint8_t> b;
+  if (proto == IPPROTO_TCP) {
+    Put16(&b, sport);
+    Put16(&b, dport);
+    b.insert(b.end(), 8, 0);  // seq, ack
+    b.push_back(5 << 4);      // data offset 20
+    b.push_back(flags);
+    b.insert(b.end(), 6, 0);
+  } else if (proto == IPPROTO_UDP) {
+    Put16(&b, sport);
+    Put16(&b, dport);
+    Put16(&b, static_cast<uint16_t>(8 + payload.size()));
+    Put16(&b, 0);
+  } else if (proto == IPPROTO_SCTP) {
+    Put16(&b, sport);
+    Put16(&b, dport);
+    b.insert(b.end(), 8, 0);  // verification tag, checksum
+  } else {                    // ICMP / ICMPv6: type in sport, code 0, echo id in dport
+    b.push_back(static_cast<uint8_t>(sport));
+    b.push_back(0);
+    Put16(&b, 0);
+    Put16(&b, dport);
+    Put16(&b, 1);
+  }
+  b.insert(b.end(), payload.begin(), payload.end());
+  return b;
+}
+
+Packet V4(const char* src, const char* dst, uint8_t proto, uint16_t sport, uint16_t dport,
+          uint8_t flags = 0, const std::string& payload = "") {
+  Packet p{Ethernet(0x0800)};
+  const std::vector<uint8_t> l4 = L4(proto, sport, dport, flags, payload);
+  std::vector<uint8_t> ip = {0x45, 0};
+  Put16(&ip, static_cast<uint16_t>(20 + l4.size()));
+  ip.insert(ip.end(), {0, 0, 0x40, 0, 64, proto, 0, 0});
+  ip.resize(20);
+  inet_pton(AF_INET, src, ip.data() + 12);
+  inet_pton(AF_INET, dst, ip.data() + 16);
+  p.bytes.insert(p.bytes.end(), ip.begin(), ip.end());
+  p.bytes.insert(p.bytes.end(), l4.begin(), l4.end());
+  return p;
+}
+
+// IPv6, optionally behind a hop-by-hop options header.
+Packet V6(const char* src, const char* dst, uint8_t proto, uint16_t sport, uint16_t dport,
+          uint8_t flags = 0, bool hop_by_hop = false) {
+  Packet p{Ethernet(0x86DD)};
+  std::vector<uint8_t> l4 = L4(proto, sport, dport, flags, "");
+  if (hop_by_hop) {
+    std::vector<uint8_t> ext = {proto, 0, 0, 0, 0, 0, 0, 0};
+    ext.insert(ext.end(), l4.begin(), l4.end());
+    l4 = ext;
+  }
+  std::vector<uint8_t> ip = {0x60, 0, 0, 0};
+  Put16(&ip, static_cast<uint16_t>(l4.size()));
+  ip.push_back(hop_by_hop ? 0 : proto);
+  ip.push_back(64);
+  ip.resize(40);
+  inet_pton(AF_INET6, src, ip.data() + 8);
+  inet_pton(AF_INET6, dst, ip.data() + 24);
+  p.bytes.insert(p.bytes.end(), ip.begin(), ip.end());
+  p.bytes.insert(p.bytes.end(), l4.begin(), l4.end());
+  return p;
+}
+
+// The netflow programs loaded with a given aggregation, driven by BPF_PROG_TEST_RUN.
+class NetflowProgram {
+ public:
+  explicit NetflowProgram(AggregationLevel level, uint64_t interval_ns = 5'000'000'000ULL) {
+    auto opened = bpf::Skeleton<struct netflow>::Open(LOUPE_SKELETON_OPS(netflow));
+    EXPECT_TRUE(opened.ok());
+    skel_ = std::move(opened).value();
+    skel_->get()->rodata->aggregation_level = static_cast<__u8>(level);
+    skel_->get()->rodata->monitor_interval_ns = interval_ns;
+    const absl::Status loaded = skel_->Load();
+    EXPECT_TRUE(loaded.ok()) << loaded.message();
+    auto reader = bpf::RingBufReader::Create(
+        bpf_map__fd(skel_->get()->maps.packet_events),
+        [this](std::span<const uint8_t> rec) { records_.emplace_back(rec.begin(), rec.end()); });
+    EXPECT_TRUE(reader.ok());
+    reader_ = std::move(reader).value();
+  }
+
+  void Run(bool ingress, const Packet& p) {
+    auto* prog = ingress ? skel_->get()->progs.tc__ingress : skel_->get()->progs.tc__egress;
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p.bytes.data(),
+                .data_size_in = static_cast<__u32>(p.bytes.size()), .repeat = 1);
+    ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0);
+    EXPECT_EQ(static_cast<int>(opts.retval), -1);  // TC_ACT_UNSPEC: the packet is never touched
+  }
+  void Egress(const Packet& p) { Run(false, p); }
+  void Ingress(const Packet& p) { Run(true, p); }
+
+  // Decodes every event delivered so far.
+  std::vector<DecodedPacket> Events() {
+    reader_->Drain();
+    std::vector<DecodedPacket> out;
+    for (const auto& rec : records_) {
+      DecodedPacket d;
+      EXPECT_TRUE(DecodePacketEvent(rec, DecodeContext{}, InterfaceKind::kNetwork, &d));
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<bpf::Skeleton<struct netflow>> skel_;
+  std::unique_ptr<bpf::RingBufReader> reader_;
+  std::vector<std::vector<uint8_t>> records_;
+};
+
+std::vector<int> Flags(const std::vector<DecodedPacket>& events) {
+  std::vector<int> out;
+  for (const auto& e : events) out.push_back(e.flow.tcp_flags);
+  return out;
+}
+
+// A client (10.0.0.1:40000) talks to a server (10.0.0.2:80), seen on the client's interface.
+void TcpConversation(NetflowProgram& prog) {
+  const char* c = "10.0.0.1";
+  const char* s = "10.0.0.2";
+  prog.Egress(V4(c, s, IPPROTO_TCP, 40000, 80, kSyn));
+  prog.Ingress(V4(s, c, IPPROTO_TCP, 80, 40000, kSyn | kAck));
+  prog.Egress(V4(c, s, IPPROTO_TCP, 40000, 80, kAck));
+  prog.Egress(V4(c, s, IPPROTO_TCP, 40000, 80, kAck));
+  prog.Egress(V4(c, s, IPPROTO_TCP, 40000, 80, kPsh | kAck, "GET / HTTP/1.1\r\n\r\n"));
+  prog.Ingress(V4(s, c, IPPROTO_TCP, 80, 40000, kAck));
+  prog.Ingress(V4(s, c, IPPROTO_TCP, 80, 40000, kPsh | kAck, "HTTP/1.1 200 OK\r\n\r\n"));
+  prog.Egress(V4(c, s, IPPROTO_TCP, 40000, 80, kFin | kAck));
+  prog.Ingress(V4(s, c, IPPROTO_TCP, 80, 40000, kFin | kAck));
+  prog.Egress(V4(c, s, IPPROTO_TCP, 40000, 80, kAck));
+}
+
+TEST(NetflowProgramTest, MediumEmitsFirstSeenTcpFlagsPerDirection) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kMedium);
+  TcpConversation(prog);
+  const auto events = prog.Events();
+  EXPECT_THAT(Flags(events), ElementsAre(kSyn, kSyn | kAck, kAck, kPsh | kAck, kPsh | kAck,
+                                         kFin | kAck, kFin | kAck));
+  // Counters: packets since the previous event of the same direction, this one included.
+  std::vector<uint64_t> packets;
+  std::vector<int> replies;
+  for (const auto& e : events) {
+    packets.push_back(e.flow.packets);
+    replies.push_back(e.flow.is_reply);
+  }
+  EXPECT_THAT(packets, ElementsAre(1, 1, 1, 2, 2, 1, 1));
+  EXPECT_THAT(replies, ElementsAre(0, 1, 0, 0, 1, 0, 1));
+  // The client's PSH|ACK event stands for the second bare ACK (54 bytes) and itself.
+  EXPECT_EQ(events[3].flow.bytes, 54u + 54u + 18u);
+  const flow::Flow& syn = events[0].flow;
+  EXPECT_EQ(syn.src_ip.ToString(), "10.0.0.1");
+  EXPECT_EQ(syn.dst_ip.ToString(), "10.0.0.2");
+  EXPECT_EQ(syn.src_port, 40000);
+  EXPECT_EQ(syn.dst_port, 80);
+  EXPECT_EQ(syn.l4, flow::L4Protocol::kTcp);
+  EXPECT_EQ(syn.bytes, 54u);
+  EXPECT_TRUE(syn.has_ethernet);
+  EXPECT_EQ(syn.src_mac, (std::array<uint8_t, 6>{0x02, 0, 0, 0, 0, 0x01}));
+  EXPECT_EQ(syn.dst_mac, (std::array<uint8_t, 6>{0x02, 0, 0, 0, 0, 0x02}));
+  EXPECT_EQ(syn.type, flow::FlowType::kL3L4);
+  EXPECT_EQ(syn.verdict, flow::Verdict::kForwarded);
+  EXPECT_EQ(syn.event_type, flow::EventType::kTrace);
+  EXPECT_EQ(syn.observation_point, flow::ObservationPoint::kToNetwork);
+  EXPECT_EQ(syn.event_subtype, 11);
+  EXPECT_EQ(syn.direction, flow::TrafficDirection::kEgress);
+  EXPECT_EQ(events[1].flow.observation_point, flow::ObservationPoint::kFromNetwork);
+  EXPECT_EQ(events[1].flow.ifindex, 1u);  // BPF_PROG_TEST_RUN runs on the loopback device
+}
+
+TEST(NetflowProgramTest, NoneEmitsEveryPacket) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kNone);
+  TcpConversation(prog);
+  const auto events = prog.Events();
+  EXPECT_THAT(Flags(events), ElementsAre(kSyn, kSyn | kAck, kAck, kAck, kPsh | kAck, kAck,
+                                         kPsh | kAck, kFin | kAck, kFin | kAck, kAck));
+  for (const auto& e : events) EXPECT_EQ(e.flow.packets, 1u);
+}
+
+TEST(NetflowProgramTest, HighEmitsOnlyNewSynFinRst) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kHigh);
+  TcpConversation(prog);
+  EXPECT_THAT(Flags(prog.Events()), ElementsAre(kSyn, kSyn | kAck, kFin | kAck, kFin | kAck));
+}
+
+TEST(NetflowProgramTest, LowAlsoEmitsEveryControlPacket) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kLow);
+  const Packet syn = V4("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 40001, 80, kSyn);
+  prog.Egress(syn);
+  prog.Egress(syn);  // retransmitted SYN
+  prog.Egress(V4("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 40001, 80, kAck));
+  prog.Egress(V4("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 40001, 80, kAck));
+  EXPECT_THAT(Flags(prog.Events()), ElementsAre(kSyn, kSyn, kAck));
+  NetflowProgram medium(AggregationLevel::kMedium);
+  medium.Egress(syn);
+  medium.Egress(syn);
+  EXPECT_THAT(Flags(medium.Events()), ElementsAre(kSyn));
+}
+
+TEST(NetflowProgramTest, UdpAndIcmpEmitTheFirstPacketOnly) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kMedium);
+  for (int i = 0; i < 3; ++i) {
+    prog.Egress(V4("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 5000, 6000, 0, "abc"));
+    prog.Egress(V4("10.0.0.1", "10.0.0.2", IPPROTO_ICMP, 8, 77));   // echo request, id 77
+    prog.Ingress(V4("10.0.0.2", "10.0.0.1", IPPROTO_ICMP, 0, 77));  // echo reply
+  }
+  const auto events = prog.Events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].flow.l4, flow::L4Protocol::kUdp);
+  EXPECT_EQ(events[0].flow.src_port, 5000);
+  EXPECT_EQ(events[0].flow.dst_port, 6000);
+  EXPECT_EQ(events[0].flow.is_reply, 0);
+  EXPECT_EQ(events[1].flow.l4, flow::L4Protocol::kIcmpv4);
+  EXPECT_EQ(events[1].flow.icmp_type, 8);
+  EXPECT_EQ(events[1].flow.is_reply, 0);
+  EXPECT_EQ(events[2].flow.icmp_type, 0);
+  EXPECT_EQ(events[2].flow.is_reply, 1);
+  // A reply to a UDP flow: its reverse entry exists, so it is the reply direction.
+  prog.Ingress(V4("10.0.0.2", "10.0.0.1", IPPROTO_UDP, 6000, 5000, 0, "def"));
+  const auto more = prog.Events();
+  ASSERT_EQ(more.size(), 4u);
+  EXPECT_EQ(more[3].flow.is_reply, 1);
+}
+
+TEST(NetflowProgramTest, IntervalReportsLongLivedFlowsWithCounters) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kMedium, /*interval_ns=*/50'000'000);
+  const Packet udp = V4("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 5001, 6001, 0, "abcd");
+  prog.Egress(udp);
+  prog.Egress(udp);
+  prog.Egress(udp);
+  std::this_thread::sleep_for(60ms);
+  prog.Egress(udp);
+  const auto events = prog.Events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].flow.packets, 1u);
+  EXPECT_EQ(events[1].flow.packets, 3u);
+  EXPECT_EQ(events[1].flow.bytes, 3u * (14 + 20 + 8 + 4));
+}
+
+TEST(NetflowProgramTest, EveryDnsPacketCarriesItsPayload) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kMedium);
+  const std::string query = std::string("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12) +
+                            std::string(
+                                "\x07"
+                                "example\x03"
+                                "com\x00\x00\x01\x00\x01",
+                                17);
+  const std::string answer = query + "answer-bytes";
+  prog.Egress(V4("10.0.0.1", "10.0.0.53", IPPROTO_UDP, 33333, 53, 0, query));
+  prog.Egress(V4("10.0.0.1", "10.0.0.53", IPPROTO_UDP, 33333, 53, 0, query));
+  prog.Ingress(V4("10.0.0.53", "10.0.0.1", IPPROTO_UDP, 53, 33333, 0, answer));
+  prog.Egress(V4("10.0.0.1", "10.0.0.53", IPPROTO_TCP, 44444, 53, kPsh | kAck,
+                 std::string("\x00\x1d", 2) + query));
+  prog.Egress(V4("10.0.0.1", "10.0.0.53", IPPROTO_TCP, 44444, 53, kPsh | kAck,
+                 std::string("\x00\x1d", 2) + query));
+  const std::string big(700, 'x');
+  prog.Egress(V4("10.0.0.1", "10.0.0.53", IPPROTO_UDP, 33334, 53, 0, big));
+  const auto events = prog.Events();
+  ASSERT_EQ(events.size(), 6u);
+  auto payload = [&](size_t i) {
+    return std::string(events[i].dns_payload.begin(), events[i].dns_payload.end());
+  };
+  for (const auto& e : events) EXPECT_TRUE(e.is_dns);
+  EXPECT_EQ(payload(0), query);
+  EXPECT_EQ(payload(1), query);
+  EXPECT_EQ(payload(2), answer);
+  EXPECT_EQ(events[2].flow.is_reply, 1);
+  EXPECT_EQ(payload(3), std::string("\x00\x1d", 2) + query);
+  EXPECT_EQ(payload(4), std::string("\x00\x1d", 2) + query);
+  EXPECT_EQ(payload(5), std::string(512, 'x'));  // truncated to LOUPE_DNS_PAYLOAD_MAX
+  EXPECT_EQ(events[1].flow.packets, 1u);
+}
+
+TEST(NetflowProgramTest, Ipv6Icmpv6AndSctp) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kMedium);
+  prog.Egress(V6("fd00::1", "fd00::2", IPPROTO_TCP, 40000, 443, kSyn));
+  prog.Egress(V6("fd00::1", "fd00::2", IPPROTO_UDP, 7000, 7001, 0, /*hop_by_hop=*/true));
+  prog.Egress(V6("fd00::1", "fd00::2", 58, 128, 9));   // ICMPv6 echo request
+  prog.Ingress(V6("fd00::2", "fd00::1", 58, 129, 9));  // ICMPv6 echo reply
+  prog.Egress(V4("10.0.0.1", "10.0.0.2", IPPROTO_SCTP, 2905, 2906));
+  prog.Egress(V6("fd00::1", "fd00::2", IPPROTO_SCTP, 3868, 3869));
+  const auto events = prog.Events();
+  ASSERT_EQ(events.size(), 6u);
+  const flow::Flow& tcp = events[0].flow;
+  EXPECT_EQ(tcp.src_ip.version, 6);
+  EXPECT_EQ(tcp.src_ip.ToString(), "fd00::1");
+  EXPECT_EQ(tcp.dst_ip.ToString(), "fd00::2");
+  EXPECT_EQ(tcp.dst_port, 443);
+  EXPECT_EQ(tcp.tcp_flags, kSyn);
+  EXPECT_EQ(events[1].flow.l4, flow::L4Protocol::kUdp);
+  EXPECT_EQ(events[1].flow.src_port, 7000);
+  EXPECT_EQ(events[1].flow.dst_port, 7001);
+  EXPECT_EQ(events[2].flow.l4, flow::L4Protocol::kIcmpv6);
+  EXPECT_EQ(events[2].flow.icmp_type, 128);
+  EXPECT_EQ(events[2].flow.is_reply, 0);
+  EXPECT_EQ(events[3].flow.icmp_type, 129);
+  EXPECT_EQ(events[3].flow.is_reply, 1);
+  EXPECT_EQ(events[4].flow.l4, flow::L4Protocol::kSctp);
+  EXPECT_EQ(events[4].flow.src_port, 2905);
+  EXPECT_EQ(events[4].flow.dst_port, 2906);
+  EXPECT_EQ(events[5].flow.l4, flow::L4Protocol::kSctp);
+  EXPECT_EQ(events[5].flow.dst_port, 3869);
+}
+
+TEST(NetflowProgramTest, NonIpPacketsAreNotReported) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kNone);
+  Packet arp{Ethernet(0x0806)};
+  arp.bytes.resize(42);
+  prog.Egress(arp);
+  EXPECT_TRUE(prog.Events().empty());
+}
 
 double SampleValue(const metrics::Registry& registry, const std::string& name) {
   for (const auto& family : registry.Collect()) {
@@ -28,27 +394,52 @@ std::string Qdiscs(const std::string& dev) {
   return out;
 }
 
-TEST(NetflowBpfTest, CountsPacketsOnSelectedInterfaceAndCleansUp) {
+TEST(NetflowBpfTest, PingThroughAVethGivesOneFlowPerDirectionAndCleansUp) {
   LOUPE_REQUIRE_ROOT();
   VethPair veth;
   metrics::Registry registry;
+  RecordingSink sink;
   {
-    NetflowSensor sensor({{veth.host_if()}, {}}, registry);
+    NetflowSensor sensor({{veth.host_if()}, {}}, {}, sink, registry);
     ASSERT_TRUE(sensor.Start().ok());
     EXPECT_TRUE(sensor.up());
     EXPECT_EQ(sensor.attached_interfaces(), std::vector<std::string>{veth.host_if()});
     EXPECT_THAT(Qdiscs(veth.host_if()), HasSubstr("clsact"));
 
-    // 3 echo requests and 3 replies cross the host side of the veth: each is seen once on
-    // ingress or egress. ARP may add a few more packets.
     ASSERT_EQ(Shell("ping -c 3 -i 0.2 -W 1 " + veth.peer_ip()), 0);
-    double events = 0;
-    for (int i = 0; i < 100 && events < 6; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      events = SampleValue(registry, "loupe_bpf_events_total");
+    auto icmp = [&](const RecordingSink& s) {
+      std::vector<flow::Flow> out;
+      for (const auto& f : s.flows_locked()) {
+        if (f.l4 == flow::L4Protocol::kIcmpv4) out.push_back(f);
+      }
+      return out;
+    };
+    ASSERT_TRUE(sink.WaitFor([&](const RecordingSink& s) { return icmp(s).size() >= 2; }, 2s));
+    std::this_thread::sleep_for(100ms);
+    std::vector<flow::Flow> flows;
+    for (const auto& f : sink.flows()) {
+      if (f.l4 == flow::L4Protocol::kIcmpv4) flows.push_back(f);
     }
-    EXPECT_GE(events, 6);
-    EXPECT_LE(events, 12);
+    ASSERT_EQ(flows.size(), 2u);
+    // The echo request leaves the host towards the endpoint behind the veth...
+    EXPECT_EQ(flows[0].icmp_type, 8);
+    EXPECT_EQ(flows[0].src_ip.ToString(), veth.host_ip());
+    EXPECT_EQ(flows[0].observation_point, flow::ObservationPoint::kToEndpoint);
+    EXPECT_EQ(flows[0].event_subtype, 0);
+    EXPECT_EQ(flows[0].direction, flow::TrafficDirection::kIngress);
+    EXPECT_EQ(flows[0].is_reply, 0);
+    EXPECT_EQ(flows[0].packets, 1u);
+    EXPECT_EQ(flows[0].bytes, 98u);
+    // ...and the reply comes from it.
+    EXPECT_EQ(flows[1].icmp_type, 0);
+    EXPECT_EQ(flows[1].observation_point, flow::ObservationPoint::kFromEndpoint);
+    EXPECT_EQ(flows[1].direction, flow::TrafficDirection::kEgress);
+    EXPECT_EQ(flows[1].is_reply, 1);
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    EXPECT_NEAR(static_cast<double>(flows[1].time_ns), static_cast<double>(now), 2e9);
+    EXPECT_GT(flows[0].netns, 0u);
     EXPECT_EQ(SampleValue(registry, "loupe_bpf_events_lost_total"), 0);
     EXPECT_EQ(SampleValue(registry, "loupe_netflow_interfaces"), 1);
     sensor.Stop();
@@ -58,13 +449,53 @@ TEST(NetflowBpfTest, CountsPacketsOnSelectedInterfaceAndCleansUp) {
   EXPECT_THAT(Qdiscs(veth.host_if()), Not(HasSubstr("clsact")));
 }
 
+TEST(NetflowBpfTest, FollowsInterfacesAddedAndRemovedAfterStart) {
+  LOUPE_REQUIRE_ROOT();
+  const std::string id = std::to_string(getpid() % 100000);
+  const std::string a = "lpfa" + id, b = "lpfb" + id;
+  struct Cleanup {
+    std::string dev;
+    ~Cleanup() { Shell("ip link del " + dev + " 2>/dev/null"); }
+  } cleanup{a};
+  metrics::Registry registry;
+  RecordingSink sink;
+  NetflowSensor sensor({{"lpf*"}, {}}, {}, sink, registry);
+  ASSERT_TRUE(sensor.Start().ok());
+  EXPECT_TRUE(sensor.attached_interfaces().empty());
+
+  const auto created = std::chrono::steady_clock::now();
+  ASSERT_EQ(Shell("ip link add " + a + " type veth peer name " + b), 0);
+  std::vector<std::string> want = {a, b};
+  std::sort(want.begin(), want.end());
+  while (sensor.attached_interfaces() != want && std::chrono::steady_clock::now() - created < 2s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - created, 1s);
+  EXPECT_EQ(sensor.attached_interfaces(), want);
+  std::string filters;
+  Shell("tc filter show dev " + a + " ingress; tc filter show dev " + b + " egress", &filters);
+  EXPECT_THAT(filters, HasSubstr("tc__ingress"));
+  EXPECT_THAT(filters, HasSubstr("tc__egress"));
+
+  const auto deleted = std::chrono::steady_clock::now();
+  ASSERT_EQ(Shell("ip link del " + a), 0);  // removes the peer too
+  while (!sensor.attached_interfaces().empty() && std::chrono::steady_clock::now() - deleted < 2s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - deleted, 1s);
+  EXPECT_TRUE(sensor.attached_interfaces().empty());
+  EXPECT_EQ(sensor.status_detail(), "");
+  EXPECT_TRUE(sensor.up());
+}
+
 TEST(NetflowBpfTest, KeepsAQdiscItDidNotCreate) {
   LOUPE_REQUIRE_ROOT();
   VethPair veth;
   ASSERT_EQ(Shell("tc qdisc add dev " + veth.host_if() + " clsact"), 0);
   metrics::Registry registry;
+  DiscardingFlowSink discard;
   {
-    NetflowSensor sensor({{veth.host_if()}, {}}, registry);
+    NetflowSensor sensor({{veth.host_if()}, {}}, {}, discard, registry);
     ASSERT_TRUE(sensor.Start().ok());
     std::string filters;
     Shell("tc filter show dev " + veth.host_if() + " ingress", &filters);
@@ -82,11 +513,45 @@ TEST(NetflowBpfTest, ExcludedInterfacesAreNotTouched) {
   LOUPE_REQUIRE_ROOT();
   VethPair veth;
   metrics::Registry registry;
-  NetflowSensor sensor({{veth.host_if()}, {"lpth*"}}, registry);
+  DiscardingFlowSink discard;
+  NetflowSensor sensor({{veth.host_if()}, {"lpth*"}}, {}, discard, registry);
   // Nothing selected is not an error: there is nothing to observe yet.
   ASSERT_TRUE(sensor.Start().ok());
   EXPECT_TRUE(sensor.attached_interfaces().empty());
   EXPECT_THAT(Qdiscs(veth.host_if()), Not(HasSubstr("clsact")));
+}
+
+TEST(LossTrackerBpfTest, DeliversPerCpuGrowthAsLostEvents) {
+  LOUPE_REQUIRE_ROOT();
+  const int fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "lost_test", 4, 8, 1, nullptr);
+  ASSERT_GE(fd, 0);
+  const int ncpus = libbpf_num_possible_cpus();
+  ASSERT_GE(ncpus, 2);
+  std::vector<uint64_t> values(ncpus, 0);
+  const uint32_t key = 0;
+  RecordingSink sink;
+  LossTracker tracker(fd, sink);
+  tracker.Poll();
+  EXPECT_TRUE(sink.lost().empty());
+  values[1] = 5;
+  ASSERT_EQ(bpf_map_update_elem(fd, &key, values.data(), BPF_ANY), 0);
+  tracker.Poll();
+  values[0] = 2;
+  values[1] = 7;
+  ASSERT_EQ(bpf_map_update_elem(fd, &key, values.data(), BPF_ANY), 0);
+  tracker.Poll();
+  tracker.Poll();
+  const auto lost = sink.lost();
+  ASSERT_EQ(lost.size(), 3u);
+  EXPECT_EQ(lost[0].source, flow::LostSource::kPerfEventRingBuffer);
+  EXPECT_EQ(lost[0].cpu, 1);
+  EXPECT_EQ(lost[0].num_events_lost, 5u);
+  EXPECT_EQ(lost[1].cpu, 0);
+  EXPECT_EQ(lost[1].num_events_lost, 2u);
+  EXPECT_EQ(lost[2].cpu, 1);
+  EXPECT_EQ(lost[2].num_events_lost, 2u);
+  EXPECT_EQ(tracker.total(), 9u);
+  close(fd);
 }
 
 }  // namespace

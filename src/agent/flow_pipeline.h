@@ -1,0 +1,33 @@
+// The agent's FlowSink: stores what the sensors decode in the flow buffer, turns DNS packets
+// into L7 DNS flows, and counts lost events and TCP lifecycle events. Called concurrently from
+// every sensor's reader thread.
+#pragma once
+
+#include <mutex>
+
+#include "src/flow/flow_buffer.h"
+#include "src/metrics/registry.h"
+#include "src/protocols/dns/dns_tracker.h"
+#include "src/sensors/flow_sink.h"
+
+namespace loupe::agent {
+
+class FlowPipeline final : public sensors::FlowSink {
+ public:
+  FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry);
+
+  void OnFlow(flow::Flow&& flow) override;
+  void OnLost(const flow::LostEvent& lost) override;
+  void OnTcpEvent(const sensors::TcpEvent& event) override;
+  void OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> payload) override;
+
+ private:
+  flow::FlowBuffer& buffer_;
+  metrics::Family<metrics::Counter>& lost_;
+  metrics::Family<metrics::Counter>& tcp_events_;
+  metrics::Counter* dns_invalid_;
+  std::mutex dns_mu_;
+  protocols::dns::DnsTracker dns_;  // guarded by dns_mu_
+};
+
+}  // namespace loupe::agent
