@@ -45,14 +45,28 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
       lost_(registry.AddCounter("hubble_lost_events_total",
                                 "Events lost before they became flows, by where they were lost.",
                                 {"source"})),
-      tcp_events_(registry.AddCounter(
-          "loupe_tcp_events_total",
-          "TCP lifecycle events seen by the sock/tcp tracepoints, by event.", {"event"})),
+      connect_duration_(
+          registry
+              .AddHistogram(
+                  "hubble_tcp_connect_duration_seconds",
+                  "TCP connect latency (SYN sent to ESTABLISHED) of outgoing "
+                  "connections, from the sock:inet_sock_set_state tracepoint.",
+                  {},
+                  {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+              .WithLabels({})),
       dns_invalid_(registry
                        .AddCounter("loupe_parse_errors_total",
                                    "Payloads a protocol parser rejected, by protocol.",
                                    {"protocol"})
-                       .WithLabels({"dns"})) {}
+                       .WithLabels({"dns"})) {
+  auto& tcp_events = registry.AddCounter(
+      "loupe_tcp_events_total", "TCP lifecycle events seen by the sock/tcp tracepoints, by event.",
+      {"event"});
+  for (size_t kind = 0; kind < tcp_events_.size(); ++kind) {
+    tcp_events_[kind] =
+        tcp_events.WithLabels({TcpEventLabel(static_cast<sensors::TcpEvent::Kind>(kind))});
+  }
+}
 
 void FlowPipeline::OnFlow(flow::Flow&& flow) { buffer_.Append(std::move(flow)); }
 
@@ -62,7 +76,11 @@ void FlowPipeline::OnLost(const flow::LostEvent& lost) {
 }
 
 void FlowPipeline::OnTcpEvent(const sensors::TcpEvent& event) {
-  tcp_events_.WithLabels({TcpEventLabel(event.kind)})->Inc();
+  const auto kind = static_cast<size_t>(event.kind);
+  if (kind < tcp_events_.size()) tcp_events_[kind]->Inc();
+  if (event.kind == sensors::TcpEvent::Kind::kConnected) {
+    connect_duration_->Observe(static_cast<double>(event.latency_ns) / 1e9);
+  }
 }
 
 void FlowPipeline::OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> payload) {

@@ -3,6 +3,7 @@
 // every sensor's reader thread.
 #pragma once
 
+#include <array>
 #include <mutex>
 
 #include "src/flow/flow_buffer.h"
@@ -24,7 +25,8 @@ class FlowPipeline final : public sensors::FlowSink {
  private:
   flow::FlowBuffer& buffer_;
   metrics::Family<metrics::Counter>& lost_;
-  metrics::Family<metrics::Counter>& tcp_events_;
+  std::array<metrics::Counter*, 7> tcp_events_{};  // by TcpEvent::Kind, interned once
+  metrics::Histogram* connect_duration_;
   metrics::Counter* dns_invalid_;
   std::mutex dns_mu_;
   protocols::dns::DnsTracker dns_;  // guarded by dns_mu_

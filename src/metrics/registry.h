@@ -12,18 +12,24 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace loupe::metrics {
 
-enum class MetricType { kCounter, kGauge };
+enum class MetricType { kCounter, kGauge, kHistogram };
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 struct Sample {
   Labels labels;
-  double value = 0;
+  double value = 0;  // counters and gauges
+  // Histograms: per-bucket (not cumulative) counts for `bounds` plus the +Inf bucket last.
+  std::vector<double> bounds;
+  std::vector<uint64_t> bucket_counts;
+  double sum = 0;
+  uint64_t count = 0;
 };
 
 struct FamilySnapshot {
@@ -56,18 +62,45 @@ class Gauge {
   std::atomic<double> value_{0};
 };
 
+// A histogram with explicit upper bounds (le). Observe() is lock-free: a binary search and
+// three relaxed atomic adds.
+class Histogram {
+ public:
+  explicit Histogram(const std::vector<double>* bounds)
+      : bounds_(bounds), buckets_(bounds->size() + 1) {}
+  void Observe(double v);
+  // Per-bucket counts (the last one is +Inf), sum and count, read without a lock.
+  void Read(Sample* out) const;
+
+ private:
+  const std::vector<double>* bounds_;
+  std::vector<std::atomic<uint64_t>> buckets_;
+  std::atomic<double> sum_{0};
+  std::atomic<uint64_t> count_{0};
+};
+
 template <typename Cell>
 class Family {
  public:
-  Family(std::string name, std::string help, std::vector<std::string> label_names)
-      : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
+  Family(std::string name, std::string help, std::vector<std::string> label_names,
+         std::vector<double> bounds = {})
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        label_names_(std::move(label_names)),
+        bounds_(std::move(bounds)) {}
 
   // Returns the cell for these label values (in label-name order), creating it on first use.
   // The pointer stays valid for the registry's lifetime.
   Cell* WithLabels(const std::vector<std::string>& values) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& cell = cells_[values];
-    if (!cell) cell = std::make_unique<Cell>();
+    if (!cell) {
+      if constexpr (std::is_same_v<Cell, Histogram>) {
+        cell = std::make_unique<Cell>(&bounds_);
+      } else {
+        cell = std::make_unique<Cell>();
+      }
+    }
     return cell.get();
   }
 
@@ -80,7 +113,11 @@ class Family {
       for (size_t i = 0; i < label_names_.size() && i < values.size(); ++i) {
         sample.labels.emplace_back(label_names_[i], values[i]);
       }
-      sample.value = static_cast<double>(cell->Value());
+      if constexpr (std::is_same_v<Cell, Histogram>) {
+        cell->Read(&sample);
+      } else {
+        sample.value = static_cast<double>(cell->Value());
+      }
       snap.samples.push_back(std::move(sample));
     }
     return snap;
@@ -92,6 +129,7 @@ class Family {
   const std::string name_;
   const std::string help_;
   const std::vector<std::string> label_names_;
+  const std::vector<double> bounds_;  // histograms only, ascending
   mutable std::mutex mu_;
   std::map<std::vector<std::string>, std::unique_ptr<Cell>> cells_;
 };
@@ -104,6 +142,9 @@ class Registry {
                               std::vector<std::string> label_names = {});
   Family<Gauge>& AddGauge(const std::string& name, const std::string& help,
                           std::vector<std::string> label_names = {});
+  // `bounds` are the buckets' upper bounds, ascending; +Inf is implicit.
+  Family<Histogram>& AddHistogram(const std::string& name, const std::string& help,
+                                  std::vector<std::string> label_names, std::vector<double> bounds);
   // A collector appends families computed at scrape time. Returns an id for RemoveCollector.
   int AddCollector(Collector collector);
   void RemoveCollector(int id);
@@ -115,6 +156,7 @@ class Registry {
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
+  std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
   std::map<int, Collector> collectors_;
   int next_collector_id_ = 1;
 };

@@ -29,6 +29,22 @@ TEST(ExpositionTest, RendersGoldenText) {
             "loupe_uptime_seconds 2.5\n");
 }
 
+TEST(ExpositionTest, RendersHistogramsCumulatively) {
+  metrics::Registry registry;
+  auto& h = registry.AddHistogram("x_seconds", "Latency.", {"dir"}, {0.01, 0.1, 1});
+  metrics::Histogram* cell = h.WithLabels({"out"});
+  for (double v : {0.005, 0.01, 0.05, 0.5, 7.0}) cell->Observe(v);
+  EXPECT_EQ(RenderText(registry.Collect()),
+            "# HELP x_seconds Latency.\n"
+            "# TYPE x_seconds histogram\n"
+            "x_seconds_bucket{dir=\"out\",le=\"0.01\"} 2\n"
+            "x_seconds_bucket{dir=\"out\",le=\"0.1\"} 3\n"
+            "x_seconds_bucket{dir=\"out\",le=\"1\"} 4\n"
+            "x_seconds_bucket{dir=\"out\",le=\"+Inf\"} 5\n"
+            "x_seconds_sum{dir=\"out\"} 7.5649999999999995\n"
+            "x_seconds_count{dir=\"out\"} 5\n");
+}
+
 TEST(ExpositionTest, FormatsSpecialValues) {
   EXPECT_EQ(FormatSampleValue(std::nan("")), "NaN");
   EXPECT_EQ(FormatSampleValue(std::numeric_limits<double>::infinity()), "+Inf");
