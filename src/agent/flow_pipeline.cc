@@ -47,12 +47,12 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
                                 {"source"})),
       connect_duration_(
           registry
-              .AddHistogram(
-                  "hubble_tcp_connect_duration_seconds",
-                  "TCP connect latency (SYN sent to ESTABLISHED) of outgoing "
-                  "connections, from the sock:inet_sock_set_state tracepoint.",
-                  {},
-                  {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+              .AddHistogram("hubble_tcp_connect_duration_seconds",
+                            "TCP connect latency (SYN sent to ESTABLISHED) of outgoing "
+                            "connections, from the sock:inet_sock_set_state tracepoint.",
+                            {},
+                            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.03, 0.05, 0.1, 0.25,
+                             0.5, 1, 2.5, 5, 10})
               .WithLabels({})),
       dns_invalid_(registry
                        .AddCounter("loupe_parse_errors_total",

@@ -98,7 +98,7 @@ std::vector<KeySpec> BuildSchema() {
                .doc = "How many packet events the TC programs emit: none = every packet; medium = "
                       "new TCP flag combinations per direction, first packet of UDP/ICMP flows, "
                       "every DNS packet, and a report every monitor_interval (see "
-                      "docs/design/monitor-aggregation.md). maximum is an alias of high.",
+                      "docs/design/netflow-aggregation.md). maximum is an alias of high.",
                .equivalent = "Cilium bpf.monitorAggregation"});
   s.push_back({.path = "loupe.monitor_interval",
                .type = ValueType::kDuration,
