@@ -153,12 +153,16 @@ def test_dns_query_and_nxdomain(lab_view):
                     check=True).stdout.split()
     assert out == [pod1.ip]
     pod0.exec(["dig", "+tries=1", "+time=2", f"@{pod2.ip}", "nosuchpod.lab", "A"], check=True)
+    # DNS over TCP too (2-byte length prefix).
+    out = pod0.exec(["dig", "+tcp", "+short", "+tries=1", "+time=2", f"@{pod2.ip}", "pod0.lab",
+                     "A"], check=True).stdout.split()
+    assert out == [pod0.ip]
 
     def answers():
         flows = [f for f in view.flows("--protocol", "dns", "--ip", pod0.ip)
                  if f.get("l7", {}).get("type") == "RESPONSE"]
         queries = {f["l7"]["dns"]["query"] for f in flows}
-        return {"pod1.lab.", "nosuchpod.lab."} <= queries and flows
+        return {"pod1.lab.", "nosuchpod.lab.", "pod0.lab."} <= queries and flows
 
     flows = wait_for(answers, timeout=10, what="DNS responses")
     ok = next(f for f in flows if f["l7"]["dns"]["query"] == "pod1.lab.")
@@ -169,6 +173,8 @@ def test_dns_query_and_nxdomain(lab_view):
     nx = next(f for f in flows if f["l7"]["dns"]["query"] == "nosuchpod.lab.")
     assert nx["l7"]["dns"]["rcode"] == 3
     assert "ips" not in nx["l7"]["dns"]
+    over_tcp = next(f for f in flows if f["l7"]["dns"]["query"] == "pod0.lab.")
+    assert "TCP" in over_tcp["l4"] and over_tcp["l7"]["dns"]["ips"] == [pod0.ip]
     requests = [f for f in view.flows("--protocol", "dns", "--ip", pod0.ip)
                 if f.get("l7", {}).get("type") == "REQUEST"]
     assert {r["l7"]["dns"]["query"] for r in requests} >= {"pod1.lab.", "nosuchpod.lab."}
