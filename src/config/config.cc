@@ -34,6 +34,55 @@ absl::Status UnknownKey(const std::string& path, const std::string& section,
                    ": ", absl::StrJoin(allowed, ", ")));
 }
 
+absl::Status ParseSelectorList(const KeySpec& spec, const YAML::Node& node,
+                               const std::string& origin, Value* out) {
+  auto bad = [&](const YAML::Node& at, const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad value for '", spec.path, "' (", Where(at, origin), "): ", why));
+  };
+  if (!node.IsSequence()) return bad(node, "expected a list of selectors (- open_ports: 80)");
+  SelectorList list;
+  for (const auto& entry : node) {
+    if (!entry.IsMap()) return bad(entry, "each selector must be a mapping of fields");
+    Selector selector;
+    for (const auto& field : entry) {
+      const std::string name = field.first.Scalar();
+      if (std::find(spec.allowed.begin(), spec.allowed.end(), name) == spec.allowed.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown configuration key '", spec.path, "[].", name, "' (",
+                         Where(field.first, origin),
+                         "); allowed selector fields: ", absl::StrJoin(spec.allowed, ", ")));
+      }
+      const YAML::Node& value = field.second;
+      if (value.IsScalar()) {
+        selector[name] = value.Scalar();
+      } else if (value.IsMap()) {
+        for (const auto& kv : value) {
+          if (!kv.second.IsScalar())
+            return bad(kv.second, absl::StrCat(name, " values must be strings"));
+          selector[absl::StrCat(name, "/", kv.first.Scalar())] = kv.second.Scalar();
+        }
+      } else if (value.IsSequence()) {
+        std::vector<std::string> items;
+        for (const auto& item : value) {
+          if (!item.IsScalar()) return bad(item, absl::StrCat(name, " items must be strings"));
+          items.push_back(item.Scalar());
+        }
+        selector[name] = absl::StrJoin(items, ",");
+      } else {
+        selector[name] = "";
+      }
+      if (name == "open_ports" && !ParsePortRanges(selector[name], nullptr)) {
+        return bad(value, absl::StrCat("open_ports '", selector[name],
+                                       "' is not ports or ranges such as 80,443,8000-8999"));
+      }
+    }
+    list.push_back(std::move(selector));
+  }
+  *out = std::move(list);
+  return absl::OkStatus();
+}
+
 absl::Status ParseLeaf(const KeySpec& spec, const YAML::Node& node, const std::string& where,
                        Value* out) {
   if (spec.type == ValueType::kStringList) {
@@ -85,7 +134,11 @@ absl::Status Walk(const YAML::Node& node, const std::string& section, const std:
     if (const KeySpec* spec = FindKey(path)) {
       if (entry.second.IsNull()) continue;  // `key:` with no value keeps the default
       Value value;
-      RETURN_IF_ERROR(ParseLeaf(*spec, entry.second, where, &value));
+      if (spec->type == ValueType::kSelectorList) {
+        RETURN_IF_ERROR(ParseSelectorList(*spec, entry.second, origin, &value));
+      } else {
+        RETURN_IF_ERROR(ParseLeaf(*spec, entry.second, where, &value));
+      }
       (*settings)[path] = Setting{std::move(value), absl::StrCat("file:", origin)};
     } else if (IsSection(path)) {
       if (entry.second.IsNull()) continue;
@@ -205,6 +258,9 @@ std::chrono::nanoseconds Config::GetDuration(const std::string& path) const {
 }
 const std::vector<std::string>& Config::GetList(const std::string& path) const {
   return std::get<std::vector<std::string>>(Get(path).value);
+}
+const SelectorList& Config::GetSelectors(const std::string& path) const {
+  return std::get<SelectorList>(Get(path).value);
 }
 
 }  // namespace loupe::config

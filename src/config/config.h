@@ -36,6 +36,7 @@ class Config {
   const std::string& GetString(const std::string& path) const;
   std::chrono::nanoseconds GetDuration(const std::string& path) const;
   const std::vector<std::string>& GetList(const std::string& path) const;
+  const SelectorList& GetSelectors(const std::string& path) const;
   const Setting& Get(const std::string& path) const;
 
   const std::map<std::string, Setting>& settings() const { return settings_; }

@@ -71,7 +71,7 @@ TEST(ConfigTest, UnknownTopLevelKeyListsTopLevelKeys) {
   auto config = Config::LoadFromString("loglevel: info\n", "bad.yml", FakeEnv({}));
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("'loglevel'"));
-  EXPECT_THAT(config.status().message(), HasSubstr("log_level, loupe, prometheus_export"));
+  EXPECT_THAT(config.status().message(), HasSubstr("discovery, executable_name, log_level, loupe"));
 }
 
 struct BadValueCase {
@@ -137,6 +137,63 @@ TEST(ConfigTest, ListFromEnvironmentIsCommaSeparated) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->GetList("loupe.network.interfaces"),
             (std::vector<std::string>{"eth0", "veth*"}));
+}
+
+TEST(ConfigTest, DiscoverySelectorsAsBeylaWritesThem) {
+  const std::string yaml = R"(
+discovery:
+  services:
+    - k8s_namespace: "production|staging"
+      k8s_pod_labels:
+        app.kubernetes.io/part-of: ".*"
+    - open_ports: 80,8000-8999
+      exe_path: ".*nginx.*"
+  exclude_services:
+    - exe_path: ".*sshd"
+)";
+  auto config = Config::LoadFromString(yaml, "beyla.yml", FakeEnv({{"BEYLA_OPEN_PORT", "443"}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const SelectorList& services = config->GetSelectors("discovery.services");
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_EQ(services[0].at("k8s_namespace"), "production|staging");
+  EXPECT_EQ(services[0].at("k8s_pod_labels/app.kubernetes.io/part-of"), ".*");
+  EXPECT_EQ(services[1].at("open_ports"), "80,8000-8999");
+  EXPECT_EQ(config->GetSelectors("discovery.exclude_services")[0].at("exe_path"), ".*sshd");
+  EXPECT_EQ(config->GetString("open_port"), "443");
+  EXPECT_TRUE(config->GetSelectors("discovery.instrument").empty());
+}
+
+TEST(ConfigTest, BadSelectorsAreRejectedNamingTheField) {
+  auto unknown = Config::LoadFromString("discovery:\n  services:\n    - open_port: 80\n", "b.yml",
+                                        FakeEnv({}));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(),
+              HasSubstr("unknown configuration key 'discovery.services[].open_port'"));
+  EXPECT_THAT(unknown.status().message(), HasSubstr("open_ports, exe_path"));
+  auto ports = Config::LoadFromString("discovery:\n  services:\n    - open_ports: 90-80\n", "b.yml",
+                                      FakeEnv({}));
+  ASSERT_FALSE(ports.ok());
+  EXPECT_THAT(ports.status().message(), HasSubstr("open_ports '90-80'"));
+  auto scalar = Config::LoadFromString("discovery:\n  services: nginx\n", "b.yml", FakeEnv({}));
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_THAT(scalar.status().message(), HasSubstr("expected a list of selectors"));
+  auto env = Config::Load("", FakeEnv({{"BEYLA_OPEN_PORT", "http"}}));
+  ASSERT_FALSE(env.ok());
+  EXPECT_THAT(env.status().message(), HasSubstr("BEYLA_OPEN_PORT"));
+  auto regex = Config::Load("", FakeEnv({{"BEYLA_EXECUTABLE_NAME", "(oops"}}));
+  ASSERT_FALSE(regex.ok());
+  EXPECT_THAT(regex.status().message(), HasSubstr("not a valid regular expression"));
+}
+
+TEST(PortRangesTest, Parses) {
+  std::vector<std::pair<uint16_t, uint16_t>> ranges;
+  ASSERT_TRUE(ParsePortRanges("80, 443,8000-8999", &ranges));
+  EXPECT_EQ(ranges,
+            (std::vector<std::pair<uint16_t, uint16_t>>{{80, 80}, {443, 443}, {8000, 8999}}));
+  EXPECT_FALSE(ParsePortRanges("0", nullptr));
+  EXPECT_FALSE(ParsePortRanges("70000", nullptr));
+  EXPECT_FALSE(ParsePortRanges("", nullptr));
+  EXPECT_FALSE(ParsePortRanges("a-b", nullptr));
 }
 
 TEST(DurationTest, ParsesGoStyleDurations) {

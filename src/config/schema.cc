@@ -1,6 +1,7 @@
 #include "src/config/schema.h"
 
 #include <algorithm>
+#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,52 @@ absl::Status ValidatePositiveDuration(const Value& v) {
   return absl::OkStatus();
 }
 
+std::vector<std::string> SelectorFields() {
+  return {"open_ports",
+          "exe_path",
+          "exe_path_regexp",
+          "cmd_args",
+          "languages",
+          "containers_only",
+          "container_name",
+          "k8s_namespace",
+          "k8s_pod_name",
+          "k8s_deployment_name",
+          "k8s_replicaset_name",
+          "k8s_statefulset_name",
+          "k8s_daemonset_name",
+          "k8s_cronjob_name",
+          "k8s_job_name",
+          "k8s_owner_name",
+          "k8s_container_name",
+          "k8s_pod_labels",
+          "k8s_pod_annotations",
+          "target_pids",
+          "name",
+          "namespace",
+          "exports"};
+}
+
+absl::Status ValidatePortRanges(const Value& v) {
+  const auto& text = std::get<std::string>(v);
+  if (text.empty()) return absl::OkStatus();
+  if (!ParsePortRanges(text, nullptr)) {
+    return absl::InvalidArgumentError("must be ports or ranges such as 80,443,8000-8999");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRegex(const Value& v) {
+  const auto& text = std::get<std::string>(v);
+  try {
+    std::regex re(text, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("is not a valid regular expression: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<KeySpec> BuildSchema() {
   std::vector<KeySpec> s;
   s.push_back({.path = "log_level",
@@ -61,6 +108,64 @@ std::vector<KeySpec> BuildSchema() {
        .doc = "URL path of the Prometheus exposition.",
        .equivalent = "Beyla prometheus_export.path",
        .validate = ValidateUrlPath});
+  for (const char* section : {"services", "exclude_services", "instrument", "exclude_instrument"}) {
+    const bool glob = std::string_view(section).find("instrument") != std::string_view::npos;
+    s.push_back({.path = absl::StrCat("discovery.", section),
+                 .type = ValueType::kSelectorList,
+                 .default_value = SelectorList{},
+                 .allowed = SelectorFields(),
+                 .doc = absl::StrCat(
+                     std::string_view(section).starts_with("exclude") ? "Processes never "
+                                                                        "instrumented"
+                                                                      : "Processes to instrument",
+                     ": a list of selectors; a process matches an entry when it matches every "
+                     "field of it (open_ports: ports or ranges it listens on; exe_path: ",
+                     glob ? "a glob" : "a regular expression",
+                     " on its executable path). Empty `services` and `instrument` (and no "
+                     "open_port / executable_name) instruments every process."),
+                 .equivalent = absl::StrCat("Beyla discovery.", section)});
+  }
+  s.push_back({.path = "open_port",
+               .type = ValueType::kString,
+               .default_value = std::string(""),
+               .env = {"BEYLA_OPEN_PORT", "OTEL_EBPF_OPEN_PORT"},
+               .doc = "Instrument processes listening on these ports (`80,443,8000-8999`).",
+               .equivalent = "Beyla open_port",
+               .validate = ValidatePortRanges});
+  s.push_back({.path = "executable_name",
+               .type = ValueType::kString,
+               .default_value = std::string(""),
+               .env = {"BEYLA_EXECUTABLE_NAME", "OTEL_EBPF_EXECUTABLE_NAME"},
+               .doc = "Instrument processes whose executable path matches this regular "
+                      "expression. With open_port too, a process must match both.",
+               .equivalent = "Beyla executable_name",
+               .validate = ValidateRegex});
+  s.push_back({.path = "trace_printer",
+               .type = ValueType::kEnum,
+               .default_value = std::string("disabled"),
+               .env = {"BEYLA_TRACE_PRINTER", "OTEL_EBPF_TRACE_PRINTER"},
+               .allowed = {"disabled", "text", "json", "json_indent", "counter"},
+               .doc = "Print every reconstructed request to standard output (debugging).",
+               .equivalent = "Beyla trace_printer"});
+  s.push_back({.path = "loupe.app.enable",
+               .type = ValueType::kBool,
+               .default_value = true,
+               .env = {"LOUPE_APP_ENABLE"},
+               .doc = "Run the application view: socket-data capture and the L7 engine."});
+  s.push_back({.path = "loupe.app.capture_bytes",
+               .type = ValueType::kInt,
+               .default_value = int64_t{4096},
+               .env = {"LOUPE_APP_CAPTURE_BYTES"},
+               .min = 64,
+               .max = 16384,
+               .doc = "Bytes of each read/write the kernel copies for the L7 parsers (headers "
+                      "fit; bodies are accounted by length).",
+               .equivalent = "Beyla ebpf.buffer_sizes (large buffers)"});
+  s.push_back({.path = "loupe.app.keep_query",
+               .type = ValueType::kBool,
+               .default_value = false,
+               .env = {"LOUPE_APP_KEEP_QUERY"},
+               .doc = "Keep URL query strings in paths, with every value redacted (a=*)."});
   s.push_back({.path = "loupe.node_name",
                .type = ValueType::kString,
                .default_value = std::string(""),
@@ -188,6 +293,8 @@ const char* TypeName(ValueType type) {
       return "list of strings";
     case ValueType::kEnum:
       return "one of";
+    case ValueType::kSelectorList:
+      return "list of selectors";
   }
   return "value";
 }
@@ -206,8 +313,39 @@ std::string FormatValue(const Value& value) {
     std::string operator()(const Strings& list) const {
       return absl::StrCat("[", absl::StrJoin(list, ", "), "]");
     }
+    std::string operator()(const SelectorList& list) const {
+      std::vector<std::string> entries;
+      for (const auto& selector : list) {
+        std::vector<std::string> fields;
+        for (const auto& [k, v] : selector) fields.push_back(absl::StrCat(k, ": ", v));
+        entries.push_back(absl::StrCat("{", absl::StrJoin(fields, ", "), "}"));
+      }
+      return absl::StrCat("[", absl::StrJoin(entries, ", "), "]");
+    }
   };
   return std::visit(Formatter{}, value);
+}
+
+bool ParsePortRanges(std::string_view text, std::vector<std::pair<uint16_t, uint16_t>>* out) {
+  std::vector<std::pair<uint16_t, uint16_t>> ranges;
+  for (std::string_view item : SplitSkipEmpty(text, ',')) {
+    item = StripWhitespace(item);
+    if (item.empty()) continue;
+    const size_t dash = item.find('-');
+    uint16_t lo = 0;
+    uint16_t hi = 0;
+    if (dash == std::string_view::npos) {
+      if (!ParseInt(item, &lo) || lo == 0) return false;
+      hi = lo;
+    } else if (!ParseInt(StripWhitespace(item.substr(0, dash)), &lo) ||
+               !ParseInt(StripWhitespace(item.substr(dash + 1)), &hi) || lo == 0 || lo > hi) {
+      return false;
+    }
+    ranges.emplace_back(lo, hi);
+  }
+  if (ranges.empty()) return false;
+  if (out != nullptr) *out = std::move(ranges);
+  return true;
 }
 
 bool ParseDuration(std::string_view text, nanoseconds* out) {
@@ -306,6 +444,9 @@ absl::Status ParseText(const KeySpec& spec, std::string_view text, Value* out) {
       *out = std::move(list);
       break;
     }
+    case ValueType::kSelectorList:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad value for '", spec.path, "': selector lists can only be set in the YAML file"));
     case ValueType::kEnum: {
       const std::string lower = AsciiLower(StripWhitespace(text));
       std::string canonical = lower == "warning" ? "warn" : lower;

@@ -1,0 +1,151 @@
+#include "src/ingest/conn_manager.h"
+
+#include <fstream>
+
+#include "src/base/strings.h"
+
+namespace loupe::ingest {
+namespace {
+
+constexpr size_t kMaxProcessNames = 4096;
+constexpr int64_t kHousekeepingPeriodNs = 200'000'000;
+
+}  // namespace
+
+ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry)
+    : options_(options),
+      sink_(sink),
+      parse_errors_(registry.AddCounter("loupe_parse_errors_total",
+                                        "Payloads a protocol parser rejected, by protocol.",
+                                        {"protocol"})),
+      resyncs_(registry.AddCounter(
+          "loupe_stream_resyncs_total",
+          "Times a parser skipped to the next message boundary after missing or garbled bytes.",
+          {"protocol"})),
+      requests_(registry.AddCounter("loupe_requests_total",
+                                    "Request/response exchanges reconstructed, by protocol.",
+                                    {"protocol"})),
+      evictions_(registry
+                     .AddCounter("loupe_conn_tracker_evictions_total",
+                                 "Connection trackers evicted because the table was full.")
+                     .WithLabels({})),
+      gaps_(registry
+                .AddCounter("loupe_stream_gaps_total",
+                            "Byte ranges of traced connections that were never captured (copy "
+                            "limit, lost events).")
+                .WithLabels({})),
+      lost_(registry
+                .AddCounter("loupe_socket_events_lost_total",
+                            "Socket events the kernel could not deliver (ring buffer full).")
+                .WithLabels({})),
+      tracked_(registry.AddGauge("loupe_conn_trackers", "Connections the L7 engine tracks now.")
+                   .WithLabels({})) {}
+
+ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
+  auto [it, inserted] = protocol_counters_.try_emplace(protocol);
+  if (inserted) {
+    const protocols::ProtocolDescriptor* desc = protocols::FindProtocol(protocol);
+    const std::string name = desc != nullptr ? desc->name : "unknown";
+    it->second.parse_errors = parse_errors_.WithLabels({name});
+    it->second.resyncs = resyncs_.WithLabels({name});
+    it->second.requests = requests_.WithLabels({name});
+  }
+  return it->second;
+}
+
+ConnManager::Entry& ConnManager::Get(const sensors::ConnId& id, int64_t now_ns) {
+  auto it = trackers_.find(id);
+  if (it != trackers_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return it->second;
+  }
+  if (trackers_.size() >= options_.max_connections && !lru_.empty()) {
+    evictions_->Inc();
+    Forget(trackers_.find(lru_.back()));
+  }
+  lru_.push_front(id);
+  auto [inserted, ok] =
+      trackers_.emplace(id, Entry{ConnTracker(id, options_.keep_query), lru_.begin()});
+  tracked_->Set(static_cast<double>(trackers_.size()));
+  Housekeeping(now_ns);
+  return inserted->second;
+}
+
+void ConnManager::Forget(
+    std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash>::iterator it) {
+  if (it == trackers_.end()) return;
+  lru_.erase(it->second.lru);
+  trackers_.erase(it);
+  tracked_->Set(static_cast<double>(trackers_.size()));
+}
+
+void ConnManager::OnOpen(const sensors::SocketOpenEvent& event) {
+  Get(event.id, event.time_ns).tracker.OnOpen(event);
+}
+
+void ConnManager::OnData(const sensors::SocketDataEvent& event) {
+  Entry& entry = Get(event.id, event.time_ns);
+  entry.tracker.OnData(event);
+  Drain(entry);
+}
+
+void ConnManager::OnClose(const sensors::SocketCloseEvent& event) {
+  auto it = trackers_.find(event.id);
+  if (it == trackers_.end()) return;  // never carried data we traced
+  it->second.tracker.OnClose(event);
+  Drain(it->second);
+  Housekeeping(event.time_ns);
+}
+
+void ConnManager::OnLost(const flow::LostEvent& lost) { lost_->Inc(lost.num_events_lost); }
+
+void ConnManager::Drain(Entry& entry) {
+  ConnTracker& tracker = entry.tracker;
+  const protocols::ParserStats* stats = tracker.parser_stats();
+  if (stats == nullptr) return;
+  ProtocolCounters& counters = CountersFor(tracker.protocol());
+  counters.parse_errors->Inc(stats->invalid - entry.reported_invalid);
+  counters.resyncs->Inc(stats->resyncs - entry.reported_resyncs);
+  gaps_->Inc(tracker.stats().gaps - entry.reported_gaps);
+  entry.reported_invalid = stats->invalid;
+  entry.reported_resyncs = stats->resyncs;
+  entry.reported_gaps = tracker.stats().gaps;
+
+  scratch_.clear();
+  tracker.TakeRequests(&scratch_);
+  for (telemetry::Request& request : scratch_) {
+    request.process = ProcessName(request.pid);
+    counters.requests->Inc();
+    sink_.OnRequest(std::move(request));
+  }
+}
+
+void ConnManager::Housekeeping(int64_t now_ns) {
+  if (now_ns - last_housekeeping_ns_ < kHousekeepingPeriodNs) return;
+  last_housekeeping_ns_ = now_ns;
+  for (auto it = trackers_.begin(); it != trackers_.end();) {
+    const ConnTracker& t = it->second.tracker;
+    const int64_t idle = now_ns - t.last_activity_ns();
+    const bool reap = (t.closed() && idle > options_.closed_linger_ns) ||
+                      idle > options_.idle_timeout_ns || t.state() == ConnTracker::State::kIgnored;
+    if (reap) {
+      auto next = std::next(it);
+      Forget(it);
+      it = next;
+    } else {
+      ++it;
+    }
+  }
+}
+
+const std::string& ConnManager::ProcessName(uint32_t pid) {
+  auto it = process_names_.find(pid);
+  if (it != process_names_.end()) return it->second;
+  if (process_names_.size() >= kMaxProcessNames) process_names_.clear();
+  std::string name;
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::getline(comm, name);
+  return process_names_.emplace(pid, std::string(StripWhitespace(name))).first->second;
+}
+
+}  // namespace loupe::ingest

@@ -1,0 +1,86 @@
+// The ingest shard of the application view: receives socket events from the socket-data sensor,
+// keeps one ConnTracker per connection and hands completed Request records to a RequestSink.
+//
+// Bounded: at most `max_connections` trackers; beyond that the least recently active one is
+// evicted (counted). Closed connections are reaped after a death countdown so late events still
+// find them. Not thread-safe: driven by one thread (the sensor's reader thread).
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "src/ingest/conn_tracker.h"
+#include "src/metrics/registry.h"
+#include "src/sensors/socket_events.h"
+#include "src/telemetry/request.h"
+
+namespace loupe::ingest {
+
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  virtual void OnRequest(telemetry::Request&& request) = 0;
+};
+
+struct ConnManagerOptions {
+  size_t max_connections = 16384;
+  int64_t closed_linger_ns = 1'000'000'000;   // death countdown after close
+  int64_t idle_timeout_ns = 300'000'000'000;  // trackers without activity are dropped
+  bool keep_query = false;
+};
+
+class ConnManager final : public sensors::SocketEventSink {
+ public:
+  ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry);
+
+  void OnOpen(const sensors::SocketOpenEvent& event) override;
+  void OnData(const sensors::SocketDataEvent& event) override;
+  void OnClose(const sensors::SocketCloseEvent& event) override;
+  void OnLost(const flow::LostEvent& lost) override;
+
+  size_t connections() const { return trackers_.size(); }
+  uint64_t evictions() const { return evictions_->Value(); }
+
+ private:
+  struct Entry {
+    ConnTracker tracker;
+    std::list<sensors::ConnId>::iterator lru;
+    uint64_t reported_invalid = 0;  // parser stats already added to the counters
+    uint64_t reported_resyncs = 0;
+    uint64_t reported_gaps = 0;
+  };
+  struct ProtocolCounters {
+    metrics::Counter* parse_errors = nullptr;
+    metrics::Counter* resyncs = nullptr;
+    metrics::Counter* requests = nullptr;
+  };
+
+  Entry& Get(const sensors::ConnId& id, int64_t now_ns);
+  void Drain(Entry& entry);
+  void Housekeeping(int64_t now_ns);
+  void Forget(std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash>::iterator it);
+  const std::string& ProcessName(uint32_t pid);
+
+  ConnManagerOptions options_;
+  RequestSink& sink_;
+  std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash> trackers_;
+  std::list<sensors::ConnId> lru_;                           // front = most recently active
+  std::unordered_map<uint32_t, std::string> process_names_;  // bounded: cleared when large
+  std::vector<telemetry::Request> scratch_;
+  ProtocolCounters& CountersFor(uint8_t protocol);
+
+  int64_t last_housekeeping_ns_ = 0;
+  metrics::Family<metrics::Counter>& parse_errors_;
+  metrics::Family<metrics::Counter>& resyncs_;
+  metrics::Family<metrics::Counter>& requests_;
+  std::unordered_map<uint8_t, ProtocolCounters> protocol_counters_;
+  metrics::Counter* evictions_;
+  metrics::Counter* gaps_;
+  metrics::Counter* lost_;
+  metrics::Gauge* tracked_;
+};
+
+}  // namespace loupe::ingest

@@ -1,0 +1,86 @@
+// Per-connection state of the L7 engine: maps a socket's two directions onto a parser's request
+// and response sides, restores byte order within a small reorder window, detects gaps, and
+// collects completed Request records.
+//
+// State machine (forward only): kCollecting (no parser yet: protocol unknown) -> kTracing (a
+// parser owns the streams) -> kClosed (death countdown: late events are still accepted until the
+// manager reaps it). A connection whose protocol stays unknown moves to kIgnored.
+// Not thread-safe: owned by one ingest shard.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/protocols/common/interface.h"
+#include "src/sensors/socket_events.h"
+#include "src/telemetry/request.h"
+
+namespace loupe::ingest {
+
+struct TrackerStats {
+  uint64_t gaps = 0;       // position jumps handed to the parser (bytes missing)
+  uint64_t reordered = 0;  // chunks that arrived before an earlier one and were held
+  uint64_t stale = 0;      // chunks entirely before the current position (duplicates)
+  uint64_t unknown_protocol = 0;
+};
+
+class ConnTracker {
+ public:
+  enum class State : uint8_t { kCollecting, kTracing, kIgnored, kClosed };
+
+  ConnTracker(const sensors::ConnId& id, bool keep_query);
+
+  void OnOpen(const sensors::SocketOpenEvent& event);
+  void OnData(const sensors::SocketDataEvent& event);
+  void OnClose(const sensors::SocketCloseEvent& event);
+
+  // Moves completed requests (with pid, role and addresses filled) into `out`.
+  void TakeRequests(std::vector<telemetry::Request>* out);
+
+  State state() const { return state_; }
+  bool closed() const { return closed_; }
+  const TrackerStats& stats() const { return stats_; }
+  const protocols::ParserStats* parser_stats() const;
+  uint8_t protocol() const { return protocol_; }
+  int64_t last_activity_ns() const { return last_activity_ns_; }
+
+ private:
+  struct PendingChunk {
+    std::vector<uint8_t> data;
+    uint32_t original_size = 0;
+    int64_t time_ns = 0;
+  };
+  struct Direction {
+    uint64_t next_position = 0;  // expected position of the next chunk
+    bool started = false;
+    std::map<uint64_t, PendingChunk> held;  // out-of-order chunks by position
+    size_t held_bytes = 0;
+  };
+
+  void EnsureParser(const sensors::SocketDataEvent& event);
+  void Deliver(sensors::DataDirection dir, const protocols::StreamChunk& chunk);
+  void Feed(sensors::DataDirection dir, uint64_t position, std::span<const uint8_t> data,
+            uint32_t original_size, int64_t time_ns);
+  void FlushHeld(sensors::DataDirection dir, bool force);
+  bool IsRequestSide(sensors::DataDirection dir) const;
+
+  sensors::ConnId id_;
+  bool keep_query_;
+  State state_ = State::kCollecting;
+  bool closed_ = false;
+  bool preexisting_ = false;
+  sensors::ConnRole role_ = sensors::ConnRole::kUnknown;
+  sensors::ConnTuple tuple_;
+  uint32_t tid_ = 0;
+  uint8_t protocol_ = 0;
+  int data_events_without_protocol_ = 0;
+  int64_t last_activity_ns_ = 0;
+  Direction dirs_[2];
+  std::unique_ptr<protocols::ConnectionParser> parser_;
+  TrackerStats stats_;
+};
+
+}  // namespace loupe::ingest

@@ -1,0 +1,79 @@
+// The contract between the ingest layer and protocol parsers (ARCHITECTURE.md principle 2):
+// parsers see ordered byte chunks {position, bytes, time} of a connection's request side and
+// response side, never BPF structs, so they are pure, fuzzable and benchmarkable without a kernel.
+//
+// Request side = what the client sends (a server's ingress, a client's egress); response side =
+// the other direction. Chunks of one side arrive in position order. A chunk whose position is
+// past the end of the previous chunk (a gap: the kernel copied only a prefix of a large write, or
+// an event was lost) means bytes are missing: the parser must drop the partial message and resync
+// at the next message boundary, counting it.
+//
+// Bounded: a parser buffers at most kMaxBufferedBytes per side; beyond that it drops and resyncs.
+// Not thread-safe: one parser per connection, driven by one ingest shard.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "src/protocols/common/parse_state.h"
+#include "src/telemetry/request.h"
+
+namespace loupe::protocols {
+
+inline constexpr size_t kMaxBufferedBytes = 256 * 1024;
+
+struct StreamChunk {
+  uint64_t position = 0;          // byte offset of data[0] in this side's stream
+  std::span<const uint8_t> data;  // may be shorter than original_size (truncated copy)
+  uint32_t original_size = 0;     // bytes the syscall moved; > data.size() means a gap follows
+  int64_t time_ns = 0;            // wall clock of the syscall
+};
+
+struct ParserStats {
+  uint64_t requests = 0;   // completed exchanges produced
+  uint64_t invalid = 0;    // messages rejected as malformed
+  uint64_t resyncs = 0;    // gaps or garbage skipped to the next message boundary
+  uint64_t unmatched = 0;  // responses without a request, or requests never answered
+  uint64_t oversized = 0;  // messages dropped for exceeding the buffer bound
+};
+
+struct ParserOptions {
+  bool keep_query = false;              // keep the URL query string (values redacted)
+  bool connection_preexisting = false;  // began before the agent saw it: mark results partial
+};
+
+class ConnectionParser {
+ public:
+  virtual ~ConnectionParser() = default;
+  virtual void OnRequestBytes(const StreamChunk& chunk) = 0;
+  virtual void OnResponseBytes(const StreamChunk& chunk) = 0;
+  // The connection closed at `time_ns`: completes close-delimited responses; requests still
+  // unanswered are dropped (counted as unmatched).
+  virtual void OnClose(int64_t time_ns) = 0;
+  // Moves the exchanges completed so far into `out` (appending). Fills the protocol fields of
+  // Request (protocol, method, path, version, host, status, grpc_status, start/end, sizes,
+  // trace context, partial); the caller fills pid, process, role and addresses.
+  virtual void TakeRequests(std::vector<telemetry::Request>* out) = 0;
+  virtual const ParserStats& stats() const = 0;
+};
+
+// One row per protocol (principle 3): adding a protocol adds a row, a folder, an inference rule
+// (mirrored in bpf/lib/protocol_inference.h), a fuzz target and an integration test.
+struct ProtocolDescriptor {
+  uint8_t id;        // stable; the BPF side uses the same numbers
+  const char* name;  // "http1", "http2"
+  // Cheap check on the first bytes a connection carried in either direction.
+  bool (*infer)(std::span<const uint8_t> first_bytes, bool is_request_side);
+  std::unique_ptr<ConnectionParser> (*create)(const ParserOptions& options);
+};
+
+const std::vector<ProtocolDescriptor>& ProtocolRegistry();
+const ProtocolDescriptor* FindProtocol(uint8_t id);
+// The first protocol whose inference accepts these bytes, or nullptr.
+const ProtocolDescriptor* InferProtocol(std::span<const uint8_t> first_bytes, bool is_request_side);
+
+}  // namespace loupe::protocols

@@ -1,0 +1,131 @@
+#include "src/telemetry/request_flows.h"
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace loupe::telemetry {
+namespace {
+
+std::string Url(const Request& r) {
+  // Hubble's url is absolute: scheme://host/path.
+  const std::string host =
+      !r.host.empty()
+          ? r.host
+          : absl::StrCat(r.role == Role::kServer ? r.local_ip.ToString() : r.remote_ip.ToString(),
+                         ":", r.role == Role::kServer ? r.local_port : r.remote_port);
+  return absl::StrCat("http://", host, r.path);
+}
+
+void FillCommon(const Request& r, bool response, flow::Flow* f) {
+  // Client and server ends of the exchange.
+  const bool server = r.role == Role::kServer;
+  const flow::IpAddress& client_ip = server ? r.remote_ip : r.local_ip;
+  const flow::IpAddress& server_ip = server ? r.local_ip : r.remote_ip;
+  const uint16_t client_port = server ? r.remote_port : r.local_port;
+  const uint16_t server_port = server ? r.local_port : r.remote_port;
+  f->type = flow::FlowType::kL7;
+  f->verdict = flow::Verdict::kForwarded;
+  f->event_type = flow::EventType::kL7;
+  f->l4 = flow::L4Protocol::kTcp;
+  f->src_ip = response ? server_ip : client_ip;
+  f->dst_ip = response ? client_ip : server_ip;
+  f->src_port = response ? server_port : client_port;
+  f->dst_port = response ? client_port : server_port;
+  f->is_reply = response ? 1 : 0;
+  // The observing endpoint is the traced process: a server receives (ingress), a client sends.
+  f->direction = server ? flow::TrafficDirection::kIngress : flow::TrafficDirection::kEgress;
+  f->pid = r.pid;
+}
+
+}  // namespace
+
+const char* ProtocolName(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kHttp1:
+      return "HTTP";
+    case Protocol::kHttp2:
+      return "HTTP2";
+    case Protocol::kGrpc:
+      return "GRPC";
+    case Protocol::kUnknown:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+void RequestToFlows(const Request& r, flow::Flow* request_flow, flow::Flow* response_flow) {
+  const std::string version = r.version.empty() ? "HTTP/1.1" : r.version;
+  const std::string url = Url(r);
+
+  *request_flow = flow::Flow{};
+  FillCommon(r, /*response=*/false, request_flow);
+  request_flow->time_ns = r.start_ns;
+  auto req = std::make_shared<flow::L7Info>();
+  req->type = flow::L7Type::kRequest;
+  req->http = std::make_unique<flow::HttpInfo>();
+  req->http->method = r.method;
+  req->http->url = url;
+  req->http->protocol = version;
+  request_flow->l7 = std::move(req);
+
+  *response_flow = flow::Flow{};
+  FillCommon(r, /*response=*/true, response_flow);
+  response_flow->time_ns = r.end_ns;
+  auto resp = std::make_shared<flow::L7Info>();
+  resp->type = flow::L7Type::kResponse;
+  resp->latency_ns = r.end_ns > r.start_ns ? static_cast<uint64_t>(r.end_ns - r.start_ns) : 0;
+  resp->http = std::make_unique<flow::HttpInfo>();
+  resp->http->code = r.status;
+  resp->http->method = r.method;
+  resp->http->url = url;
+  resp->http->protocol = version;
+  if (r.grpc_status >= 0) {
+    resp->http->headers.emplace_back("grpc-status", std::to_string(r.grpc_status));
+  }
+  response_flow->l7 = std::move(resp);
+}
+
+std::string FormatRequestText(const Request& r) {
+  // Beyla's text printer shape: start (duration) kind protocol method path status [peer]->[host]
+  // pid=... comm=...
+  return absl::StrCat(
+      r.start_ns, " (", (r.end_ns - r.start_ns) / 1000, "us) ",
+      r.role == Role::kServer   ? "SERVER"
+      : r.role == Role::kClient ? "CLIENT"
+                                : "UNKNOWN",
+      " ", ProtocolName(r.protocol), " ", r.method, " ", r.path, " ", r.status,
+      r.grpc_status >= 0 ? absl::StrCat(" grpc-status=", r.grpc_status) : std::string(), " [",
+      r.remote_ip.ToString(), ":", r.remote_port, "]->[", r.local_ip.ToString(), ":", r.local_port,
+      "] pid=", r.pid, " comm=", r.process, r.partial ? " partial" : "");
+}
+
+std::string FormatRequestJson(const Request& r) {
+  nlohmann::json j = {{"start_ns", r.start_ns},
+                      {"end_ns", r.end_ns},
+                      {"duration_ns", r.end_ns - r.start_ns},
+                      {"role", r.role == Role::kServer   ? "server"
+                               : r.role == Role::kClient ? "client"
+                                                         : "unknown"},
+                      {"protocol", ProtocolName(r.protocol)},
+                      {"method", r.method},
+                      {"path", r.path},
+                      {"version", r.version},
+                      {"host", r.host},
+                      {"status", r.status},
+                      {"grpc_status", r.grpc_status},
+                      {"pid", r.pid},
+                      {"tid", r.tid},
+                      {"process", r.process},
+                      {"local", absl::StrCat(r.local_ip.ToString(), ":", r.local_port)},
+                      {"remote", absl::StrCat(r.remote_ip.ToString(), ":", r.remote_port)},
+                      {"request_header_bytes", r.request_header_bytes},
+                      {"request_body_bytes", r.request_body_bytes},
+                      {"response_header_bytes", r.response_header_bytes},
+                      {"response_body_bytes", r.response_body_bytes},
+                      {"trace_id", r.trace.trace_id},
+                      {"parent_span_id", r.trace.parent_span_id},
+                      {"partial", r.partial}};
+  return j.dump();
+}
+
+}  // namespace loupe::telemetry

@@ -1,0 +1,22 @@
+// A Request record as Hubble L7 flows: one REQUEST flow (client -> server, at the request's start)
+// and one RESPONSE flow (server -> client, at its end, with the status and latency_ns), as
+// Hubble's proxy emits them for HTTP. gRPC is reported as HTTP/2 (Hubble has no gRPC record).
+#pragma once
+
+#include <string>
+
+#include "src/flow/flow.h"
+#include "src/telemetry/request.h"
+
+namespace loupe::telemetry {
+
+void RequestToFlows(const Request& request, flow::Flow* request_flow, flow::Flow* response_flow);
+
+// One line of Beyla's `trace_printer: text` output for a request.
+std::string FormatRequestText(const Request& request);
+// One JSON object (no newline) for `trace_printer: json`.
+std::string FormatRequestJson(const Request& request);
+
+const char* ProtocolName(Protocol protocol);
+
+}  // namespace loupe::telemetry
