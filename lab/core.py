@@ -35,6 +35,7 @@ from lab import naming
 from lab._util import LabError, log, pid_start_time, run, wait_until
 from lab.build import Binaries, build_go
 from lab.netns import Namespace, kill_netns_processes, list_links, list_netns
+from lab.wires import Wire, create_wire
 from lab.workloads import KINDS, Workload, start_workload, wait_stopped
 
 WorkloadSpec = Sequence[str] | Mapping[str, str | Sequence[str]] | None
@@ -269,6 +270,8 @@ class Lab:
         self.pods: list[Pod] = []
         self.nodes: list[Node] = []
         self.bridge = ""
+        self.wires: list[Wire] = []
+        self.wire_subnets: list[naming.Subnet] = []
         self._binaries: Binaries | None = None
         self._iptables_rules: list[list[str]] = []
         self._started = False
@@ -326,6 +329,8 @@ class Lab:
             except Exception as e:  # keep tearing down the rest
                 errors.append(f"{what}: {e}")
 
+        for wire in self.wires:
+            step(f"stop wire {wire.name}", wire.close)
         step("stop workloads", lambda: wait_stopped([w for p in self.pods for w in p.workloads], 5.0))
         for ns in [*self.pods, *self.nodes]:
             step(f"stop processes of {ns.name}", lambda ns=ns: ns._stop_popens(3.0))
@@ -339,6 +344,25 @@ class Lab:
             log(f"run {self.run_id}: teardown problems:\n  " + "\n  ".join(errors))
         else:
             log(f"run {self.run_id}: torn down")
+
+    # ----- wires
+
+    def wire(self, pod_a: Pod | str, pod_b: Pod | str, *, delay_ms_a_to_b: float = 0.0,
+             delay_ms_b_to_a: float = 0.0, loss_a_to_b: float = 0.0, loss_b_to_a: float = 0.0,
+             drop_a_to_b: Mapping[str, int] | None = None, drop_b_to_a: Mapping[str, int] | None = None,
+             seed: int = 0, ipv6: bool = True, ifname: str | None = None, priority: str | None = None) -> Wire:
+        """A point-to-point link between two pods through a userspace forwarder (see lab.wires).
+
+        Impairments per direction: a constant one-way delay, random loss with a seeded RNG, and
+        ``drop_*`` rules ``{kind: n}`` that drop the next n packets of a kind (ip, tcp, syn,
+        synack, tcp-data, udp, icmp). Returns a Wire: ``.a``/``.b`` ends with ``.ip``, ``.ip6``,
+        ``.ifname``, ``.pod``; ``.stats()``, ``.set(...)``, ``.pid``. Stopped at teardown.
+        """
+        if not self._started or self._closed:
+            raise LabError("start the lab before adding wires")
+        return create_wire(self, pod_a, pod_b, delay_ms_a_to_b=delay_ms_a_to_b, delay_ms_b_to_a=delay_ms_b_to_a,
+                           loss_a_to_b=loss_a_to_b, loss_b_to_a=loss_b_to_a, drop_a_to_b=drop_a_to_b,
+                           drop_b_to_a=drop_b_to_a, seed=seed, ipv6=ipv6, ifname=ifname, priority=priority)
 
     # ----- accessors
 
@@ -381,7 +405,8 @@ class Lab:
         return {"run": self.run_id, "run_dir": str(self.run_dir), "owner_pid": os.getpid(),
                 "subnets": [str(s.v4) for s in self.subnets], "subnets6": [str(s.v6) for s in self.subnets],
                 "bridge": self.bridge, "nodes": [n.describe() for n in self.nodes],
-                "pods": [p.describe() for p in self.pods]}
+                "pods": [p.describe() for p in self.pods], "wires": [w.describe() for w in self.wires],
+                "wire_subnets": [str(s.v4) for s in self.wire_subnets]}
 
     # ----- setup
 
@@ -417,7 +442,7 @@ class Lab:
         state = self.describe() if self.pods else {"run": self.run_id, "owner_pid": os.getpid()}
         state["owner_pid"] = os.getpid()
         state["owner_start"] = pid_start_time(os.getpid())
-        state["subnet_indices"] = [s.index for s in self.subnets]
+        state["subnet_indices"] = [s.index for s in [*self.subnets, *self.wire_subnets]]
         tmp = self.run_dir / "state.json.tmp"
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.rename(self.run_dir / "state.json")

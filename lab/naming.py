@@ -11,6 +11,7 @@ removed by name alone (see ``lab.cleanup``):
     pod veth         lpv<run><n> (host side), eth0 inside the pod
     node uplink      lpf<run><k> (root side), fab0 inside the node
     iptables rules   comment "loupe-lab:<run>"
+    wire TAPs        wire<k> in both pods of a wire (pod namespaces only; see lab.wires)
 
 Addresses: subnet index i (0..511) is the /24 198.18.0.0/15 + i*256 and the /64
 fd4c:6f75:0:<i hex>::/64. A run takes one index (host node) or 1 + nodes indices (fabric first).

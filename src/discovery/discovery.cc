@@ -1,0 +1,279 @@
+#include "src/discovery/discovery.h"
+
+#include <dirent.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "src/base/strings.h"
+
+namespace loupe::discovery {
+namespace {
+
+// Beyla's default exclusions (reference/beyla.md §2.1): observability agents never instrument
+// each other.
+const char* const kDefaultExcludedExeGlobs[] = {
+    "*beyla", "*alloy", "*prometheus-config-reloader", "*ebpf-instrument", "*obi", "*otelcol",
+    "*otelcol-contrib", "*loupe"};
+
+absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
+  Rule rule;
+  for (const auto& [field, value] : selector) {
+    if (field == "open_ports") {
+      if (!config::ParsePortRanges(value, &rule.ports)) {
+        return absl::InvalidArgumentError(absl::StrCat("bad open_ports '", value, "'"));
+      }
+    } else if (field == "exe_path" || field == "exe_path_regexp") {
+      if (glob && field == "exe_path") {
+        rule.exe_glob = value;
+      } else {
+        try {
+          rule.exe_regex.emplace(value, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("bad exe_path regular expression '", value, "': ", e.what()));
+        }
+      }
+    } else if (field == "target_pids") {
+      for (std::string_view pid : SplitSkipEmpty(value, ',')) {
+        uint32_t p = 0;
+        if (!ParseInt(StripWhitespace(pid), &p)) {
+          return absl::InvalidArgumentError(absl::StrCat("bad target_pids '", value, "'"));
+        }
+        rule.target_pids.push_back(p);
+      }
+    } else if (field.starts_with("k8s_") || field == "containers_only" ||
+               field == "container_name") {
+      rule.needs_kubernetes = true;
+    }
+    // name, namespace, exports, languages, cmd_args: do not select (or not yet supported).
+  }
+  return rule;
+}
+
+std::string ReadFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Listening socket inodes of one network namespace, from /proc/<pid>/net/tcp{,6}.
+std::map<uint64_t, uint16_t> ListeningInodes(uint32_t pid) {
+  std::map<uint64_t, uint16_t> inodes;
+  for (const char* file : {"tcp", "tcp6"}) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/net/", file));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string sl, local, remote, state, queues, timer, retr, uid, timeout;
+      uint64_t inode = 0;
+      fields >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >>
+          inode;
+      if (state != "0A" || inode == 0) continue;  // 0A = LISTEN
+      const size_t colon = local.rfind(':');
+      if (colon == std::string::npos) continue;
+      inodes[inode] = static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+    }
+  }
+  return inodes;
+}
+
+}  // namespace
+
+bool Rule::Matches(const ProcessInfo& p) const {
+  if (needs_kubernetes) return false;
+  if (!target_pids.empty() &&
+      std::find(target_pids.begin(), target_pids.end(), p.pid) == target_pids.end()) {
+    return false;
+  }
+  if (!ports.empty()) {
+    const bool any = std::any_of(p.listen_ports.begin(), p.listen_ports.end(), [&](uint16_t port) {
+      return std::any_of(ports.begin(), ports.end(),
+                         [&](const auto& r) { return port >= r.first && port <= r.second; });
+    });
+    if (!any) return false;
+  }
+  if (exe_regex && !std::regex_search(p.exe, *exe_regex)) return false;
+  if (!exe_glob.empty() && fnmatch(exe_glob.c_str(), p.exe.c_str(), 0) != 0) return false;
+  return true;
+}
+
+absl::StatusOr<Selection> Selection::FromConfig(const config::SelectorList& services,
+                                                const config::SelectorList& exclude_services,
+                                                const config::SelectorList& instrument,
+                                                const config::SelectorList& exclude_instrument,
+                                                const std::string& open_port,
+                                                const std::string& executable_name) {
+  Selection s;
+  // Beyla: when `instrument` is set, `services` and `exclude_services` are ignored.
+  const bool use_instrument = !instrument.empty();
+  for (const auto& sel : use_instrument ? instrument : services) {
+    auto rule = CompileRule(sel, use_instrument);
+    if (!rule.ok()) return rule.status();
+    s.include_.push_back(std::move(rule).value());
+  }
+  for (const auto& sel : use_instrument ? exclude_instrument : exclude_services) {
+    auto rule = CompileRule(sel, use_instrument);
+    if (!rule.ok()) return rule.status();
+    s.exclude_.push_back(std::move(rule).value());
+  }
+  // The top-level shortcuts form one more entry; with both set a process must match both.
+  if (!open_port.empty() || !executable_name.empty()) {
+    config::Selector shortcut;
+    if (!open_port.empty()) shortcut["open_ports"] = open_port;
+    if (!executable_name.empty()) shortcut["exe_path"] = executable_name;
+    auto rule = CompileRule(shortcut, /*glob=*/false);
+    if (!rule.ok()) return rule.status();
+    s.include_.push_back(std::move(rule).value());
+  }
+  for (const char* glob : kDefaultExcludedExeGlobs) {
+    Rule rule;
+    rule.exe_glob = glob;
+    s.exclude_.push_back(std::move(rule));
+  }
+  return s;
+}
+
+bool Selection::Selected(const ProcessInfo& p) const {
+  if (p.exe.empty()) return false;  // kernel threads
+  for (const auto& rule : exclude_) {
+    if (rule.Matches(p)) return false;
+  }
+  if (include_.empty()) return true;
+  return std::any_of(include_.begin(), include_.end(),
+                     [&](const Rule& rule) { return rule.Matches(p); });
+}
+
+std::vector<ProcessInfo> ScanProcesses() {
+  std::vector<ProcessInfo> out;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return out;
+  std::map<uint64_t, std::map<uint64_t, uint16_t>> listening_by_netns;
+  while (dirent* entry = readdir(proc)) {
+    uint32_t pid = 0;
+    if (!ParseInt(std::string_view(entry->d_name), &pid)) continue;
+    ProcessInfo p;
+    p.pid = pid;
+    char buf[4096];
+    const std::string base = absl::StrCat("/proc/", pid);
+    const ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof(buf) - 1);
+    if (n <= 0) continue;  // kernel thread, or gone
+    p.exe.assign(buf, static_cast<size_t>(n));
+    p.comm = ReadFirstLine(base + "/comm");
+    struct stat ns {};
+    if (stat((base + "/ns/net").c_str(), &ns) != 0) continue;
+    auto it = listening_by_netns.find(ns.st_ino);
+    if (it == listening_by_netns.end()) {
+      it = listening_by_netns.emplace(ns.st_ino, ListeningInodes(pid)).first;
+    }
+    const auto& listening = it->second;
+    if (!listening.empty()) {
+      DIR* fds = opendir((base + "/fd").c_str());
+      if (fds != nullptr) {
+        while (dirent* fd = readdir(fds)) {
+          if (fd->d_name[0] == '.') continue;
+          const ssize_t len =
+              readlink(absl::StrCat(base, "/fd/", fd->d_name).c_str(), buf, sizeof(buf) - 1);
+          if (len <= 0) continue;
+          std::string_view target(buf, static_cast<size_t>(len));
+          if (!target.starts_with("socket:[")) continue;
+          uint64_t inode = 0;
+          if (!ParseInt(target.substr(8, target.size() - 9), &inode)) continue;
+          auto l = listening.find(inode);
+          if (l != listening.end()) p.listen_ports.push_back(l->second);
+        }
+        closedir(fds);
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  closedir(proc);
+  return out;
+}
+
+Discovery::Discovery(Selection selection, Callbacks callbacks, std::chrono::milliseconds interval,
+                     uint32_t self_pid)
+    : selection_(std::move(selection)),
+      callbacks_(std::move(callbacks)),
+      interval_(interval),
+      self_pid_(self_pid) {}
+
+Discovery::~Discovery() { Stop(); }
+
+void Discovery::Start() {
+  ScanOnce();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Discovery::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Discovery::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::set<uint32_t> Discovery::selected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selected_;
+}
+
+void Discovery::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, interval_, [&] { return stop_ || poked_; });
+    if (stop_) break;
+    if (poked_) {
+      // Let a burst of exec/exit events settle, and give a new server a moment to bind.
+      poked_ = false;
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_; });
+      if (stop_) break;
+    }
+    lock.unlock();
+    ScanOnce();
+    lock.lock();
+  }
+}
+
+void Discovery::ScanOnce() {
+  std::set<uint32_t> now;
+  std::vector<ProcessInfo> added;
+  for (ProcessInfo& p : ScanProcesses()) {
+    if (p.pid == self_pid_ || !selection_.Selected(p)) continue;
+    now.insert(p.pid);
+    added.push_back(std::move(p));
+  }
+  std::vector<uint32_t> removed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t pid : selected_) {
+      if (!now.contains(pid)) removed.push_back(pid);
+    }
+    std::erase_if(added, [&](const ProcessInfo& p) { return selected_.contains(p.pid); });
+    selected_ = std::move(now);
+  }
+  for (const auto& p : added) {
+    if (callbacks_.on_selected) callbacks_.on_selected(p);
+  }
+  for (uint32_t pid : removed) {
+    if (callbacks_.on_deselected) callbacks_.on_deselected(pid);
+  }
+}
+
+}  // namespace loupe::discovery

@@ -1,0 +1,99 @@
+// Which processes get application instrumentation (Beyla's discovery): selectors on the ports a
+// process listens on and on its executable path, with exclusions. Processes are found by scanning
+// /proc periodically and when told that a process started or exited; the result is a set of pids
+// handed to the socket-data sensor's in-kernel filter.
+//
+// Threads: Discovery runs its own scan thread; callbacks are called from it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/config/schema.h"
+
+namespace loupe::discovery {
+
+struct ProcessInfo {
+  uint32_t pid = 0;
+  std::string exe;   // resolved /proc/<pid>/exe ("" for kernel threads)
+  std::string comm;
+  std::vector<uint16_t> listen_ports;  // TCP ports it listens on (v4 and v6)
+};
+
+// One selector entry: every field it sets must match (AND).
+struct Rule {
+  std::vector<std::pair<uint16_t, uint16_t>> ports;  // empty: any
+  std::optional<std::regex> exe_regex;
+  std::string exe_glob;           // "" when not set
+  std::vector<uint32_t> target_pids;
+  bool needs_kubernetes = false;  // k8s_* fields: never match without Kubernetes metadata
+  bool Matches(const ProcessInfo& p) const;
+};
+
+class Selection {
+ public:
+  // Builds the selection from the configuration: discovery.instrument (globs) when set,
+  // otherwise discovery.services (regexes) plus the open_port / executable_name shortcuts;
+  // exclusions from exclude_instrument / exclude_services plus Beyla's default exclusions.
+  static absl::StatusOr<Selection> FromConfig(const config::SelectorList& services,
+                                              const config::SelectorList& exclude_services,
+                                              const config::SelectorList& instrument,
+                                              const config::SelectorList& exclude_instrument,
+                                              const std::string& open_port,
+                                              const std::string& executable_name);
+  // True when no include rule exists: every process (but the excluded ones) is instrumented.
+  bool instrument_all() const { return include_.empty(); }
+  bool Selected(const ProcessInfo& p) const;
+
+ private:
+  std::vector<Rule> include_;
+  std::vector<Rule> exclude_;
+};
+
+// Reads the processes of the host from /proc (pid namespace of the agent).
+std::vector<ProcessInfo> ScanProcesses();
+
+class Discovery {
+ public:
+  struct Callbacks {
+    std::function<void(const ProcessInfo&)> on_selected;
+    std::function<void(uint32_t pid)> on_deselected;
+  };
+  Discovery(Selection selection, Callbacks callbacks, std::chrono::milliseconds interval,
+            uint32_t self_pid);
+  ~Discovery();
+
+  void Start();
+  void Stop();
+  // A process started (exec) or exited: rescan soon (within ~50 ms) instead of at the next tick.
+  void Poke();
+
+  std::set<uint32_t> selected() const;
+
+ private:
+  void Loop();
+  void ScanOnce();
+
+  const Selection selection_;
+  const Callbacks callbacks_;
+  const std::chrono::milliseconds interval_;
+  const uint32_t self_pid_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool poked_ = false;
+  bool stop_ = false;
+  std::set<uint32_t> selected_;
+  std::thread thread_;
+};
+
+}  // namespace loupe::discovery

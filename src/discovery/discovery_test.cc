@@ -1,0 +1,145 @@
+#include "src/discovery/discovery.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace loupe::discovery {
+namespace {
+
+ProcessInfo Proc(uint32_t pid, std::string exe, std::vector<uint16_t> ports) {
+  return ProcessInfo{pid, std::move(exe), "x", std::move(ports)};
+}
+
+Selection Make(config::SelectorList services, config::SelectorList exclude = {},
+               config::SelectorList instrument = {}, std::string open_port = "",
+               std::string exe = "") {
+  auto s = Selection::FromConfig(services, exclude, instrument, {}, open_port, exe);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return std::move(s).value();
+}
+
+TEST(SelectionTest, NothingConfiguredInstrumentsEverythingButAgents) {
+  Selection s = Make({});
+  EXPECT_TRUE(s.instrument_all());
+  EXPECT_TRUE(s.Selected(Proc(1, "/usr/sbin/nginx", {80})));
+  EXPECT_FALSE(s.Selected(Proc(2, "/usr/bin/beyla", {})));
+  EXPECT_FALSE(s.Selected(Proc(3, "/opt/loupe", {})));
+  EXPECT_FALSE(s.Selected(Proc(4, "", {})));  // kernel thread
+}
+
+TEST(SelectionTest, OpenPortsAndExePathAreAndedWithinAnEntryOredAcross) {
+  Selection s = Make({{{"open_ports", "80,8000-8999"}, {"exe_path", "nginx"}},
+                      {{"exe_path", "python3$"}}});
+  EXPECT_FALSE(s.instrument_all());
+  EXPECT_TRUE(s.Selected(Proc(1, "/usr/sbin/nginx", {8080})));
+  EXPECT_FALSE(s.Selected(Proc(1, "/usr/sbin/nginx", {9000})));
+  EXPECT_FALSE(s.Selected(Proc(1, "/usr/bin/go-server", {80})));
+  EXPECT_TRUE(s.Selected(Proc(2, "/usr/bin/python3", {})));
+}
+
+TEST(SelectionTest, ExclusionsWin) {
+  Selection s = Make({{{"open_ports", "1-65535"}}}, {{{"exe_path", "sshd"}}});
+  EXPECT_TRUE(s.Selected(Proc(1, "/usr/sbin/nginx", {80})));
+  EXPECT_FALSE(s.Selected(Proc(2, "/usr/sbin/sshd", {22})));
+}
+
+TEST(SelectionTest, InstrumentUsesGlobsAndIgnoresServices) {
+  Selection s = Make({{{"exe_path", "nginx"}}}, {}, {{{"exe_path", "*/python3*"}}});
+  EXPECT_TRUE(s.Selected(Proc(1, "/usr/bin/python3.11", {})));
+  EXPECT_FALSE(s.Selected(Proc(2, "/usr/sbin/nginx", {})));
+}
+
+TEST(SelectionTest, ShortcutsMustBothMatch) {
+  Selection s = Make({}, {}, {}, "8080", "gohttp");
+  EXPECT_TRUE(s.Selected(Proc(1, "/tmp/gohttp", {8080})));
+  EXPECT_FALSE(s.Selected(Proc(1, "/tmp/gohttp", {9090})));
+  EXPECT_FALSE(s.Selected(Proc(1, "/usr/sbin/nginx", {8080})));
+}
+
+TEST(SelectionTest, KubernetesSelectorsNeverMatchWithoutKubernetes) {
+  Selection s = Make({{{"k8s_namespace", ".*"}}});
+  EXPECT_FALSE(s.Selected(Proc(1, "/usr/sbin/nginx", {80})));
+}
+
+TEST(SelectionTest, BadSelectorsAreErrors) {
+  EXPECT_FALSE(Selection::FromConfig({{{"exe_path", "(x"}}}, {}, {}, {}, "", "").ok());
+  EXPECT_FALSE(Selection::FromConfig({{{"target_pids", "a"}}}, {}, {}, {}, "", "").ok());
+}
+
+// A real listener in a child process: the scan sees its port, discovery selects it, and drops it
+// when it exits.
+TEST(DiscoveryTest, FindsAListenerAndDropsItWhenItExits) {
+  int sync[2];
+  ASSERT_EQ(pipe(sync), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd, 1);
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    const uint16_t port = ntohs(addr.sin_port);
+    if (write(sync[1], &port, sizeof(port)) != sizeof(port)) _exit(1);
+    pause();
+    _exit(0);
+  }
+  uint16_t port = 0;
+  ASSERT_EQ(read(sync[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
+  bool found = false;
+  for (const auto& p : ScanProcesses()) {
+    if (p.pid == static_cast<uint32_t>(child)) {
+      found = std::find(p.listen_ports.begin(), p.listen_ports.end(), port) !=
+              p.listen_ports.end();
+    }
+  }
+  EXPECT_TRUE(found) << "port " << port << " of pid " << child << " not seen";
+
+  std::mutex mu;
+  std::vector<uint32_t> added, removed;
+  Selection selection = Make({{{"open_ports", std::to_string(port)}}});
+  Discovery discovery(selection,
+                      {[&](const ProcessInfo& p) {
+                         std::lock_guard<std::mutex> l(mu);
+                         added.push_back(p.pid);
+                       },
+                       [&](uint32_t pid) {
+                         std::lock_guard<std::mutex> l(mu);
+                         removed.push_back(pid);
+                       }},
+                      std::chrono::milliseconds(200), getpid());
+  discovery.Start();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(added, std::vector<uint32_t>{static_cast<uint32_t>(child)});
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  discovery.Poke();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (!removed.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  discovery.Stop();
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(removed, std::vector<uint32_t>{static_cast<uint32_t>(child)});
+  close(sync[0]);
+  close(sync[1]);
+}
+
+}  // namespace
+}  // namespace loupe::discovery
