@@ -1,5 +1,9 @@
 #include "src/agent/flow_pipeline.h"
 
+#include <cstdio>
+
+#include "src/telemetry/request_flows.h"
+
 namespace loupe::agent {
 namespace {
 
@@ -40,7 +44,8 @@ const char* TcpEventLabel(sensors::TcpEvent::Kind kind) {
 
 }  // namespace
 
-FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry)
+FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry,
+                           TracePrinter printer)
     : buffer_(buffer),
       lost_(registry.AddCounter("hubble_lost_events_total",
                                 "Events lost before they became flows, by where they were lost.",
@@ -58,7 +63,8 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
                        .AddCounter("loupe_parse_errors_total",
                                    "Payloads a protocol parser rejected, by protocol.",
                                    {"protocol"})
-                       .WithLabels({"dns"})) {
+                       .WithLabels({"dns"})),
+      printer_(printer) {
   auto& tcp_events = registry.AddCounter(
       "loupe_tcp_events_total", "TCP lifecycle events seen by the sock/tcp tracepoints, by event.",
       {"event"});
@@ -66,6 +72,48 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
     tcp_events_[kind] =
         tcp_events.WithLabels({TcpEventLabel(static_cast<sensors::TcpEvent::Kind>(kind))});
   }
+}
+
+FlowPipeline::~FlowPipeline() {
+  if (printer_ == TracePrinter::kCounter) {
+    std::printf("traced requests: %llu\n",
+                static_cast<unsigned long long>(printed_requests_.load()));
+    std::fflush(stdout);
+  }
+}
+
+FlowPipeline::TracePrinter FlowPipeline::ParseTracePrinter(const std::string& name) {
+  if (name == "text") return TracePrinter::kText;
+  if (name == "json") return TracePrinter::kJson;
+  if (name == "json_indent") return TracePrinter::kJsonIndent;
+  if (name == "counter") return TracePrinter::kCounter;
+  return TracePrinter::kDisabled;
+}
+
+void FlowPipeline::OnRequest(telemetry::Request&& request) {
+  switch (printer_) {
+    case TracePrinter::kDisabled:
+      break;
+    case TracePrinter::kText:
+      std::printf("%s\n", telemetry::FormatRequestText(request).c_str());
+      std::fflush(stdout);
+      break;
+    case TracePrinter::kJson:
+    case TracePrinter::kJsonIndent:
+      // One object per line either way: json_indent's multi-line form is for humans, and line
+      // framing keeps the output machine-readable.
+      std::printf("%s\n", telemetry::FormatRequestJson(request).c_str());
+      std::fflush(stdout);
+      break;
+    case TracePrinter::kCounter:
+      break;
+  }
+  printed_requests_.fetch_add(1, std::memory_order_relaxed);
+  flow::Flow request_flow;
+  flow::Flow response_flow;
+  telemetry::RequestToFlows(request, &request_flow, &response_flow);
+  buffer_.Append(std::move(request_flow));
+  buffer_.Append(std::move(response_flow));
 }
 
 void FlowPipeline::OnFlow(flow::Flow&& flow) { buffer_.Append(std::move(flow)); }

@@ -4,23 +4,35 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <string>
 #include <mutex>
 
 #include "src/flow/flow_buffer.h"
+#include "src/ingest/conn_manager.h"
 #include "src/metrics/registry.h"
 #include "src/protocols/dns/dns_tracker.h"
 #include "src/sensors/flow_sink.h"
 
 namespace loupe::agent {
 
-class FlowPipeline final : public sensors::FlowSink {
+// Also the RequestSink of the application view: each completed request becomes Hubble L7
+// flows (request and response) and, with `trace_printer`, a line on standard output.
+class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink {
  public:
-  FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry);
+  enum class TracePrinter { kDisabled, kText, kJson, kJsonIndent, kCounter };
+
+  FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry,
+               TracePrinter printer = TracePrinter::kDisabled);
+  ~FlowPipeline() override;
 
   void OnFlow(flow::Flow&& flow) override;
   void OnLost(const flow::LostEvent& lost) override;
   void OnTcpEvent(const sensors::TcpEvent& event) override;
   void OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> payload) override;
+  void OnRequest(telemetry::Request&& request) override;
+
+  static TracePrinter ParseTracePrinter(const std::string& name);
 
  private:
   flow::FlowBuffer& buffer_;
@@ -28,6 +40,8 @@ class FlowPipeline final : public sensors::FlowSink {
   std::array<metrics::Counter*, 7> tcp_events_{};  // by TcpEvent::Kind, interned once
   metrics::Histogram* connect_duration_;
   metrics::Counter* dns_invalid_;
+  TracePrinter printer_;
+  std::atomic<uint64_t> printed_requests_{0};
   std::mutex dns_mu_;
   protocols::dns::DnsTracker dns_;  // guarded by dns_mu_
 };

@@ -1,0 +1,461 @@
+#include "src/protocols/http1/http1_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace loupe::protocols::http1 {
+namespace {
+
+using telemetry::Request;
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// Drives one parser with chunks, keeping each side's stream position.
+class Conn {
+ public:
+  explicit Conn(ParserOptions options = {}) : parser_(CreateHttp1Parser(options)) {}
+
+  // `original` > data size: the kernel copied a prefix of a larger write.
+  void Req(std::string_view data, int64_t t, uint32_t original = 0) {
+    parser_->OnRequestBytes(Chunk(&req_pos_, data, t, original));
+  }
+  void Resp(std::string_view data, int64_t t, uint32_t original = 0) {
+    parser_->OnResponseBytes(Chunk(&resp_pos_, data, t, original));
+  }
+  void SkipReq(uint64_t n) { req_pos_ += n; }
+  void SkipResp(uint64_t n) { resp_pos_ += n; }
+  void Close(int64_t t) { parser_->OnClose(t); }
+  std::vector<Request> Take() {
+    std::vector<Request> out;
+    parser_->TakeRequests(&out);
+    return out;
+  }
+  const ParserStats& stats() const { return parser_->stats(); }
+
+ private:
+  static StreamChunk Chunk(uint64_t* pos, std::string_view data, int64_t t, uint32_t original) {
+    StreamChunk c;
+    c.position = *pos;
+    c.data = Bytes(data);
+    c.original_size = std::max<uint32_t>(original, static_cast<uint32_t>(data.size()));
+    c.time_ns = t;
+    *pos += c.original_size;
+    return c;
+  }
+
+  std::unique_ptr<ConnectionParser> parser_;
+  uint64_t req_pos_ = 0;
+  uint64_t resp_pos_ = 0;
+};
+
+constexpr std::string_view kGet =
+    "GET /api/items?id=7&sort=asc HTTP/1.1\r\nHost: shop.local:8080\r\nUser-Agent: curl/7.88\r\n"
+    "Accept: */*\r\n\r\n";
+constexpr std::string_view kOk =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
+    "{\"items\": []}";
+
+TEST(Http1Test, SimpleExchange) {
+  Conn c;
+  c.Req(kGet, 100);
+  c.Resp(kOk, 250);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  const Request& r = out[0];
+  EXPECT_EQ(r.protocol, telemetry::Protocol::kHttp1);
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.path, "/api/items");
+  EXPECT_EQ(r.version, "HTTP/1.1");
+  EXPECT_EQ(r.host, "shop.local:8080");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.start_ns, 100);
+  EXPECT_EQ(r.end_ns, 250);
+  EXPECT_EQ(r.request_header_bytes, kGet.size());
+  EXPECT_EQ(r.request_body_bytes, 0u);
+  EXPECT_EQ(r.response_header_bytes, kOk.size() - 13);
+  EXPECT_EQ(r.response_body_bytes, 13u);
+  EXPECT_EQ(r.grpc_status, -1);
+  EXPECT_FALSE(r.partial);
+  EXPECT_TRUE(r.trace.trace_id.empty());
+  EXPECT_EQ(c.stats().requests, 1u);
+  EXPECT_EQ(c.stats().resyncs, 0u);
+}
+
+TEST(Http1Test, KeepQueryRedactsValues) {
+  Conn c(ParserOptions{.keep_query = true});
+  c.Req("GET /a/b?token=secret&x=1&flag&=v HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 204 No Content\r\n\r\n", 2);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/a/b?token=*&x=*&flag&=*");
+}
+
+TEST(Http1Test, NormalizeTarget) {
+  EXPECT_EQ(NormalizeTarget("/x?y=1#frag", false), "/x");
+  EXPECT_EQ(NormalizeTarget("http://h:80/p/q?y=1", false), "/p/q");
+  EXPECT_EQ(NormalizeTarget("http://h:80", false), "/");
+  EXPECT_EQ(NormalizeTarget("http://h?a=1", true), "/?a=*");
+  EXPECT_EQ(NormalizeTarget("*", false), "*");
+  EXPECT_EQ(NormalizeTarget("/p?", true), "/p?");
+}
+
+// A conversation exercising every body kind, used split in every way below.
+struct Conversation {
+  std::string requests;
+  std::string responses;
+  size_t expected;
+};
+
+Conversation Mixed() {
+  Conversation conv;
+  conv.requests =
+      std::string(kGet) +
+      "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+      "PUT /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\n\r\n"
+      "HEAD /head HTTP/1.1\r\n\r\n"
+      "DELETE /x HTTP/1.0\r\n\r\n";
+  conv.responses = std::string(kOk) +
+                   "HTTP/1.1 100 Continue\r\n\r\n"
+                   "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "4\r\nWiki\r\n5;name=value\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\n"
+                   "HTTP/1.1 304 Not Modified\r\nContent-Length: 999\r\n\r\n"
+                   "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+                   "HTTP/1.0 500 Internal Server Error\r\n\r\nclose-delimited body";
+  conv.expected = 5;
+  return conv;
+}
+
+void CheckMixed(const std::vector<Request>& out) {
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0].path, "/api/items");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[1].method, "POST");
+  EXPECT_EQ(out[1].status, 201u);
+  EXPECT_EQ(out[1].request_body_bytes, 5u);
+  EXPECT_EQ(out[1].response_body_bytes, 9u);
+  EXPECT_EQ(out[2].method, "PUT");
+  EXPECT_EQ(out[2].status, 304u);
+  EXPECT_EQ(out[2].request_body_bytes, 3u);
+  EXPECT_EQ(out[2].response_body_bytes, 0u);
+  EXPECT_EQ(out[3].method, "HEAD");
+  EXPECT_EQ(out[3].status, 200u);
+  EXPECT_EQ(out[3].response_body_bytes, 0u);
+  EXPECT_EQ(out[4].method, "DELETE");
+  EXPECT_EQ(out[4].version, "HTTP/1.0");
+  EXPECT_EQ(out[4].status, 500u);
+  EXPECT_EQ(out[4].response_body_bytes, 20u);
+}
+
+TEST(Http1Test, PipelinedMixedBodies) {
+  const Conversation conv = Mixed();
+  Conn c;
+  c.Req(conv.requests, 1);
+  c.Resp(conv.responses, 2);
+  EXPECT_EQ(c.Take().size(), 4u);  // the last body is close-delimited
+  c.Close(3);
+  auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_ns, 2);  // last response byte, not the close
+  EXPECT_EQ(c.stats().unmatched, 0u);
+  EXPECT_EQ(c.stats().invalid, 0u);
+}
+
+TEST(Http1Test, SplitAtEveryByteBoundary) {
+  const Conversation conv = Mixed();
+  for (size_t split = 0; split <= conv.requests.size(); ++split) {
+    Conn c;
+    c.Req(std::string_view(conv.requests).substr(0, split), 1);
+    c.Req(std::string_view(conv.requests).substr(split), 2);
+    c.Resp(conv.responses, 3);
+    c.Close(4);
+    auto out = c.Take();
+    SCOPED_TRACE(split);
+    CheckMixed(out);
+    EXPECT_EQ(c.stats().resyncs, 0u);
+  }
+  for (size_t split = 0; split <= conv.responses.size(); ++split) {
+    Conn c;
+    c.Req(conv.requests, 1);
+    c.Resp(std::string_view(conv.responses).substr(0, split), 2);
+    c.Resp(std::string_view(conv.responses).substr(split), 3);
+    c.Close(4);
+    auto out = c.Take();
+    SCOPED_TRACE(split);
+    CheckMixed(out);
+    EXPECT_EQ(c.stats().resyncs, 0u);
+  }
+}
+
+TEST(Http1Test, ByteAtATime) {
+  const Conversation conv = Mixed();
+  Conn c;
+  for (char ch : conv.requests) c.Req(std::string_view(&ch, 1), 1);
+  for (char ch : conv.responses) c.Resp(std::string_view(&ch, 1), 2);
+  c.Close(3);
+  CheckMixed(c.Take());
+}
+
+TEST(Http1Test, TimesComeFromFirstAndLastChunks) {
+  Conn c;
+  c.Req("GET / HT", 10);
+  c.Req("TP/1.1\r\n\r\n", 20);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", 30);
+  c.Resp("cd", 40);
+  c.Req("GET /next HTTP/1.1\r\n\r\n", 50);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 60);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].start_ns, 10);
+  EXPECT_EQ(out[0].end_ns, 40);
+  EXPECT_EQ(out[1].start_ns, 50);
+  EXPECT_EQ(out[1].end_ns, 60);
+}
+
+TEST(Http1Test, ExpectContinue) {
+  Conn c;
+  c.Req("POST /big HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 6\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 100 Continue\r\n\r\n", 2);
+  EXPECT_TRUE(c.Take().empty());  // the interim response is not the final one
+  c.Req("abcdef", 3);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 4);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].request_body_bytes, 6u);
+  EXPECT_EQ(out[0].start_ns, 1);
+  EXPECT_EQ(out[0].end_ns, 4);
+}
+
+TEST(Http1Test, InterimResponsesAndNoBodyStatuses) {
+  Conn c;
+  c.Req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
+  c.Resp(
+      "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+      2);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].status, 204u);
+  EXPECT_EQ(out[1].status, 200u);
+  EXPECT_EQ(out[1].response_body_bytes, 1u);
+}
+
+TEST(Http1Test, ConnectionCloseAndCloseDelimitedBody) {
+  Conn c;
+  c.Req("GET /stream HTTP/1.1\r\nConnection: close\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart1", 2);
+  c.Resp("part2", 3);
+  EXPECT_TRUE(c.Take().empty());
+  c.Close(9);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].response_body_bytes, 10u);
+  EXPECT_EQ(out[0].end_ns, 3);
+}
+
+TEST(Http1Test, UnansweredRequestsAreUnmatchedOnClose) {
+  Conn c;
+  c.Req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2);
+  c.Close(3);
+  EXPECT_EQ(c.Take().size(), 1u);
+  EXPECT_EQ(c.stats().unmatched, 1u);
+}
+
+TEST(Http1Test, Traceparent) {
+  struct Case {
+    const char* value;
+    bool valid;
+  };
+  const Case cases[] = {
+      {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true},
+      {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false},    // upper case
+      {"00-00000000000000000000000000000000-00f067aa0ba902b7-01", false},    // zero trace id
+      {"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false},    // zero parent
+      {"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},    // version ff
+      {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", false},  // v00 + extra
+      {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", true},   // future version
+      {"00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01", false},    // misplaced dash
+      {"garbage", false},
+  };
+  for (const Case& tc : cases) {
+    Conn c;
+    c.Req(std::string("GET / HTTP/1.1\r\ntraceparent: ") + tc.value + "\r\n\r\n", 1);
+    c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2);
+    const auto out = c.Take();
+    ASSERT_EQ(out.size(), 1u);
+    SCOPED_TRACE(tc.value);
+    if (tc.valid) {
+      EXPECT_EQ(out[0].trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+      EXPECT_EQ(out[0].trace.parent_span_id, "00f067aa0ba902b7");
+      EXPECT_EQ(out[0].trace.flags, 1);
+    } else {
+      EXPECT_TRUE(out[0].trace.trace_id.empty());
+    }
+  }
+}
+
+TEST(Http1Test, GarbagePrefixResyncs) {
+  Conn c;
+  c.Req("\x16\x03\x01 binary junk\r\nmore junk\r\nGET /ok HTTP/1.1\r\n\r\n", 1);
+  c.Resp("junk\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/ok");
+  EXPECT_EQ(c.stats().resyncs, 2u);
+  EXPECT_EQ(c.stats().invalid, 2u);
+}
+
+TEST(Http1Test, MalformedHeadersAreInvalid) {
+  const char* requests[] = {
+      "GET / HTTP/1.1\r\nHost : smuggled\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+      "GET / HTTP/9.9\r\n\r\n",
+      "GET /\r\n\r\n",
+      "GET / HTTP/1.1\r\nno colon\r\n\r\n",
+  };
+  for (const char* req : requests) {
+    Conn c;
+    c.Req(req, 1);
+    EXPECT_EQ(c.stats().invalid, 1u) << req;
+  }
+}
+
+TEST(Http1Test, TruncatedBodyIsSkippedByPosition) {
+  Conn c;
+  // A 1 MB upload of which the kernel copied 100 bytes, then the next request.
+  const std::string head = "POST /up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n";
+  c.Req(head + std::string(100, 'x'), 1, static_cast<uint32_t>(head.size() + 1000000));
+  c.Req("GET /after HTTP/1.1\r\n\r\n", 2);
+  // A 64 KiB response body copied as 4 KiB prefixes of 16 KiB writes.
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n", 3);
+  for (int i = 0; i < 4; ++i) c.Resp(std::string(4096, 'y'), 4 + i, 16384);
+  c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 10);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].request_body_bytes, 1000000u);
+  EXPECT_EQ(out[0].response_body_bytes, 65536u);
+  EXPECT_EQ(out[0].end_ns, 7);
+  EXPECT_EQ(out[1].path, "/after");
+  EXPECT_EQ(out[1].status, 404u);
+  EXPECT_EQ(c.stats().resyncs, 0u);
+}
+
+TEST(Http1Test, PositionJumpInsideBodyIsNotAnError) {
+  Conn c;
+  c.Req("GET / HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n" + std::string(100, 'a'), 2);
+  c.SkipResp(150);  // a lost event
+  c.Resp(std::string(50, 'b'), 3);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].response_body_bytes, 300u);
+  EXPECT_EQ(c.stats().resyncs, 0u);
+}
+
+TEST(Http1Test, GapInHeadersDropsMessageAndKeepsPairing) {
+  Conn c;
+  c.Req("GET /first HTTP/1.1\r\nHost: a\r\n", 1);
+  c.SkipReq(40);  // the rest of /first's headers is lost
+  c.Req("GET /second HTTP/1.1\r\n\r\n", 2);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3);  // answers /first
+  c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/second");
+  EXPECT_EQ(out[0].status, 201u);
+  EXPECT_EQ(c.stats().resyncs, 1u);
+  EXPECT_EQ(c.stats().unmatched, 1u);
+}
+
+TEST(Http1Test, GapInChunkFramingDropsResponse) {
+  Conn c;
+  c.Req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n", 2);
+  c.SkipResp(30);  // chunk framing lost: where /a's response ends is unknown
+  c.Resp("tail of something\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 3);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/b");
+  EXPECT_EQ(out[0].status, 202u);
+  EXPECT_EQ(c.stats().resyncs, 1u);
+}
+
+TEST(Http1Test, OversizedHeadersAreBounded) {
+  Conn c;
+  c.Req("GET / HTTP/1.1\r\n", 1);
+  const std::string filler = "X-Filler: " + std::string(1000, 'f') + "\r\n";
+  for (int i = 0; i < 300; ++i) c.Req(filler, 1);
+  EXPECT_EQ(c.stats().oversized, 1u);
+  c.Req("GET /next HTTP/1.1\r\n\r\n", 2);
+  c.Resp("HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n", 3);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/next");
+  EXPECT_EQ(out[0].status, 200u);
+}
+
+TEST(Http1Test, ResponseSeenBeforeItsRequest) {
+  Conn c;
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 20);
+  c.Req("GET /reordered HTTP/1.1\r\n\r\n", 10);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/reordered");
+  EXPECT_EQ(out[0].start_ns, 10);
+  EXPECT_EQ(out[0].end_ns, 20);
+}
+
+TEST(Http1Test, PreexistingConnectionJoinedMidResponse) {
+  Conn c(ParserOptions{.connection_preexisting = true});
+  // The tail of a response to a request before the join, then a full response we did not see
+  // the request of, then a normal exchange.
+  c.Resp("dy of an earlier response", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2);
+  c.Req("GET /new HTTP/1.1\r\n\r\n", 3);
+  c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 4);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/new");
+  EXPECT_EQ(out[0].status, 404u);
+  EXPECT_EQ(c.stats().unmatched, 1u);
+}
+
+TEST(Http1Test, UpgradeEndsHttp1) {
+  Conn c;
+  c.Req("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello", 2);
+  c.Req("\x81\x85masked", 3);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 101u);
+  EXPECT_EQ(c.stats().invalid, 0u);
+}
+
+TEST(Http1Test, ManyPipelinedRequestsAreBounded) {
+  Conn c;
+  std::string reqs;
+  for (size_t i = 0; i < kMaxPendingRequests + 10; ++i) reqs += "GET / HTTP/1.1\r\n\r\n";
+  c.Req(reqs, 1);
+  EXPECT_EQ(c.stats().unmatched, 10u);
+}
+
+TEST(Http1Test, Inference) {
+  EXPECT_TRUE(InferHttp1(Bytes("GET / HTTP/1.1\r\n"), true));
+  EXPECT_TRUE(InferHttp1(Bytes("OPTIONS * HTTP/1.1"), true));
+  EXPECT_TRUE(InferHttp1(Bytes("HTTP/1.1 200 OK\r\n"), false));
+  EXPECT_FALSE(InferHttp1(Bytes("HTTP/1.1 200 OK\r\n"), true));
+  EXPECT_FALSE(InferHttp1(Bytes("GETX / HTTP/1.1"), true));
+  EXPECT_FALSE(InferHttp1(Bytes("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), true));
+  EXPECT_FALSE(InferHttp1(Bytes("GE"), true));
+}
+
+}  // namespace
+}  // namespace loupe::protocols::http1

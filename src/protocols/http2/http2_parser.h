@@ -1,0 +1,46 @@
+// HTTP/2 and gRPC parser (RFC 9113, RFC 7541; gRPC over HTTP/2) for the L7 engine.
+//
+// Each direction is a frame reader with its own HPACK decoder. Streams are tracked by id (client-
+// initiated, odd); an exchange completes on the response's END_STREAM, or on RST_STREAM from
+// either side (then grpc_status, if the trailers did not carry one, follows gRPC's mapping of
+// HTTP/2 error codes). start = time of the chunk holding the first byte of the request's HEADERS
+// frame; end = time of the chunk holding the last byte of the frame that ended the response. Body
+// sizes are DATA payload bytes without padding; header sizes are HPACK-encoded block bytes.
+// gRPC = content-type application/grpc* (request or response): Request.protocol kGrpc.
+//
+// DATA payloads are skipped by length and never buffered, so truncated copies of them cost
+// nothing. A gap anywhere else loses frame sync: the reader resyncs at the next chunk that starts
+// with a plausible frame chain, and its HPACK decoder goes unsynced (see hpack.h), as for a
+// connection the agent joined mid-way (ParserOptions::connection_preexisting).
+//
+// Unsynced / preexisting connections: records are marked partial. Only what decodes consistently
+// is used: static-table and literal fields, and dynamic entries inserted since the join. A
+// :method or :path hidden behind an unresolvable dynamic reference is reported as "*" (Beyla's
+// convention for the same limitation); a status behind one stays 0; grpc-status stays -1. Streams
+// whose request HEADERS were never seen (begun before the join or lost in a gap) produce no record.
+//
+// Not thread-safe: one parser per connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "src/protocols/common/interface.h"
+
+namespace loupe::protocols::http2 {
+
+inline constexpr uint8_t kProtocolId = 2;
+// Open streams one connection may track; beyond, the lowest id is evicted (counted unmatched).
+inline constexpr size_t kMaxStreams = 1024;
+
+// Request side: the connection preface or a plausible frame chain; response side: a plausible
+// frame chain (a server starts with SETTINGS).
+bool InferHttp2(std::span<const uint8_t> first_bytes, bool is_request_side);
+
+std::unique_ptr<ConnectionParser> CreateHttp2Parser(const ParserOptions& options);
+
+// gRPC status for a stream reset with this HTTP/2 error code (gRPC's PROTOCOL-HTTP2 mapping).
+int32_t GrpcStatusForRstCode(uint32_t error_code);
+
+}  // namespace loupe::protocols::http2
