@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?=
 LOUPE_BIN := build/loupe
 
-.PHONY: all deps configure build run test test-unit test-bpf test-integration demo bench fuzz \
+.PHONY: all deps configure build run test test-unit test-bpf test-integration demo bench bench-overhead fuzz \
         lint format vmlinux clean
 
 all: build
@@ -46,6 +46,10 @@ bench: deps
 	@if [ ! -f build/release/build.ninja ]; then cmake --preset release; fi
 	cmake --build build/release -j $(JOBS) --target loupe_bench
 	./build/release/bench/loupe_bench --benchmark_counters_tabular=true
+
+# iperf3 between two lab pods with and without the agent, same run (root): docs/performance.md.
+bench-overhead: build
+	./scripts/bench-iperf.sh
 
 # Long fuzzing runs (FUZZ_SECONDS each); CI runs each target briefly through `make test`.
 FUZZ_SECONDS ?= 600

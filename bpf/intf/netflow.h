@@ -1,9 +1,9 @@
-/* C ABI shared by bpf/progs/netflow.bpf.c and src/sensors/netflow_*.cc (ABI version 2).
+/* C ABI shared by bpf/progs/netflow.bpf.c and src/sensors/netflow_*.cc (ABI version 3).
  * Types come from vmlinux.h (BPF side) or <linux/types.h> (user side). */
 #ifndef LOUPE_BPF_INTF_NETFLOW_H_
 #define LOUPE_BPF_INTF_NETFLOW_H_
 
-#define LOUPE_NETFLOW_ABI_VERSION 2
+#define LOUPE_NETFLOW_ABI_VERSION 3
 
 /* DNS packets carry up to this many bytes of their L4 payload. */
 #define LOUPE_DNS_PAYLOAD_MAX 512
@@ -29,6 +29,7 @@ enum loupe_emit_reason {
   LOUPE_EMIT_CONTROL = 3,   /* low: TCP SYN/FIN/RST */
   LOUPE_EMIT_DNS = 4,       /* every DNS packet */
   LOUPE_EMIT_INTERVAL = 5,  /* monitor interval elapsed since the last event of the entry */
+  LOUPE_EMIT_IDLE_FLUSH = 6, /* synthesised by user space from an idle conntrack entry */
 };
 
 enum loupe_reply {
@@ -41,10 +42,14 @@ enum loupe_reply {
  * addresses occupy the first 4 bytes of the 16-byte fields. Ports are in host byte order.
  * Events of DNS packets are a struct loupe_dns_packet_event instead (same prefix). */
 struct loupe_packet_event {
-  __u64 ts_ns;     /* bpf_ktime_get_ns() of the packet that triggered the event */
-  __u64 packets;   /* packets of the entry since its previous event, this one included */
-  __u64 bytes;     /* their skb->len sum */
-  __u64 cgroup_id; /* bpf_skb_cgroup_id(): cgroup v2 of the owning socket, 0 when none */
+  __u64 ts_ns; /* bpf_ktime_get_ns() of the packet that triggered the event */
+  /* ct_first_ns != 0 (aggregation): packets/bytes are the conntrack entry's running totals since
+   * it was created, this packet included; user space turns them into "since the previous report"
+   * (see docs/design/netflow-aggregation.md). ct_first_ns == 0 (none): this packet alone. */
+  __u64 packets;
+  __u64 bytes;       /* skb->len sum of those packets */
+  __u64 ct_first_ns; /* creation time of the conntrack entry: which incarnation of the key */
+  __u64 cgroup_id;   /* bpf_skb_cgroup_id(): cgroup v2 of the owning socket, 0 when none */
   __u32 ifindex;
   __u32 len; /* skb->len of this packet */
   __u8 saddr[16];
@@ -64,7 +69,8 @@ struct loupe_packet_event {
   __u8 is_reply;    /* enum loupe_reply */
   __u8 emit_reason; /* enum loupe_emit_reason */
   __u8 has_eth;     /* smac/dmac valid */
-  __u8 pad[3];
+  __u8 pad;
+  __u16 icmp_echo_id; /* ICMP(v6) echo identifier: the ports of the conntrack key */
 };
 
 struct loupe_dns_packet_event {
@@ -85,13 +91,27 @@ struct loupe_ct_key {
   __u8 pad[2];
 };
 
+/* Counters only ever increase (atomic adds in the TC programs); what has been reported is
+ * tracked by user space, which is the only one to compute deltas. The other fields let user space
+ * build the event of an idle flush without a packet at hand. */
 struct loupe_ct_entry {
-  __u64 last_emit_ns;
-  __u64 packets; /* not yet reported */
-  __u64 bytes;   /* not yet reported */
-  __u8 flags_seen;
-  __u8 is_reply; /* enum loupe_reply */
-  __u8 pad[6];
+  __u64 first_ns;     /* creation time: tells incarnations of the same key apart */
+  __u64 last_seen_ns; /* last packet */
+  __u64 last_emit_ns; /* last event the kernel delivered */
+  __u64 packets;      /* since creation */
+  __u64 bytes;        /* since creation, skb->len */
+  __u64 cgroup_id;    /* of the first packet */
+  __u64 flags_all;    /* every TCP flag bit seen in this direction (atomic or; 64-bit for BPF) */
+  __u8 flags_seen;    /* TCP flag bits already reported in an event (medium/high) */
+  __u8 last_flags;    /* TCP flags of the last packet */
+  __u8 is_reply;      /* enum loupe_reply */
+  __u8 ip_version;
+  __u8 smac[6];
+  __u8 dmac[6];
+  __u8 has_eth;
+  __u8 icmp_type; /* of the last packet */
+  __u8 icmp_code;
+  __u8 pad[5];
 };
 
 #endif /* LOUPE_BPF_INTF_NETFLOW_H_ */

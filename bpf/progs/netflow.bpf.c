@@ -44,7 +44,8 @@ struct {
   __type(value, __u8);
 } l3_iface_map SEC(".maps");
 
-// Aggregation state per (5-tuple, ifindex, direction); LRU, 65536 entries (~5 MiB).
+// Aggregation state per (5-tuple, ifindex, direction): running packet/byte totals and what an
+// idle flush needs; LRU, 65536 entries (~8 MiB). User space deletes closed and idle entries.
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
@@ -203,21 +204,15 @@ static __always_inline __u8 netflow__reply_of_new(const struct loupe_packet_even
   return ev->l4_proto == IPPROTO_TCP ? LOUPE_REPLY_UNKNOWN : LOUPE_REPLY_NO;
 }
 
-static __always_inline void netflow__submit(struct __sk_buff* skb, struct loupe_packet_event* ev,
-                                            const struct netflow__parsed* p,
-                                            struct loupe_ct_entry* entry, __u8 reason) {
+// Delivers `ev` (with the DNS payload for DNS packets). Returns 1 when the event reached the ring
+// buffer.
+static __always_inline int netflow__submit(struct __sk_buff* skb, struct loupe_packet_event* ev,
+                                           const struct netflow__parsed* p, __u8 reason) {
   ev->emit_reason = reason;
-  if (entry) {
-    // Unreported packets of the entry, this one included (it was added by the caller).
-    __u64 packets = entry->packets;
-    __u64 bytes = entry->bytes;
-    ev->packets = packets;
-    ev->bytes = bytes;
-  }
   if (p->is_dns) {
     struct loupe_dns_packet_event* dev =
         loupe__ringbuf_reserve(&packet_events, &packet_lost_map, sizeof(*dev));
-    if (!dev) return;
+    if (!dev) return 0;
     __u64 plen = 0;
     if (p->payload_off != 0 && p->payload_off < skb->len) plen = skb->len - p->payload_off;
     if (plen > LOUPE_DNS_PAYLOAD_MAX) plen = LOUPE_DNS_PAYLOAD_MAX;
@@ -229,20 +224,14 @@ static __always_inline void netflow__submit(struct __sk_buff* skb, struct loupe_
     ev->payload_len = plen;
     __builtin_memcpy(&dev->ev, ev, sizeof(*ev));
     bpf_ringbuf_submit(dev, 0);
-  } else {
-    struct loupe_packet_event* out =
-        loupe__ringbuf_reserve(&packet_events, &packet_lost_map, sizeof(*out));
-    if (!out) return;
-    __builtin_memcpy(out, ev, sizeof(*ev));
-    bpf_ringbuf_submit(out, 0);
+    return 1;
   }
-  // Only a delivered event resets the entry, so a full ring buffer loses no counts.
-  if (entry) {
-    __sync_fetch_and_add(&entry->packets, -ev->packets);
-    __sync_fetch_and_add(&entry->bytes, -ev->bytes);
-    entry->last_emit_ns = ev->ts_ns;
-    if (reason == LOUPE_EMIT_NEW_FLAGS) entry->flags_seen |= ev->tcp_flags;
-  }
+  struct loupe_packet_event* out =
+      loupe__ringbuf_reserve(&packet_events, &packet_lost_map, sizeof(*out));
+  if (!out) return 0;
+  __builtin_memcpy(out, ev, sizeof(*ev));
+  bpf_ringbuf_submit(out, 0);
+  return 1;
 }
 
 static __always_inline int netflow__handle(struct __sk_buff* skb, __u8 direction) {
@@ -256,48 +245,83 @@ static __always_inline int netflow__handle(struct __sk_buff* skb, __u8 direction
   if (!netflow__parse(skb, &ev, &p)) return TC_ACT_UNSPEC;
   ev.ts_ns = bpf_ktime_get_ns();
   ev.cgroup_id = bpf_skb_cgroup_id(skb);
+  ev.icmp_echo_id = p.icmp_echo_id;
 
   if (aggregation_level == LOUPE_AGG_NONE) {
     ev.packets = 1;
     ev.bytes = ev.len;
     if (ev.l4_proto == IPPROTO_TCP && (ev.tcp_flags & LOUPE_TCP_SYN))
       ev.is_reply = (ev.tcp_flags & LOUPE_TCP_ACK) ? LOUPE_REPLY_YES : LOUPE_REPLY_NO;
-    netflow__submit(skb, &ev, &p, NULL, LOUPE_EMIT_EVERY);
+    netflow__submit(skb, &ev, &p, LOUPE_EMIT_EVERY);
     return TC_ACT_UNSPEC;
   }
 
   struct loupe_ct_key key;
   netflow__ct_key(&ev, &p, &key, 0);
+  int created = 0;
   struct loupe_ct_entry* entry = bpf_map_lookup_elem(&flow_ct_map, &key);
   if (!entry) {
     struct loupe_ct_entry fresh = {};
+    fresh.first_ns = ev.ts_ns;
+    fresh.last_seen_ns = ev.ts_ns;
     fresh.last_emit_ns = ev.ts_ns;
+    fresh.cgroup_id = ev.cgroup_id;
     fresh.flags_seen = ev.tcp_flags;
     fresh.is_reply = netflow__reply_of_new(&ev, &p);
-    bpf_map_update_elem(&flow_ct_map, &key, &fresh, BPF_NOEXIST);
-    ev.packets = 1;
-    ev.bytes = ev.len;
-    ev.is_reply = fresh.is_reply;
-    netflow__submit(skb, &ev, &p, NULL, LOUPE_EMIT_NEW_FLOW);
-    return TC_ACT_UNSPEC;
+    fresh.ip_version = ev.ip_version;
+    fresh.has_eth = ev.has_eth;
+    __builtin_memcpy(fresh.smac, ev.smac, 6);
+    __builtin_memcpy(fresh.dmac, ev.dmac, 6);
+    // Counters start at 0 and are added to below like for every packet: when two CPUs create the
+    // entry at once, only one insert wins and both packets count into the winner.
+    created = bpf_map_update_elem(&flow_ct_map, &key, &fresh, BPF_NOEXIST) == 0;
+    entry = bpf_map_lookup_elem(&flow_ct_map, &key);
+    if (!entry) {
+      // Evicted at once (map full of busier flows): report the packet on its own.
+      ev.packets = 1;
+      ev.bytes = ev.len;
+      ev.is_reply = fresh.is_reply;
+      netflow__submit(skb, &ev, &p, LOUPE_EMIT_NEW_FLOW);
+      return TC_ACT_UNSPEC;
+    }
   }
 
-  __sync_fetch_and_add(&entry->packets, 1);
-  __sync_fetch_and_add(&entry->bytes, ev.len);
+  // Running totals including this packet; user space derives what is new since its last report.
+  ev.packets = __sync_fetch_and_add(&entry->packets, 1) + 1;
+  ev.bytes = __sync_fetch_and_add(&entry->bytes, ev.len) + ev.len;
+  ev.ct_first_ns = entry->first_ns;
+  entry->last_seen_ns = ev.ts_ns;
+  entry->last_flags = ev.tcp_flags;
+  entry->icmp_type = ev.icmp_type;
+  entry->icmp_code = ev.icmp_code;
+  if (ev.tcp_flags && (entry->flags_all & ev.tcp_flags) != ev.tcp_flags)
+    __sync_fetch_and_or(&entry->flags_all, (__u64)ev.tcp_flags);
   ev.is_reply = entry->is_reply;
-  __u8 watched = ev.tcp_flags;
-  if (aggregation_level == LOUPE_AGG_HIGH) watched &= LOUPE_TCP_SYN | LOUPE_TCP_FIN | LOUPE_TCP_RST;
+
   __u8 reason = 0xFF;
-  if (watched & ~entry->flags_seen)
-    reason = LOUPE_EMIT_NEW_FLAGS;
-  else if (aggregation_level == LOUPE_AGG_LOW &&
-           (ev.tcp_flags & (LOUPE_TCP_SYN | LOUPE_TCP_FIN | LOUPE_TCP_RST)))
-    reason = LOUPE_EMIT_CONTROL;
-  else if (p.is_dns)
-    reason = LOUPE_EMIT_DNS;
-  else if (ev.ts_ns - entry->last_emit_ns >= monitor_interval_ns)
-    reason = LOUPE_EMIT_INTERVAL;
-  if (reason != 0xFF) netflow__submit(skb, &ev, &p, entry, reason);
+  if (created) {
+    reason = LOUPE_EMIT_NEW_FLOW;
+  } else {
+    __u8 watched = ev.tcp_flags;
+    if (aggregation_level == LOUPE_AGG_HIGH)
+      watched &= LOUPE_TCP_SYN | LOUPE_TCP_FIN | LOUPE_TCP_RST;
+    if (watched & ~entry->flags_seen)
+      reason = LOUPE_EMIT_NEW_FLAGS;
+    else if (aggregation_level == LOUPE_AGG_LOW &&
+             (ev.tcp_flags & (LOUPE_TCP_SYN | LOUPE_TCP_FIN | LOUPE_TCP_RST)))
+      reason = LOUPE_EMIT_CONTROL;
+    else if (p.is_dns)
+      reason = LOUPE_EMIT_DNS;
+    else if (ev.ts_ns - entry->last_emit_ns >= monitor_interval_ns)
+      reason = LOUPE_EMIT_INTERVAL;
+  }
+  if (reason == 0xFF) return TC_ACT_UNSPEC;
+  // A lost event loses no counts (the totals go on); only a delivered event marks the flags as
+  // reported, so a full ring buffer retries them on the next packet.
+  if (netflow__submit(skb, &ev, &p, reason)) {
+    entry->last_emit_ns = ev.ts_ns;
+    if (reason == LOUPE_EMIT_NEW_FLAGS) entry->flags_seen |= ev.tcp_flags;
+  }
   return TC_ACT_UNSPEC;
 }
 

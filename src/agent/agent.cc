@@ -12,6 +12,7 @@
 #include "src/base/clock.h"
 #include "src/base/logging.h"
 #include "src/base/strings.h"
+#include "src/sensors/drop_reasons.h"
 #include "src/sensors/drop_sensor.h"
 #include "src/sensors/interfaces.h"
 #include "src/sensors/netflow_sensor.h"
@@ -91,7 +92,8 @@ absl::Status Agent::Start() {
   }
   if (!observer_addresses.empty()) {
     observer_ = std::make_unique<api::ObserverServer>(
-        buffer_, api::ServerInfo{node_name_, kVersion, start_ns_, ""},
+        buffer_,
+        api::ServerInfo{node_name_, kVersion, start_ns_, "", &sensors::KernelDropReasonName},
         flow::FilterContext{node_name_, &sensors::InterfaceName});
     status = observer_->Start(observer_addresses);
     if (!status.ok()) return status;

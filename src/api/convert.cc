@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -253,7 +254,38 @@ std::string DnsRcodeString(uint32_t rcode) {
   }
 }
 
-std::string FlowSummary(const flow::Flow& f) {
+namespace {
+
+constexpr std::string_view kKernelReasonPrefix = " (kernel drop reason: ";
+
+std::string L3L4Summary(const flow::Flow& f);
+
+}  // namespace
+
+std::string FlowSummary(const flow::Flow& f, const ConvertContext* ctx) {
+  std::string summary = L3L4Summary(f);
+  if (f.verdict != flow::Verdict::kDropped || f.drop_reason != 0 || f.kernel_reason == 0 ||
+      ctx == nullptr || ctx->kernel_drop_reason_name == nullptr) {
+    return summary;
+  }
+  const char* name = ctx->kernel_drop_reason_name(f.kernel_reason);
+  summary += kKernelReasonPrefix;
+  summary +=
+      name != nullptr && name[0] != '\0' ? std::string(name) : std::to_string(f.kernel_reason);
+  summary += ")";
+  return summary;
+}
+
+std::string KernelDropReasonFromSummary(const std::string& summary) {
+  const size_t at = summary.rfind(kKernelReasonPrefix);
+  if (at == std::string::npos || summary.empty() || summary.back() != ')') return "";
+  const size_t begin = at + kKernelReasonPrefix.size();
+  return summary.substr(begin, summary.size() - 1 - begin);
+}
+
+namespace {
+
+std::string L3L4Summary(const flow::Flow& f) {
   if (f.l7 != nullptr) {
     if (f.l7->dns != nullptr) return DnsSummary(*f.l7, *f.l7->dns);
     if (f.l7->http != nullptr) return HttpSummary(*f.l7, *f.l7->http);
@@ -277,6 +309,8 @@ std::string FlowSummary(const flow::Flow& f) {
   if (f.has_ethernet) return "Ethernet";
   return "";
 }
+
+}  // namespace
 
 void FlowToProto(const flow::Flow& in, const ConvertContext& ctx, flowpb::Flow* out) {
   out->Clear();
@@ -383,7 +417,7 @@ void FlowToProto(const flow::Flow& in, const ConvertContext& ctx, flowpb::Flow* 
       }
     }
   }
-  out->set_summary(FlowSummary(in));
+  out->set_summary(FlowSummary(in, &ctx));
 }
 
 void LostEventToProto(const flow::LostEvent& in, flowpb::LostEvent* out) {

@@ -23,6 +23,10 @@ struct ConvertContext {
   std::string emitter_version;  // Loupe's version, without a leading "v"
   // Interface name by ifindex; null or "" leaves interface.name empty.
   std::string (*interface_name)(uint32_t ifindex) = nullptr;
+  // The running kernel's name of an skb drop reason (sensors::KernelDropReasonName: "NO_SOCKET").
+  // Set: a kernel drop without a Hubble DropReason names its reason in the Summary (the number
+  // when this returns ""). Null: the Summary is Cilium's plain one (no kernel at hand).
+  const char* (*kernel_drop_reason_name)(uint16_t reason) = nullptr;
 };
 
 // Name of a local interface by index (if_indextoname, cached for a few seconds); "" if none.
@@ -32,8 +36,15 @@ void FlowToProto(const flow::Flow& in, const ConvertContext& ctx, flowpb::Flow* 
 void LostEventToProto(const flow::LostEvent& in, flowpb::LostEvent* out);
 
 // The Summary Cilium's parsers would give this flow: "TCP Flags: SYN, ACK", "ICMPv4 EchoRequest",
-// "UDP", "DNS Query example.com. A", "HTTP/1.1 200 1ms (GET http://h/)", ...
-std::string FlowSummary(const flow::Flow& f);
+// "UDP", "DNS Query example.com. A", "HTTP/1.1 200 1ms (GET http://h/)", ... A kernel drop
+// whose reason has no Hubble DropReason (drop_reason 0, kernel_reason set) gets the kernel's name
+// appended when ctx->kernel_drop_reason_name is set, since drop_reason_desc (an enum) cannot carry
+// it: "TCP Flags: ACK (kernel drop reason: TCP_INVALID_SEQUENCE)".
+std::string FlowSummary(const flow::Flow& f, const ConvertContext* ctx = nullptr);
+
+// The kernel reason name in a Summary made by FlowSummary ("TCP_INVALID_SEQUENCE"), or "" when
+// the Summary has none. The CLI shows it in the TYPE column instead of "Unknown".
+std::string KernelDropReasonFromSummary(const std::string& summary);
 
 // Pieces of the summary, exposed for tests and the printers.
 std::string TcpFlagsString(uint8_t flags);                            // "SYN, ACK"

@@ -81,6 +81,56 @@ TEST(ConvertTest, DropGoldenJson) {
             R"("emitter":{"name":"Loupe","version":"0.1.0"},"Summary":"TCP Flags: SYN"})");
 }
 
+const char* FakeKernelReasonName(uint16_t reason) {
+  return reason == 77 ? "TCP_INVALID_SEQUENCE" : "";
+}
+
+// A kernel drop reason Hubble has no DropReason for: drop_reason_desc stays unset (the enum cannot
+// carry it) and the Summary names the kernel's reason.
+TEST(ConvertTest, KernelOnlyDropReasonGoesIntoTheSummary) {
+  Flow f = SynAck();
+  f.has_ethernet = false;
+  f.ifindex = 0;
+  f.is_reply = -1;
+  f.verdict = flow::Verdict::kDropped;
+  f.event_type = flow::EventType::kDrop;
+  f.event_subtype = 0;
+  f.drop_reason = 0;
+  f.kernel_reason = 77;
+  f.observation_point = flow::ObservationPoint::kUnknown;
+  f.tcp_flags = flow::kTcpAck;
+  ConvertContext ctx;
+  ctx.node_name = "node-a";
+  ctx.emitter_version = "0.1.0";
+  ctx.kernel_drop_reason_name = &FakeKernelReasonName;
+  flowpb::Flow out;
+  FlowToProto(f, ctx, &out);
+  out.clear_uuid();  // random per process
+  EXPECT_EQ(cli::ToJson(out),
+            R"({"time":"1970-01-01T00:20:34.567800Z","verdict":"DROPPED",)"
+            R"("IP":{"source":"10.0.0.2","destination":"10.0.0.1","ipVersion":"IPv4"},"l4":{"TCP":)"
+            R"({"source_port":80,"destination_port":40000,"flags":{"ACK":true}}},"Type":"L3_L4",)"
+            R"("node_name":"node-a","event_type":{"type":1},"traffic_direction":"INGRESS",)"
+            R"("emitter":{"name":"Loupe","version":"0.1.0"},)"
+            R"x("Summary":"TCP Flags: ACK (kernel drop reason: TCP_INVALID_SEQUENCE)"})x");
+  EXPECT_EQ(KernelDropReasonFromSummary(out.summary()), "TCP_INVALID_SEQUENCE");
+  // A value this kernel has no name for (no BTF) shows as a number; without a resolver (no
+  // kernel at hand, e.g. the synthetic server) the Summary is Cilium's plain one.
+  f.kernel_reason = 78;
+  EXPECT_EQ(FlowSummary(f, &ctx), "TCP Flags: ACK (kernel drop reason: 78)");
+  EXPECT_EQ(FlowSummary(f), "TCP Flags: ACK");
+  // A reason with a Hubble equivalent keeps Cilium's plain Summary.
+  f.drop_reason = 178;
+  f.kernel_reason = 77;
+  EXPECT_EQ(FlowSummary(f, &ctx), "TCP Flags: ACK");
+  // Forwarded flows never carry one.
+  f.drop_reason = 0;
+  f.verdict = flow::Verdict::kForwarded;
+  EXPECT_EQ(FlowSummary(f, &ctx), "TCP Flags: ACK");
+  EXPECT_EQ(KernelDropReasonFromSummary("TCP Flags: ACK"), "");
+  EXPECT_EQ(KernelDropReasonFromSummary(""), "");
+}
+
 TEST(ConvertTest, DnsResponseGoldenJson) {
   Flow f;
   f.time_ns = 1'000'000'000;

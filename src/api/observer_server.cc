@@ -92,6 +92,7 @@ class ObserverServer::Impl {
     convert_.node_name = info.node_name;
     convert_.emitter_version = info.version;
     convert_.interface_name = filter_context.interface_name;
+    convert_.kernel_drop_reason_name = info.kernel_drop_reason_name;
   }
 
   void Sample() {

@@ -35,6 +35,8 @@ struct ServerInfo {
   int64_t start_time_ns = 0;  // CLOCK_MONOTONIC ns when the agent started (uptime base);
                               // 0 = when Start() is called
   std::string address;        // advertised in GetNodes / Peer.Notify; "" = first TCP address
+  // Names kernel drop reasons that have no Hubble DropReason (see ConvertContext); may be null.
+  const char* (*kernel_drop_reason_name)(uint16_t reason) = nullptr;
 };
 
 class ObserverServer {

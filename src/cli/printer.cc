@@ -267,8 +267,14 @@ std::string FlowTypeString(const flowpb::Flow& f) {
   switch (type) {
     case kMessageTypeTrace:
       return TraceObservationPointName(sub_type & 0xff);
-    case kMessageTypeDrop:
+    case kMessageTypeDrop: {
+      // A kernel reason without a Hubble DropReason: its name, from the Summary.
+      if ((sub_type & 0xff) == 0) {
+        std::string kernel = api::KernelDropReasonFromSummary(f.summary());
+        if (!kernel.empty()) return kernel;
+      }
       return DropReasonText(static_cast<uint32_t>(sub_type & 0xff));
+    }
     case kMessageTypePolicyVerdict:
       return "policy-verdict:" + PolicyMatchTypeName(f.policy_match_type()) + " " +
              flowpb::TrafficDirection_Name(f.traffic_direction());

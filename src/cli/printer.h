@@ -60,14 +60,16 @@ class FlowPrinter {
   TabWriter table_;
 };
 
-// The TYPE column: "to-endpoint", "Policy denied", "dns-request proxy", "http-response", ...
+// The TYPE column: "to-endpoint", "Policy denied", "QDISC_DROP" (kernel drop reason without a
+// Hubble DropReason), "dns-request proxy", "http-response", ...
 std::string FlowTypeString(const flowpb::Flow& f);
 // The VERDICT column: FORWARDED, DROPPED ... (ALLOWED/DENIED/AUDITED for policy verdicts).
 std::string VerdictString(const flowpb::Flow& f);
 // "(ID:12345)", or "(world)" etc. for reserved identities.
 std::string IdentityString(uint32_t identity);
-// Hubble's human drop reason for the TYPE column ("Policy denied"); Loupe prints "Unknown" for
-// reason 0 (a kernel drop without a Hubble equivalent; the kernel reason is in the Summary).
+// Hubble's human drop reason for the TYPE column ("Policy denied"); "Unknown" for reason 0.
+// FlowTypeString shows a kernel drop without a Hubble equivalent by its kernel name instead
+// ("TCP_INVALID_SEQUENCE", taken from the Summary, see api::FlowSummary).
 std::string DropReasonText(uint32_t reason);
 // "8,190"
 std::string GroupDigits(uint64_t value);

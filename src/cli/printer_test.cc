@@ -139,6 +139,40 @@ TEST(PrinterTest, TypeColumn) {
   EXPECT_EQ(FlowTypeString(f), "http-response");
 }
 
+// A kernel drop without a Hubble DropReason: sub_type 0, the kernel's name in the Summary
+// (api::FlowSummary). The TYPE column shows that name rather than "Unknown".
+observer::GetFlowsResponse KernelOnlyDropFlow() {
+  auto resp = PolicyDeniedFlow();
+  resp.mutable_flow()->mutable_event_type()->set_sub_type(0);
+  resp.mutable_flow()->set_summary("TCP Flags: ACK (kernel drop reason: TCP_INVALID_SEQUENCE)");
+  return resp;
+}
+
+TEST(PrinterTest, KernelDropReasonGoldenLines) {
+  const auto resp = KernelOnlyDropFlow();
+  EXPECT_EQ(Print(resp, OutputFormat::kCompact, false),
+            "Jan  1 00:20:34.567: 1.1.1.1:31793 (health) -> 2.2.2.2:8080 (ID:12345) "
+            "TCP_INVALID_SEQUENCE DROPPED (TCP Flags: ACK (kernel drop reason: "
+            "TCP_INVALID_SEQUENCE))\n");
+  EXPECT_EQ(Print(resp, OutputFormat::kTable, false),
+            "TIMESTAMP             SOURCE          DESTINATION    TYPE                   VERDICT  "
+            " SUMMARY\n"
+            "Jan  1 00:20:34.567   1.1.1.1:31793   2.2.2.2:8080   TCP_INVALID_SEQUENCE   DROPPED  "
+            " TCP Flags: ACK (kernel drop reason: TCP_INVALID_SEQUENCE)\n");
+  EXPECT_EQ(Print(resp, OutputFormat::kDict, false),
+            "  TIMESTAMP: Jan  1 00:20:34.567\n"
+            "     SOURCE: 1.1.1.1:31793\n"
+            "DESTINATION: 2.2.2.2:8080\n"
+            "       TYPE: TCP_INVALID_SEQUENCE\n"
+            "    VERDICT: DROPPED\n"
+            "    SUMMARY: TCP Flags: ACK (kernel drop reason: TCP_INVALID_SEQUENCE)\n");
+  // Mapped reasons keep Hubble's text; a reason-0 drop without a kernel name stays "Unknown".
+  EXPECT_EQ(FlowTypeString(PolicyDeniedFlow().flow()), "Policy denied");
+  auto unknown = resp;
+  unknown.mutable_flow()->set_summary("TCP Flags: ACK");
+  EXPECT_EQ(FlowTypeString(unknown.flow()), "Unknown");
+}
+
 TEST(PrinterTest, HostsUsePodsAndBracketIpv6) {
   flowpb::Flow f;
   f.mutable_ip()->set_source("fd00::1");

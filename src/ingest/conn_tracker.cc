@@ -73,12 +73,24 @@ void ConnTracker::OnData(const sensors::SocketDataEvent& event) {
   last_activity_ns_ = std::max(last_activity_ns_, event.time_ns);
   if (tid_ == 0) tid_ = event.tid;
   EnsureParser(event);
-  if (!parser_) return;
+  if (state_ == State::kIgnored) return;
   Direction& d = dirs_[Index(event.direction)];
+  if (!parser_) {
+    // Not recognisable yet (e.g. the middle of a request arrived before its start): hold it,
+    // bounded, until a parser exists.
+    if (d.held.size() < kMaxHeldChunks && d.held_bytes + event.data.size() <= kMaxHeldBytes) {
+      d.held_bytes += event.data.size();
+      d.held.emplace(event.position, PendingChunk{{event.data.begin(), event.data.end()},
+                                                  event.original_size, event.time_ns});
+    }
+    return;
+  }
   if (!d.started) {
-    // The first chunk a parser sees on a side defines where that side starts.
+    // The first chunk a parser sees on a side defines where that side starts (or an earlier
+    // chunk held before the parser existed).
     d.started = true;
-    d.next_position = event.position;
+    d.next_position = d.held.empty() ? event.position
+                                     : std::min(event.position, d.held.begin()->first);
   }
   if (event.position + event.original_size <= d.next_position) {
     ++stats_.stale;
@@ -117,6 +129,10 @@ void ConnTracker::Feed(sensors::DataDirection dir, uint64_t position, std::span<
 
 void ConnTracker::FlushHeld(sensors::DataDirection dir, bool force) {
   Direction& d = dirs_[Index(dir)];
+  if (!d.started && !d.held.empty()) {
+    d.started = true;
+    d.next_position = d.held.begin()->first;
+  }
   while (!d.held.empty()) {
     auto it = d.held.begin();
     if (it->first > d.next_position && !force) break;

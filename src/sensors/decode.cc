@@ -3,6 +3,7 @@
 #include <linux/types.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
 // clang-format off: the ABI headers need the __u* types first.
@@ -138,6 +139,19 @@ bool DecodePacketEvent(std::span<const uint8_t> record, const DecodeContext& ctx
   f.cgroup_id = ev.cgroup_id;
   f.netns = ctx.netns;
 
+  PacketCounters& c = out->counters;
+  std::memcpy(c.key.saddr.data(), ev.saddr, 16);
+  std::memcpy(c.key.daddr.data(), ev.daddr, 16);
+  // As netflow__ct_key: ICMP echo is keyed by its identifier.
+  c.key.sport = ev.icmp_echo_id != 0 ? ev.icmp_echo_id : ev.sport;
+  c.key.dport = ev.icmp_echo_id != 0 ? ev.icmp_echo_id : ev.dport;
+  c.key.ifindex = ev.ifindex;
+  c.key.proto = ev.l4_proto;
+  c.key.direction = ev.direction;
+  c.first_ns = ev.ct_first_ns;
+  c.packets = ev.packets;
+  c.bytes = ev.bytes;
+
   out->is_dns = dns;
   out->dns_payload = {};
   if (dns) {
@@ -191,6 +205,55 @@ bool DecodeTcpEvent(std::span<const uint8_t> record, const DecodeContext& ctx, T
   out->pid = ev.pid;
   out->netns = ev.netns;
   return true;
+}
+
+size_t ConntrackKeyHash::operator()(const ConntrackKey& k) const {
+  // Word-wise multiply-xorshift: hashed once per event, so it must cost a few ns, not a byte loop.
+  uint64_t words[5];
+  std::memcpy(&words[0], k.saddr.data(), 16);
+  std::memcpy(&words[2], k.daddr.data(), 16);
+  words[4] = static_cast<uint64_t>(k.sport) | static_cast<uint64_t>(k.dport) << 16 |
+             static_cast<uint64_t>(k.ifindex) << 32;
+  uint64_t h = static_cast<uint64_t>(k.proto) << 8 | k.direction;
+  for (uint64_t w : words) {
+    h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+    h ^= h >> 29;
+  }
+  return static_cast<size_t>(h);
+}
+
+void ReportLedger::Account(const PacketCounters& counters, flow::Flow* f) {
+  if (counters.first_ns == 0) return;  // not aggregated: the event stands for itself
+  Mark& mark = marks_[counters.key];
+  if (counters.first_ns > mark.first_ns) {
+    mark = Mark{counters.first_ns, 0, 0, 0};  // a new incarnation of the key starts from 0
+  } else if (counters.first_ns < mark.first_ns) {
+    ++stale_events_;
+    f->packets = 0;
+    f->bytes = 0;
+    return;
+  }
+  mark.epoch = epoch_;
+  f->packets = counters.packets > mark.packets ? counters.packets - mark.packets : 0;
+  f->bytes = counters.bytes > mark.bytes ? counters.bytes - mark.bytes : 0;
+  mark.packets = std::max(mark.packets, counters.packets);
+  mark.bytes = std::max(mark.bytes, counters.bytes);
+}
+
+bool ReportLedger::HasUnreported(const PacketCounters& counters) const {
+  auto it = marks_.find(counters.key);
+  if (it == marks_.end() || counters.first_ns > it->second.first_ns) return counters.packets > 0;
+  if (counters.first_ns < it->second.first_ns) return false;
+  return counters.packets > it->second.packets || counters.bytes > it->second.bytes;
+}
+
+void ReportLedger::Touch(const ConntrackKey& key) {
+  auto it = marks_.find(key);
+  if (it != marks_.end()) it->second.epoch = epoch_;
+}
+
+void ReportLedger::EndSweep() {
+  std::erase_if(marks_, [this](const auto& kv) { return kv.second.epoch < epoch_; });
 }
 
 int64_t MonotonicToRealtimeOffsetNs() {

@@ -66,6 +66,53 @@ TEST(DecodePacketEventTest, FillsTheFlowAndObservationPointByInterfaceKind) {
   EXPECT_EQ(d.flow.event_subtype, 10);
 }
 
+// Aggregated events carry running totals; the ledger reports each packet once per key and
+// incarnation, in any order of events and flushes.
+TEST(ReportLedgerTest, TurnsRunningTotalsIntoDeltasPerKey) {
+  loupe_packet_event ev = TcpPacket();
+  ev.ct_first_ns = 500;
+  ReportLedger ledger;
+  auto account = [&](const loupe_packet_event& e) {
+    DecodedPacket d;
+    EXPECT_TRUE(DecodePacketEvent(Bytes(e), {}, InterfaceKind::kNetwork, &d));
+    ledger.Account(d.counters, &d.flow);
+    return std::pair<uint64_t, uint64_t>{d.flow.packets, d.flow.bytes};
+  };
+  EXPECT_EQ(account(ev), (std::pair<uint64_t, uint64_t>{3, 300}));
+  ev.packets = 5;
+  ev.bytes = 520;
+  EXPECT_EQ(account(ev), (std::pair<uint64_t, uint64_t>{2, 220}));
+  ev.packets = 4;  // overtaken by the previous report
+  ev.bytes = 400;
+  EXPECT_EQ(account(ev), (std::pair<uint64_t, uint64_t>{0, 0}));
+  // The other direction is another key.
+  loupe_packet_event reverse = ev;
+  reverse.direction = LOUPE_DIR_EGRESS;
+  EXPECT_EQ(account(reverse), (std::pair<uint64_t, uint64_t>{4, 400}));
+  EXPECT_EQ(ledger.size(), 2u);
+  // ICMP echo is keyed by its identifier: two pings between the same hosts are two keys.
+  loupe_packet_event ping = TcpPacket();
+  ping.l4_proto = 1;
+  ping.sport = ping.dport = 0;
+  ping.ct_first_ns = 600;
+  ping.icmp_echo_id = 7;
+  ping.packets = 2;
+  EXPECT_EQ(account(ping).first, 2u);
+  ping.icmp_echo_id = 8;
+  EXPECT_EQ(account(ping).first, 2u);
+  EXPECT_EQ(ledger.size(), 4u);
+  // Not aggregated (level none): the event's own counts.
+  loupe_packet_event single = TcpPacket();
+  single.packets = 1;
+  single.bytes = 60;
+  EXPECT_EQ(account(single), (std::pair<uint64_t, uint64_t>{1, 60}));
+  EXPECT_EQ(account(single), (std::pair<uint64_t, uint64_t>{1, 60}));
+  // A sweep that finds none of the keys forgets them all.
+  ledger.BeginSweep();
+  ledger.EndSweep();
+  EXPECT_EQ(ledger.size(), 0u);
+}
+
 TEST(DecodePacketEventTest, DnsRecordsCarryTheirPayload) {
   loupe_dns_packet_event ev{};
   ev.ev = TcpPacket();

@@ -5,6 +5,10 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
 // clang-format off: the ABI header needs the __u* types first.
 #include "bpf/intf/netflow.h"
 // clang-format on
@@ -73,6 +77,7 @@ absl::Status NetflowSensor::Start() {
   netns_ = CurrentNetnsInode();
   realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
   stop_ = false;
+  last_sweep_ = std::chrono::steady_clock::now();
 
   // Subscribe before listing, so a link added in between is not missed.
   auto watcher = LinkWatcher::Open(
@@ -138,6 +143,13 @@ absl::Status NetflowSensor::Start() {
       [this] {
         losses_->Poll();
         realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
+        if (aggregation_.level == AggregationLevel::kNone) return;
+        const auto now = std::chrono::steady_clock::now();
+        const bool final = stop_.load();
+        if (final || now - last_sweep_ >= aggregation_.interval) {
+          last_sweep_ = now;
+          Sweep(final);
+        }
       });
   if (!status.ok()) {
     Stop();
@@ -228,8 +240,8 @@ void NetflowSensor::DetachAll() {
     if (att.created_qdisc) bpf::TcAttachment::DestroyQdisc(ifindex);
   }
   attachments_.clear();
-  kinds_.clear();
   failures_.clear();
+  // kinds_ stays: the final sweep at Stop still needs the observation points.
 }
 
 void NetflowSensor::LinkLoop() {
@@ -263,6 +275,7 @@ void NetflowSensor::OnRecord(std::span<const uint8_t> record) {
     malformed_total_->Inc();
     return;
   }
+  ledger_.Account(decoded.counters, &decoded.flow);
   if (decoded.is_dns) {
     sink_.OnDnsPacket(std::move(decoded.flow), decoded.dns_payload);
   } else {
@@ -273,16 +286,199 @@ void NetflowSensor::OnRecord(std::span<const uint8_t> record) {
 void NetflowSensor::Stop() {
   stop_ = true;
   if (link_thread_.joinable()) link_thread_.join();
+  // Detach first: the reader's last tick drains the ring buffer and then reports every entry's
+  // remaining packets, which are final only once no program counts into the map any more.
+  DetachAll();
   reader_.Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    kinds_.clear();
+  }
   if (collector_id_ != 0) {
     registry_.RemoveCollector(collector_id_);
     collector_id_ = 0;
   }
-  DetachAll();
   links_.reset();
   losses_.reset();
   skel_.reset();
   up_ = false;
+}
+
+namespace {
+
+struct CtRecord {
+  loupe_ct_key key;
+  loupe_ct_entry entry;
+};
+
+// Every entry of the conntrack map, by batches (one syscall per 4096 entries); entries created
+// or deleted meanwhile may or may not be included, which the sweep tolerates.
+std::vector<CtRecord> ReadConntrack(int fd) {
+  constexpr uint32_t kBatch = 4096;
+  std::vector<CtRecord> out;
+  std::vector<loupe_ct_key> keys(kBatch);
+  std::vector<loupe_ct_entry> values(kBatch);
+  uint64_t token = 0;
+  bool first = true;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (;;) {
+    uint32_t count = kBatch;
+    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys.data(),
+                                         values.data(), &count, &opts);
+    first = false;
+    for (uint32_t i = 0; i < count && i < kBatch; ++i) out.push_back({keys[i], values[i]});
+    if (err == 0) continue;
+    if (errno == ENOENT) break;
+    // Batch operations unavailable or a bucket larger than a batch: walk key by key.
+    out.clear();
+    loupe_ct_key key{}, next{};
+    const loupe_ct_key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      loupe_ct_entry value{};
+      if (bpf_map_lookup_elem(fd, &key, &value) == 0) out.push_back({key, value});
+    }
+    break;
+  }
+  return out;
+}
+
+ConntrackKey KeyOf(const loupe_ct_key& k) {
+  ConntrackKey key;
+  std::memcpy(key.saddr.data(), k.saddr, 16);
+  std::memcpy(key.daddr.data(), k.daddr, 16);
+  key.sport = k.sport;
+  key.dport = k.dport;
+  key.ifindex = k.ifindex;
+  key.proto = k.proto;
+  key.direction = k.direction;
+  return key;
+}
+
+ConntrackKey ReverseOf(const ConntrackKey& k) {
+  ConntrackKey r = k;
+  std::swap(r.saddr, r.daddr);
+  std::swap(r.sport, r.dport);
+  r.direction = k.direction ^ 1;
+  return r;
+}
+
+PacketCounters CountersOf(const loupe_ct_key& k, const loupe_ct_entry& e) {
+  return PacketCounters{KeyOf(k), e.first_ns, e.packets, e.bytes};
+}
+
+// The event the kernel would have sent for the entry's last packet, with its running totals.
+loupe_packet_event FlushEvent(const loupe_ct_key& k, const loupe_ct_entry& e) {
+  constexpr uint8_t kIcmp = 1, kIcmpv6 = 58;
+  loupe_packet_event ev{};
+  ev.ts_ns = e.last_seen_ns;
+  ev.packets = e.packets;
+  ev.bytes = e.bytes;
+  ev.ct_first_ns = e.first_ns;
+  ev.cgroup_id = e.cgroup_id;
+  ev.ifindex = k.ifindex;
+  std::memcpy(ev.saddr, k.saddr, 16);
+  std::memcpy(ev.daddr, k.daddr, 16);
+  std::memcpy(ev.smac, e.smac, 6);
+  std::memcpy(ev.dmac, e.dmac, 6);
+  if (k.proto == kIcmp || k.proto == kIcmpv6) {
+    ev.icmp_echo_id = k.sport;  // 0 for ICMP other than echo, as the kernel keys it
+    ev.icmp_type = e.icmp_type;
+    ev.icmp_code = e.icmp_code;
+  } else {
+    ev.sport = k.sport;
+    ev.dport = k.dport;
+  }
+  ev.eth_proto = e.ip_version == 6 ? 0x86DD : 0x0800;
+  ev.direction = k.direction;
+  ev.ip_version = e.ip_version;
+  ev.l4_proto = k.proto;
+  ev.tcp_flags = e.last_flags;
+  ev.is_reply = e.is_reply;
+  ev.emit_reason = LOUPE_EMIT_IDLE_FLUSH;
+  ev.has_eth = e.has_eth;
+  return ev;
+}
+
+uint64_t MonotonicNowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+void NetflowSensor::Sweep(bool final) {
+  if (!skel_) return;
+  const int fd = bpf_map__fd(skel_->get()->maps.flow_ct_map);
+  const std::vector<CtRecord> records = ReadConntrack(fd);
+  const uint64_t now = MonotonicNowNs();
+  const uint64_t idle_ns = static_cast<uint64_t>(aggregation_.idle_flush.count());
+  const uint64_t timeout_ns = static_cast<uint64_t>(aggregation_.conntrack_timeout.count());
+  constexpr uint64_t kFin = 0x01, kRst = 0x04;
+  constexpr uint8_t kTcp = 6;
+
+  std::unordered_map<ConntrackKey, size_t, ConntrackKeyHash> index;
+  index.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) index.emplace(KeyOf(records[i].key), i);
+
+  auto flush = [this](const loupe_ct_key& k, const loupe_ct_entry& e) {
+    const loupe_packet_event ev = FlushEvent(k, e);
+    OnRecord({reinterpret_cast<const uint8_t*>(&ev), sizeof(ev)});
+  };
+
+  ledger_.BeginSweep();
+  size_t flushed = 0, deleted = 0;
+  for (const CtRecord& r : records) {
+    const ConntrackKey key = KeyOf(r.key);
+    ledger_.Touch(key);
+    const uint64_t idle = now > r.entry.last_seen_ns ? now - r.entry.last_seen_ns : 0;
+    if (!final && idle < idle_ns) continue;
+    if (ledger_.HasUnreported(CountersOf(r.key, r.entry))) {
+      flush(r.key, r.entry);
+      ++flushed;
+    }
+    if (final) continue;
+    // A TCP connection is over after a RST, or a FIN in both directions (on this interface).
+    bool closed = false;
+    if (r.key.proto == kTcp) {
+      uint64_t reverse_flags = 0;
+      auto it = index.find(ReverseOf(key));
+      if (it != index.end()) reverse_flags = records[it->second].entry.flags_all;
+      closed = ((r.entry.flags_all | reverse_flags) & kRst) != 0 ||
+               ((r.entry.flags_all & kFin) != 0 && (reverse_flags & kFin) != 0);
+    }
+    if (!closed && idle < timeout_ns) continue;
+    // Take the final value with the delete: a packet counted since the read above is reported
+    // now rather than lost.
+    loupe_ct_entry last{};
+    if (bpf_map_lookup_and_delete_elem(fd, &r.key, &last) == 0) {
+      if (ledger_.HasUnreported(CountersOf(r.key, last))) flush(r.key, last);
+      ++deleted;
+    } else if (bpf_map_delete_elem(fd, &r.key) == 0) {
+      ++deleted;
+    }
+  }
+  ledger_.EndSweep();
+  if (flushed > 0 || deleted > 0) {
+    LOG_DEBUG("network sensor: swept {} conntrack entries: {} flushed, {} deleted", records.size(),
+              flushed, deleted);
+  }
+}
+
+size_t NetflowSensor::conntrack_entries() const {
+  if (!skel_) return 0;
+  const int fd = bpf_map__fd(skel_->get()->maps.flow_ct_map);
+  size_t n = 0;
+  loupe_ct_key key{}, next{};
+  const loupe_ct_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    ++n;
+  }
+  return n;
 }
 
 std::string NetflowSensor::status_detail() const {

@@ -42,6 +42,11 @@ enum class AggregationLevel : uint8_t { kNone = 0, kLow = 1, kMedium = 2, kHigh 
 struct AggregationOptions {
   AggregationLevel level = AggregationLevel::kMedium;
   std::chrono::nanoseconds interval = std::chrono::seconds(5);  // bpf.monitorInterval
+  // Every `interval` the sensor reports the unreported packets of entries idle for at least
+  // `idle_flush` (e.g. the last ACK after FIN), and deletes closed TCP entries idle that long and
+  // any entry idle for `conntrack_timeout`. Not used at level none (no conntrack).
+  std::chrono::nanoseconds idle_flush = std::chrono::seconds(1);
+  std::chrono::nanoseconds conntrack_timeout = std::chrono::seconds(60);
 };
 
 // Parses "none", "low", "medium", "high"/"maximum" (case-insensitive); nullopt otherwise.
@@ -62,6 +67,9 @@ class NetflowSensor final : public Sensor {
   // Names of the interfaces currently observed.
   std::vector<std::string> attached_interfaces() const;
 
+  // Entries in the kernel's conntrack map (flow_ct_map); 0 when not started. Any thread.
+  size_t conntrack_entries() const;
+
  private:
   struct InterfaceAttachment {
     int ifindex = 0;
@@ -79,6 +87,11 @@ class NetflowSensor final : public Sensor {
   void DetachAll();
   void OnRecord(std::span<const uint8_t> record);
   void LinkLoop();
+  // Reports what the kernel counted but no event carried: entries idle for idle_flush (every
+  // entry when `final`); deletes closed and timed-out entries unless `final`. Runs on the reader
+  // thread: every `interval` from its tick, and from its last tick at Stop (after the programs
+  // were detached and the ring buffer drained).
+  void Sweep(bool final);
 
   const std::string name_ = "netflow";
   NetflowOptions options_;
@@ -97,6 +110,10 @@ class NetflowSensor final : public Sensor {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> realtime_offset_ns_{0};
   uint64_t netns_ = 0;
+
+  // Reader thread only.
+  ReportLedger ledger_;
+  std::chrono::steady_clock::time_point last_sweep_;
 
   mutable std::mutex mu_;
   std::unordered_map<int, InterfaceAttachment> attachments_;  // by ifindex

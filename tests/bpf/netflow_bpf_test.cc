@@ -1,7 +1,9 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/tcp.h>  // tcp_info with tcpi_segs_out (glibc's is older)
 #include <linux/types.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +18,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "src/bpf/ringbuf_reader.h"
 #include "src/bpf/skeleton.h"
 #include "src/metrics/registry.h"
@@ -29,6 +32,9 @@
 namespace loupe::sensors {
 namespace {
 
+using ::loupe::testing::Ipv4;
+using ::loupe::testing::ListenInNetns;
+using ::loupe::testing::LocalPort;
 using ::loupe::testing::RecordingSink;
 using ::loupe::testing::Shell;
 using ::loupe::testing::VethPair;
@@ -153,17 +159,22 @@ class NetflowProgram {
   void Egress(const Packet& p) { Run(false, p); }
   void Ingress(const Packet& p) { Run(true, p); }
 
-  // Decodes every event delivered so far.
+  // Decodes every event delivered so far, with counts since the previous event of the entry (as
+  // the sensor reports them).
   std::vector<DecodedPacket> Events() {
     reader_->Drain();
     std::vector<DecodedPacket> out;
+    ReportLedger ledger;
     for (const auto& rec : records_) {
       DecodedPacket d;
       EXPECT_TRUE(DecodePacketEvent(rec, DecodeContext{}, InterfaceKind::kNetwork, &d));
+      ledger.Account(d.counters, &d.flow);
       out.push_back(std::move(d));
     }
     return out;
   }
+
+  int ct_map_fd() const { return bpf_map__fd(skel_->get()->maps.flow_ct_map); }
 
  private:
   std::unique_ptr<bpf::Skeleton<struct netflow>> skel_;
@@ -519,6 +530,316 @@ TEST(NetflowBpfTest, ExcludedInterfacesAreNotTouched) {
   ASSERT_TRUE(sensor.Start().ok());
   EXPECT_TRUE(sensor.attached_interfaces().empty());
   EXPECT_THAT(Qdiscs(veth.host_if()), Not(HasSubstr("clsact")));
+}
+
+// A namespace joined by a veth pair that carries nothing but the test's traffic: IPv6 is off on
+// both ends before they come up (no MLD/ND/RS) and the neighbours are static (no ARP).
+class QuietVethPair {
+ public:
+  QuietVethPair() {
+    const std::string id = std::to_string(getpid() % 100000);
+    ns_ = "lpq" + id;
+    host_ = "lpqh" + id;
+    peer_ = "lpqp" + id;
+    const std::string host_mac = "02:4c:50:00:00:01", peer_mac = "02:4c:50:00:00:02";
+    ok_ = Shell("ip netns add " + ns_) == 0 &&
+          Shell("ip link add " + host_ + " address " + host_mac + " type veth peer name " + peer_ +
+                " address " + peer_mac + " netns " + ns_) == 0 &&
+          Shell("sysctl -qw net.ipv6.conf." + host_ + ".disable_ipv6=1") == 0 &&
+          Shell("ip netns exec " + ns_ + " sysctl -qw net.ipv6.conf." + peer_ +
+                ".disable_ipv6=1") == 0 &&
+          Shell("ip addr add " + host_ip() + "/30 dev " + host_) == 0 &&
+          Shell("ip -n " + ns_ + " addr add " + peer_ip() + "/30 dev " + peer_) == 0 &&
+          Shell("ip neigh replace " + peer_ip() + " lladdr " + peer_mac + " dev " + host_ +
+                " nud permanent") == 0 &&
+          Shell("ip -n " + ns_ + " neigh replace " + host_ip() + " lladdr " + host_mac + " dev " +
+                peer_ + " nud permanent") == 0 &&
+          Shell("ip link set " + host_ + " up") == 0 &&
+          Shell("ip -n " + ns_ + " link set " + peer_ + " up") == 0;
+  }
+  ~QuietVethPair() {
+    Shell("ip link del " + host_ + " 2>/dev/null");
+    Shell("ip netns del " + ns_ + " 2>/dev/null");
+  }
+  bool ok() const { return ok_; }
+  const std::string& ns() const { return ns_; }
+  const std::string& host_if() const { return host_; }
+  std::string host_ip() const { return "198.19.251.1"; }
+  std::string peer_ip() const { return "198.19.251.2"; }
+
+ private:
+  std::string ns_, host_, peer_;
+  bool ok_ = false;
+};
+
+struct LinkCounters {
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+};
+
+// The interface's own counters, as `ip -s -j link` shows them.
+LinkCounters ReadLinkCounters(const std::string& dev) {
+  std::string out;
+  EXPECT_EQ(Shell("ip -s -j link show dev " + dev, &out), 0) << out;
+  const auto json = nlohmann::json::parse(out, nullptr, false);
+  LinkCounters c;
+  if (!json.is_array() || json.empty() || !json[0].contains("stats64")) {
+    ADD_FAILURE() << "unexpected `ip -s -j link` output: " << out;
+    return c;
+  }
+  const auto& stats = json[0]["stats64"];
+  c.rx_packets = stats["rx"]["packets"].get<uint64_t>();
+  c.rx_bytes = stats["rx"]["bytes"].get<uint64_t>();
+  c.tx_packets = stats["tx"]["packets"].get<uint64_t>();
+  c.tx_bytes = stats["tx"]["bytes"].get<uint64_t>();
+  return c;
+}
+
+LinkCounters Delta(const LinkCounters& after, const LinkCounters& before) {
+  return {after.rx_packets - before.rx_packets, after.rx_bytes - before.rx_bytes,
+          after.tx_packets - before.tx_packets, after.tx_bytes - before.tx_bytes};
+}
+
+// Sums of the flows of one TCP connection per observation point of the host veth: egress of the
+// host end (TO_ENDPOINT) is the interface's tx, ingress (FROM_ENDPOINT) its rx.
+LinkCounters FlowSums(const std::vector<flow::Flow>& flows, uint16_t client_port) {
+  LinkCounters sums;
+  for (const flow::Flow& f : flows) {
+    if (f.l4 != flow::L4Protocol::kTcp) continue;
+    if (f.src_port != client_port && f.dst_port != client_port) continue;
+    if (f.observation_point == flow::ObservationPoint::kToEndpoint) {
+      sums.tx_packets += f.packets;
+      sums.tx_bytes += f.bytes;
+    } else if (f.observation_point == flow::ObservationPoint::kFromEndpoint) {
+      sums.rx_packets += f.packets;
+      sums.rx_bytes += f.bytes;
+    }
+  }
+  return sums;
+}
+
+// A TCP connection from the root namespace to a server in the pair's namespace: `rounds` requests
+// of `size` bytes, each echoed, then an orderly close from the client. Returns the client's view
+// of the segments it sent and received (tcp_info), its local port in *client_port.
+struct ExchangeResult {
+  uint16_t client_port = 0;
+  uint64_t segs_out = 0, segs_in = 0;
+};
+
+ExchangeResult TcpExchange(const QuietVethPair& veth, int rounds, size_t size) {
+  ExchangeResult result;
+  const int listener = ListenInNetns(veth.ns(), veth.peer_ip(), 0);
+  EXPECT_GE(listener, 0);
+  if (listener < 0) return result;
+  std::thread server([listener] {
+    const int conn = accept(listener, nullptr, nullptr);
+    std::vector<char> buf(65536);
+    for (;;) {
+      const ssize_t n = read(conn, buf.data(), buf.size());
+      if (n <= 0) break;
+      if (write(conn, buf.data(), static_cast<size_t>(n)) != n) break;
+    }
+    close(conn);
+  });
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr = Ipv4(veth.peer_ip(), LocalPort(listener));
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  result.client_port = LocalPort(fd);
+  const std::string request(size, 'q');
+  std::vector<char> buf(size);
+  for (int i = 0; i < rounds; ++i) {
+    EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(size));
+    size_t got = 0;
+    while (got < size) {
+      const ssize_t n = read(fd, buf.data() + got, size - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    EXPECT_EQ(got, size);
+  }
+  shutdown(fd, SHUT_WR);
+  char c;
+  EXPECT_EQ(read(fd, &c, 1), 0);  // the server's FIN
+  server.join();
+  close(listener);
+  // The ACK of the server's FIN leaves with the FIN's processing; wait until tcp_info says so.
+  tcp_info info{};
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  do {
+    socklen_t len = sizeof(info);
+    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
+    constexpr uint8_t kTimeWait = 6, kClose = 7;  // include/net/tcp_states.h
+    if (info.tcpi_state == kTimeWait || info.tcpi_state == kClose) break;
+    std::this_thread::sleep_for(5ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  result.segs_out = info.tcpi_segs_out;
+  result.segs_in = info.tcpi_segs_in;
+  close(fd);
+  return result;
+}
+
+// Waits until the interface's counters reached `want` packets each way (or the deadline).
+LinkCounters WaitForLinkPackets(const std::string& dev, const LinkCounters& base,
+                                uint64_t tx_packets, uint64_t rx_packets) {
+  LinkCounters delta;
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  do {
+    delta = Delta(ReadLinkCounters(dev), base);
+    if (delta.tx_packets >= tx_packets && delta.rx_packets >= rx_packets) break;
+    std::this_thread::sleep_for(10ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return delta;
+}
+
+void ExpectEqualCounters(const LinkCounters& flows, const LinkCounters& link) {
+  EXPECT_EQ(flows.tx_packets, link.tx_packets);
+  EXPECT_EQ(flows.tx_bytes, link.tx_bytes);
+  EXPECT_EQ(flows.rx_packets, link.rx_packets);
+  EXPECT_EQ(flows.rx_bytes, link.rx_bytes);
+}
+
+// The final ACK after FIN triggers no kernel event at medium (no new flag bits); the idle flush
+// reports it, so the flows of a connection add up to exactly what crossed the interface, and the
+// closed connection's entries leave the conntrack map.
+TEST(NetflowBpfTest, IdleFlushMakesFlowTotalsEqualTheInterfaceCounters) {
+  LOUPE_REQUIRE_ROOT();
+  QuietVethPair veth;
+  ASSERT_TRUE(veth.ok());
+  metrics::Registry registry;
+  RecordingSink sink;
+  AggregationOptions aggregation;
+  aggregation.interval = 1s;
+  aggregation.idle_flush = 200ms;
+  NetflowSensor sensor({{veth.host_if()}, {}}, aggregation, sink, registry);
+  ASSERT_TRUE(sensor.Start().ok());
+  const LinkCounters base = ReadLinkCounters(veth.host_if());
+
+  const ExchangeResult ex = TcpExchange(veth, /*rounds=*/5, /*size=*/1000);
+  ASSERT_NE(ex.client_port, 0);
+  const LinkCounters link = WaitForLinkPackets(veth.host_if(), base, ex.segs_out, ex.segs_in);
+  // tcpdump-free accounting: the client's segments are the interface's packets (every segment is
+  // below the MSS, so one skb each), and nothing else crossed it.
+  EXPECT_EQ(link.tx_packets, ex.segs_out);
+  EXPECT_EQ(link.rx_packets, ex.segs_in);
+  EXPECT_GE(ex.segs_out, 9u);  // SYN, 5 requests, FIN, ACK of the server's FIN, ...
+
+  // Reported while running, by the sensor's periodic sweep (no Stop needed).
+  const bool reported = sink.WaitFor(
+      [&](const RecordingSink& s) {
+        const LinkCounters sums = FlowSums(s.flows_locked(), ex.client_port);
+        return sums.tx_packets >= link.tx_packets && sums.rx_packets >= link.rx_packets;
+      },
+      5s);
+  EXPECT_TRUE(reported);
+  ExpectEqualCounters(FlowSums(sink.flows(), ex.client_port), link);
+  // Without the flush the kernel's events alone miss the last ACK: the last flow of the egress
+  // direction is that ACK alone.
+  std::vector<flow::Flow> egress;
+  for (const auto& f : sink.flows()) {
+    if (f.l4 == flow::L4Protocol::kTcp &&
+        f.observation_point == flow::ObservationPoint::kToEndpoint) {
+      egress.push_back(f);
+    }
+  }
+  ASSERT_FALSE(egress.empty());
+  EXPECT_EQ(egress.back().tcp_flags, kAck);
+  EXPECT_EQ(egress.back().packets, 1u);
+  EXPECT_EQ(egress.back().is_reply, 0);
+  EXPECT_EQ(egress.back().src_port, ex.client_port);
+
+  // Both directions saw FIN: the entries go once reported and idle.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (sensor.conntrack_entries() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(sensor.conntrack_entries(), 0u);
+  sensor.Stop();
+  // Nothing was reported twice, by the sweep or at Stop.
+  ExpectEqualCounters(FlowSums(sink.flows(), ex.client_port), link);
+  ExpectEqualCounters(link, Delta(ReadLinkCounters(veth.host_if()), base));
+}
+
+// Stop reports every entry's remaining packets, idle or not.
+TEST(NetflowBpfTest, StopReportsEveryUnreportedPacket) {
+  LOUPE_REQUIRE_ROOT();
+  QuietVethPair veth;
+  ASSERT_TRUE(veth.ok());
+  metrics::Registry registry;
+  RecordingSink sink;
+  AggregationOptions aggregation;
+  aggregation.interval = 60s;  // no sweep before Stop
+  NetflowSensor sensor({{veth.host_if()}, {}}, aggregation, sink, registry);
+  ASSERT_TRUE(sensor.Start().ok());
+  const LinkCounters base = ReadLinkCounters(veth.host_if());
+  const ExchangeResult ex = TcpExchange(veth, /*rounds=*/20, /*size=*/1200);
+  const LinkCounters link = WaitForLinkPackets(veth.host_if(), base, ex.segs_out, ex.segs_in);
+  EXPECT_EQ(link.tx_packets, ex.segs_out);
+  EXPECT_EQ(link.rx_packets, ex.segs_in);
+  std::this_thread::sleep_for(200ms);  // let the kernel's events arrive first (not required)
+  EXPECT_LT(FlowSums(sink.flows(), ex.client_port).tx_packets, link.tx_packets);
+  sensor.Stop();
+  ExpectEqualCounters(FlowSums(sink.flows(), ex.client_port), link);
+}
+
+// Crafted packets: a flush and a kernel event racing for the same packets report each once.
+TEST(NetflowProgramTest, LedgerReportsEachPacketOnceWhateverTheOrder) {
+  LOUPE_REQUIRE_ROOT();
+  NetflowProgram prog(AggregationLevel::kMedium);
+  const Packet udp = V4("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 5002, 6002, 0, "abcd");
+  for (int i = 0; i < 4; ++i) prog.Egress(udp);
+  // What a sweep reads now: 4 packets, 1 of them reported by the NEW_FLOW event.
+  loupe_ct_key key{};
+  loupe_ct_key next{};
+  ASSERT_EQ(bpf_map_get_next_key(prog.ct_map_fd(), nullptr, &next), 0);
+  key = next;
+  loupe_ct_entry entry{};
+  ASSERT_EQ(bpf_map_lookup_elem(prog.ct_map_fd(), &key, &entry), 0);
+  EXPECT_EQ(entry.packets, 4u);
+  EXPECT_EQ(entry.bytes, 4u * 46);
+  const auto events = prog.Events();
+  ASSERT_EQ(events.size(), 1u);
+
+  ReportLedger ledger;
+  flow::Flow first = events[0].flow;
+  first.packets = events[0].counters.packets;
+  ledger.Account(events[0].counters, &first);
+  EXPECT_EQ(first.packets, 1u);
+  PacketCounters swept = events[0].counters;
+  swept.packets = entry.packets;
+  swept.bytes = entry.bytes;
+  EXPECT_TRUE(ledger.HasUnreported(swept));
+  flow::Flow flushed;
+  ledger.Account(swept, &flushed);
+  EXPECT_EQ(flushed.packets, 3u);
+  EXPECT_EQ(flushed.bytes, 3u * 46);
+  EXPECT_FALSE(ledger.HasUnreported(swept));
+  // A kernel event with totals the flush already covered (it was still in the ring buffer)
+  // adds nothing; one beyond them adds only the new packet.
+  PacketCounters late = swept;
+  late.packets = 3;
+  late.bytes = 3 * 46;
+  flow::Flow overtaken;
+  ledger.Account(late, &overtaken);
+  EXPECT_EQ(overtaken.packets, 0u);
+  EXPECT_EQ(overtaken.bytes, 0u);
+  late.packets = 5;
+  late.bytes = 5 * 46;
+  flow::Flow newer;
+  ledger.Account(late, &newer);
+  EXPECT_EQ(newer.packets, 1u);
+  EXPECT_EQ(newer.bytes, 46u);
+  // A new incarnation of the key (deleted and created again) starts from zero.
+  PacketCounters reborn = late;
+  reborn.first_ns = late.first_ns + 1;
+  reborn.packets = 1;
+  reborn.bytes = 46;
+  flow::Flow again;
+  ledger.Account(reborn, &again);
+  EXPECT_EQ(again.packets, 1u);
+  // ...and an event of the old incarnation arriving after it adds nothing.
+  flow::Flow stale;
+  ledger.Account(late, &stale);
+  EXPECT_EQ(stale.packets, 0u);
+  EXPECT_EQ(ledger.stale_events(), 1u);
 }
 
 TEST(LossTrackerBpfTest, DeliversPerCpuGrowthAsLostEvents) {

@@ -1,0 +1,181 @@
+#include "src/ingest/conn_manager.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace loupe::ingest {
+namespace {
+
+using sensors::ConnId;
+using sensors::ConnRole;
+using sensors::DataDirection;
+
+class RecordingSink : public RequestSink {
+ public:
+  void OnRequest(telemetry::Request&& r) override { requests.push_back(std::move(r)); }
+  std::vector<telemetry::Request> requests;
+};
+
+sensors::ConnTuple Tuple() {
+  sensors::ConnTuple t;
+  flow::IpAddress::Parse("198.18.0.3", &t.local_ip);
+  flow::IpAddress::Parse("198.18.0.2", &t.remote_ip);
+  t.local_port = 80;
+  t.remote_port = 40000;
+  return t;
+}
+
+struct Harness {
+  metrics::Registry registry;
+  RecordingSink sink;
+  ConnManager manager;
+  ConnId id{4242, 7, 1};
+  uint64_t pos[2] = {0, 0};
+  int64_t now = 1'000'000'000;
+
+  explicit Harness(ConnManagerOptions options = {}) : manager(options, sink, registry) {}
+
+  void Open(ConnRole role) {
+    sensors::SocketOpenEvent e;
+    e.id = id;
+    e.time_ns = now;
+    e.role = role;
+    e.tuple = Tuple();
+    manager.OnOpen(e);
+  }
+  // Sends `text` in `dir`; `copied` < size simulates a truncated copy.
+  void Data(DataDirection dir, const std::string& text, size_t copied = std::string::npos,
+            int64_t position = -1, bool preexisting = false, ConnRole role = ConnRole::kServer) {
+    sensors::SocketDataEvent e;
+    e.id = id;
+    e.time_ns = now += 1000;
+    e.direction = dir;
+    e.role = role;
+    e.tuple = Tuple();
+    e.position = position >= 0 ? static_cast<uint64_t>(position) : pos[static_cast<int>(dir)];
+    e.original_size = static_cast<uint32_t>(text.size());
+    const size_t n = std::min(copied, text.size());
+    e.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), n);
+    e.preexisting = preexisting;
+    manager.OnData(e);
+    pos[static_cast<int>(dir)] = std::max<uint64_t>(pos[static_cast<int>(dir)],
+                                                    e.position + text.size());
+  }
+  void Close() {
+    sensors::SocketCloseEvent e;
+    e.id = id;
+    e.time_ns = now += 1000;
+    manager.OnClose(e);
+  }
+};
+
+const std::string kRequest = "GET /items/1?token=secret HTTP/1.1\r\nHost: shop\r\n\r\n";
+const std::string kResponse = "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!";
+
+TEST(ConnManagerTest, ServerExchangeBecomesARequestWithProcessFields) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  const telemetry::Request& r = h.sink.requests[0];
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.path, "/items/1");  // query dropped by default
+  EXPECT_EQ(r.status, 404u);
+  EXPECT_EQ(r.pid, 4242u);
+  EXPECT_EQ(r.role, telemetry::Role::kServer);
+  EXPECT_EQ(r.local_port, 80);
+  EXPECT_EQ(r.remote_ip.ToString(), "198.18.0.2");
+  EXPECT_EQ(r.response_body_bytes, 5u);
+  EXPECT_LT(r.start_ns, r.end_ns);
+  EXPECT_FALSE(r.partial);
+}
+
+TEST(ConnManagerTest, ClientRoleSwapsSides) {
+  Harness h;
+  h.Open(ConnRole::kClient);
+  h.Data(DataDirection::kEgress, kRequest, std::string::npos, -1, false, ConnRole::kClient);
+  h.Data(DataDirection::kIngress, kResponse, std::string::npos, -1, false, ConnRole::kClient);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(h.sink.requests[0].role, telemetry::Role::kClient);
+  EXPECT_EQ(h.sink.requests[0].status, 404u);
+}
+
+TEST(ConnManagerTest, OutOfOrderChunksAreReordered) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  const std::string first = kRequest.substr(0, 10);
+  const std::string second = kRequest.substr(10);
+  h.Data(DataDirection::kIngress, second, std::string::npos, 10);  // arrives first
+  h.Data(DataDirection::kIngress, first, std::string::npos, 0);
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(h.sink.requests[0].path, "/items/1");
+}
+
+TEST(ConnManagerTest, TruncatedBodyIsSkippedByPosition) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  const std::string body(10000, 'x');
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + body;
+  for (int i = 0; i < 3; ++i) {
+    h.Data(DataDirection::kIngress, kRequest);
+    h.Data(DataDirection::kEgress, response, /*copied=*/4096);  // the kernel copied 4 KiB
+  }
+  ASSERT_EQ(h.sink.requests.size(), 3u);
+  for (const auto& r : h.sink.requests) {
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.response_body_bytes, 10000u);
+  }
+}
+
+TEST(ConnManagerTest, PreexistingConnectionInfersRoleFromTheFirstRequest) {
+  Harness h;
+  // No open event: the connection predates the agent; it joins at a later position.
+  h.pos[1] = 5000;
+  h.pos[0] = 9000;
+  h.Data(DataDirection::kIngress, kRequest, std::string::npos, -1, true, ConnRole::kUnknown);
+  h.Data(DataDirection::kEgress, kResponse, std::string::npos, -1, true, ConnRole::kUnknown);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(h.sink.requests[0].role, telemetry::Role::kServer);
+  EXPECT_EQ(h.sink.requests[0].status, 404u);
+}
+
+TEST(ConnManagerTest, UnknownProtocolIsIgnoredAndNothingIsEmitted) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  for (int i = 0; i < 6; ++i) h.Data(DataDirection::kIngress, std::string("\x16\x03\x01\x02", 4));
+  EXPECT_TRUE(h.sink.requests.empty());
+}
+
+TEST(ConnManagerTest, TableIsBoundedAndEvictionsCounted) {
+  ConnManagerOptions options;
+  options.max_connections = 4;
+  Harness h(options);
+  for (int fd = 0; fd < 10; ++fd) {
+    h.id = ConnId{1, fd, 1};
+    h.pos[0] = h.pos[1] = 0;
+    h.Open(ConnRole::kServer);
+  }
+  EXPECT_EQ(h.manager.connections(), 4u);
+  EXPECT_EQ(h.manager.evictions(), 6u);
+}
+
+TEST(ConnManagerTest, ClosedConnectionsAreReapedAfterTheCountdown) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  h.Close();
+  EXPECT_EQ(h.manager.connections(), 1u);  // still lingering
+  h.now += 2'000'000'000;
+  h.id = ConnId{1, 99, 1};
+  h.Open(ConnRole::kServer);  // any later event runs housekeeping
+  EXPECT_EQ(h.manager.connections(), 1u);
+}
+
+}  // namespace
+}  // namespace loupe::ingest
