@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "src/base/build_info.h"
 #include "src/base/clock.h"
 #include "src/base/logging.h"
@@ -29,10 +30,11 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(config::Config config)
+Agent::Agent(config::Config config, discovery::Selection selection)
     : config_(std::move(config)),
       buffer_(static_cast<size_t>(config_.GetInt("loupe.flow_buffer_capacity"))),
-      pipeline_(buffer_, registry_) {
+      pipeline_(buffer_, registry_,
+                FlowPipeline::ParseTracePrinter(config_.GetString("trace_printer"))) {
   node_name_ = config_.GetString("loupe.node_name");
   if (node_name_.empty()) node_name_ = HostName();
   start_ns_ = RealClock::Get().NowMonotonicNs();
@@ -49,6 +51,39 @@ Agent::Agent(config::Config config)
         aggregation, pipeline_, registry_));
     sensors_.push_back(std::make_unique<sensors::DropSensor>(pipeline_, registry_));
     sensors_.push_back(std::make_unique<sensors::TcpLifecycleSensor>(pipeline_, registry_));
+  }
+  if (config_.GetBool("loupe.app.enable")) SetUpApplicationView(std::move(selection));
+}
+
+void Agent::SetUpApplicationView(discovery::Selection selection) {
+  ingest::ConnManagerOptions manager_options;
+  manager_options.keep_query = config_.GetBool("loupe.app.keep_query");
+  conn_manager_ = std::make_unique<ingest::ConnManager>(manager_options, pipeline_, registry_);
+  sensors::SocketTraceOptions options;
+  options.data_limit = static_cast<uint32_t>(config_.GetInt("loupe.app.capture_bytes"));
+  options.trace_all_pids = selection.instrument_all();
+  auto sensor = std::make_unique<sensors::SocketTraceSensor>(*conn_manager_, &process_events_,
+                                                             registry_, options);
+  socket_sensor_ = sensor.get();
+  sensors_.push_back(std::move(sensor));
+  if (!selection.instrument_all()) {
+    sensors::SocketTraceSensor* traced = socket_sensor_;
+    discovery_ = std::make_unique<discovery::Discovery>(
+        std::move(selection),
+        discovery::Discovery::Callbacks{
+            [traced](const discovery::ProcessInfo& p) {
+              LOG_INFO("instrumenting process pid={} exe={} service={}", p.pid, p.exe, p.comm);
+              absl::Status status = traced->AddPid(p.pid);
+              if (!status.ok()) {
+                LOG_WARN("cannot instrument pid {}: {}", p.pid, std::string(status.message()));
+              }
+            },
+            [traced](uint32_t pid) {
+              LOG_INFO("stopped instrumenting process pid={}", pid);
+              traced->RemovePid(pid);
+            }},
+        std::chrono::milliseconds(500), static_cast<uint32_t>(getpid()));
+    process_events_.discovery = discovery_.get();
   }
 }
 
@@ -107,6 +142,7 @@ absl::Status Agent::Start() {
     }
     sensor_up_->WithLabels({sensor->name()})->Set(sensor->up() ? 1 : 0);
   }
+  if (discovery_) discovery_->Start();
   LOG_INFO("loupe agent {} on node {}: metrics and health on http://{}:{}{}, Observer API on {}",
            kVersion, node_name_, config_.GetString("loupe.listen_address"), endpoint_->port(),
            config_.GetString("prometheus_export.path"),
@@ -117,6 +153,8 @@ absl::Status Agent::Start() {
 
 void Agent::Stop() {
   stopping_ = true;
+  process_events_.discovery = nullptr;
+  if (discovery_) discovery_->Stop();
   for (auto& sensor : sensors_) {
     sensor->Stop();
     sensor_up_->WithLabels({sensor->name()})->Set(0);
@@ -154,6 +192,8 @@ prometheus::HealthReport Agent::Health() const {
 }
 
 int RunAgent(const AgentOptions& options) {
+  // Logs go to stderr: stdout carries trace_printer output.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("loupe-agent"));
   auto loaded = config::Config::Load(options.config_path, config::ProcessEnv());
   if (!loaded.ok()) {
     std::fprintf(stderr, "loupe agent: invalid configuration: %s\n",
@@ -171,7 +211,17 @@ int RunAgent(const AgentOptions& options) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Agent agent(std::move(loaded).value());
+  const config::Config& cfg = *loaded;
+  auto selection = discovery::Selection::FromConfig(
+      cfg.GetSelectors("discovery.services"), cfg.GetSelectors("discovery.exclude_services"),
+      cfg.GetSelectors("discovery.instrument"), cfg.GetSelectors("discovery.exclude_instrument"),
+      cfg.GetString("open_port"), cfg.GetString("executable_name"));
+  if (!selection.ok()) {
+    std::fprintf(stderr, "loupe agent: invalid configuration: discovery: %s\n",
+                 std::string(selection.status().message()).c_str());
+    return 2;
+  }
+  Agent agent(std::move(loaded).value(), std::move(selection).value());
   absl::Status status = agent.Start();
   if (!status.ok()) {
     LOG_ERROR("loupe agent cannot start: {}", std::string(status.message()));

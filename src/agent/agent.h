@@ -11,16 +11,21 @@
 #include "src/api/observer_server.h"
 #include "src/base/proc_lock.h"
 #include "src/config/config.h"
+#include "src/discovery/discovery.h"
 #include "src/export/prometheus/http_endpoint.h"
 #include "src/flow/flow_buffer.h"
+#include "src/ingest/conn_manager.h"
 #include "src/metrics/registry.h"
+#include "src/sensors/process_events.h"
 #include "src/sensors/sensor.h"
+#include "src/sensors/socket_trace_sensor.h"
 
 namespace loupe::agent {
 
 class Agent {
  public:
-  explicit Agent(config::Config config);
+  // `selection` is built from the same configuration (discovery.*, open_port, executable_name).
+  Agent(config::Config config, discovery::Selection selection);
   ~Agent();
 
   // Takes the lock, binds the metrics endpoint and the Observer API, then starts the sensors. A
@@ -38,6 +43,21 @@ class Agent {
  private:
   prometheus::HealthReport Health() const;
   void RegisterSelfMetrics();
+  void SetUpApplicationView(discovery::Selection selection);
+
+  // Process exec/exit from the socket sensor make discovery rescan at once.
+  class ProcessEvents final : public sensors::ProcessEventSink {
+   public:
+    void OnExec(const sensors::ProcessExecEvent&) override { Poke(); }
+    void OnExit(const sensors::ProcessExitEvent&) override { Poke(); }
+    void OnProcessEventsLost(uint64_t) override { Poke(); }
+    std::atomic<discovery::Discovery*> discovery{nullptr};
+
+   private:
+    void Poke() {
+      if (auto* d = discovery.load()) d->Poke();
+    }
+  };
 
   config::Config config_;
   std::string node_name_;
@@ -50,6 +70,11 @@ class Agent {
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
   std::unique_ptr<api::ObserverServer> observer_;
   std::vector<std::unique_ptr<sensors::Sensor>> sensors_;
+  // Application view (null when loupe.app.enable is false).
+  std::unique_ptr<ingest::ConnManager> conn_manager_;
+  sensors::SocketTraceSensor* socket_sensor_ = nullptr;  // owned by sensors_
+  ProcessEvents process_events_;
+  std::unique_ptr<discovery::Discovery> discovery_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
 };

@@ -5,8 +5,8 @@
 
 #include <array>
 #include <atomic>
-#include <string>
 #include <mutex>
+#include <string>
 
 #include "src/flow/flow_buffer.h"
 #include "src/ingest/conn_manager.h"

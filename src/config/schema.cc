@@ -157,7 +157,7 @@ std::vector<KeySpec> BuildSchema() {
                .default_value = int64_t{4096},
                .env = {"LOUPE_APP_CAPTURE_BYTES"},
                .min = 64,
-               .max = 16384,
+               .max = 8192,
                .doc = "Bytes of each read/write the kernel copies for the L7 parsers (headers "
                       "fit; bodies are accounted by length).",
                .equivalent = "Beyla ebpf.buffer_sizes (large buffers)"});

@@ -1,0 +1,85 @@
+/* C ABI shared by bpf/progs/socket_trace.bpf.c and src/sensors/socket_trace_sensor.cc
+ * (ABI version 1). Timestamps are bpf_ktime_get_ns(); addresses in network byte order (IPv4 in the
+ * first 4 bytes), ports in host byte order; "local" is the traced process's end of the socket. */
+#ifndef LOUPE_BPF_INTF_SOCKET_TRACE_H_
+#define LOUPE_BPF_INTF_SOCKET_TRACE_H_
+
+/* Largest data_limit the program accepts (bytes copied per syscall); the per-CPU scratch buffer
+ * holds twice this, and per-CPU map values are limited to 32 KiB. */
+#define LOUPE_SOCK_MAX_DATA 8192
+/* iovecs (readv/writev/sendmsg/recvmsg) copied from per call; bytes in later ones are counted. */
+#define LOUPE_SOCK_MAX_IOV 8
+/* recvmmsg/sendmmsg messages whose sizes are summed into the position; only the first is copied. */
+#define LOUPE_SOCK_MAX_MMSG 8
+#define LOUPE_PROC_FILENAME_LEN 256
+
+enum loupe_sock_event_kind {
+  LOUPE_SOCK_OPEN = 1,
+  LOUPE_SOCK_DATA = 2,
+  LOUPE_SOCK_CLOSE = 3,
+};
+
+enum loupe_proc_event_kind {
+  LOUPE_PROC_EXEC = 1,
+  LOUPE_PROC_EXIT = 2,
+};
+
+/* Same numbering as loupe::sensors::ConnRole / DataDirection. */
+enum loupe_sock_role { LOUPE_ROLE_UNKNOWN = 0, LOUPE_ROLE_CLIENT = 1, LOUPE_ROLE_SERVER = 2 };
+enum loupe_sock_direction { LOUPE_DIR_EGRESS = 0, LOUPE_DIR_INGRESS = 1 };
+
+struct loupe_sock_tuple {
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 ip_version; /* 4 or 6; 6 may carry an IPv4-mapped address */
+  __u8 pad[3];
+};
+
+/* Common prefix of every socket event; `kind` tells which struct follows. */
+struct loupe_sock_header {
+  __u8 kind; /* enum loupe_sock_event_kind */
+  __u8 role; /* enum loupe_sock_role */
+  __u8 protocol;
+  __u8 preexisting;
+  __u32 tid;
+  __u32 tgid;
+  __s32 fd;
+  __u64 tsid; /* connection generation: bpf_ktime_get_ns() when the connection was first seen */
+  __u64 ts_ns;
+};
+
+struct loupe_sock_open_event {
+  struct loupe_sock_header hdr;
+  struct loupe_sock_tuple tuple;
+};
+
+/* Followed by `copied` bytes of data (the record is sizeof(struct) + copied bytes long). */
+struct loupe_sock_data_event {
+  struct loupe_sock_header hdr;
+  struct loupe_sock_tuple tuple;
+  __u64 position;      /* bytes the direction carried before this call */
+  __u32 original_size; /* bytes the syscall moved (first message for *mmsg) */
+  __u32 copied;        /* bytes that follow, <= original_size and <= data_limit */
+  __u8 direction;      /* enum loupe_sock_direction */
+  __u8 pad[7];
+};
+
+struct loupe_sock_close_event {
+  struct loupe_sock_header hdr;
+  __u64 bytes_sent;
+  __u64 bytes_received;
+};
+
+struct loupe_proc_event {
+  __u64 ts_ns;
+  __u32 kind;      /* enum loupe_proc_event_kind */
+  __u32 pid;       /* tgid */
+  __u32 ppid;      /* tgid of the parent (exec only) */
+  __s32 exit_code; /* exit only: task->exit_code (status << 8 | signal) */
+  char comm[16];
+  char filename[LOUPE_PROC_FILENAME_LEN]; /* exec only: the path passed to execve */
+};
+
+#endif /* LOUPE_BPF_INTF_SOCKET_TRACE_H_ */

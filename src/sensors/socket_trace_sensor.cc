@@ -1,0 +1,381 @@
+#include "src/sensors/socket_trace_sensor.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+// clang-format off: the ABI header needs the __u* types first.
+#include "bpf/intf/socket_trace.h"
+// clang-format on
+#include "socket_trace.skel.h"
+
+#include "absl/strings/str_cat.h"
+#include "src/base/logging.h"
+#include "src/base/status.h"
+#include "src/bpf/ringbuf_reader.h"
+#include "src/sensors/decode.h"
+
+namespace loupe::sensors {
+namespace {
+
+static_assert(SocketTraceOptions::kMaxDataLimit == LOUPE_SOCK_MAX_DATA);
+
+// LossTracker reports to a FlowSink; socket-event losses go to the SocketEventSink.
+class LostForwarder final : public FlowSink {
+ public:
+  explicit LostForwarder(SocketEventSink& sink) : sink_(sink) {}
+  void OnFlow(flow::Flow&&) override {}
+  void OnTcpEvent(const TcpEvent&) override {}
+  void OnLost(const flow::LostEvent& lost) override { sink_.OnLost(lost); }
+
+ private:
+  SocketEventSink& sink_;
+};
+
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d, dual-stack sockets) becomes the IPv4 address.
+flow::IpAddress Address(const __u8 (&bytes)[16], uint8_t version) {
+  flow::IpAddress addr;
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (version == 6 && std::memcmp(bytes, kMappedPrefix, sizeof(kMappedPrefix)) == 0) {
+    addr.version = 4;
+    std::copy(bytes + 12, bytes + 16, addr.bytes.begin());
+  } else if (version == 4) {
+    addr.version = 4;
+    std::copy(bytes, bytes + 4, addr.bytes.begin());
+  } else if (version == 6) {
+    addr.version = 6;
+    std::copy(bytes, bytes + 16, addr.bytes.begin());
+  }
+  return addr;
+}
+
+ConnTuple Tuple(const loupe_sock_tuple& t) {
+  ConnTuple tuple;
+  tuple.local_ip = Address(t.local_addr, t.ip_version);
+  tuple.remote_ip = Address(t.remote_addr, t.ip_version);
+  tuple.local_port = t.local_port;
+  tuple.remote_port = t.remote_port;
+  return tuple;
+}
+
+ConnId Id(const loupe_sock_header& hdr) { return ConnId{hdr.tgid, hdr.fd, hdr.tsid}; }
+
+ConnRole Role(uint8_t role) {
+  return role <= LOUPE_ROLE_SERVER ? static_cast<ConnRole>(role) : ConnRole::kUnknown;
+}
+
+std::string CString(const char* text, size_t max) { return std::string(text, strnlen(text, max)); }
+
+}  // namespace
+
+SocketTraceSensor::SocketTraceSensor(SocketEventSink& sink, ProcessEventSink* process_sink,
+                                     metrics::Registry& registry, SocketTraceOptions options)
+    : sink_(sink), process_sink_(process_sink), registry_(registry), options_(options) {
+  auto& events = registry_.AddCounter(
+      "loupe_bpf_events_total", "Events received from BPF programs, by program.", {"program"});
+  auto& malformed = registry_.AddCounter(
+      "loupe_bpf_events_malformed_total",
+      "Events from BPF programs rejected for a wrong size, by program.", {"program"});
+  events_total_ = events.WithLabels({name_});
+  malformed_total_ = malformed.WithLabels({name_});
+  process_events_total_ = events.WithLabels({"process_events"});
+  process_malformed_total_ = malformed.WithLabels({"process_events"});
+}
+
+SocketTraceSensor::~SocketTraceSensor() { Stop(); }
+
+std::string SocketTraceSensor::status_detail() const {
+  std::lock_guard<std::mutex> lock(pids_mu_);
+  return status_detail_;
+}
+
+absl::Status SocketTraceSensor::Start() {
+  auto opened = bpf::Skeleton<struct socket_trace>::Open(LOUPE_SKELETON_OPS(socket_trace));
+  if (!opened.ok()) return opened.status();
+  skel_ = std::move(opened).value();
+  auto* raw = skel_->get();
+  raw->rodata->data_limit = std::min(options_.data_limit, SocketTraceOptions::kMaxDataLimit);
+  raw->rodata->trace_all_pids = options_.trace_all_pids ? 1 : 0;
+  raw->rodata->inference_attempts = options_.inference_attempts;
+  absl::Status status;
+  if (bpf_map__set_max_entries(raw->maps.socket_events, options_.ring_buffer_bytes) != 0) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("socket_trace: ring buffer size ", options_.ring_buffer_bytes,
+                     " is not a power of two of at least one page"));
+  }
+  if (status.ok()) status = skel_->Load();
+  if (status.ok()) {
+    std::lock_guard<std::mutex> lock(pids_mu_);
+    traced_map_fd_ = bpf_map__fd(raw->maps.traced_pids_map);
+    excluded_map_fd_ = bpf_map__fd(raw->maps.excluded_pids_map);
+    if (options_.exclude_self) excluded_.insert(static_cast<uint32_t>(getpid()));
+    for (uint32_t pid : excluded_) {
+      if (status.ok()) status = WritePidLocked(excluded_map_fd_, pid);
+    }
+    for (uint32_t pid : traced_) {
+      if (status.ok()) status = WritePidLocked(traced_map_fd_, pid);
+    }
+  }
+  // Attach last: the pid maps are complete when the first syscall is seen.
+  if (status.ok()) status = skel_->Attach();
+  if (!status.ok()) {
+    Stop();
+    std::lock_guard<std::mutex> lock(pids_mu_);
+    status_detail_ = std::string(status.message());
+    return status;
+  }
+  realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
+  const int lost_fd = bpf_map__fd(raw->maps.socket_lost_map);
+  const int process_lost_fd = bpf_map__fd(raw->maps.process_lost_map);
+  lost_forwarder_ = std::make_unique<LostForwarder>(sink_);
+  losses_ = std::make_unique<LossTracker>(lost_fd, *lost_forwarder_);
+  const int ncpus = libbpf_num_possible_cpus();
+  process_lost_last_.assign(ncpus > 0 ? static_cast<size_t>(ncpus) : 0, 0);
+  collector_id_ = registry_.AddCollector(
+      [this, lost_fd, process_lost_fd](std::vector<metrics::FamilySnapshot>* out) {
+        auto lost = bpf::SumPerCpuCounter(lost_fd, 0);
+        auto process_lost = bpf::SumPerCpuCounter(process_lost_fd, 0);
+        out->push_back({"loupe_bpf_events_lost_total",
+                        "Events BPF programs could not deliver because their ring buffer was full.",
+                        metrics::MetricType::kCounter,
+                        {{{{"program", name_}}, static_cast<double>(lost.ok() ? *lost : 0)},
+                         {{{"program", "process_events"}},
+                          static_cast<double>(process_lost.ok() ? *process_lost : 0)}}});
+      });
+  status = socket_reader_.Start(
+      name_, bpf_map__fd(raw->maps.socket_events),
+      [this](std::span<const uint8_t> record) { OnSocketRecord(record); },
+      [this] {
+        losses_->Poll();
+        realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
+      });
+  if (status.ok()) {
+    status = process_reader_.Start(
+        "process_events", bpf_map__fd(raw->maps.process_events),
+        [this](std::span<const uint8_t> record) { OnProcessRecord(record); },
+        [this] { PollProcessLosses(); });
+  }
+  if (!status.ok()) {
+    Stop();
+    return status;
+  }
+  {
+    std::lock_guard<std::mutex> lock(pids_mu_);
+    status_detail_.clear();
+  }
+  up_ = true;
+  return absl::OkStatus();
+}
+
+void SocketTraceSensor::Stop() {
+  socket_reader_.Stop();
+  process_reader_.Stop();
+  if (collector_id_ != 0) {
+    registry_.RemoveCollector(collector_id_);
+    collector_id_ = 0;
+  }
+  {
+    std::lock_guard<std::mutex> lock(pids_mu_);
+    traced_map_fd_ = -1;
+    excluded_map_fd_ = -1;
+  }
+  losses_.reset();
+  lost_forwarder_.reset();
+  skel_.reset();
+  up_ = false;
+}
+
+absl::Status SocketTraceSensor::WritePidLocked(int map_fd, uint32_t pid) {
+  if (map_fd < 0) return absl::OkStatus();
+  const uint8_t one = 1;
+  if (bpf_map_update_elem(map_fd, &pid, &one, BPF_ANY) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("socket_trace: cannot add pid ", pid,
+                                                     " to the kernel pid set: errno ", errno));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SocketTraceSensor::SetTracedPids(const std::vector<uint32_t>& pids) {
+  std::lock_guard<std::mutex> lock(pids_mu_);
+  std::unordered_set<uint32_t> wanted;
+  absl::Status status;
+  for (uint32_t pid : pids) {
+    if (wanted.size() >= kMaxTracedPids) {
+      status = absl::ResourceExhaustedError(
+          absl::StrCat("socket_trace: more than ", kMaxTracedPids, " traced pids"));
+      break;
+    }
+    wanted.insert(pid);
+  }
+  for (uint32_t pid : traced_) {
+    if (!wanted.contains(pid) && traced_map_fd_ >= 0) bpf_map_delete_elem(traced_map_fd_, &pid);
+  }
+  for (uint32_t pid : wanted) {
+    if (!traced_.contains(pid)) {
+      absl::Status written = WritePidLocked(traced_map_fd_, pid);
+      if (status.ok() && !written.ok()) status = written;
+    }
+  }
+  traced_ = std::move(wanted);
+  return status;
+}
+
+absl::Status SocketTraceSensor::AddPid(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(pids_mu_);
+  if (traced_.contains(pid)) return absl::OkStatus();
+  if (traced_.size() >= kMaxTracedPids) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("socket_trace: more than ", kMaxTracedPids, " traced pids"));
+  }
+  RETURN_IF_ERROR(WritePidLocked(traced_map_fd_, pid));
+  traced_.insert(pid);
+  return absl::OkStatus();
+}
+
+void SocketTraceSensor::RemovePid(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(pids_mu_);
+  traced_.erase(pid);
+  if (traced_map_fd_ >= 0) bpf_map_delete_elem(traced_map_fd_, &pid);
+}
+
+absl::Status SocketTraceSensor::ExcludePid(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(pids_mu_);
+  if (excluded_.contains(pid)) return absl::OkStatus();
+  if (excluded_.size() >= kMaxExcludedPids) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("socket_trace: more than ", kMaxExcludedPids, " excluded pids"));
+  }
+  RETURN_IF_ERROR(WritePidLocked(excluded_map_fd_, pid));
+  excluded_.insert(pid);
+  return absl::OkStatus();
+}
+
+std::vector<uint32_t> SocketTraceSensor::traced_pids() const {
+  std::lock_guard<std::mutex> lock(pids_mu_);
+  std::vector<uint32_t> pids(traced_.begin(), traced_.end());
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
+  events_total_->Inc();
+  loupe_sock_header hdr;
+  if (record.size() < sizeof(hdr)) {
+    malformed_total_->Inc();
+    return;
+  }
+  std::memcpy(&hdr, record.data(), sizeof(hdr));
+  const int64_t offset = realtime_offset_ns_.load(std::memory_order_relaxed);
+  const int64_t time_ns = static_cast<int64_t>(hdr.ts_ns) + offset;
+  switch (hdr.kind) {
+    case LOUPE_SOCK_OPEN: {
+      loupe_sock_open_event ev;
+      if (record.size() != sizeof(ev)) break;
+      std::memcpy(&ev, record.data(), sizeof(ev));
+      SocketOpenEvent out;
+      out.id = Id(hdr);
+      out.time_ns = time_ns;
+      out.role = Role(hdr.role);
+      out.tuple = Tuple(ev.tuple);
+      out.tid = hdr.tid;
+      sink_.OnOpen(out);
+      return;
+    }
+    case LOUPE_SOCK_DATA: {
+      loupe_sock_data_event ev;
+      if (record.size() < sizeof(ev)) break;
+      std::memcpy(&ev, record.data(), sizeof(ev));
+      if (record.size() != sizeof(ev) + ev.copied || ev.copied > ev.original_size ||
+          ev.direction > LOUPE_DIR_INGRESS) {
+        break;
+      }
+      SocketDataEvent out;
+      out.id = Id(hdr);
+      out.time_ns = time_ns;
+      out.direction = static_cast<DataDirection>(ev.direction);
+      out.role = Role(hdr.role);
+      out.tuple = Tuple(ev.tuple);
+      out.position = ev.position;
+      out.original_size = ev.original_size;
+      out.data = record.subspan(sizeof(ev), ev.copied);
+      out.tid = hdr.tid;
+      out.protocol = hdr.protocol;
+      out.preexisting = hdr.preexisting != 0;
+      sink_.OnData(out);
+      return;
+    }
+    case LOUPE_SOCK_CLOSE: {
+      loupe_sock_close_event ev;
+      if (record.size() != sizeof(ev)) break;
+      std::memcpy(&ev, record.data(), sizeof(ev));
+      SocketCloseEvent out;
+      out.id = Id(hdr);
+      out.time_ns = time_ns;
+      out.bytes_sent = ev.bytes_sent;
+      out.bytes_received = ev.bytes_received;
+      sink_.OnClose(out);
+      return;
+    }
+    default:
+      break;
+  }
+  malformed_total_->Inc();
+}
+
+void SocketTraceSensor::OnProcessRecord(std::span<const uint8_t> record) {
+  process_events_total_->Inc();
+  loupe_proc_event ev;
+  if (record.size() != sizeof(ev)) {
+    process_malformed_total_->Inc();
+    return;
+  }
+  std::memcpy(&ev, record.data(), sizeof(ev));
+  const int64_t time_ns =
+      static_cast<int64_t>(ev.ts_ns) + realtime_offset_ns_.load(std::memory_order_relaxed);
+  if (ev.kind == LOUPE_PROC_EXEC) {
+    if (process_sink_ == nullptr) return;
+    ProcessExecEvent out;
+    out.pid = ev.pid;
+    out.ppid = ev.ppid;
+    out.time_ns = time_ns;
+    out.comm = CString(ev.comm, sizeof(ev.comm));
+    out.filename = CString(ev.filename, sizeof(ev.filename));
+    process_sink_->OnExec(out);
+  } else if (ev.kind == LOUPE_PROC_EXIT) {
+    {
+      // The kernel already dropped the pid from traced_pids_map; forget it here too.
+      std::lock_guard<std::mutex> lock(pids_mu_);
+      traced_.erase(ev.pid);
+    }
+    if (process_sink_ == nullptr) return;
+    ProcessExitEvent out;
+    out.pid = ev.pid;
+    out.time_ns = time_ns;
+    out.exit_code = ev.exit_code;
+    out.comm = CString(ev.comm, sizeof(ev.comm));
+    process_sink_->OnExit(out);
+  } else {
+    process_malformed_total_->Inc();
+  }
+}
+
+void SocketTraceSensor::PollProcessLosses() {
+  if (process_lost_last_.empty() || !skel_) return;
+  std::vector<uint64_t> now(process_lost_last_.size(), 0);
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->get()->maps.process_lost_map), &key, now.data()) !=
+      0) {
+    return;
+  }
+  uint64_t delta = 0;
+  for (size_t cpu = 0; cpu < now.size(); ++cpu) {
+    if (now[cpu] > process_lost_last_[cpu]) delta += now[cpu] - process_lost_last_[cpu];
+  }
+  process_lost_last_ = std::move(now);
+  if (delta > 0 && process_sink_ != nullptr) process_sink_->OnProcessEventsLost(delta);
+}
+
+}  // namespace loupe::sensors

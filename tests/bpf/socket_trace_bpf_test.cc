@@ -1,0 +1,694 @@
+// Socket data sensor against real syscalls: a TCP server inside a test network namespace and a
+// client in the root namespace, both sockets owned by this process (or a forked child), exchanging
+// known bytes through every data syscall the sensor hooks.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "src/metrics/registry.h"
+#include "src/sensors/socket_trace_sensor.h"
+#include "tests/bpf/bpf_test_util.h"
+#include "tests/bpf/netns_util.h"
+
+namespace loupe::sensors {
+namespace {
+
+using ::loupe::testing::Ipv4;
+using ::loupe::testing::ListenInNetns;
+using ::loupe::testing::LocalPort;
+using ::loupe::testing::VethPair;
+using namespace std::chrono_literals;
+
+constexpr uint8_t kHttp1 = 1;
+constexpr uint8_t kHttp2 = 2;
+
+const std::string kRequest = "GET /hello HTTP/1.1\r\nHost: lab\r\n\r\n";
+const std::string kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+struct DataRecord {
+  SocketDataEvent event;  // event.data is cleared; the bytes are in `bytes`
+  std::string bytes;
+};
+
+class RecordingSocketSink final : public SocketEventSink, public ProcessEventSink {
+ public:
+  void OnOpen(const SocketOpenEvent& e) override {
+    Add([&] { opens_.push_back(e); });
+  }
+  void OnData(const SocketDataEvent& e) override {
+    DataRecord r{e, std::string(e.data.begin(), e.data.end())};
+    r.event.data = {};
+    Add([&] { data_.push_back(std::move(r)); });
+  }
+  void OnClose(const SocketCloseEvent& e) override {
+    Add([&] { closes_.push_back(e); });
+  }
+  void OnLost(const flow::LostEvent& lost) override {
+    Add([&] { lost_.push_back(lost); });
+  }
+  void OnExec(const ProcessExecEvent& e) override {
+    Add([&] { execs_.push_back(e); });
+  }
+  void OnExit(const ProcessExitEvent& e) override {
+    Add([&] { exits_.push_back(e); });
+  }
+  void OnProcessEventsLost(uint64_t) override {}
+
+  bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, pred);
+  }
+
+  // Events of one socket of process `pid` (all generations of that fd).
+  std::vector<SocketOpenEvent> OpensOf(uint32_t pid, int fd) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<SocketOpenEvent> out;
+    for (const auto& e : opens_)
+      if (e.id.pid == pid && e.id.fd == fd) out.push_back(e);
+    return out;
+  }
+  std::vector<DataRecord> DataOf(uint32_t pid, int fd) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return DataOfLocked(pid, fd);
+  }
+  std::vector<SocketCloseEvent> ClosesOf(uint32_t pid, int fd) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ClosesOfLocked(pid, fd);
+  }
+  size_t CountForPid(uint32_t pid) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return CountForPidLocked(pid);
+  }
+  size_t CountForPidLocked(uint32_t pid) const {
+    size_t n = 0;
+    for (const auto& e : opens_) n += e.id.pid == pid;
+    for (const auto& e : data_) n += e.event.id.pid == pid;
+    for (const auto& e : closes_) n += e.id.pid == pid;
+    return n;
+  }
+  std::vector<ProcessExecEvent> execs() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return execs_;
+  }
+  std::vector<ProcessExitEvent> exits() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return exits_;
+  }
+  std::vector<flow::LostEvent> lost() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lost_;
+  }
+
+  // For WaitFor predicates (the lock is held).
+  std::vector<DataRecord> DataOfLocked(uint32_t pid, int fd) const {
+    std::vector<DataRecord> out;
+    for (const auto& r : data_)
+      if (r.event.id.pid == pid && r.event.id.fd == fd) out.push_back(r);
+    return out;
+  }
+  std::vector<SocketCloseEvent> ClosesOfLocked(uint32_t pid, int fd) const {
+    std::vector<SocketCloseEvent> out;
+    for (const auto& e : closes_)
+      if (e.id.pid == pid && e.id.fd == fd) out.push_back(e);
+    return out;
+  }
+  const std::vector<SocketOpenEvent>& opens_locked() const { return opens_; }
+  const std::vector<ProcessExecEvent>& execs_locked() const { return execs_; }
+  const std::vector<ProcessExitEvent>& exits_locked() const { return exits_; }
+
+ private:
+  void Add(const std::function<void()>& fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn();
+    cv_.notify_all();
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<SocketOpenEvent> opens_;
+  std::vector<DataRecord> data_;
+  std::vector<SocketCloseEvent> closes_;
+  std::vector<flow::LostEvent> lost_;
+  std::vector<ProcessExecEvent> execs_;
+  std::vector<ProcessExitEvent> exits_;
+};
+
+uint32_t Self() { return static_cast<uint32_t>(getpid()); }
+
+// A connected pair: `client` in the root namespace, `server` accepted inside the test namespace.
+struct Conn {
+  int listener = -1;
+  int client = -1;
+  int server = -1;
+  uint16_t server_port = 0;
+  uint16_t client_port = 0;
+  ~Conn() {
+    for (int fd : {client, server, listener})
+      if (fd >= 0) close(fd);
+  }
+  void CloseBoth() {
+    close(client);
+    close(server);
+    client = server = -1;
+  }
+};
+
+void Connect(const VethPair& net, uint16_t port, Conn* c) {
+  c->listener = ListenInNetns(net.ns(), net.peer_ip(), port);
+  ASSERT_GE(c->listener, 0);
+  c->server_port = LocalPort(c->listener);
+  c->client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(c->client, 0);
+  sockaddr_in addr = Ipv4(net.peer_ip(), c->server_port);
+  ASSERT_EQ(connect(c->client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  c->client_port = LocalPort(c->client);
+  c->server = accept4(c->listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(c->server, 0);
+}
+
+// Waits until `fd` has at least `n` bytes queued, so that one read returns them all.
+void WaitReadable(int fd, size_t n) {
+  for (int i = 0; i < 200; ++i) {
+    int queued = 0;
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, 10);
+    if (ioctl(fd, FIONREAD, &queued) == 0 && static_cast<size_t>(queued) >= n) return;
+  }
+}
+
+std::string ReadExactly(int fd, size_t n) {
+  WaitReadable(fd, n);
+  std::string buf(n, '\0');
+  const ssize_t got = read(fd, buf.data(), n);
+  buf.resize(got > 0 ? got : 0);
+  return buf;
+}
+
+void WriteAll(int fd, const std::string& s) {
+  ASSERT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
+}
+
+flow::IpAddress Ip(const std::string& text) {
+  flow::IpAddress a;
+  flow::IpAddress::Parse(text, &a);
+  return a;
+}
+
+class SocketTraceBpfTest : public ::testing::Test {
+ protected:
+  void StartSensor(SocketTraceOptions options = {}, bool trace_self = true) {
+    if (trace_self) options.exclude_self = false;
+    sensor_ = std::make_unique<SocketTraceSensor>(sink_, &sink_, registry_, options);
+    const absl::Status status = sensor_->Start();
+    ASSERT_TRUE(status.ok()) << status;
+    if (trace_self && !options.trace_all_pids) {
+      ASSERT_TRUE(sensor_->AddPid(Self()).ok());
+    }
+  }
+  void TearDown() override {
+    if (sensor_) sensor_->Stop();
+  }
+
+  // Waits for the close events of both ends of `c` (call after CloseBoth with the old fds).
+  void WaitClosed(int client_fd, int server_fd) {
+    ASSERT_TRUE(sink_.WaitFor([&] {
+      return !sink_.ClosesOfLocked(Self(), client_fd).empty() &&
+             !sink_.ClosesOfLocked(Self(), server_fd).empty();
+    }));
+  }
+
+  VethPair net_;
+  RecordingSocketSink sink_;
+  metrics::Registry registry_;
+  std::unique_ptr<SocketTraceSensor> sensor_;
+};
+
+void ExpectData(const DataRecord& r, DataDirection dir, uint64_t position, uint32_t size,
+                const std::string& bytes, ConnRole role, uint8_t protocol = kHttp1) {
+  EXPECT_EQ(r.event.direction, dir);
+  EXPECT_EQ(r.event.position, position);
+  EXPECT_EQ(r.event.original_size, size);
+  EXPECT_EQ(r.bytes, bytes);
+  EXPECT_EQ(r.event.role, role);
+  EXPECT_EQ(r.event.protocol, protocol);
+  EXPECT_FALSE(r.event.preexisting);
+}
+
+TEST_F(SocketTraceBpfTest, OpenDataCloseWithReadAndWrite) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18080, &c);
+  WriteAll(c.client, kRequest);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  WriteAll(c.server, kResponse);
+  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+
+  auto client_open = sink_.OpensOf(Self(), client_fd);
+  ASSERT_EQ(client_open.size(), 1u);
+  EXPECT_EQ(client_open[0].role, ConnRole::kClient);
+  EXPECT_EQ(client_open[0].tuple.local_ip, Ip(net_.host_ip()));
+  EXPECT_EQ(client_open[0].tuple.remote_ip, Ip(net_.peer_ip()));
+  EXPECT_EQ(client_open[0].tuple.local_port, c.client_port);
+  EXPECT_EQ(client_open[0].tuple.remote_port, 18080);
+  EXPECT_EQ(client_open[0].tid, static_cast<uint32_t>(gettid()));
+  auto server_open = sink_.OpensOf(Self(), server_fd);
+  ASSERT_EQ(server_open.size(), 1u);
+  EXPECT_EQ(server_open[0].role, ConnRole::kServer);
+  EXPECT_EQ(server_open[0].tuple.local_ip, Ip(net_.peer_ip()));
+  EXPECT_EQ(server_open[0].tuple.remote_ip, Ip(net_.host_ip()));
+  EXPECT_EQ(server_open[0].tuple.local_port, 18080);
+  EXPECT_EQ(server_open[0].tuple.remote_port, c.client_port);
+  EXPECT_NE(server_open[0].id.tsid, client_open[0].id.tsid);
+
+  auto client_data = sink_.DataOf(Self(), client_fd);
+  ASSERT_EQ(client_data.size(), 2u);
+  ExpectData(client_data[0], DataDirection::kEgress, 0, kRequest.size(), kRequest,
+             ConnRole::kClient);
+  ExpectData(client_data[1], DataDirection::kIngress, 0, kResponse.size(), kResponse,
+             ConnRole::kClient);
+  EXPECT_EQ(client_data[0].event.id, client_open[0].id);
+  EXPECT_EQ(client_data[0].event.tuple.local_port, c.client_port);
+  auto server_data = sink_.DataOf(Self(), server_fd);
+  ASSERT_EQ(server_data.size(), 2u);
+  ExpectData(server_data[0], DataDirection::kIngress, 0, kRequest.size(), kRequest,
+             ConnRole::kServer);
+  ExpectData(server_data[1], DataDirection::kEgress, 0, kResponse.size(), kResponse,
+             ConnRole::kServer);
+
+  auto client_close = sink_.ClosesOf(Self(), client_fd);
+  ASSERT_EQ(client_close.size(), 1u);
+  EXPECT_EQ(client_close[0].id, client_open[0].id);
+  EXPECT_EQ(client_close[0].bytes_sent, kRequest.size());
+  EXPECT_EQ(client_close[0].bytes_received, kResponse.size());
+  auto server_close = sink_.ClosesOf(Self(), server_fd);
+  ASSERT_EQ(server_close.size(), 1u);
+  EXPECT_EQ(server_close[0].bytes_sent, kResponse.size());
+  EXPECT_EQ(server_close[0].bytes_received, kRequest.size());
+  EXPECT_TRUE(sink_.lost().empty());
+}
+
+// writev/readv, sendmsg/recvmsg, sendto/recvfrom, sendmmsg/recvmmsg and sendfile on one
+// connection: positions continue across the syscalls.
+TEST_F(SocketTraceBpfTest, EveryDataSyscallAdvancesPositions) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18081, &c);
+  uint64_t sent = 0;
+
+  // writev: three iovecs, the request split inside the method.
+  std::string a = "POST /v", b = "ec HTTP/1.1\r\nContent-Length: 4\r\n\r\n", d = "body";
+  iovec out[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {d.data(), d.size()}};
+  const std::string request = a + b + d;
+  ASSERT_EQ(writev(c.client, out, 3), static_cast<ssize_t>(request.size()));
+  // readv: two iovecs.
+  WaitReadable(c.server, request.size());
+  std::string r1(10, '\0'), r2(request.size() - 10, '\0');
+  iovec in[2] = {{r1.data(), r1.size()}, {r2.data(), r2.size()}};
+  ASSERT_EQ(readv(c.server, in, 2), static_cast<ssize_t>(request.size()));
+  EXPECT_EQ(r1 + r2, request);
+  sent += request.size();
+
+  // sendmsg / recvmsg.
+  const std::string m = "GET /msg HTTP/1.1\r\n\r\n";
+  iovec mv = {const_cast<char*>(m.data()), m.size()};
+  msghdr mh{};
+  mh.msg_iov = &mv;
+  mh.msg_iovlen = 1;
+  ASSERT_EQ(sendmsg(c.client, &mh, 0), static_cast<ssize_t>(m.size()));
+  WaitReadable(c.server, m.size());
+  std::string mr(m.size(), '\0');
+  iovec mrv = {mr.data(), mr.size()};
+  msghdr mrh{};
+  mrh.msg_iov = &mrv;
+  mrh.msg_iovlen = 1;
+  ASSERT_EQ(recvmsg(c.server, &mrh, 0), static_cast<ssize_t>(m.size()));
+  EXPECT_EQ(mr, m);
+
+  // A peek is not a read: it must not move the position.
+  const std::string t = "GET /to HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(sendto(c.client, t.data(), t.size(), 0, nullptr, 0), static_cast<ssize_t>(t.size()));
+  WaitReadable(c.server, t.size());
+  std::string peek(4, '\0');
+  ASSERT_EQ(recv(c.server, peek.data(), peek.size(), MSG_PEEK), 4);
+  std::string tr(t.size(), '\0');
+  ASSERT_EQ(recvfrom(c.server, tr.data(), tr.size(), 0, nullptr, nullptr),
+            static_cast<ssize_t>(t.size()));
+  EXPECT_EQ(tr, t);
+
+  // sendmmsg / recvmmsg with one message each.
+  const std::string mm = "GET /mmsg HTTP/1.1\r\n\r\n";
+  iovec mmv = {const_cast<char*>(mm.data()), mm.size()};
+  mmsghdr mmh{};
+  mmh.msg_hdr.msg_iov = &mmv;
+  mmh.msg_hdr.msg_iovlen = 1;
+  ASSERT_EQ(sendmmsg(c.client, &mmh, 1, 0), 1);
+  WaitReadable(c.server, mm.size());
+  std::string mmr(mm.size(), '\0');
+  iovec mmrv = {mmr.data(), mmr.size()};
+  mmsghdr mmrh{};
+  mmrh.msg_hdr.msg_iov = &mmrv;
+  mmrh.msg_hdr.msg_iovlen = 1;
+  ASSERT_EQ(recvmmsg(c.server, &mmrh, 1, 0, nullptr), 1);
+  EXPECT_EQ(mmr, mm);
+
+  // Server: a response header with write(), the body with sendfile().
+  const std::string header = "HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n";
+  WriteAll(c.server, header);
+  char path[] = "/tmp/loupe_sendfile_XXXXXX";
+  const int file = mkstemp(path);
+  ASSERT_GE(file, 0);
+  unlink(path);
+  const std::string body(300, 'x');
+  ASSERT_EQ(write(file, body.data(), body.size()), 300);
+  off_t offset = 0;
+  ASSERT_EQ(sendfile(c.server, file, &offset, 300), 300);
+  close(file);
+  const std::string response = ReadExactly(c.client, header.size() + 300);
+  EXPECT_EQ(response.size(), header.size() + 300);
+
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+
+  auto client = sink_.DataOf(Self(), client_fd);
+  ASSERT_EQ(client.size(), 5u);
+  uint64_t pos = 0;
+  ExpectData(client[0], DataDirection::kEgress, pos, request.size(), request, ConnRole::kClient);
+  pos += request.size();
+  ExpectData(client[1], DataDirection::kEgress, pos, m.size(), m, ConnRole::kClient);
+  pos += m.size();
+  ExpectData(client[2], DataDirection::kEgress, pos, t.size(), t, ConnRole::kClient);
+  pos += t.size();
+  ExpectData(client[3], DataDirection::kEgress, pos, mm.size(), mm, ConnRole::kClient);
+  ExpectData(client[4], DataDirection::kIngress, 0, header.size() + 300, header + body,
+             ConnRole::kClient);
+
+  auto server = sink_.DataOf(Self(), server_fd);
+  ASSERT_EQ(server.size(), 6u);
+  pos = 0;
+  ExpectData(server[0], DataDirection::kIngress, pos, request.size(), request, ConnRole::kServer);
+  pos += request.size();
+  ExpectData(server[1], DataDirection::kIngress, pos, m.size(), m, ConnRole::kServer);
+  pos += m.size();
+  ExpectData(server[2], DataDirection::kIngress, pos, t.size(), t, ConnRole::kServer);
+  pos += t.size();
+  ExpectData(server[3], DataDirection::kIngress, pos, mm.size(), mm, ConnRole::kServer);
+  ExpectData(server[4], DataDirection::kEgress, 0, header.size(), header, ConnRole::kServer);
+  // sendfile: counted, not copied.
+  ExpectData(server[5], DataDirection::kEgress, header.size(), 300, "", ConnRole::kServer);
+
+  auto closes = sink_.ClosesOf(Self(), server_fd);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].bytes_received, pos + mm.size());
+  EXPECT_EQ(closes[0].bytes_sent, header.size() + 300);
+}
+
+TEST_F(SocketTraceBpfTest, CopiesAreTruncatedAtTheLimit) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.data_limit = 64});
+  Conn c;
+  Connect(net_, 18082, &c);
+  const std::string big =
+      "POST /upload HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b');
+  WriteAll(c.client, big);
+  EXPECT_EQ(ReadExactly(c.server, big.size()), big);
+  // writev across iovecs: the limit ends inside the second iovec.
+  std::string a(40, 'a'), b(40, 'c');
+  iovec out[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  ASSERT_EQ(writev(c.client, out, 2), 80);
+  EXPECT_EQ(ReadExactly(c.server, 80), a + b);
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+
+  auto client = sink_.DataOf(Self(), client_fd);
+  ASSERT_EQ(client.size(), 2u);
+  ExpectData(client[0], DataDirection::kEgress, 0, big.size(), big.substr(0, 64),
+             ConnRole::kClient);
+  ExpectData(client[1], DataDirection::kEgress, big.size(), 80, a + b.substr(0, 24),
+             ConnRole::kClient);
+  auto server = sink_.DataOf(Self(), server_fd);
+  ASSERT_EQ(server.size(), 2u);
+  ExpectData(server[0], DataDirection::kIngress, 0, big.size(), big.substr(0, 64),
+             ConnRole::kServer);
+}
+
+// Binary traffic is never copied; a request after a few binary calls is; after the inference
+// budget (4 calls) nothing is copied even if HTTP follows. Opens and closes are always reported.
+TEST_F(SocketTraceBpfTest, OnlyConnectionsOfKnownProtocolsAreCopied) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  std::string binary(64, '\0');
+  for (size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>((i * 37 + 11) & 0xff);
+
+  Conn late;  // binary twice, then HTTP: copied from the third call
+  Connect(net_, 18083, &late);
+  Conn never;  // binary four times, then HTTP: never copied
+  Connect(net_, 18084, &never);
+  Conn h2;  // HTTP/2 preface
+  Connect(net_, 18085, &h2);
+  for (int i = 0; i < 2; ++i) {
+    WriteAll(late.client, binary);
+    ReadExactly(late.server, binary.size());
+  }
+  WriteAll(late.client, kRequest);
+  ReadExactly(late.server, kRequest.size());
+  for (int i = 0; i < 4; ++i) {
+    WriteAll(never.client, binary);
+    ReadExactly(never.server, binary.size());
+  }
+  WriteAll(never.client, kRequest);
+  ReadExactly(never.server, kRequest.size());
+  const std::string preface = std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                              std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  WriteAll(h2.client, preface);
+  ReadExactly(h2.server, preface.size());
+
+  const int late_fd = late.client, never_fd = never.client, never_server = never.server;
+  const int h2_fd = h2.client;
+  late.CloseBoth();
+  never.CloseBoth();
+  h2.CloseBoth();
+  WaitClosed(never_fd, never_server);
+  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), h2_fd).empty(); }));
+
+  auto late_data = sink_.DataOf(Self(), late_fd);
+  ASSERT_EQ(late_data.size(), 1u);
+  ExpectData(late_data[0], DataDirection::kEgress, 2 * binary.size(), kRequest.size(), kRequest,
+             ConnRole::kClient);
+  EXPECT_TRUE(sink_.DataOf(Self(), never_fd).empty());
+  EXPECT_TRUE(sink_.DataOf(Self(), never_server).empty());
+  EXPECT_EQ(sink_.OpensOf(Self(), never_fd).size(), 1u);
+  auto never_close = sink_.ClosesOf(Self(), never_fd);
+  ASSERT_EQ(never_close.size(), 1u);
+  EXPECT_EQ(never_close[0].bytes_sent, 4 * binary.size() + kRequest.size());
+  auto h2_data = sink_.DataOf(Self(), h2_fd);
+  ASSERT_EQ(h2_data.size(), 1u);
+  ExpectData(h2_data[0], DataDirection::kEgress, 0, preface.size(), preface, ConnRole::kClient,
+             kHttp2);
+}
+
+TEST_F(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
+  LOUPE_REQUIRE_ROOT();
+  // Discovery mode with nothing selected yet; this process is not excluded, only not traced.
+  StartSensor({.exclude_self = false}, /*trace_self=*/false);
+  {
+    Conn c;
+    Connect(net_, 18086, &c);
+    WriteAll(c.client, kRequest);
+    ReadExactly(c.server, kRequest.size());
+  }
+  // Traced and excluded: exclusion wins.
+  ASSERT_TRUE(sensor_->AddPid(Self()).ok());
+  ASSERT_TRUE(sensor_->ExcludePid(Self()).ok());
+  {
+    Conn c;
+    Connect(net_, 18087, &c);
+    WriteAll(c.client, kRequest);
+    ReadExactly(c.server, kRequest.size());
+  }
+  EXPECT_EQ(sensor_->traced_pids(), std::vector<uint32_t>{Self()});
+  // A traced event from a marker connection proves the reader ran past the traffic above: a
+  // forked child (not excluded) that discovery selects.
+  Conn marker;
+  marker.listener = ListenInNetns(net_.ns(), net_.peer_ip(), 18088);
+  ASSERT_GE(marker.listener, 0);
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    char x;
+    if (read(go[0], &x, 1) != 1) _exit(2);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = Ipv4("198.19.250.2", 18088);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+    if (write(fd, kRequest.data(), kRequest.size()) != static_cast<ssize_t>(kRequest.size()))
+      _exit(4);
+    close(fd);
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  ASSERT_TRUE(sensor_->AddPid(child).ok());
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[0]);
+  close(go[1]);
+  marker.server = accept4(marker.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ReadExactly(marker.server, kRequest.size());
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const uint32_t cpid = static_cast<uint32_t>(child);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    for (const auto& e : sink_.exits_locked())
+      if (e.pid == cpid) return true;
+    return false;
+  }));
+  // The child: open (client), one data event, close; the exit removed it from the traced set.
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.CountForPidLocked(cpid) >= 3; }));
+  EXPECT_EQ(sink_.CountForPid(cpid), 3u);
+  EXPECT_EQ(sink_.CountForPid(Self()), 0u);
+  EXPECT_EQ(sensor_->traced_pids(), std::vector<uint32_t>{Self()});
+
+  // Removed pids stop being traced.
+  sensor_->RemovePid(Self());
+  EXPECT_TRUE(sensor_->traced_pids().empty());
+}
+
+// trace_all_pids with the default exclusion of the sensor's own process.
+TEST_F(SocketTraceBpfTest, TraceAllStillExcludesSelf) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.trace_all_pids = true}, /*trace_self=*/false);
+  Conn c;
+  Connect(net_, 18089, &c);
+  WriteAll(c.client, kRequest);
+  ReadExactly(c.server, kRequest.size());
+  const pid_t child = fork();
+  if (child == 0) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = Ipv4("198.19.250.2", 18089);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+    if (write(fd, kResponse.data(), kResponse.size()) != static_cast<ssize_t>(kResponse.size()))
+      _exit(4);
+    close(fd);
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  const int second = accept4(c.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(second, 0);
+  ReadExactly(second, kResponse.size());
+  close(second);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const uint32_t cpid = static_cast<uint32_t>(child);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    for (const auto& e : sink_.exits_locked())
+      if (e.pid == cpid) return true;
+    return false;
+  }));
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.CountForPidLocked(cpid) >= 3; }));
+  EXPECT_EQ(sink_.CountForPid(cpid), 3u);  // open, data (an HTTP response), close
+  EXPECT_EQ(sink_.CountForPid(Self()), 0u);
+}
+
+// A connection opened before the sensor: no open event, data marked preexisting with positions
+// counted from the moment the sensor joined, and the role taken from who sends the request
+// (both ports are ephemeral here, so the port heuristic cannot tell).
+TEST_F(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
+  LOUPE_REQUIRE_ROOT();
+  Conn c;
+  Connect(net_, 0, &c);
+  ASSERT_GE(c.server_port, 32768);
+  WriteAll(c.client, "early bytes");
+  ReadExactly(c.server, 11);
+  StartSensor();
+  WriteAll(c.client, kRequest);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  WriteAll(c.server, kResponse);
+  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+
+  EXPECT_TRUE(sink_.OpensOf(Self(), client_fd).empty());
+  EXPECT_TRUE(sink_.OpensOf(Self(), server_fd).empty());
+  auto client = sink_.DataOf(Self(), client_fd);
+  ASSERT_EQ(client.size(), 2u);
+  for (const auto& r : client) {
+    EXPECT_TRUE(r.event.preexisting);
+    EXPECT_EQ(r.event.role, ConnRole::kClient);
+    EXPECT_EQ(r.event.position, 0u);
+    EXPECT_EQ(r.event.protocol, kHttp1);
+    EXPECT_EQ(r.event.tuple.local_port, c.client_port);
+    EXPECT_EQ(r.event.tuple.remote_port, c.server_port);
+  }
+  EXPECT_EQ(client[0].bytes, kRequest);
+  EXPECT_EQ(client[1].bytes, kResponse);
+  auto server = sink_.DataOf(Self(), server_fd);
+  ASSERT_EQ(server.size(), 2u);
+  EXPECT_EQ(server[0].event.role, ConnRole::kServer);
+  EXPECT_TRUE(server[0].event.preexisting);
+  EXPECT_EQ(server[0].event.direction, DataDirection::kIngress);
+  EXPECT_EQ(server[1].event.direction, DataDirection::kEgress);
+  auto closes = sink_.ClosesOf(Self(), client_fd);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].id, client[0].event.id);
+  EXPECT_EQ(closes[0].bytes_sent, kRequest.size());
+  EXPECT_EQ(closes[0].bytes_received, kResponse.size());
+}
+
+TEST_F(SocketTraceBpfTest, ExecAndExitOfProcesses) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  const pid_t child = fork();
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", "exit 7", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_EQ(WEXITSTATUS(status), 7);
+  const uint32_t cpid = static_cast<uint32_t>(child);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    for (const auto& e : sink_.exits_locked())
+      if (e.pid == cpid) return true;
+    return false;
+  }));
+  std::vector<ProcessExecEvent> execs;
+  for (const auto& e : sink_.execs())
+    if (e.pid == cpid) execs.push_back(e);
+  ASSERT_EQ(execs.size(), 1u);
+  EXPECT_EQ(execs[0].filename, "/bin/sh");
+  EXPECT_EQ(execs[0].comm, "sh");
+  EXPECT_EQ(execs[0].ppid, Self());
+  std::vector<ProcessExitEvent> exits;
+  for (const auto& e : sink_.exits())
+    if (e.pid == cpid) exits.push_back(e);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].exit_code, 7 << 8);
+  EXPECT_EQ(exits[0].comm, "sh");
+  EXPECT_GT(exits[0].time_ns, execs[0].time_ns);
+}
+
+}  // namespace
+}  // namespace loupe::sensors
