@@ -87,12 +87,20 @@ class AgentProcess:
         full_env["LOUPE_PROMETHEUS_PORT"] = str(port)
         full_env.update(env or {})
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=full_env)
+        # stdout carries trace_printer output (one request per line); logs go to stderr.
+        self.stdout_path = self.workdir / "agent.stdout"
+        self.stdout = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.stdout, stderr=self.log, env=full_env)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def printed(self) -> list[str]:
+        """Lines the agent printed on stdout so far (trace_printer)."""
+        if not self.stdout.closed:
+            self.stdout.flush()
+        return self.stdout_path.read_text(errors="replace").splitlines()
 
     def output(self) -> str:
         if not self.log.closed:
@@ -129,6 +137,7 @@ class AgentProcess:
                 self.proc.wait()
                 raise AssertionError(f"agent did not stop within {timeout}s:\n{self.output()}")
         self.log.close()
+        self.stdout.close()
         return self.proc.returncode
 
 
@@ -153,3 +162,5 @@ def start_agent(loupe_bin):
             agent.proc.wait()
         if not agent.log.closed:
             agent.log.close()
+        if not agent.stdout.closed:
+            agent.stdout.close()

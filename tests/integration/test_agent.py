@@ -99,11 +99,12 @@ def test_serves_health_and_self_metrics_and_counts_packets(start_agent, veth_ns)
     health = agent.health()
     assert health["http_status"] == 200
     assert health["status"] == "ok"
-    assert [s["name"] for s in health["sensors"]] == ["netflow", "drops", "tcp_lifecycle"]
+    assert [s["name"] for s in health["sensors"]] == ["netflow", "drops", "tcp_lifecycle",
+                                                     "socket_trace"]
     assert all(s["up"] for s in health["sensors"])
 
     m = agent.metrics()
-    for sensor in ("netflow", "drops", "tcp_lifecycle"):
+    for sensor in ("netflow", "drops", "tcp_lifecycle", "socket_trace"):
         assert m[f'loupe_sensor_up{{sensor="{sensor}"}}'] == 1
     assert m["loupe_netflow_interfaces"] == 1
     assert m["loupe_uptime_seconds"] >= 0
