@@ -14,7 +14,7 @@ status=0
 /usr/bin/python3 -m lab down >/dev/null 2>&1 || true
 
 # Short libFuzzer runs of every fuzz target (clang build); `make fuzz` runs them long.
-fuzz_seconds=${LOUPE_FUZZ_SECONDS:-30}
+fuzz_seconds=${LOUPE_FUZZ_SECONDS:-60}
 if [[ $fuzz_seconds -gt 0 ]]; then
   if [[ ! -f build/fuzz/build.ninja ]]; then cmake --preset fuzz >/dev/null || status=1; fi
   if cmake --build build/fuzz --target fuzz_targets >/dev/null; then
