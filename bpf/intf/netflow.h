@@ -23,12 +23,12 @@ enum loupe_aggregation {
 
 /* Why an event was emitted. */
 enum loupe_emit_reason {
-  LOUPE_EMIT_EVERY = 0,     /* aggregation none */
-  LOUPE_EMIT_NEW_FLOW = 1,  /* first packet of a conntrack entry */
-  LOUPE_EMIT_NEW_FLAGS = 2, /* TCP flag bits not seen before in this direction */
-  LOUPE_EMIT_CONTROL = 3,   /* low: TCP SYN/FIN/RST */
-  LOUPE_EMIT_DNS = 4,       /* every DNS packet */
-  LOUPE_EMIT_INTERVAL = 5,  /* monitor interval elapsed since the last event of the entry */
+  LOUPE_EMIT_EVERY = 0,      /* aggregation none */
+  LOUPE_EMIT_NEW_FLOW = 1,   /* first packet of a conntrack entry */
+  LOUPE_EMIT_NEW_FLAGS = 2,  /* TCP flag bits not seen before in this direction */
+  LOUPE_EMIT_CONTROL = 3,    /* low: TCP SYN/FIN/RST */
+  LOUPE_EMIT_DNS = 4,        /* every DNS packet */
+  LOUPE_EMIT_INTERVAL = 5,   /* monitor interval elapsed since the last event of the entry */
   LOUPE_EMIT_IDLE_FLUSH = 6, /* synthesised by user space from an idle conntrack entry */
 };
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "observer/observer.grpc.pb.h"
@@ -221,7 +222,9 @@ ObserveCommands::ObserveCommands(CLI::App& app) {
   // from the raw command line.
   for (const auto& spec : FilterFlagSpecs()) {
     std::string names = std::string("--") + spec.name;
-    if (spec.short_name[0] != '\0') names = std::string("-") + spec.short_name + "," + names;
+    if (spec.short_name[0] != '\0') {
+      names = absl::StrCat("-", spec.short_name, ",", names);
+    }
     CLI::Option* opt = spec.takes_value ? observe_cmd_->add_option(names, spec.help)
                                         : observe_cmd_->add_flag(names, spec.help);
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->group("Filters");

@@ -385,9 +385,6 @@ absl::StatusOr<FlowFilters> BuildFlowFilters(const std::vector<FilterFlag>& flag
       if (!ns.pod_or_service_any && !ns.pod_or_service_to) {
         t.Apply([&](auto* f) { f->add_destination_pod(v + "/"); });
       }
-    } else if (name == "all-namespaces" || name == "from-all-namespaces" ||
-               name == "to-all-namespaces") {
-      consumed = false;  // only qualifies pod/service names
     } else if (name == "label") {
       t.ApplyLeft([&](auto* f) { f->add_source_label(v); });
       t.ApplyRight([&](auto* f) { f->add_destination_label(v); });
@@ -536,6 +533,8 @@ absl::StatusOr<FlowFilters> BuildFlowFilters(const std::vector<FilterFlag>& flag
     } else if (name == "cel-expression") {
       t.Apply([&](auto* f) { f->mutable_experimental()->add_cel_expression(v); });
     } else {
+      // Includes --all-namespaces / --from-all-namespaces / --to-all-namespaces, which only
+      // qualify pod and service names.
       consumed = false;
     }
     if (consumed) negate_next = false;

@@ -18,7 +18,8 @@ namespace {
 // Beyla's default exclusions (reference/beyla.md §2.1): observability agents never instrument
 // each other.
 const char* const kDefaultExcludedExeGlobs[] = {
-    "*beyla", "*alloy", "*prometheus-config-reloader", "*ebpf-instrument", "*obi", "*otelcol",
+    "*beyla",           "*alloy", "*prometheus-config-reloader",
+    "*ebpf-instrument", "*obi",   "*otelcol",
     "*otelcol-contrib", "*loupe"};
 
 absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {

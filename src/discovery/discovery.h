@@ -25,7 +25,7 @@ namespace loupe::discovery {
 
 struct ProcessInfo {
   uint32_t pid = 0;
-  std::string exe;   // resolved /proc/<pid>/exe ("" for kernel threads)
+  std::string exe;  // resolved /proc/<pid>/exe ("" for kernel threads)
   std::string comm;
   std::vector<uint16_t> listen_ports;  // TCP ports it listens on (v4 and v6)
 };
@@ -34,7 +34,7 @@ struct ProcessInfo {
 struct Rule {
   std::vector<std::pair<uint16_t, uint16_t>> ports;  // empty: any
   std::optional<std::regex> exe_regex;
-  std::string exe_glob;           // "" when not set
+  std::string exe_glob;  // "" when not set
   std::vector<uint32_t> target_pids;
   bool needs_kubernetes = false;  // k8s_* fields: never match without Kubernetes metadata
   bool Matches(const ProcessInfo& p) const;

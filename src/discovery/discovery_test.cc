@@ -18,9 +18,9 @@ ProcessInfo Proc(uint32_t pid, std::string exe, std::vector<uint16_t> ports) {
   return ProcessInfo{pid, std::move(exe), "x", std::move(ports)};
 }
 
-Selection Make(config::SelectorList services, config::SelectorList exclude = {},
-               config::SelectorList instrument = {}, std::string open_port = "",
-               std::string exe = "") {
+Selection Make(const config::SelectorList& services, const config::SelectorList& exclude = {},
+               const config::SelectorList& instrument = {}, const std::string& open_port = "",
+               const std::string& exe = "") {
   auto s = Selection::FromConfig(services, exclude, instrument, {}, open_port, exe);
   EXPECT_TRUE(s.ok()) << s.status();
   return std::move(s).value();
@@ -36,8 +36,8 @@ TEST(SelectionTest, NothingConfiguredInstrumentsEverythingButAgents) {
 }
 
 TEST(SelectionTest, OpenPortsAndExePathAreAndedWithinAnEntryOredAcross) {
-  Selection s = Make({{{"open_ports", "80,8000-8999"}, {"exe_path", "nginx"}},
-                      {{"exe_path", "python3$"}}});
+  Selection s =
+      Make({{{"open_ports", "80,8000-8999"}, {"exe_path", "nginx"}}, {{"exe_path", "python3$"}}});
   EXPECT_FALSE(s.instrument_all());
   EXPECT_TRUE(s.Selected(Proc(1, "/usr/sbin/nginx", {8080})));
   EXPECT_FALSE(s.Selected(Proc(1, "/usr/sbin/nginx", {9000})));
@@ -85,8 +85,8 @@ TEST(DiscoveryTest, FindsAListenerAndDropsItWhenItExits) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(fd, 1);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(1);
+    if (listen(fd, 1) != 0) _exit(1);
     socklen_t len = sizeof(addr);
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     const uint16_t port = ntohs(addr.sin_port);
@@ -99,8 +99,7 @@ TEST(DiscoveryTest, FindsAListenerAndDropsItWhenItExits) {
   bool found = false;
   for (const auto& p : ScanProcesses()) {
     if (p.pid == static_cast<uint32_t>(child)) {
-      found = std::find(p.listen_ports.begin(), p.listen_ports.end(), port) !=
-              p.listen_ports.end();
+      found = std::find(p.listen_ports.begin(), p.listen_ports.end(), port) != p.listen_ports.end();
     }
   }
   EXPECT_TRUE(found) << "port " << port << " of pid " << child << " not seen";

@@ -49,7 +49,8 @@ Flow HttpFlow(const std::string& method, const std::string& url, uint32_t code) 
 
 std::string IfName(uint32_t ifindex) { return ifindex == 3 ? "lpv1" : "eth0"; }
 
-bool Match(const Flow& flow, std::vector<FilterSpec> white, std::vector<FilterSpec> black = {}) {
+bool Match(const Flow& flow, const std::vector<FilterSpec>& white,
+           const std::vector<FilterSpec>& black = {}) {
   auto p = FlowPredicate::Compile(white, black, FilterContext{"node-a", IfName});
   EXPECT_TRUE(p.ok()) << p.status();
   return p.ok() && p->Matches(flow);

@@ -60,8 +60,8 @@ struct Harness {
     e.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), n);
     e.preexisting = preexisting;
     manager.OnData(e);
-    pos[static_cast<int>(dir)] = std::max<uint64_t>(pos[static_cast<int>(dir)],
-                                                    e.position + text.size());
+    pos[static_cast<int>(dir)] =
+        std::max<uint64_t>(pos[static_cast<int>(dir)], e.position + text.size());
   }
   void Close() {
     sensors::SocketCloseEvent e;
@@ -119,8 +119,7 @@ TEST(ConnManagerTest, TruncatedBodyIsSkippedByPosition) {
   Harness h;
   h.Open(ConnRole::kServer);
   const std::string body(10000, 'x');
-  const std::string response =
-      "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + body;
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + body;
   for (int i = 0; i < 3; ++i) {
     h.Data(DataDirection::kIngress, kRequest);
     h.Data(DataDirection::kEgress, response, /*copied=*/4096);  // the kernel copied 4 KiB

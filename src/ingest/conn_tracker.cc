@@ -80,8 +80,9 @@ void ConnTracker::OnData(const sensors::SocketDataEvent& event) {
     // bounded, until a parser exists.
     if (d.held.size() < kMaxHeldChunks && d.held_bytes + event.data.size() <= kMaxHeldBytes) {
       d.held_bytes += event.data.size();
-      d.held.emplace(event.position, PendingChunk{{event.data.begin(), event.data.end()},
-                                                  event.original_size, event.time_ns});
+      d.held.emplace(
+          event.position,
+          PendingChunk{{event.data.begin(), event.data.end()}, event.original_size, event.time_ns});
     }
     return;
   }
@@ -89,8 +90,8 @@ void ConnTracker::OnData(const sensors::SocketDataEvent& event) {
     // The first chunk a parser sees on a side defines where that side starts (or an earlier
     // chunk held before the parser existed).
     d.started = true;
-    d.next_position = d.held.empty() ? event.position
-                                     : std::min(event.position, d.held.begin()->first);
+    d.next_position =
+        d.held.empty() ? event.position : std::min(event.position, d.held.begin()->first);
   }
   if (event.position + event.original_size <= d.next_position) {
     ++stats_.stale;

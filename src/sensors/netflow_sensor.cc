@@ -194,7 +194,7 @@ absl::Status NetflowSensor::ReconcileLocked(const LinkInfo& link) {
                                           bpf_program__fd(skel_->get()->progs.tc__egress),
                                           &att.created_qdisc);
   if (!ingress.ok() || !egress.ok()) {
-    const absl::Status err = !ingress.ok() ? ingress.status() : egress.status();
+    absl::Status err = !ingress.ok() ? ingress.status() : egress.status();
     // Release whichever direction attached, and the qdisc if we created it.
     if (ingress.ok()) ingress->reset();
     if (egress.ok()) egress->reset();

@@ -643,7 +643,7 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
 }
 
 void Http1Parser::CompleteResponse() {
-  early_.push_back(std::move(response_.response));
+  early_.push_back(response_.response);
   response_.response = CompletedResponse{};
   if (early_.size() > kMaxEarlyResponses) {
     if (!early_.front().lost) ++stats_.unmatched;

@@ -56,7 +56,7 @@ std::string LiteralNew(std::string_view name, std::string_view value) {
   return std::string(1, '\x00') + Str(name) + Str(value);
 }
 
-std::string Settings(std::vector<std::pair<uint16_t, uint32_t>> entries) {
+std::string Settings(const std::vector<std::pair<uint16_t, uint32_t>>& entries) {
   std::string p;
   for (auto [id, v] : entries) {
     p.push_back(static_cast<char>(id >> 8));
