@@ -53,6 +53,7 @@ struct loupe_sock_header {
 struct loupe_sock_open_event {
   struct loupe_sock_header hdr;
   struct loupe_sock_tuple tuple;
+  char comm[16]; /* the process's command name at accept/connect (it may exit before we read) */
 };
 
 /* Followed by `copied` bytes of data (the record is sizeof(struct) + copied bytes long). */
@@ -64,6 +65,7 @@ struct loupe_sock_data_event {
   __u32 copied;        /* bytes that follow, <= original_size and <= data_limit */
   __u8 direction;      /* enum loupe_sock_direction */
   __u8 pad[7];
+  char comm[16]; /* command name of the calling process (it may exit before we read) */
 };
 
 struct loupe_sock_close_event {

@@ -31,8 +31,9 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
                      .WithLabels({})),
       gaps_(registry
                 .AddCounter("loupe_stream_gaps_total",
-                            "Byte ranges of traced connections that were never captured (copy "
-                            "limit, lost events).")
+                            "Missing bytes (copy limit, lost events) that cost a parser data: "
+                            "inside headers or framing. Gaps in bodies of known length are "
+                            "skipped by length and not counted.")
                 .WithLabels({})),
       lost_(registry
                 .AddCounter("loupe_socket_events_lost_total",
@@ -106,15 +107,17 @@ void ConnManager::Drain(Entry& entry) {
   ProtocolCounters& counters = CountersFor(tracker.protocol());
   counters.parse_errors->Inc(stats->invalid - entry.reported_invalid);
   counters.resyncs->Inc(stats->resyncs - entry.reported_resyncs);
-  gaps_->Inc(tracker.stats().gaps - entry.reported_gaps);
+  gaps_->Inc(stats->gaps - entry.reported_gaps);
   entry.reported_invalid = stats->invalid;
   entry.reported_resyncs = stats->resyncs;
-  entry.reported_gaps = tracker.stats().gaps;
+  entry.reported_gaps = stats->gaps;
 
   scratch_.clear();
   tracker.TakeRequests(&scratch_);
   for (telemetry::Request& request : scratch_) {
-    request.process = ProcessName(request.pid);
+    // The kernel's name from the open event when there was one: a short-lived client may have
+    // exited by now. /proc for connections that predate the agent.
+    if (request.process.empty()) request.process = ProcessName(request.pid);
     counters.requests->Inc();
     sink_.OnRequest(std::move(request));
   }

@@ -22,6 +22,7 @@ void ConnTracker::OnOpen(const sensors::SocketOpenEvent& event) {
   role_ = event.role;
   tuple_ = event.tuple;
   tid_ = event.tid;
+  comm_ = event.comm;
   last_activity_ns_ = event.time_ns;
 }
 
@@ -72,6 +73,7 @@ void ConnTracker::EnsureParser(const sensors::SocketDataEvent& event) {
 void ConnTracker::OnData(const sensors::SocketDataEvent& event) {
   last_activity_ns_ = std::max(last_activity_ns_, event.time_ns);
   if (tid_ == 0) tid_ = event.tid;
+  if (comm_.empty()) comm_ = event.comm;
   EnsureParser(event);
   if (state_ == State::kIgnored) return;
   Direction& d = dirs_[Index(event.direction)];
@@ -177,6 +179,7 @@ void ConnTracker::TakeRequests(std::vector<telemetry::Request>* out) {
   for (size_t i = first; i < out->size(); ++i) {
     telemetry::Request& r = (*out)[i];
     r.pid = id_.pid;
+    if (r.process.empty()) r.process = comm_;
     if (r.tid == 0) r.tid = tid_;
     r.role = role_ == sensors::ConnRole::kServer   ? telemetry::Role::kServer
              : role_ == sensors::ConnRole::kClient ? telemetry::Role::kClient

@@ -75,6 +75,7 @@ class ConnTracker {
   sensors::ConnRole role_ = sensors::ConnRole::kUnknown;
   sensors::ConnTuple tuple_;
   uint32_t tid_ = 0;
+  std::string comm_;  // from the open event; "" when the connection predates the agent
   uint8_t protocol_ = 0;
   int data_events_without_protocol_ = 0;
   int64_t last_activity_ns_ = 0;

@@ -38,19 +38,21 @@ void LossTracker::Poll() {
 }
 
 absl::Status RingReaderThread::Start(const std::string& sensor, int ringbuf_fd, Record on_record,
-                                     std::function<void()> tick) {
+                                     std::function<void()> tick, int poll_ms) {
   auto reader = bpf::RingBufReader::Create(ringbuf_fd, std::move(on_record));
   if (!reader.ok()) return reader.status();
   stop_ = false;
   thread_ = std::thread([this, sensor,
                          reader = std::shared_ptr<bpf::RingBufReader>(std::move(reader).value()),
-                         tick = std::move(tick)] {
+                         tick = std::move(tick), poll_ms] {
     auto last_tick = std::chrono::steady_clock::now();
     while (!stop_.load()) {
-      const int n = reader->Poll(100);
+      const int n = reader->Poll(poll_ms);
       if (n < 0 && n != -EINTR) {
         LOG_EVERY_SECONDS(warn, 10, "{} sensor: ring buffer poll failed: {}", sensor, n);
       }
+      // Records submitted without a wake-up are not reported by epoll: consume them here.
+      reader->Drain();
       const auto now = std::chrono::steady_clock::now();
       if (now - last_tick >= std::chrono::seconds(1)) {
         last_tick = now;

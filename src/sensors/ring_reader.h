@@ -39,8 +39,10 @@ class RingReaderThread {
   using Record = std::function<void(std::span<const uint8_t>)>;
   ~RingReaderThread() { Stop(); }
   // Creates the reader (errors are returned here, not on the thread) and starts the thread.
+  // `poll_ms`: how long a poll waits for a wake-up; afterwards whatever is in the ring is
+  // consumed anyway, so producers that submit with BPF_RB_NO_WAKEUP are read within poll_ms.
   [[nodiscard]] absl::Status Start(const std::string& sensor, int ringbuf_fd, Record on_record,
-                                   std::function<void()> tick);
+                                   std::function<void()> tick, int poll_ms = 100);
   void Stop();
 
  private:

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "src/flow/flow.h"
 
@@ -45,6 +46,7 @@ struct SocketOpenEvent {
   ConnRole role = ConnRole::kUnknown;
   ConnTuple tuple;
   uint32_t tid = 0;
+  std::string comm;  // command name of the process at accept/connect
 };
 
 struct SocketDataEvent {
@@ -63,6 +65,7 @@ struct SocketDataEvent {
   uint8_t protocol = 0;
   // True when the connection was opened before the sensor started (no open event was seen).
   bool preexisting = false;
+  std::string comm;  // command name of the process that made the call
 };
 
 struct SocketCloseEvent {

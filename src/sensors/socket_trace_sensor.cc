@@ -21,6 +21,13 @@
 namespace loupe::sensors {
 namespace {
 
+// The BPF side wakes the reader only when 64 KiB are pending (wakeup_bytes); otherwise the reader
+// picks events up on its own every kSocketPollMs, which bounds the added latency.
+constexpr int kSocketPollMs = 5;
+
+}  // namespace
+namespace {
+
 static_assert(SocketTraceOptions::kMaxDataLimit == LOUPE_SOCK_MAX_DATA);
 
 // LossTracker reports to a FlowSink; socket-event losses go to the SocketEventSink.
@@ -151,7 +158,8 @@ absl::Status SocketTraceSensor::Start() {
       [this] {
         losses_->Poll();
         realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
-      });
+      },
+      kSocketPollMs);
   if (status.ok()) {
     status = process_reader_.Start(
         "process_events", bpf_map__fd(raw->maps.process_events),
@@ -281,6 +289,7 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
       out.role = Role(hdr.role);
       out.tuple = Tuple(ev.tuple);
       out.tid = hdr.tid;
+      out.comm = CString(ev.comm, sizeof(ev.comm));
       sink_.OnOpen(out);
       return;
     }
@@ -302,6 +311,7 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
       out.original_size = ev.original_size;
       out.data = record.subspan(sizeof(ev), ev.copied);
       out.tid = hdr.tid;
+      out.comm = CString(ev.comm, sizeof(ev.comm));
       out.protocol = hdr.protocol;
       out.preexisting = hdr.preexisting != 0;
       sink_.OnData(out);

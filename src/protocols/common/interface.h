@@ -34,9 +34,11 @@ struct StreamChunk {
 };
 
 struct ParserStats {
-  uint64_t requests = 0;   // completed exchanges produced
-  uint64_t invalid = 0;    // messages rejected as malformed
-  uint64_t resyncs = 0;    // gaps or garbage skipped to the next message boundary
+  uint64_t requests = 0;  // completed exchanges produced
+  uint64_t invalid = 0;   // messages rejected as malformed
+  uint64_t resyncs = 0;   // gaps or garbage skipped to the next message boundary
+  uint64_t gaps = 0;  // missing bytes that cost data (inside headers or framing); gaps in bodies
+                      // of known length are skipped by length, not counted
   uint64_t unmatched = 0;  // responses without a request, or requests never answered
   uint64_t oversized = 0;  // messages dropped for exceeding the buffer bound
 };

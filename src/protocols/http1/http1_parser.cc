@@ -708,6 +708,7 @@ void Http1Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
       EndMessage(s, time_ns);
       if (length == 0) return;
       // The rest of the gap hides the start of the next message.
+      ++stats_.gaps;
       EnterResync(s);
       return;
     case State::kChunkData:
@@ -720,6 +721,7 @@ void Http1Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
     case State::kHeaders:
       if (s.buf.empty()) {
         // At a message boundary: the gap hides the start of the next message.
+        ++stats_.gaps;
         EnterResync(s);
         return;
       }
@@ -729,6 +731,7 @@ void Http1Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
       break;
   }
   // Framing lost inside a header block or chunked framing.
+  ++stats_.gaps;
   DropPartial(s, time_ns);
   s.buf.clear();
   EnterResync(s);

@@ -226,6 +226,7 @@ void Http2Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
     case State::kPayload:
       break;
   }
+  ++stats_.gaps;
   Desync(s);
 }
 

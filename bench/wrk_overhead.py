@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""Overhead of the running agent on HTTP request throughput and latency (application view).
+
+wrk (`--threads`, `--connections`, `--latency`) runs from pod1 against nginx in pod0 for
+`--seconds` in `--rounds` rounds; each round measures once without and once with `loupe agent`
+running (order alternating between rounds, so drift of the shared machine falls on both sides).
+The agent runs with its default configuration (every process instrumented, socket-data sensor
+on, trace printer off) plus, unless `--app-only` is given, the network view on the lab's host
+veths; `--app-only` turns the network view off to isolate the application view's cost, and
+`--agent-env KEY=VALUE` (repeatable) sets more agent settings (e.g. LOUPE_APP_ENABLE=false for the
+network view alone, LOUPE_APP_CAPTURE_BYTES=256).
+
+Prints one line per measurement and a summary: throughput ratio with/without (issue 4 target:
+>= 0.95), p99 latency difference, the agent's CPU seconds (utime + stime from /proc/<pid>/stat)
+during the measured wrk run per 1000 traced requests (loupe_requests_total delta: the server's
+and wrk's side of every request are both traced), and the load average before and after.
+
+Needs root. Cleans up after itself: the agent is stopped and the lab torn down, also on errors
+and Ctrl-C. Usage: sudo python3 bench/wrk_overhead.py [--loupe build/loupe] [--rounds 3]
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lab import Lab  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+class Agent:
+    """`loupe agent` with its default application view, stopped (SIGTERM, then SIGKILL) on exit."""
+
+    def __init__(self, loupe: str, interfaces: list[str], app_only: bool, workdir: str,
+                 extra_env: dict[str, str]):
+        self.metrics_port = free_port()
+        env = dict(os.environ,
+                   LOUPE_PROMETHEUS_PORT=str(self.metrics_port),
+                   LOUPE_OBSERVER_LISTEN_ADDRESS=f"127.0.0.1:{free_port()}",
+                   LOUPE_RUNTIME_DIR=os.path.join(workdir, "run"),
+                   LOUPE_LOG_LEVEL="warn")
+        if app_only:
+            env["LOUPE_NETWORK_ENABLE"] = "false"
+        else:
+            env["LOUPE_NETWORK_INTERFACES"] = ",".join(interfaces)
+        env.update(extra_env)
+        self.app_enabled = env.get("LOUPE_APP_ENABLE", "true") != "false"
+        self.log_path = os.path.join(workdir, "agent.log")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([loupe, "agent"], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=self.log, start_new_session=True)
+
+    def metrics(self) -> dict[str, float]:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        body = urllib.request.urlopen(url, timeout=2).read().decode()
+        samples = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    def traced_requests(self) -> float:
+        return sum(v for k, v in self.metrics().items() if k.startswith("loupe_requests_total"))
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                up = self.metrics()
+                if not self.app_enabled and up.get("loupe_uptime_seconds", 0) > 0:
+                    return
+                if up.get('loupe_sensor_up{sensor="socket_trace"}') == 1:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"agent not ready after {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def wrk(client, url: str, seconds: int, threads: int, connections: int) -> dict:
+    out = client.exec(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                       url], timeout=seconds + 30)
+    text = out.stdout
+    requests = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
+    errors = re.search(r"Socket errors: .*", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if out.returncode != 0 or not requests or not p99 or errors or non2xx:
+        raise RuntimeError(f"wrk failed or saw errors:\n{text}\n{out.stderr}")
+    duration = float(requests.group(2)) * UNITS.get(requests.group(3), 1.0)
+    return {"requests": int(requests.group(1)), "rps": int(requests.group(1)) / duration,
+            "p99": float(p99.group(1)) * UNITS[p99.group(2)]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loupe", default="build/loupe")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--app-only", action="store_true",
+                        help="turn the network view off (LOUPE_NETWORK_ENABLE=false)")
+    parser.add_argument("--agent-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="more environment for the agent (repeatable)")
+    args = parser.parse_args()
+    loupe = os.path.abspath(args.loupe)
+    extra_env = dict(kv.split("=", 1) for kv in args.agent_env)
+
+    results = {"without": [], "with": []}
+    load_before = load_average()
+    print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency against nginx; "
+          f"{args.rounds} rounds; agent {'app view only' if args.app_only else 'default'} "
+          f"{' '.join(args.agent_env)}; "
+          f"load average {load_before}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="loupe-bench-") as workdir, \
+            Lab(pods=2, workloads={"pod0": ["nginx"]}) as lab:
+        server_pod, client_pod = lab.pods
+        url = server_pod.workload("nginx").url + "/"
+        interfaces = [p.host_veth for p in lab.pods]
+        wrk(client_pod, url, 2, args.threads, args.connections)  # warm-up, not measured
+        for r in range(args.rounds):
+            order = ["without", "with"] if r % 2 == 0 else ["with", "without"]
+            for mode in order:
+                agent = None
+                try:
+                    if mode == "with":
+                        agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
+                        agent.wait_ready()
+                        traced0 = agent.traced_requests()
+                        cpu0 = cpu_seconds(agent.proc.pid)
+                    res = wrk(client_pod, url, args.seconds, args.threads, args.connections)
+                    if agent is not None:
+                        res["cpu"] = cpu_seconds(agent.proc.pid) - cpu0
+                        # Records of the last requests are final once their connection closes.
+                        deadline = time.monotonic() + 10
+                        while agent.app_enabled and time.monotonic() < deadline and \
+                                (traced := agent.traced_requests() - traced0) < 2 * res["requests"]:
+                            time.sleep(0.1)
+                        res["traced"] = agent.traced_requests() - traced0
+                        res["lost"] = agent.metrics().get(
+                            'loupe_bpf_events_lost_total{program="socket_trace"}', 0)
+                finally:
+                    if agent is not None:
+                        agent.stop()
+                results[mode].append(res)
+                extra = ""
+                if mode == "with":
+                    per = (f"{res['cpu'] / (res['traced'] / 1000) * 1000:.1f} ms CPU per 1000"
+                           if res["traced"] else "no requests traced")
+                    extra = (f"  agent CPU {res['cpu']:.2f} s, traced {res['traced']:.0f} "
+                             f"(lost events {res['lost']:.0f}), {per}")
+                print(f"round {r + 1} {mode:7s} {res['rps']:9.0f} req/s  p99 "
+                      f"{res['p99'] * 1e3:6.2f} ms{extra}", flush=True)
+    without = statistics.mean(x["rps"] for x in results["without"])
+    with_agent = statistics.mean(x["rps"] for x in results["with"])
+    p99_without = statistics.mean(x["p99"] for x in results["without"])
+    p99_with = statistics.mean(x["p99"] for x in results["with"])
+    cpu = sum(x["cpu"] for x in results["with"])
+    traced = sum(x["traced"] for x in results["with"])
+    per_run = cpu / len(results["with"])
+    per_1000 = (f"{cpu / (traced / 1000):.4f} s per 1000 traced requests" if traced
+                else "nothing traced")
+    print(f"mean without {without:.0f} req/s, with {with_agent:.0f} req/s, ratio "
+          f"{with_agent / without:.3f} (target >= 0.95); p99 without {p99_without * 1e3:.2f} ms, "
+          f"with {p99_with * 1e3:.2f} ms ({(p99_with - p99_without) * 1e3:+.2f} ms); agent CPU "
+          f"{per_1000} ({per_run:.2f} s per {args.seconds} s run, "
+          f"{per_run / args.seconds * 100:.0f}% of one core); load average {load_before} -> "
+          f"{load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
