@@ -60,6 +60,9 @@ def main() -> int:
             deadline = time.monotonic() + 20
             while True:
                 try:
+                    # /healthz answers 200 once every sensor has been started.
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                        pass
                     before = scrape(port)
                     break
                 except OSError:
