@@ -17,6 +17,8 @@ PACKAGES=(
   python3 python3-pytest python3-grpcio python3-protobuf
   iproute2 iptables iputils-ping dnsutils procps psmisc util-linux curl wrk iperf3
   nginx-light golang-go golang-google-grpc-dev redis-server postgresql dnsmasq-base
+  # servers of the application-view tests (node http, Java com.sun.net.httpserver)
+  nodejs openjdk-17-jdk-headless
 )
 
 missing=()
