@@ -107,6 +107,30 @@ struct L7Info {
   std::unique_ptr<HttpInfo> http;
 };
 
+// Who is behind an address, as Hubble's Endpoint plus the service and DNS names of the address.
+// Built once per address by the identity caches and shared by every flow that names it.
+struct Workload {
+  std::string name;
+  std::string kind;  // "Deployment", "DaemonSet", ...
+};
+
+struct Endpoint {
+  uint32_t id = 0;        // endpoint id (Hubble: Cilium endpoint id; Loupe: 0 or a pid)
+  uint32_t identity = 0;  // numeric identity, stable for a label set; reserved ids as Cilium
+  std::string cluster_name;
+  std::string namespace_name;
+  std::string pod_name;
+  std::vector<std::string> labels;  // "k8s:app=web", "reserved:world", ... sorted
+  std::vector<Workload> workloads;
+};
+
+struct PeerInfo {
+  Endpoint endpoint;
+  std::string service_name;  // a Service whose ClusterIP or backends include the address
+  std::string service_namespace;
+  std::vector<std::string> names;  // DNS names that resolved to the address
+};
+
 struct Flow {
   int64_t time_ns = 0;  // wall clock (CLOCK_REALTIME) when the event happened
   uint64_t id = 0;      // unique per agent run; the uuid is derived from it
@@ -140,6 +164,9 @@ struct Flow {
   uint64_t netns = 0;  // network namespace inode, when known
 
   std::shared_ptr<const L7Info> l7;  // set iff type == kL7
+  // Identity of the two addresses; null until the identity caches know them.
+  std::shared_ptr<const PeerInfo> src_info;
+  std::shared_ptr<const PeerInfo> dst_info;
 };
 
 // A LostEvent of the Observer API: events that never became flows.

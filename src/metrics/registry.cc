@@ -37,6 +37,12 @@ void Histogram::Observe(double v) {
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Histogram::Observe(double v, const ExemplarRef& exemplar) {
+  // Contract implementation: the metrics-core work replaces this with per-bucket storage.
+  Observe(v);
+  (void)exemplar;
+}
+
 void Histogram::Read(Sample* out) const {
   out->bounds = *bounds_;
   out->bucket_counts.resize(buckets_.size());

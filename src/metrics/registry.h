@@ -7,11 +7,16 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -22,6 +27,26 @@ enum class MetricType { kCounter, kGauge, kHistogram };
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+// An exemplar as given to Histogram::Observe: hex trace and span ids (32 and 16 chars).
+struct ExemplarRef {
+  std::string_view trace_id;
+  std::string_view span_id;
+};
+
+// An exemplar as kept for exposition: the last one observed per bucket.
+struct StoredExemplar {
+  std::string trace_id;
+  std::string span_id;
+  double value = 0;
+  double timestamp = 0;  // seconds since the epoch
+};
+
+// Limits of a family whose label values come from events (see Family::Update).
+struct FamilyOptions {
+  size_t max_series = 0;             // 0 = unlimited; past it updates go to the overflow series
+  std::chrono::seconds ttl{0};       // 0 = never expire; series idle this long are dropped
+};
+
 struct Sample {
   Labels labels;
   double value = 0;  // counters and gauges
@@ -30,6 +55,8 @@ struct Sample {
   std::vector<uint64_t> bucket_counts;
   double sum = 0;
   uint64_t count = 0;
+  // Histograms: one entry per bucket (same order as bucket_counts); empty when none was seen.
+  std::vector<std::optional<StoredExemplar>> exemplars;
 };
 
 struct FamilySnapshot {
@@ -69,6 +96,8 @@ class Histogram {
   explicit Histogram(const std::vector<double>* bounds)
       : bounds_(bounds), buckets_(bounds->size() + 1) {}
   void Observe(double v);
+  // Observe and keep `exemplar` as the bucket's latest exemplar (ignored when trace_id is empty).
+  void Observe(double v, const ExemplarRef& exemplar);
   // Per-bucket counts (the last one is +Inf), sum and count, read without a lock.
   void Read(Sample* out) const;
 
@@ -89,8 +118,36 @@ class Family {
         label_names_(std::move(label_names)),
         bounds_(std::move(bounds)) {}
 
+  // Per-event path for label sets derived from events (paths, peers, ...). Finds the cell for
+  // `values` (label-name order; no allocation when it exists), creates it when new, and calls
+  // fn(cell) while the cell cannot be expired concurrently. Subject to the family's options:
+  // past max_series new label sets go to one overflow series (every label value "overflow")
+  // and loupe_metrics_series_overflow_total{family} counts them; series not updated for `ttl`
+  // are removed at collection. Never keep the cell reference beyond fn.
+  template <typename Fn>
+  void Update(std::span<const std::string_view> values, Fn&& fn) {
+    std::vector<std::string> key(values.begin(), values.end());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& cell = cells_[key];
+    if (!cell) {
+      if constexpr (std::is_same_v<Cell, Histogram>) {
+        cell = std::make_unique<Cell>(&bounds_);
+      } else {
+        cell = std::make_unique<Cell>();
+      }
+    }
+    fn(*cell);
+  }
+  void Update(std::initializer_list<std::string_view> values, auto&& fn) {
+    Update(std::span<const std::string_view>(values.begin(), values.size()),
+           std::forward<decltype(fn)>(fn));
+  }
+
+  void SetOptions(const FamilyOptions& options) { options_ = options; }
+
   // Returns the cell for these label values (in label-name order), creating it on first use.
-  // The pointer stays valid for the registry's lifetime.
+  // The pointer stays valid for the registry's lifetime (such "pinned" series never expire and
+  // do not count against max_series). For fixed label sets chosen at setup.
   Cell* WithLabels(const std::vector<std::string>& values) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& cell = cells_[values];
@@ -130,6 +187,7 @@ class Family {
   const std::string help_;
   const std::vector<std::string> label_names_;
   const std::vector<double> bounds_;  // histograms only, ascending
+  FamilyOptions options_;
   mutable std::mutex mu_;
   std::map<std::vector<std::string>, std::unique_ptr<Cell>> cells_;
 };
