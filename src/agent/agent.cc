@@ -1,10 +1,13 @@
 #include "src/agent/agent.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <climits>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -22,6 +25,31 @@
 namespace loupe::agent {
 namespace {
 
+// This node's addresses, for the reserved:host identity.
+std::vector<flow::IpAddress> HostAddresses() {
+  std::vector<flow::IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    flow::IpAddress ip;
+    if (a->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+      std::memcpy(ip.bytes.data(), &sin->sin_addr, 4);
+      ip.version = 4;
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+      std::memcpy(ip.bytes.data(), &sin6->sin6_addr, 16);
+      ip.version = 6;
+    } else {
+      continue;
+    }
+    out.push_back(ip);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 std::string HostName() {
   char buf[HOST_NAME_MAX + 1] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
@@ -33,12 +61,13 @@ std::string HostName() {
 Agent::Agent(config::Config config, discovery::Selection selection)
     : config_(std::move(config)),
       buffer_(static_cast<size_t>(config_.GetInt("loupe.flow_buffer_capacity"))),
-      pipeline_(buffer_, registry_,
+      pipeline_(buffer_, registry_, identity_,
                 FlowPipeline::ParseTracePrinter(config_.GetString("trace_printer"))) {
   node_name_ = config_.GetString("loupe.node_name");
   if (node_name_.empty()) node_name_ = HostName();
   start_ns_ = RealClock::Get().NowMonotonicNs();
   RegisterSelfMetrics();
+  process_events_.identity = &identity_;
   if (config_.GetBool("loupe.network.enable")) {
     // The schema only admits values ParseAggregationLevel knows.
     const sensors::AggregationOptions aggregation{
@@ -111,6 +140,7 @@ absl::Status Agent::Start() {
   auto lock = ProcessLock::Acquire(config_.GetString("loupe.runtime_dir") + "/agent.lock");
   if (!lock.ok()) return lock.status();
   lock_ = std::move(lock).value();
+  identity_.SetHostAddresses(HostAddresses());
 
   endpoint_ = std::make_unique<prometheus::HttpEndpoint>(registry_, [this] { return Health(); });
   absl::Status status = endpoint_->Start(config_.GetString("loupe.listen_address"),

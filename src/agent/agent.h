@@ -48,10 +48,18 @@ class Agent {
   // Process exec/exit from the socket sensor make discovery rescan at once.
   class ProcessEvents final : public sensors::ProcessEventSink {
    public:
-    void OnExec(const sensors::ProcessExecEvent&) override { Poke(); }
-    void OnExit(const sensors::ProcessExitEvent&) override { Poke(); }
+    // exec replaces the image and exit ends the process: cached process metadata is stale.
+    void OnExec(const sensors::ProcessExecEvent& e) override {
+      if (identity != nullptr) identity->ForgetProcess(e.pid);
+      Poke();
+    }
+    void OnExit(const sensors::ProcessExitEvent& e) override {
+      if (identity != nullptr) identity->ForgetProcess(e.pid);
+      Poke();
+    }
     void OnProcessEventsLost(uint64_t) override { Poke(); }
     std::atomic<discovery::Discovery*> discovery{nullptr};
+    identity::IdentityCache* identity = nullptr;
 
    private:
     void Poke() {
@@ -65,6 +73,7 @@ class Agent {
   metrics::Registry registry_;
   metrics::Family<metrics::Gauge>* sensor_up_ = nullptr;
   flow::FlowBuffer buffer_;
+  identity::IdentityCache identity_;
   FlowPipeline pipeline_;
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;

@@ -45,8 +45,9 @@ const char* TcpEventLabel(sensors::TcpEvent::Kind kind) {
 }  // namespace
 
 FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry,
-                           TracePrinter printer)
+                           identity::IdentityCache& identity, TracePrinter printer)
     : buffer_(buffer),
+      identity_(identity),
       lost_(registry.AddCounter("hubble_lost_events_total",
                                 "Events lost before they became flows, by where they were lost.",
                                 {"source"})),
@@ -112,11 +113,25 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
   flow::Flow request_flow;
   flow::Flow response_flow;
   telemetry::RequestToFlows(request, &request_flow, &response_flow);
-  buffer_.Append(std::move(request_flow));
-  buffer_.Append(std::move(response_flow));
+  // The traced process is the server (destination of the request) or the client (its source).
+  const bool server = request.role == telemetry::Role::kServer;
+  identity_.Enrich(&request_flow, /*pid_is_source=*/!server);
+  identity_.Enrich(&response_flow, /*pid_is_source=*/server);
+  for (FlowObserver* o : observers_) o->OnRequest(request);
+  Publish(std::move(request_flow));
+  Publish(std::move(response_flow));
 }
 
-void FlowPipeline::OnFlow(flow::Flow&& flow) { buffer_.Append(std::move(flow)); }
+void FlowPipeline::Publish(flow::Flow&& flow) {
+  for (FlowObserver* o : observers_) o->OnFlow(flow);
+  buffer_.Append(std::move(flow));
+}
+
+void FlowPipeline::OnFlow(flow::Flow&& flow) {
+  // Sensors that know the process report it as the flow's source (the local end).
+  identity_.Enrich(&flow, /*pid_is_source=*/true);
+  Publish(std::move(flow));
+}
 
 void FlowPipeline::OnLost(const flow::LostEvent& lost) {
   lost_.WithLabels({LostSourceLabel(lost.source)})->Inc(lost.num_events_lost);
@@ -127,7 +142,22 @@ void FlowPipeline::OnTcpEvent(const sensors::TcpEvent& event) {
   const auto kind = static_cast<size_t>(event.kind);
   if (kind < tcp_events_.size()) tcp_events_[kind]->Inc();
   if (event.kind == sensors::TcpEvent::Kind::kConnected) {
-    connect_duration_->Observe(static_cast<double>(event.latency_ns) / 1e9);
+    const double seconds = static_cast<double>(event.latency_ns) / 1e9;
+    connect_duration_->Observe(seconds);
+    if (!observers_.empty()) {
+      flow::Flow tuple;
+      tuple.time_ns = event.time_ns;
+      tuple.src_ip = event.src_ip;
+      tuple.dst_ip = event.dst_ip;
+      tuple.src_port = event.src_port;
+      tuple.dst_port = event.dst_port;
+      tuple.l4 = flow::L4Protocol::kTcp;
+      tuple.pid = event.pid;
+      tuple.netns = event.netns;
+      tuple.direction = flow::TrafficDirection::kEgress;
+      identity_.Enrich(&tuple, /*pid_is_source=*/true);
+      for (FlowObserver* o : observers_) o->OnTcpConnect(tuple, seconds);
+    }
   }
 }
 
@@ -138,9 +168,19 @@ void FlowPipeline::OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> paylo
     std::lock_guard<std::mutex> lock(dns_mu_);
     state = dns_.Process(flow, payload, &l7);
   }
-  buffer_.Append(std::move(flow));
+  if (state == protocols::ParseState::kSuccess && l7.l7 && l7.l7->dns &&
+      !l7.l7->dns->ips.empty()) {
+    // Answers name their addresses: later flows to them carry the names (destination_names).
+    const flow::DnsInfo& dns = *l7.l7->dns;
+    std::vector<std::string> names{dns.query};
+    names.insert(names.end(), dns.cnames.begin(), dns.cnames.end());
+    identity_.OnDnsAnswer(names, dns.ips, dns.ttl, l7.time_ns);
+  }
+  identity_.Enrich(&flow, /*pid_is_source=*/true);
+  Publish(std::move(flow));
   if (state == protocols::ParseState::kSuccess) {
-    buffer_.Append(std::move(l7));
+    identity_.Enrich(&l7, /*pid_is_source=*/true);
+    Publish(std::move(l7));
   } else if (state == protocols::ParseState::kInvalid) {
     dns_invalid_->Inc();
   }

@@ -7,14 +7,28 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "src/flow/flow_buffer.h"
+#include "src/identity/identity_cache.h"
 #include "src/ingest/conn_manager.h"
 #include "src/metrics/registry.h"
 #include "src/protocols/dns/dns_tracker.h"
 #include "src/sensors/flow_sink.h"
 
 namespace loupe::agent {
+
+// What consumes flows and requests besides the flow buffer (metric handlers). Called from the
+// sensor threads after identity enrichment; implementations are thread-safe.
+class FlowObserver {
+ public:
+  virtual ~FlowObserver() = default;
+  virtual void OnFlow(const flow::Flow& /*flow*/) {}
+  virtual void OnRequest(const telemetry::Request& /*request*/) {}
+  // An outgoing TCP connection was established after `seconds`: `tuple` carries the addresses,
+  // ports, pid and identities (source = the connecting end).
+  virtual void OnTcpConnect(const flow::Flow& /*tuple*/, double /*seconds*/) {}
+};
 
 // Also the RequestSink of the application view: each completed request becomes Hubble L7
 // flows (request and response) and, with `trace_printer`, a line on standard output.
@@ -23,7 +37,10 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   enum class TracePrinter { kDisabled, kText, kJson, kJsonIndent, kCounter };
 
   FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry,
-               TracePrinter printer = TracePrinter::kDisabled);
+               identity::IdentityCache& identity, TracePrinter printer = TracePrinter::kDisabled);
+
+  // Before the sensors start; the observer must outlive the pipeline's use.
+  void AddObserver(FlowObserver* observer) { observers_.push_back(observer); }
   ~FlowPipeline() override;
 
   void OnFlow(flow::Flow&& flow) override;
@@ -35,7 +52,11 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   static TracePrinter ParseTracePrinter(const std::string& name);
 
  private:
+  void Publish(flow::Flow&& flow);
+
   flow::FlowBuffer& buffer_;
+  identity::IdentityCache& identity_;
+  std::vector<FlowObserver*> observers_;
   metrics::Family<metrics::Counter>& lost_;
   std::array<metrics::Counter*, 7> tcp_events_{};  // by TcpEvent::Kind, interned once
   metrics::Histogram* connect_duration_;

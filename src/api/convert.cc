@@ -319,6 +319,35 @@ void FlowToProto(const flow::Flow& in, const ConvertContext& ctx, flowpb::Flow* 
   out->mutable_emitter()->set_name("Loupe");
   out->mutable_emitter()->set_version(ctx.emitter_version);
   out->set_verdict(VerdictToProto(in.verdict));
+  auto endpoint = [](const flow::PeerInfo& peer, flowpb::Endpoint* ep) {
+    ep->set_id(peer.endpoint.id);
+    ep->set_identity(peer.endpoint.identity);
+    ep->set_cluster_name(peer.endpoint.cluster_name);
+    ep->set_namespace_(peer.endpoint.namespace_name);
+    for (const auto& label : peer.endpoint.labels) ep->add_labels(label);
+    ep->set_pod_name(peer.endpoint.pod_name);
+    for (const auto& w : peer.endpoint.workloads) {
+      auto* pw = ep->add_workloads();
+      pw->set_name(w.name);
+      pw->set_kind(w.kind);
+    }
+  };
+  if (in.src_info) {
+    endpoint(*in.src_info, out->mutable_source());
+    for (const auto& name : in.src_info->names) out->add_source_names(name);
+    if (!in.src_info->service_name.empty()) {
+      out->mutable_source_service()->set_name(in.src_info->service_name);
+      out->mutable_source_service()->set_namespace_(in.src_info->service_namespace);
+    }
+  }
+  if (in.dst_info) {
+    endpoint(*in.dst_info, out->mutable_destination());
+    for (const auto& name : in.dst_info->names) out->add_destination_names(name);
+    if (!in.dst_info->service_name.empty()) {
+      out->mutable_destination_service()->set_name(in.dst_info->service_name);
+      out->mutable_destination_service()->set_namespace_(in.dst_info->service_namespace);
+    }
+  }
   if (in.verdict == flow::Verdict::kDropped) {
     out->set_drop_reason(in.drop_reason);
     if (ValidDropReason(in.drop_reason)) {
@@ -451,6 +480,15 @@ absl::StatusOr<ConvertedFilter> FilterFromProto(const flowpb::FlowFilter& in) {
   copy(in.destination_label(), &spec.destination_label);
   copy(in.source_service(), &spec.source_service);
   copy(in.destination_service(), &spec.destination_service);
+  for (const auto& w : in.source_workload()) spec.source_workload.push_back({w.name(), w.kind()});
+  for (const auto& w : in.destination_workload()) {
+    spec.destination_workload.push_back({w.name(), w.kind()});
+  }
+  spec.source_identity.assign(in.source_identity().begin(), in.source_identity().end());
+  spec.destination_identity.assign(in.destination_identity().begin(),
+                                   in.destination_identity().end());
+  copy(in.source_cluster_name(), &spec.source_cluster_name);
+  copy(in.destination_cluster_name(), &spec.destination_cluster_name);
   for (int v : in.traffic_direction()) {
     if (v < 0 || v > 2)
       return absl::InvalidArgumentError("FlowFilter.traffic_direction: bad value");
@@ -501,29 +539,10 @@ absl::StatusOr<ConvertedFilter> FilterFromProto(const flowpb::FlowFilter& in) {
   if (in.http_header_size() > 0) return unsupported("http_header");
   if (in.node_labels_size() > 0) return unsupported("node_labels");
 
-  // Fields whose value is empty on every Loupe flow today (no identities, no SNAT, no tracing,
-  // no encryption): decide them once here.
-  auto contains_zero = [](const auto& list) {
-    for (auto v : list) {
-      if (v == 0) return true;
-    }
-    return false;
-  };
-  auto contains_empty = [](const auto& list) {
-    for (const auto& v : list) {
-      if (v.empty()) return true;
-    }
-    return false;
-  };
+  // Fields whose value is empty on every Loupe flow today (no SNAT, no tracing, no
+  // encryption): decide them once here.
   bool never = false;
-  if (in.source_identity_size() > 0 && !contains_zero(in.source_identity())) never = true;
-  if (in.destination_identity_size() > 0 && !contains_zero(in.destination_identity())) never = true;
   if (in.source_ip_xlated_size() > 0) never = true;
-  if (in.source_workload_size() > 0 || in.destination_workload_size() > 0) never = true;
-  if (in.source_cluster_name_size() > 0 && !contains_empty(in.source_cluster_name())) never = true;
-  if (in.destination_cluster_name_size() > 0 && !contains_empty(in.destination_cluster_name())) {
-    never = true;
-  }
   if (in.trace_id_size() > 0 || in.ip_trace_id_size() > 0) never = true;
   if (in.encrypted_size() > 0) {
     bool wants_unencrypted = false;

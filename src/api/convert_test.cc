@@ -263,15 +263,58 @@ TEST(ConvertTest, FilterFromProto) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(bad.status().message()).find("cel_expression"), std::string::npos);
 
-  flowpb::FlowFilter workload;
-  workload.add_destination_workload()->set_name("api");
-  EXPECT_TRUE(FilterFromProto(workload)->never_matches);
-  flowpb::FlowFilter identity0;
-  identity0.add_source_identity(0);
-  EXPECT_FALSE(FilterFromProto(identity0)->never_matches);
-  flowpb::FlowFilter identity2;
-  identity2.add_source_identity(2);
-  EXPECT_TRUE(FilterFromProto(identity2)->never_matches);
+  // Identity fields reach the spec and are matched against flow identities.
+  flowpb::FlowFilter identity;
+  auto* w = identity.add_destination_workload();
+  w->set_name("api");
+  w->set_kind("Deployment");
+  identity.add_source_identity(2);
+  identity.add_source_cluster_name("default");
+  auto converted = FilterFromProto(identity);
+  ASSERT_TRUE(converted.ok());
+  EXPECT_FALSE(converted->never_matches);
+  ASSERT_EQ(converted->spec.destination_workload.size(), 1u);
+  EXPECT_EQ(converted->spec.destination_workload[0].name, "api");
+  EXPECT_EQ(converted->spec.destination_workload[0].kind, "Deployment");
+  EXPECT_EQ(converted->spec.source_identity, std::vector<uint32_t>{2});
+  EXPECT_EQ(converted->spec.source_cluster_name, std::vector<std::string>{"default"});
+}
+
+TEST(ConvertTest, EndpointsNamesAndServices) {
+  auto src = std::make_shared<flow::PeerInfo>();
+  src->endpoint.id = 42;
+  src->endpoint.identity = 300;
+  src->endpoint.cluster_name = "default";
+  src->endpoint.namespace_name = "prod";
+  src->endpoint.pod_name = "web-1";
+  src->endpoint.labels = {"k8s:app=web"};
+  src->endpoint.workloads = {{"web", "Deployment"}};
+  auto dst = std::make_shared<flow::PeerInfo>();
+  dst->endpoint.identity = 2;
+  dst->endpoint.labels = {"reserved:world"};
+  dst->names = {"example.com"};
+  dst->service_name = "ext";
+  dst->service_namespace = "prod";
+  flow::Flow f;
+  f.src_info = src;
+  f.dst_info = dst;
+  flowpb::Flow out;
+  FlowToProto(f, ConvertContext{}, &out);
+  EXPECT_EQ(out.source().id(), 42u);
+  EXPECT_EQ(out.source().identity(), 300u);
+  EXPECT_EQ(out.source().namespace_(), "prod");
+  EXPECT_EQ(out.source().pod_name(), "web-1");
+  EXPECT_EQ(out.source().cluster_name(), "default");
+  ASSERT_EQ(out.source().labels_size(), 1);
+  EXPECT_EQ(out.source().labels(0), "k8s:app=web");
+  ASSERT_EQ(out.source().workloads_size(), 1);
+  EXPECT_EQ(out.source().workloads(0).kind(), "Deployment");
+  EXPECT_EQ(out.destination().identity(), 2u);
+  ASSERT_EQ(out.destination_names_size(), 1);
+  EXPECT_EQ(out.destination_names(0), "example.com");
+  EXPECT_EQ(out.destination_service().name(), "ext");
+  EXPECT_EQ(out.destination_service().namespace_(), "prod");
+  EXPECT_FALSE(out.has_source_service());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/base/strings.h"
+#include "src/flow/identity_filter.h"
 
 namespace loupe::flow {
 namespace {
@@ -134,12 +135,20 @@ class CompiledFilter {
       if (auto s = ParseCidr("destination_ip", text, &c); !s.ok()) return s;
       f->destination_ip_.push_back(c);
     }
-    // Identity-derived fields: flows carry no pod/service/label/FQDN yet (identity issue), so a
-    // filter that sets them matches nothing, exactly as Hubble treats a flow without them.
-    f->needs_identity_ = !spec.source_pod.empty() || !spec.destination_pod.empty() ||
-                         !spec.source_fqdn.empty() || !spec.destination_fqdn.empty() ||
-                         !spec.source_label.empty() || !spec.destination_label.empty() ||
-                         !spec.source_service.empty() || !spec.destination_service.empty();
+    // Identity-derived fields: a flow end without identity matches none of them.
+    IdentitySpec src{spec.source_pod,      spec.source_service,  spec.source_fqdn,
+                     spec.source_label,    spec.source_workload, spec.source_identity,
+                     spec.source_cluster_name};
+    IdentitySpec dst{spec.destination_pod,      spec.destination_service,
+                     spec.destination_fqdn,     spec.destination_label,
+                     spec.destination_workload, spec.destination_identity,
+                     spec.destination_cluster_name};
+    auto src_matcher = IdentityMatcher::Compile(src, "source");
+    if (!src_matcher.ok()) return src_matcher.status();
+    auto dst_matcher = IdentityMatcher::Compile(dst, "destination");
+    if (!dst_matcher.ok()) return dst_matcher.status();
+    f->source_identity_ = *std::move(src_matcher);
+    f->destination_identity_ = *std::move(dst_matcher);
     f->traffic_direction_ = spec.traffic_direction;
     f->verdict_ = spec.verdict;
     f->drop_reason_desc_ = spec.drop_reason_desc;
@@ -193,7 +202,11 @@ class CompiledFilter {
   }
 
   bool Matches(const Flow& flow, const FilterContext& ctx) const {
-    if (needs_identity_) return false;
+    if (!source_identity_.empty() && !source_identity_.Matches(flow.src_info.get())) return false;
+    if (!destination_identity_.empty() &&
+        !destination_identity_.Matches(flow.dst_info.get())) {
+      return false;
+    }
     if (!uuid_.empty() && std::find(uuid_.begin(), uuid_.end(), FlowUuid(flow.id)) == uuid_.end()) {
       return false;
     }
@@ -295,7 +308,8 @@ class CompiledFilter {
 
   std::vector<std::string> uuid_;
   std::vector<Cidr> source_ip_, destination_ip_;
-  bool needs_identity_ = false;
+  IdentityMatcher source_identity_;
+  IdentityMatcher destination_identity_;
   std::vector<TrafficDirection> traffic_direction_;
   std::vector<Verdict> verdict_;
   std::vector<uint32_t> drop_reason_desc_;

@@ -31,8 +31,9 @@ std::string JoinLabels(const std::vector<std::string>& labels) {
   return key;
 }
 
+// Hubble's source/destination_names carry names without the root dot.
 std::string NormalizeName(std::string name) {
-  if (!name.empty() && name.back() != '.') name.push_back('.');
+  while (!name.empty() && name.back() == '.') name.pop_back();
   return name;
 }
 
@@ -192,6 +193,7 @@ void IdentityCache::OnDnsAnswer(const std::vector<std::string>& names,
     bool changed = false;
     for (const auto& raw : names) {
       std::string name = NormalizeName(raw);
+      if (name.empty()) continue;
       auto it = std::find_if(entry.names.begin(), entry.names.end(),
                              [&](const auto& n) { return n.first == name; });
       if (it == entry.names.end()) {

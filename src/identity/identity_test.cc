@@ -161,7 +161,7 @@ TEST(IdentityCacheTest, ServicesAndDnsNames) {
   const int64_t now = 1'000'000'000'000;
   cache.OnDnsAnswer({"example.com.", "cdn.example.net"}, {"93.184.216.34", "not-an-ip"}, 30, now);
   auto peer = cache.Lookup(Ip("93.184.216.34"));
-  EXPECT_EQ(peer->names, (std::vector<std::string>{"cdn.example.net.", "example.com."}));
+  EXPECT_EQ(peer->names, (std::vector<std::string>{"cdn.example.net", "example.com"}));
   EXPECT_EQ(peer->endpoint.identity, kIdentityWorld);
   cache.DeleteService(vip);
   EXPECT_EQ(cache.Lookup(vip)->service_name, "");
