@@ -110,16 +110,16 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::WorldPeer(const flow::IpAdd
 
 void IdentityCache::SetHostAddresses(const std::vector<flow::IpAddress>& addresses) {
   std::unique_lock lock(mu_);
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (it->second.host) {
-      it->second.host = false;
-      Rebuild(it->first, &it->second);
+  for (auto& [ip, slot] : entries_) {
+    if (slot.entry->host) {
+      slot.entry->host = false;
+      Rebuild(ip, &slot);
     }
   }
   for (const auto& ip : addresses) {
-    Entry& entry = entries_[ip];
-    entry.host = true;
-    Rebuild(ip, &entry);
+    Slot& slot = SlotFor(ip);
+    slot.entry->host = true;
+    Rebuild(ip, &slot);
   }
 }
 
@@ -130,7 +130,8 @@ void IdentityCache::UpsertEndpoint(const flow::IpAddress& ip, const flow::Endpoi
   if (ep.identity == 0) ep.identity = allocator_.Allocate(ep.labels);
   if (ep.cluster_name.empty()) ep.cluster_name = options_.cluster_name;
   std::unique_lock lock(mu_);
-  Entry& entry = entries_[ip];
+  Slot& slot = SlotFor(ip);
+  Entry& entry = *slot.entry;
   PruneLocked(&entry, since_ns);
   if (!entry.owners.empty()) {
     Owner& last = entry.owners.back();
@@ -138,44 +139,46 @@ void IdentityCache::UpsertEndpoint(const flow::IpAddress& ip, const flow::Endpoi
                           last.endpoint.pod_name == ep.pod_name;
     if (same_pod && last.until_ns == INT64_MAX) {
       last.endpoint = std::move(ep);  // an update of the live owner
-      Rebuild(ip, &entry);
+      Rebuild(ip, &slot);
       return;
     }
     // A new owner: the previous one ends where this one starts (unless it already ended).
     if (last.until_ns == INT64_MAX || last.until_ns > since_ns) last.until_ns = since_ns;
   }
   entry.owners.push_back(Owner{since_ns, INT64_MAX, std::move(ep)});
-  Rebuild(ip, &entry);
+  Rebuild(ip, &slot);
 }
 
 void IdentityCache::DeleteEndpoint(const flow::IpAddress& ip, int64_t deleted_at_ns) {
   std::unique_lock lock(mu_);
   auto it = entries_.find(ip);
-  if (it == entries_.end() || it->second.owners.empty()) return;
-  Owner& last = it->second.owners.back();
+  if (it == entries_.end() || it->second.entry->owners.empty()) return;
+  Owner& last = it->second.entry->owners.back();
   if (last.until_ns == INT64_MAX) {
     last.until_ns =
         deleted_at_ns +
         std::chrono::duration_cast<std::chrono::nanoseconds>(options_.deleted_grace).count();
+    Rebuild(ip, &it->second);
   }
 }
 
 void IdentityCache::UpsertService(const flow::IpAddress& ip, const std::string& name,
                                   const std::string& namespace_name) {
   std::unique_lock lock(mu_);
-  Entry& entry = entries_[ip];
+  Slot& slot = SlotFor(ip);
+  Entry& entry = *slot.entry;
   if (entry.service_name == name && entry.service_namespace == namespace_name) return;
   entry.service_name = name;
   entry.service_namespace = namespace_name;
-  Rebuild(ip, &entry);
+  Rebuild(ip, &slot);
 }
 
 void IdentityCache::DeleteService(const flow::IpAddress& ip) {
   std::unique_lock lock(mu_);
   auto it = entries_.find(ip);
   if (it == entries_.end()) return;
-  it->second.service_name.clear();
-  it->second.service_namespace.clear();
+  it->second.entry->service_name.clear();
+  it->second.entry->service_namespace.clear();
   Rebuild(ip, &it->second);
 }
 
@@ -189,7 +192,8 @@ void IdentityCache::OnDnsAnswer(const std::vector<std::string>& names,
   for (const auto& text : ips) {
     flow::IpAddress ip;
     if (!flow::IpAddress::Parse(text, &ip)) continue;
-    Entry& entry = entries_[ip];
+    Slot& slot = SlotFor(ip);
+    Entry& entry = *slot.entry;
     bool changed = false;
     for (const auto& raw : names) {
       std::string name = NormalizeName(raw);
@@ -217,7 +221,7 @@ void IdentityCache::OnDnsAnswer(const std::vector<std::string>& names,
     }
     if (changed) {
       std::sort(entry.names.begin(), entry.names.end());
-      Rebuild(ip, &entry);
+      Rebuild(ip, &slot);
     }
   }
   // Bound the addresses that carry names: forget the least recently answered ones.
@@ -227,9 +231,10 @@ void IdentityCache::OnDnsAnswer(const std::vector<std::string>& names,
     --dns_addresses_;
     auto it = entries_.find(victim);
     if (it == entries_.end()) continue;
-    it->second.in_dns_lru = false;
-    it->second.names.clear();
-    if (it->second.owners.empty() && !it->second.host && it->second.service_name.empty()) {
+    Entry& entry = *it->second.entry;
+    entry.in_dns_lru = false;
+    entry.names.clear();
+    if (entry.owners.empty() && !entry.host && entry.service_name.empty()) {
       entries_.erase(it);
     } else {
       Rebuild(victim, &it->second);
@@ -263,10 +268,29 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::BuildPeer(const flow::IpAdd
   return peer;
 }
 
-void IdentityCache::Rebuild(const flow::IpAddress& ip, Entry* entry) {
+IdentityCache::Slot& IdentityCache::SlotFor(const flow::IpAddress& ip) {
+  Slot& slot = entries_[ip];
+  if (!slot.entry) slot.entry = std::make_unique<Entry>();
+  return slot;
+}
+
+void IdentityCache::Rebuild(const flow::IpAddress& ip, Slot* slot) {
+  Entry* entry = slot->entry.get();
   entry->built.clear();
   for (const Owner& owner : entry->owners) entry->built.push_back(BuildPeer(ip, *entry, &owner));
   entry->built_unowned = BuildPeer(ip, *entry, nullptr);
+  // The fast path: a live newest owner answers every flow from its start on; an address without
+  // owners answers every flow with its unowned identity.
+  if (entry->owners.empty()) {
+    slot->current = entry->built_unowned;
+    slot->current_since = INT64_MIN;
+  } else if (entry->owners.back().until_ns == INT64_MAX) {
+    slot->current = entry->built.back();
+    slot->current_since = entry->owners.back().since_ns;
+  } else {
+    slot->current.reset();
+    slot->current_since = INT64_MAX;
+  }
 }
 
 std::shared_ptr<const flow::PeerInfo> IdentityCache::Lookup(const flow::IpAddress& ip,
@@ -275,7 +299,8 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::Lookup(const flow::IpAddres
   std::shared_lock lock(mu_);
   auto it = entries_.find(ip);
   if (it == entries_.end()) return WorldPeer(ip);
-  const Entry& entry = it->second;
+  if (time_ns >= it->second.current_since) return it->second.current;
+  const Entry& entry = *it->second.entry;
   // Newest owner first: the one whose validity covers the flow's time.
   for (size_t i = entry.owners.size(); i-- > 0;) {
     const Owner& owner = entry.owners[i];
@@ -377,7 +402,7 @@ void IdentityCache::Enrich(flow::Flow* flow, bool pid_is_source) {
 size_t IdentityCache::endpoint_count() const {
   std::shared_lock lock(mu_);
   size_t n = 0;
-  for (const auto& [ip, entry] : entries_) n += entry.owners.empty() ? 0 : 1;
+  for (const auto& [ip, slot] : entries_) n += slot.entry->owners.empty() ? 0 : 1;
   return n;
 }
 

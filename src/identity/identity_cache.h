@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "src/flow/flow.h"
 
 namespace loupe::identity {
@@ -132,8 +133,16 @@ class IdentityCache {
     std::list<flow::IpAddress>::iterator dns_lru;
     bool in_dns_lru = false;
   };
+  // The map's value: the answer for flows at or after `current_since` inline (one probe and a
+  // reference count on the flow path), the rest behind a pointer.
+  struct Slot {
+    std::shared_ptr<const flow::PeerInfo> current;
+    int64_t current_since = INT64_MAX;
+    std::unique_ptr<Entry> entry;
+  };
 
-  void Rebuild(const flow::IpAddress& ip, Entry* entry);
+  void Rebuild(const flow::IpAddress& ip, Slot* slot);
+  Slot& SlotFor(const flow::IpAddress& ip);
   std::shared_ptr<const flow::PeerInfo> BuildPeer(const flow::IpAddress& ip, const Entry& entry,
                                                   const Owner* owner);
   void PruneLocked(Entry* entry, int64_t now_ns);
@@ -142,7 +151,7 @@ class IdentityCache {
   const Options options_;
   IdentityAllocator allocator_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<flow::IpAddress, Entry, IpHash> entries_;
+  absl::flat_hash_map<flow::IpAddress, Slot, IpHash> entries_;
   std::list<flow::IpAddress> dns_lru_;  // front = most recently answered
   size_t dns_addresses_ = 0;
   std::shared_ptr<const flow::PeerInfo> world_v4_;
