@@ -1,5 +1,6 @@
 // L7 engine benchmarks: HTTP/1 parse + stitch over recorded-style connection streams (one chunk
-// per syscall, as the socket sensor delivers them) and HPACK / HTTP/2 decoding. Targets (issue 4):
+// per syscall, as the socket sensor delivers them), HPACK / HTTP/2 decoding, and turning a
+// completed request into its two Hubble L7 flows. Targets (issue 4):
 // HTTP/1 >= 1 GB/s and >= 2 M requests/s on one core. Counters: bytes_per_second (request +
 // response bytes), items_per_second (completed requests, or decoded header fields for HPACK).
 #include <benchmark/benchmark.h>
@@ -13,6 +14,7 @@
 #include "src/protocols/http2/hpack.h"
 #include "src/protocols/http2/http2_parser.h"
 #include "src/protocols/http2/huffman.h"
+#include "src/telemetry/request_flows.h"
 
 namespace loupe::protocols {
 namespace {
@@ -111,6 +113,36 @@ void BM_Http1ParseStitchPipelined(benchmark::State& state) {
   RunHttp1(state, rec);
 }
 BENCHMARK(BM_Http1ParseStitchPipelined);
+
+// A completed request as the ingest layer hands it on, turned into its REQUEST and RESPONSE L7
+// flows (what the flow pipeline does for every request); the flows are dropped right away, as the
+// flow buffer eventually does. items_per_second = requests.
+void BM_RequestToFlows(benchmark::State& state) {
+  telemetry::Request r;
+  r.pid = 4242;
+  r.role = telemetry::Role::kServer;
+  flow::IpAddress::Parse("10.244.1.17", &r.local_ip);
+  flow::IpAddress::Parse("10.244.2.9", &r.remote_ip);
+  r.local_port = 8080;
+  r.remote_port = 43122;
+  r.protocol = telemetry::Protocol::kHttp1;
+  r.method = "GET";
+  r.path = "/api/v1/catalog/items/1042";
+  r.version = "HTTP/1.1";
+  r.host = "catalog.shop.svc.cluster.local:8080";
+  r.status = 200;
+  r.start_ns = 1'764'158'400'000'000'000;
+  r.end_ns = r.start_ns + 183'000;
+  for (auto _ : state) {
+    flow::Flow request_flow;
+    flow::Flow response_flow;
+    telemetry::RequestToFlows(r, &request_flow, &response_flow);
+    benchmark::DoNotOptimize(request_flow.l7.get());
+    benchmark::DoNotOptimize(response_flow.l7.get());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_RequestToFlows);
 
 // gRPC-style request header blocks as Go's encoder emits them on a warm connection: the first
 // block inserts path/authority/content-type/user-agent, the following ones reference them.

@@ -20,6 +20,7 @@
 #include "src/sensors/drop_sensor.h"
 #include "src/sensors/interfaces.h"
 #include "src/sensors/netflow_sensor.h"
+#include "src/agent/metrics_setup.h"
 #include "src/sensors/tcp_lifecycle_sensor.h"
 
 namespace loupe::agent {
@@ -49,6 +50,35 @@ std::vector<flow::IpAddress> HostAddresses() {
   freeifaddrs(list);
   return out;
 }
+
+// Adapters from the pipeline's observer interface to the metric handlers.
+class HubbleObserver final : public FlowObserver {
+ public:
+  explicit HubbleObserver(metrics::hubble::HubbleMetrics& m) : m_(m) {}
+  void OnFlow(const flow::Flow& flow, const FlowTrace* trace) override {
+    if (trace != nullptr) {
+      m_.OnFlow(flow, metrics::hubble::TraceIds{trace->trace_id, trace->span_id});
+    } else {
+      m_.OnFlow(flow);
+    }
+  }
+  void OnTcpConnect(const flow::Flow& tuple, double seconds) override {
+    m_.OnTcpConnect(tuple, seconds);
+  }
+
+ private:
+  metrics::hubble::HubbleMetrics& m_;
+};
+
+class AppObserver final : public FlowObserver {
+ public:
+  explicit AppObserver(metrics::app::AppMetrics& m) : m_(m) {}
+  void OnFlow(const flow::Flow& flow, const FlowTrace*) override { m_.OnFlow(flow); }
+  void OnRequest(const telemetry::Request& request) override { m_.OnRequest(request); }
+
+ private:
+  metrics::app::AppMetrics& m_;
+};
 
 std::string HostName() {
   char buf[HOST_NAME_MAX + 1] = {};
@@ -100,16 +130,19 @@ void Agent::SetUpApplicationView(discovery::Selection selection) {
     discovery_ = std::make_unique<discovery::Discovery>(
         std::move(selection),
         discovery::Discovery::Callbacks{
-            [traced](const discovery::ProcessInfo& p) {
+            [this, traced](const discovery::ProcessInfo& p) {
               LOG_INFO("instrumenting process pid={} exe={} service={}", p.pid, p.exe, p.comm);
               absl::Status status = traced->AddPid(p.pid);
               if (!status.ok()) {
                 LOG_WARN("cannot instrument pid {}: {}", p.pid, std::string(status.message()));
+                return;
               }
+              InstrumentedChanged(p.pid, true);
             },
-            [traced](uint32_t pid) {
+            [this, traced](uint32_t pid) {
               LOG_INFO("stopped instrumenting process pid={}", pid);
               traced->RemovePid(pid);
+              InstrumentedChanged(pid, false);
             }},
         std::chrono::milliseconds(500), static_cast<uint32_t>(getpid()));
     process_events_.discovery = discovery_.get();
@@ -136,11 +169,64 @@ void Agent::RegisterSelfMetrics() {
   });
 }
 
+absl::Status Agent::SetUpMetrics() {
+  const auto& limits = config_.loupe_metrics();
+  metrics::hubble::HubbleMetricsOptions hubble_options;
+  if (limits.max_series_per_family > 0) {
+    hubble_options.max_series_per_family = static_cast<size_t>(limits.max_series_per_family);
+  }
+  hubble_options.series_ttl =
+      std::chrono::duration_cast<std::chrono::seconds>(config_.prometheus_export().ttl);
+  auto hubble =
+      metrics::hubble::HubbleMetrics::Create(registry_, HubbleMetricEntries(config_), hubble_options);
+  if (!hubble.ok()) {
+    return absl::InvalidArgumentError("loupe.metrics.hubble: " + std::string(hubble.status().message()));
+  }
+  hubble_metrics_ = std::move(hubble).value();
+  metric_observers_.push_back(std::make_unique<HubbleObserver>(*hubble_metrics_));
+
+  auto options = AppMetricsOptionsFromConfig(config_);
+  if (!options.ok()) return options.status();
+  options->host_name = node_name_;
+  auto app = metrics::app::AppMetrics::Create(registry_, *std::move(options));
+  if (!app.ok()) return app.status();
+  app_metrics_ = std::move(app).value();
+  metric_observers_.push_back(std::make_unique<AppObserver>(*app_metrics_));
+  for (auto& o : metric_observers_) pipeline_.AddObserver(o.get());
+  return absl::OkStatus();
+}
+
+void Agent::InstrumentedChanged(uint32_t pid, bool added) {
+  std::vector<uint32_t> pids;
+  {
+    std::lock_guard<std::mutex> lock(instrumented_mu_);
+    if (added) {
+      instrumented_.insert(pid);
+    } else {
+      instrumented_.erase(pid);
+    }
+    pids.assign(instrumented_.begin(), instrumented_.end());
+  }
+  if (app_metrics_) {
+    if (!added) app_metrics_->service_namer().Forget(pid);
+    app_metrics_->SetProcesses(std::move(pids));
+  }
+}
+
 absl::Status Agent::Start() {
+  if (absl::Status metrics_status = SetUpMetrics(); !metrics_status.ok()) return metrics_status;
   auto lock = ProcessLock::Acquire(config_.GetString("loupe.runtime_dir") + "/agent.lock");
   if (!lock.ok()) return lock.status();
   lock_ = std::move(lock).value();
   identity_.SetHostAddresses(HostAddresses());
+  auto kubernetes = KubernetesIdentity::Create(config_, node_name_, identity_);
+  if (!kubernetes.ok()) return kubernetes.status();
+  kubernetes_ = std::move(kubernetes).value();
+  if (kubernetes_) {
+    // Flows are attributed from the first list on; until then they carry what the caches know.
+    kubernetes_->Start();
+    LOG_INFO("Kubernetes metadata from {}", kubernetes_->server());
+  }
 
   endpoint_ = std::make_unique<prometheus::HttpEndpoint>(registry_, [this] { return Health(); });
   absl::Status status = endpoint_->Start(config_.GetString("loupe.listen_address"),
@@ -194,6 +280,7 @@ void Agent::Stop() {
   observer_.reset();
   if (endpoint_) endpoint_->Stop();
   endpoint_.reset();
+  if (kubernetes_) kubernetes_->Stop();
   lock_.reset();
 }
 
@@ -217,6 +304,21 @@ prometheus::HealthReport Agent::Health() const {
       {"version", kVersion},
       {"uptime_seconds", (RealClock::Get().NowMonotonicNs() - start_ns_) / 1'000'000'000},
       {"sensors", sensors}};
+  if (kubernetes_) {
+    // An unreachable API server degrades nothing: the caches keep the last known state.
+    nlohmann::json informers = nlohmann::json::array();
+    for (const auto& st : kubernetes_->Status()) {
+      informers.push_back({{"kind", st.kind},
+                           {"synced", st.synced},
+                           {"connected", st.connected},
+                           {"objects", st.objects},
+                           {"resource_version", st.resource_version},
+                           {"last_error", st.last_error}});
+    }
+    body["kubernetes"] = {{"server", kubernetes_->server()},
+                          {"synced", kubernetes_->synced()},
+                          {"informers", informers}};
+  }
   // Degraded still answers 200: a missing hook must not make Kubernetes restart the agent.
   return {started && !stopping, body.dump()};
 }

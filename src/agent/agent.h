@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,9 @@
 #include "src/export/prometheus/http_endpoint.h"
 #include "src/flow/flow_buffer.h"
 #include "src/ingest/conn_manager.h"
+#include "src/agent/k8s_identity.h"
+#include "src/metrics/app/app_metrics.h"
+#include "src/metrics/hubble/hubble_metrics.h"
 #include "src/metrics/registry.h"
 #include "src/sensors/process_events.h"
 #include "src/sensors/sensor.h"
@@ -43,6 +48,8 @@ class Agent {
  private:
   prometheus::HealthReport Health() const;
   void RegisterSelfMetrics();
+  absl::Status SetUpMetrics();
+  void InstrumentedChanged(uint32_t pid, bool added);
   void SetUpApplicationView(discovery::Selection selection);
 
   // Process exec/exit from the socket sensor make discovery rescan at once.
@@ -75,6 +82,13 @@ class Agent {
   flow::FlowBuffer buffer_;
   identity::IdentityCache identity_;
   FlowPipeline pipeline_;
+  // Metric handlers fed by the pipeline (created in Start, before the sensors).
+  std::unique_ptr<metrics::hubble::HubbleMetrics> hubble_metrics_;
+  std::unique_ptr<metrics::app::AppMetrics> app_metrics_;
+  std::vector<std::unique_ptr<FlowObserver>> metric_observers_;
+  std::unique_ptr<KubernetesIdentity> kubernetes_;  // null when Kubernetes metadata is off
+  std::mutex instrumented_mu_;
+  std::set<uint32_t> instrumented_;  // pids discovery instruments, for process metrics
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
   std::unique_ptr<api::ObserverServer> observer_;

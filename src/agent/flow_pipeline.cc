@@ -51,20 +51,7 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
       lost_(registry.AddCounter("hubble_lost_events_total",
                                 "Events lost before they became flows, by where they were lost.",
                                 {"source"})),
-      connect_duration_(
-          registry
-              .AddHistogram("hubble_tcp_connect_duration_seconds",
-                            "TCP connect latency (SYN sent to ESTABLISHED) of outgoing "
-                            "connections, from the sock:inet_sock_set_state tracepoint.",
-                            {},
-                            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.03, 0.05, 0.1, 0.25,
-                             0.5, 1, 2.5, 5, 10})
-              .WithLabels({})),
-      dns_invalid_(registry
-                       .AddCounter("loupe_parse_errors_total",
-                                   "Payloads a protocol parser rejected, by protocol.",
-                                   {"protocol"})
-                       .WithLabels({"dns"})),
+      dns_invalid_(ingest::ParseErrorCounters::For(registry).ForProtocol("dns")),
       printer_(printer) {
   auto& tcp_events = registry.AddCounter(
       "loupe_tcp_events_total", "TCP lifecycle events seen by the sock/tcp tracepoints, by event.",
@@ -122,8 +109,8 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
   Publish(std::move(response_flow));
 }
 
-void FlowPipeline::Publish(flow::Flow&& flow) {
-  for (FlowObserver* o : observers_) o->OnFlow(flow);
+void FlowPipeline::Publish(flow::Flow&& flow, const FlowTrace* trace) {
+  for (FlowObserver* o : observers_) o->OnFlow(flow, trace);
   buffer_.Append(std::move(flow));
 }
 
@@ -143,7 +130,6 @@ void FlowPipeline::OnTcpEvent(const sensors::TcpEvent& event) {
   if (kind < tcp_events_.size()) tcp_events_[kind]->Inc();
   if (event.kind == sensors::TcpEvent::Kind::kConnected) {
     const double seconds = static_cast<double>(event.latency_ns) / 1e9;
-    connect_duration_->Observe(seconds);
     if (!observers_.empty()) {
       flow::Flow tuple;
       tuple.time_ns = event.time_ns;

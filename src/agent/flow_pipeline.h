@@ -18,12 +18,18 @@
 
 namespace loupe::agent {
 
+// The span of the request an L7 flow belongs to (exemplars); hex ids.
+struct FlowTrace {
+  std::string_view trace_id;
+  std::string_view span_id;
+};
+
 // What consumes flows and requests besides the flow buffer (metric handlers). Called from the
 // sensor threads after identity enrichment; implementations are thread-safe.
 class FlowObserver {
  public:
   virtual ~FlowObserver() = default;
-  virtual void OnFlow(const flow::Flow& /*flow*/) {}
+  virtual void OnFlow(const flow::Flow& /*flow*/, const FlowTrace* /*trace*/) {}
   virtual void OnRequest(const telemetry::Request& /*request*/) {}
   // An outgoing TCP connection was established after `seconds`: `tuple` carries the addresses,
   // ports, pid and identities (source = the connecting end).
@@ -52,14 +58,13 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   static TracePrinter ParseTracePrinter(const std::string& name);
 
  private:
-  void Publish(flow::Flow&& flow);
+  void Publish(flow::Flow&& flow, const FlowTrace* trace = nullptr);
 
   flow::FlowBuffer& buffer_;
   identity::IdentityCache& identity_;
   std::vector<FlowObserver*> observers_;
   metrics::Family<metrics::Counter>& lost_;
   std::array<metrics::Counter*, 7> tcp_events_{};  // by TcpEvent::Kind, interned once
-  metrics::Histogram* connect_duration_;
   metrics::Counter* dns_invalid_;
   TracePrinter printer_;
   std::atomic<uint64_t> printed_requests_{0};

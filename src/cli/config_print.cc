@@ -1,13 +1,72 @@
 #include "src/cli/config_print.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "src/base/strings.h"
-#include "src/config/config.h"
 
 namespace loupe::cli {
+namespace {
+
+std::string DisplayValue(const config::KeySpec& spec, const config::Value& value) {
+  if (spec.secret && std::holds_alternative<config::StringMap>(value)) {
+    std::vector<std::string> entries;
+    for (const auto& [name, unused] : std::get<config::StringMap>(value)) {
+      entries.push_back(absl::StrCat(name, ": <redacted>"));
+    }
+    return absl::StrCat("{", absl::StrJoin(entries, ", "), "}");
+  }
+  std::string text = config::FormatValue(value);
+  return text.empty() ? "\"\"" : text;
+}
+
+const char* ProtocolName(config::OtlpProtocol protocol) {
+  return protocol == config::OtlpProtocol::kGrpc ? "grpc" : "http/protobuf";
+}
+
+std::string DescribeTarget(const config::OtlpTarget& target) {
+  if (!target.enabled) return "disabled (no endpoint)";
+  return absl::StrCat(target.url, " over ", ProtocolName(target.protocol));
+}
+
+// Markdown table cells cannot hold a raw '|'.
+std::string Cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RenderConfigPrint(const config::Config& config) {
+  size_t key_width = 0;
+  for (const auto& spec : config::Schema()) key_width = std::max(key_width, spec.path.size());
+  std::string out;
+  for (const auto& spec : config::Schema()) {
+    const config::Setting& setting = config.Get(spec.path);
+    std::string line = spec.path;
+    line.resize(key_width + 2, ' ');
+    line += DisplayValue(spec, setting.value);
+    line += "  # ";
+    line += setting.source;
+    out += line;
+    out += '\n';
+  }
+  const auto& traces = config.otel_traces_export();
+  out += absl::StrCat("# effective: OTLP metrics ",
+                      DescribeTarget(config.otel_metrics_export().target), "\n");
+  out += absl::StrCat("# effective: OTLP traces ", DescribeTarget(traces.target), ", sampler ",
+                      traces.sampler.name, " keeps ", traces.sampler.ratio, " of root traces\n");
+  out += absl::StrCat("# effective: Beyla network flow metrics ",
+                      config.network().enable ? "on" : "off", "\n");
+  return out;
+}
 
 int RunConfigPrint(const std::string& config_path) {
   auto config = config::Config::Load(config_path, config::ProcessEnv());
@@ -16,11 +75,7 @@ int RunConfigPrint(const std::string& config_path) {
                  std::string(config.status().message()).c_str());
     return 2;
   }
-  for (const auto& spec : config::Schema()) {
-    const config::Setting& setting = config->Get(spec.path);
-    std::printf("%-40s %-30s # %s\n", spec.path.c_str(), config::FormatValue(setting.value).c_str(),
-                setting.source.c_str());
-  }
+  std::fputs(RenderConfigPrint(*config).c_str(), stdout);
   return 0;
 }
 
@@ -32,23 +87,35 @@ std::string RenderConfigReference() {
       "Loupe reads one YAML file (`loupe agent --config FILE`, or `LOUPE_CONFIG`). The file is "
       "Beyla-compatible: Beyla's keys keep their meaning, and Loupe's own settings live under "
       "`loupe:`. Precedence: built-in default < file < environment variable (the first variable "
-      "listed that is set wins). An unknown key or a bad value stops the agent with exit code 2 "
-      "and a message naming the key and what is allowed. `loupe config print` shows the "
-      "effective value of every key and where it came from.\n\n"
-      "| Key | Type | Default | Environment | Equivalent | Description |\n"
+      "listed that is set wins, so a signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` beats the "
+      "generic `OTEL_EXPORTER_OTLP_*`, and any variable beats the file). An unknown key (at any "
+      "depth, e.g. `otel_traces_export.sampler.nmae`) or a bad value stops the agent with exit "
+      "code 2 and a message naming the full key, the file line or variable, and what is "
+      "allowed. `loupe config print` shows the effective value of every key and where it came "
+      "from.\n\n"
+      "Lists and maps can also come from variables: lists are comma-separated (Hubble metric "
+      "handlers: space-separated), maps are `k=v,k2=v2` with %-encoded values. Selector lists, "
+      "`otel_metrics_export.histograms` and `attributes.select` are YAML-only. The agent reads "
+      "keys through typed accessors in `src/config/config.h` (per section: "
+      "`prometheus_export()`, `otel_metrics_export()`, `otel_traces_export()`, `network()`, "
+      "`kubernetes()`, `attributes()`, `routes()`, `loupe_metrics()`).\n\n"
+      "| Key | Type | Default | Environment | Beyla / Hubble equivalent | Description |\n"
       "|---|---|---|---|---|---|\n";
   for (const auto& spec : config::Schema()) {
     std::string type = config::TypeName(spec.type);
     if (spec.type == config::ValueType::kEnum) type += " " + Join(spec.allowed, ", ");
+    if (spec.type == config::ValueType::kStringList && !spec.allowed.empty()) {
+      type += " from " + Join(spec.allowed, ", ");
+    }
     if (spec.type == config::ValueType::kInt && spec.min != INT64_MIN) {
       type += " [" + std::to_string(spec.min) + ", " + std::to_string(spec.max) + "]";
     }
     std::string env;
     for (const auto& var : spec.env) env += (env.empty() ? "" : ", ") + ("`" + var + "`");
     const std::string def = config::FormatValue(spec.default_value);
-    out +=
-        absl::StrCat("| `", spec.path, "` | ", type, " | ", def.empty() ? "\"\"" : "`" + def + "`",
-                     " | ", env, " | ", spec.equivalent, " | ", spec.doc, " |\n");
+    out += absl::StrCat("| `", spec.path, "` | ", Cell(type), " | ",
+                        def.empty() ? "\"\"" : "`" + Cell(def) + "`", " | ", env, " | ",
+                        Cell(spec.equivalent), " | ", Cell(spec.doc), " |\n");
   }
   return out;
 }

@@ -15,9 +15,7 @@ constexpr int64_t kHousekeepingPeriodNs = 200'000'000;
 ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry)
     : options_(options),
       sink_(sink),
-      parse_errors_(registry.AddCounter("loupe_parse_errors_total",
-                                        "Payloads a protocol parser rejected, by protocol.",
-                                        {"protocol"})),
+      parse_errors_(ParseErrorCounters::For(registry)),
       resyncs_(registry.AddCounter(
           "loupe_stream_resyncs_total",
           "Times a parser skipped to the next message boundary after missing or garbled bytes.",
@@ -25,6 +23,11 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
       requests_(registry.AddCounter("loupe_requests_total",
                                     "Request/response exchanges reconstructed, by protocol.",
                                     {"protocol"})),
+      unmatched_(registry.AddCounter(
+          "loupe_unmatched_messages_total",
+          "Requests never answered (still pending at close, or pushed out of a full pipeline "
+          "queue) and responses without a request, by protocol.",
+          {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
                                  "Connection trackers evicted because the table was full.")
@@ -47,9 +50,10 @@ ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
   if (inserted) {
     const protocols::ProtocolDescriptor* desc = protocols::FindProtocol(protocol);
     const std::string name = desc != nullptr ? desc->name : "unknown";
-    it->second.parse_errors = parse_errors_.WithLabels({name});
+    it->second.parse_errors = parse_errors_.ForProtocol(name);
     it->second.resyncs = resyncs_.WithLabels({name});
     it->second.requests = requests_.WithLabels({name});
+    it->second.unmatched = unmatched_.WithLabels({name});
   }
   return it->second;
 }
@@ -107,10 +111,12 @@ void ConnManager::Drain(Entry& entry) {
   ProtocolCounters& counters = CountersFor(tracker.protocol());
   counters.parse_errors->Inc(stats->invalid - entry.reported_invalid);
   counters.resyncs->Inc(stats->resyncs - entry.reported_resyncs);
+  counters.unmatched->Inc(stats->unmatched - entry.reported_unmatched);
   gaps_->Inc(stats->gaps - entry.reported_gaps);
   entry.reported_invalid = stats->invalid;
   entry.reported_resyncs = stats->resyncs;
   entry.reported_gaps = stats->gaps;
+  entry.reported_unmatched = stats->unmatched;
 
   scratch_.clear();
   tracker.TakeRequests(&scratch_);

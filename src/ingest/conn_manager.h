@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "src/ingest/conn_tracker.h"
+#include "src/ingest/parse_error_counters.h"
 #include "src/metrics/registry.h"
 #include "src/sensors/socket_events.h"
 #include "src/telemetry/request.h"
@@ -51,11 +52,13 @@ class ConnManager final : public sensors::SocketEventSink {
     uint64_t reported_invalid = 0;  // parser stats already added to the counters
     uint64_t reported_resyncs = 0;
     uint64_t reported_gaps = 0;
+    uint64_t reported_unmatched = 0;
   };
   struct ProtocolCounters {
     metrics::Counter* parse_errors = nullptr;
     metrics::Counter* resyncs = nullptr;
     metrics::Counter* requests = nullptr;
+    metrics::Counter* unmatched = nullptr;
   };
 
   Entry& Get(const sensors::ConnId& id, int64_t now_ns);
@@ -73,9 +76,10 @@ class ConnManager final : public sensors::SocketEventSink {
   ProtocolCounters& CountersFor(uint8_t protocol);
 
   int64_t last_housekeeping_ns_ = 0;
-  metrics::Family<metrics::Counter>& parse_errors_;
+  ParseErrorCounters& parse_errors_;
   metrics::Family<metrics::Counter>& resyncs_;
   metrics::Family<metrics::Counter>& requests_;
+  metrics::Family<metrics::Counter>& unmatched_;
   std::unordered_map<uint8_t, ProtocolCounters> protocol_counters_;
   metrics::Counter* evictions_;
   metrics::Counter* gaps_;

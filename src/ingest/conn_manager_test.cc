@@ -1,5 +1,6 @@
 #include "src/ingest/conn_manager.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -174,6 +175,62 @@ TEST(ConnManagerTest, ClosedConnectionsAreReapedAfterTheCountdown) {
   h.id = ConnId{1, 99, 1};
   h.Open(ConnRole::kServer);  // any later event runs housekeeping
   EXPECT_EQ(h.manager.connections(), 1u);
+}
+
+double CounterValue(const metrics::Registry& registry, const std::string& name,
+                    const std::string& protocol) {
+  double total = 0;
+  for (const metrics::FamilySnapshot& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const metrics::Sample& sample : family.samples) {
+      for (const auto& [label, value] : sample.labels) {
+        if (label == "protocol" && value == protocol) total += sample.value;
+      }
+    }
+  }
+  return total;
+}
+
+TEST(ConnManagerTest, UnansweredRequestsAreExportedAsUnmatched) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  h.Data(DataDirection::kIngress, kRequest + kRequest);  // two requests, never answered
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 0);
+  h.Close();
+  EXPECT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 2);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_requests_total", "http1"), 1);
+}
+
+TEST(ConnManagerTest, ParseErrorsHaveOneFamilySharedWithOtherOwners) {
+  Harness h;
+  // The network view's DNS path asks for the same family through the same registry.
+  ParseErrorCounters& counters = ParseErrorCounters::For(h.registry);
+  EXPECT_EQ(&counters, &ParseErrorCounters::For(h.registry));
+  counters.ForProtocol("dns")->Inc(3);
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kIngress, "GET /x HTTP/1.1\r\nBad Header\r\n\r\n");
+  int families = 0;
+  for (const metrics::FamilySnapshot& family : h.registry.Collect()) {
+    families += family.name == "loupe_parse_errors_total" ? 1 : 0;
+  }
+  EXPECT_EQ(families, 1);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_parse_errors_total", "dns"), 3);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_parse_errors_total", "http1"), 1);
+}
+
+TEST(ConnManagerTest, ParseErrorCountersAreNotSharedAcrossRegistries) {
+  auto first = std::make_unique<metrics::Registry>();
+  ParseErrorCounters::For(*first).ForProtocol("dns")->Inc();
+  EXPECT_EQ(CounterValue(*first, "loupe_parse_errors_total", "dns"), 1);
+  first.reset();
+  // A registry created after the first is gone (possibly at the same address) starts from zero.
+  metrics::Registry second;
+  ParseErrorCounters::For(second).ForProtocol("dns")->Inc(2);
+  EXPECT_EQ(CounterValue(second, "loupe_parse_errors_total", "dns"), 2);
 }
 
 }  // namespace

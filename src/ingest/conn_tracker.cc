@@ -122,8 +122,6 @@ void ConnTracker::Feed(sensors::DataDirection dir, uint64_t position, std::span<
     data = skip < data.size() ? data.subspan(skip) : std::span<const uint8_t>();
     original_size = static_cast<uint32_t>(original_size - skip);
     position = d.next_position;
-  } else if (position > d.next_position) {
-    ++stats_.gaps;
   }
   protocols::StreamChunk chunk{position, data, original_size, time_ns};
   Deliver(dir, chunk);

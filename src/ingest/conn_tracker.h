@@ -20,8 +20,9 @@
 
 namespace loupe::ingest {
 
+// Missing bytes are not counted here: the parser decides whether a position jump cost data
+// (ParserStats::gaps, exported as loupe_stream_gaps_total) or was a body skipped by length.
 struct TrackerStats {
-  uint64_t gaps = 0;       // position jumps handed to the parser (bytes missing)
   uint64_t reordered = 0;  // chunks that arrived before an earlier one and were held
   uint64_t stale = 0;      // chunks entirely before the current position (duplicates)
   uint64_t unknown_protocol = 0;

@@ -8,13 +8,33 @@ namespace {
 
 std::string Url(const Request& r) {
   // Hubble's url is absolute: scheme://host/path.
-  const std::string host =
-      !r.host.empty()
-          ? r.host
-          : absl::StrCat(r.role == Role::kServer ? r.local_ip.ToString() : r.remote_ip.ToString(),
-                         ":", r.role == Role::kServer ? r.local_port : r.remote_port);
-  return absl::StrCat("http://", host, r.path);
+  if (!r.host.empty()) return absl::StrCat("http://", r.host, r.path);
+  const bool server = r.role == Role::kServer;
+  return absl::StrCat("http://", server ? r.local_ip.ToString() : r.remote_ip.ToString(), ":",
+                      server ? r.local_port : r.remote_port, r.path);
 }
+
+// The L7 records of both flows of one exchange in one allocation. Each flow's `l7` is an aliasing
+// shared_ptr into it, so the block lives until both flows are gone. L7Info::http is a unique_ptr
+// by contract; here it points at the HttpInfo next to it and is released before destruction so
+// that it never deletes what it does not own (the pointees are const to every reader).
+struct ExchangeL7 {
+  flow::HttpInfo request_http;
+  flow::HttpInfo response_http;
+  flow::L7Info request;
+  flow::L7Info response;
+
+  ExchangeL7() {
+    request.http.reset(&request_http);
+    response.http.reset(&response_http);
+  }
+  ~ExchangeL7() {
+    (void)request.http.release();
+    (void)response.http.release();
+  }
+  ExchangeL7(const ExchangeL7&) = delete;
+  ExchangeL7& operator=(const ExchangeL7&) = delete;
+};
 
 void FillCommon(const Request& r, bool response, flow::Flow* f) {
   // Client and server ends of the exchange.
@@ -54,35 +74,37 @@ const char* ProtocolName(Protocol protocol) {
 }
 
 void RequestToFlows(const Request& r, flow::Flow* request_flow, flow::Flow* response_flow) {
-  const std::string version = r.version.empty() ? "HTTP/1.1" : r.version;
-  const std::string url = Url(r);
+  auto l7 = std::make_shared<ExchangeL7>();
+  flow::HttpInfo& req_http = l7->request_http;
+  flow::HttpInfo& resp_http = l7->response_http;
+  resp_http.url = Url(r);
+  req_http.url = resp_http.url;
+  if (r.version.empty()) {
+    req_http.protocol = "HTTP/1.1";
+  } else {
+    req_http.protocol = r.version;
+  }
+  resp_http.protocol = req_http.protocol;
+  req_http.method = r.method;
+  resp_http.method = r.method;
+  resp_http.code = r.status;
+  if (r.grpc_status >= 0)
+    resp_http.headers.emplace_back("grpc-status", std::to_string(r.grpc_status));
+  l7->request.type = flow::L7Type::kRequest;
+  l7->response.type = flow::L7Type::kResponse;
+  l7->response.latency_ns =
+      r.end_ns > r.start_ns ? static_cast<uint64_t>(r.end_ns - r.start_ns) : 0;
 
   *request_flow = flow::Flow{};
   FillCommon(r, /*response=*/false, request_flow);
   request_flow->time_ns = r.start_ns;
-  auto req = std::make_shared<flow::L7Info>();
-  req->type = flow::L7Type::kRequest;
-  req->http = std::make_unique<flow::HttpInfo>();
-  req->http->method = r.method;
-  req->http->url = url;
-  req->http->protocol = version;
-  request_flow->l7 = std::move(req);
+  request_flow->l7 = std::shared_ptr<const flow::L7Info>(l7, &l7->request);
 
   *response_flow = flow::Flow{};
   FillCommon(r, /*response=*/true, response_flow);
   response_flow->time_ns = r.end_ns;
-  auto resp = std::make_shared<flow::L7Info>();
-  resp->type = flow::L7Type::kResponse;
-  resp->latency_ns = r.end_ns > r.start_ns ? static_cast<uint64_t>(r.end_ns - r.start_ns) : 0;
-  resp->http = std::make_unique<flow::HttpInfo>();
-  resp->http->code = r.status;
-  resp->http->method = r.method;
-  resp->http->url = url;
-  resp->http->protocol = version;
-  if (r.grpc_status >= 0) {
-    resp->http->headers.emplace_back("grpc-status", std::to_string(r.grpc_status));
-  }
-  response_flow->l7 = std::move(resp);
+  const flow::L7Info* response_l7 = &l7->response;
+  response_flow->l7 = std::shared_ptr<const flow::L7Info>(std::move(l7), response_l7);
 }
 
 std::string FormatRequestText(const Request& r) {

@@ -1,5 +1,7 @@
 #include "src/protocols/common/traceparent.h"
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace loupe::protocols {
@@ -11,9 +13,31 @@ int HexValue(char c) {
   return -1;  // upper case is invalid in traceparent
 }
 
+// Eight bytes at a time: a byte is lower-case hex iff it is in '0'..'9' or 'a'..'f'. On the low
+// seven bits of each byte, adding 0x80 - c sets the byte's high bit iff the byte >= c, with no
+// carry into the next byte; a byte with its own high bit set is never hex.
+bool IsLowerHexWord(uint64_t word) {
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  constexpr uint64_t kLows = 0x7f7f7f7f7f7f7f7fULL;
+  constexpr auto kEach = [](uint64_t byte) { return byte * 0x0101010101010101ULL; };
+  const uint64_t low = word & kLows;
+  const uint64_t ge_0 = low + kEach(0x80 - '0');
+  const uint64_t gt_9 = low + kEach(0x80 - '9' - 1);
+  const uint64_t ge_a = low + kEach(0x80 - 'a');
+  const uint64_t gt_f = low + kEach(0x80 - 'f' - 1);
+  const uint64_t hex = ((ge_0 & ~gt_9) | (ge_a & ~gt_f)) & ~word & kHighs;
+  return hex == kHighs;
+}
+
 bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (HexValue(c) < 0) return false;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, s.data() + i, sizeof(word));
+    if (!IsLowerHexWord(word)) return false;
+  }
+  for (; i < s.size(); ++i) {
+    if (HexValue(s[i]) < 0) return false;
   }
   return true;
 }

@@ -1,10 +1,12 @@
 #include "src/protocols/http1/http1_parser.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
-#include <deque>
+#include <vector>
 
 #include "src/base/strings.h"
+#include "src/protocols/common/stream_side.h"
 #include "src/protocols/common/traceparent.h"
 
 namespace loupe::protocols::http1 {
@@ -42,6 +44,71 @@ std::string_view AsView(std::span<const uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
+// Offset of the first ':' in `s`, or s.size(). Eight bytes at a time: field names are short, so
+// this usually ends in the first word, without a call or a byte loop.
+size_t FindColon(std::string_view s) {
+  static_assert(std::endian::native == std::endian::little, "byte order of the word scan");
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  constexpr uint64_t kColons = 0x3a3a3a3a3a3a3a3aULL;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, s.data() + i, sizeof(word));
+    const uint64_t x = word ^ kColons;  // zero bytes where ':' was
+    // The lowest set bit marks the first zero byte exactly (borrows only disturb higher bytes).
+    const uint64_t zero = (x - kOnes) & ~x & kHighs;
+    if (zero != 0) return i + static_cast<size_t>(std::countr_zero(zero)) / 8;
+  }
+  for (; i < s.size(); ++i) {
+    if (s[i] == ':') return i;
+  }
+  return s.size();
+}
+
+// Parses one header field line (without its line ending; not empty).
+bool ParseHeaderLine(std::string_view line, MessageHead* out) {
+  const size_t colon = FindColon(line);
+  if (colon == line.size() || colon == 0) return false;
+  const std::string_view name = line.substr(0, colon);
+  // Whitespace between a field name and the colon is forbidden (request smuggling).
+  if (name.back() == ' ' || name.back() == '\t') return false;
+  // Only the fields the engine uses are looked at; their values are stripped on demand.
+  switch (name.size()) {
+    case 4:
+      if (NameIs(name, "host")) out->host = StripWhitespace(line.substr(colon + 1));
+      break;
+    case 6:
+      if (NameIs(name, "expect")) {
+        out->expect_continue = NameIs(StripWhitespace(line.substr(colon + 1)), "100-continue");
+      }
+      break;
+    case 11:
+      if (NameIs(name, "traceparent")) out->traceparent = StripWhitespace(line.substr(colon + 1));
+      break;
+    case 14:
+      if (NameIs(name, "content-length")) {
+        int64_t length = 0;
+        if (!ParseInt(StripWhitespace(line.substr(colon + 1)), &length) || length < 0) {
+          return false;
+        }
+        // Differing duplicate Content-Length values make the framing ambiguous.
+        if (out->content_length >= 0 && out->content_length != length) return false;
+        out->content_length = length;
+      }
+      break;
+    case 17:
+      if (NameIs(name, "transfer-encoding") &&
+          HasToken(StripWhitespace(line.substr(colon + 1)), "chunked")) {
+        out->chunked = true;
+      }
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
 // Parses the header lines after the start line. `lines` starts after the start line's '\n'.
 ParseState ParseHeaderLines(std::string_view lines, MessageHead* out) {
   while (!lines.empty()) {
@@ -50,39 +117,7 @@ ParseState ParseHeaderLines(std::string_view lines, MessageHead* out) {
     lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return ParseState::kInvalid;
-    const std::string_view name = line.substr(0, colon);
-    // Whitespace between a field name and the colon is forbidden (request smuggling).
-    if (name.back() == ' ' || name.back() == '\t') return ParseState::kInvalid;
-    const std::string_view value = StripWhitespace(line.substr(colon + 1));
-    switch (name.size()) {
-      case 4:
-        if (NameIs(name, "host")) out->host = value;
-        break;
-      case 6:
-        if (NameIs(name, "expect")) out->expect_continue = NameIs(value, "100-continue");
-        break;
-      case 11:
-        if (NameIs(name, "traceparent")) out->traceparent = value;
-        break;
-      case 14:
-        if (NameIs(name, "content-length")) {
-          int64_t length = 0;
-          if (!ParseInt(value, &length) || length < 0) return ParseState::kInvalid;
-          // Differing duplicate Content-Length values make the framing ambiguous.
-          if (out->content_length >= 0 && out->content_length != length) {
-            return ParseState::kInvalid;
-          }
-          out->content_length = length;
-        }
-        break;
-      case 17:
-        if (NameIs(name, "transfer-encoding") && HasToken(value, "chunked")) out->chunked = true;
-        break;
-      default:
-        break;
-    }
+    if (!ParseHeaderLine(line, out)) return ParseState::kInvalid;
   }
   return ParseState::kSuccess;
 }
@@ -141,6 +176,36 @@ size_t FindHeadEnd(std::string_view data, size_t* scan_from) {
   return 0;
 }
 
+namespace {
+
+// The request line, without its line ending.
+bool ParseRequestLine(std::string_view line, MessageHead* out) {
+  const size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || sp1 == 0) return false;
+  const size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
+  out->method = line.substr(0, sp1);
+  for (char c : out->method) {
+    if (!IsTokenChar(c)) return false;
+  }
+  out->target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  out->version = line.substr(sp2 + 1);
+  return out->version.size() == 8 && out->version.substr(0, 7) == "HTTP/1." &&
+         IsDigit(out->version[7]);
+}
+
+// The status line, up to its '\n' (a '\r' before it is kept).
+bool ParseStatusLine(std::string_view line, MessageHead* out) {
+  if (MatchMessageStart(line, /*is_request=*/false) != 1) return false;
+  out->version = line.substr(0, 8);
+  out->status =
+      static_cast<uint32_t>((line[9] - '0') * 100 + (line[10] - '0') * 10 + line[11] - '0');
+  // A reason phrase, if any, follows a space.
+  return line.size() <= 12 || line[12] == ' ' || line[12] == '\r';
+}
+
+}  // namespace
+
 ParseState ParseRequestHead(std::string_view head, MessageHead* out) {
   *out = MessageHead{};
   out->header_bytes = head.size();
@@ -148,38 +213,54 @@ ParseState ParseRequestHead(std::string_view head, MessageHead* out) {
   if (nl == std::string_view::npos) return ParseState::kInvalid;
   std::string_view line = head.substr(0, nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  const size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos || sp1 == 0) return ParseState::kInvalid;
-  const size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return ParseState::kInvalid;
-  out->method = line.substr(0, sp1);
-  for (char c : out->method) {
-    if (!IsTokenChar(c)) return ParseState::kInvalid;
-  }
-  out->target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  out->version = line.substr(sp2 + 1);
-  if (out->version.size() != 8 || out->version.substr(0, 7) != "HTTP/1." ||
-      !IsDigit(out->version[7])) {
-    return ParseState::kInvalid;
-  }
+  if (!ParseRequestLine(line, out)) return ParseState::kInvalid;
   return ParseHeaderLines(head.substr(nl + 1), out);
 }
 
 ParseState ParseResponseHead(std::string_view head, MessageHead* out) {
   *out = MessageHead{};
   out->header_bytes = head.size();
-  if (MatchMessageStart(head, /*is_request=*/false) != 1) return ParseState::kInvalid;
   const size_t nl = head.find('\n');
   if (nl == std::string_view::npos) return ParseState::kInvalid;
-  out->version = head.substr(0, 8);
-  out->status =
-      static_cast<uint32_t>((head[9] - '0') * 100 + (head[10] - '0') * 10 + head[11] - '0');
-  // A reason phrase, if any, follows a space.
-  if (nl > 12 && head[12] != ' ' && head[12] != '\r') return ParseState::kInvalid;
+  if (!ParseStatusLine(head.substr(0, nl), out)) return ParseState::kInvalid;
   return ParseHeaderLines(head.substr(nl + 1), out);
 }
 
-std::string NormalizeTarget(std::string_view target, bool keep_query) {
+size_t ScanHead(std::string_view data, bool is_request, MessageHead* out, ParseState* state,
+                size_t* scan_from) {
+  *out = MessageHead{};
+  bool valid = true;
+  size_t line_start = 0;
+  while (line_start < data.size()) {
+    const void* found = std::memchr(data.data() + line_start, '\n', data.size() - line_start);
+    if (found == nullptr) break;
+    const size_t nl = static_cast<size_t>(static_cast<const char*>(found) - data.data());
+    std::string_view line = data.substr(line_start, nl - line_start);
+    if (line_start == 0) {
+      if (is_request) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        valid = ParseRequestLine(line, out);
+      } else {
+        valid = ParseStatusLine(line, out);
+      }
+    } else {
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty()) {
+        // Once a line is invalid the rest is only scanned for the end of the block.
+        *scan_from = 0;
+        out->header_bytes = nl + 1;
+        *state = valid ? ParseState::kSuccess : ParseState::kInvalid;
+        return nl + 1;
+      }
+      if (valid) valid = ParseHeaderLine(line, out);
+    }
+    line_start = nl + 1;
+  }
+  *scan_from = line_start;
+  return 0;
+}
+
+void NormalizeTargetInto(std::string_view target, bool keep_query, std::string* out) {
   const size_t hash = target.find('#');
   if (hash != std::string_view::npos) target = target.substr(0, hash);
   if (target.size() > 7 && (target[0] == 'h' || target[0] == 'H')) {
@@ -191,10 +272,14 @@ std::string NormalizeTarget(std::string_view target, bool keep_query) {
     }
   }
   const size_t q = target.find('?');
-  std::string out(target.substr(0, q));
-  if (out.empty() || out[0] == '?') out.insert(0, "/");
-  if (!keep_query || q == std::string_view::npos) return out;
-  out += '?';
+  const std::string_view path = target.substr(0, q);
+  if (path.empty()) {
+    out->assign(1, '/');
+  } else {
+    out->assign(path.data(), path.size());
+  }
+  if (!keep_query || q == std::string_view::npos) return;
+  *out += '?';
   std::string_view query = target.substr(q + 1);
   bool first = true;
   while (!query.empty()) {
@@ -202,30 +287,76 @@ std::string NormalizeTarget(std::string_view target, bool keep_query) {
     const std::string_view param = query.substr(0, amp);
     query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
     if (param.empty()) continue;
-    if (!first) out += '&';
+    if (!first) *out += '&';
     first = false;
     const size_t eq = param.find('=');
-    out.append(param.substr(0, eq));
-    if (eq != std::string_view::npos) out += "=*";
+    const std::string_view name = param.substr(0, eq);
+    out->append(name.data(), name.size());
+    if (eq != std::string_view::npos) *out += "=*";
   }
+}
+
+std::string NormalizeTarget(std::string_view target, bool keep_query) {
+  std::string out;
+  NormalizeTargetInto(target, keep_query, &out);
   return out;
 }
 
 namespace {
+
+// FIFO over a circular array that grows by doubling: pushing and popping allocate nothing once it
+// has grown to the connection's depth, and a popped slot keeps its object (and the capacity of
+// its strings) for the next push. The caller bounds the size.
+template <typename T>
+class Fifo {
+ public:
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  T& front() { return slots_[head_]; }
+  T& back() { return slots_[(head_ + size_ - 1) & (slots_.size() - 1)]; }
+  // Appends a slot and returns it; it holds whatever its previous use left: assign every field.
+  T& PushSlot() {
+    if (size_ == slots_.size()) Grow();
+    T& slot = slots_[(head_ + size_) & (slots_.size() - 1)];
+    ++size_;
+    return slot;
+  }
+  void PopFront() {
+    head_ = (head_ + 1) & (slots_.size() - 1);
+    --size_;
+  }
+  void Clear() {
+    head_ = 0;
+    size_ = 0;
+  }
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (size_t i = 0; i < size_; ++i) fn(slots_[(head_ + i) & (slots_.size() - 1)]);
+  }
+
+ private:
+  void Grow() {
+    std::vector<T> bigger(slots_.empty() ? 4 : slots_.size() * 2);
+    for (size_t i = 0; i < size_; ++i) {
+      bigger[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
+    }
+    slots_.swap(bigger);
+    head_ = 0;
+  }
+
+  std::vector<T> slots_;  // size is 0 or a power of two
+  size_t head_ = 0;
+  size_t size_ = 0;
+};
 
 struct PendingRequest {
   uint64_t seq = 0;
   bool lost = false;  // placeholder for a request dropped by a resync
   bool is_head = false;
   bool is_connect = false;
-  std::string method;
-  std::string path;
-  std::string version;
-  std::string host;
-  telemetry::TraceContext trace;
-  int64_t start_ns = 0;
-  uint64_t header_bytes = 0;
-  uint64_t body_bytes = 0;
+  // The record under construction: the request's fields are written here once, when its head is
+  // parsed, and the record is moved out when its response completes.
+  telemetry::Request record;
 };
 
 struct CompletedResponse {
@@ -250,8 +381,7 @@ enum class State : uint8_t {
 struct Side {
   bool is_request = true;
   State state = State::kHeaders;
-  bool started = false;
-  uint64_t expected_pos = 0;
+  StreamSide stream;
   std::string buf;  // unconsumed bytes of an incomplete header block or chunk line
   int64_t buf_time_ns = 0;
   size_t scan_from = 0;
@@ -284,10 +414,10 @@ class Http1Parser final : public ConnectionParser {
       response_.response.end_ns = response_.last_time_ns;
       CompleteResponse();
     }
-    for (const PendingRequest& r : pending_) stats_.unmatched += r.lost ? 0 : 1;
-    for (const CompletedResponse& r : early_) stats_.unmatched += r.lost ? 0 : 1;
-    pending_.clear();
-    early_.clear();
+    pending_.ForEach([this](const PendingRequest& r) { stats_.unmatched += r.lost ? 0 : 1; });
+    early_.ForEach([this](const CompletedResponse& r) { stats_.unmatched += r.lost ? 0 : 1; });
+    pending_.Clear();
+    early_.Clear();
     request_.state = State::kUpgraded;
     response_.state = State::kUpgraded;
   }
@@ -311,10 +441,11 @@ class Http1Parser final : public ConnectionParser {
   // Returns the offset of the first plausible message start in [from, n), or n.
   size_t FindMessageStart(const Side& s, const char* p, size_t n, size_t from,
                           size_t chunk_offset) const;
-  bool OnHead(Side& s, std::string_view head, int64_t time_ns);
+  void OnHead(Side& s, const MessageHead& h, int64_t time_ns);
   void EndMessage(Side& s, int64_t time_ns);
   void DropPartial(Side& s, int64_t time_ns);
   void EnterResync(Side& s);
+  PendingRequest& PushPending();
   void CompleteResponse();
   void Stitch();
 
@@ -323,34 +454,19 @@ class Http1Parser final : public ConnectionParser {
   Side request_;
   Side response_;
   uint64_t next_seq_ = 1;
-  std::deque<PendingRequest> pending_;
-  std::deque<CompletedResponse> early_;
+  Fifo<PendingRequest> pending_;
+  Fifo<CompletedResponse> early_;
   std::vector<telemetry::Request> done_;
 };
 
 void Http1Parser::Feed(Side& s, const StreamChunk& chunk) {
   if (s.state == State::kUpgraded) return;
-  std::span<const uint8_t> data = chunk.data;
-  uint64_t pos = chunk.position;
-  uint64_t total = std::max<uint64_t>(chunk.original_size, data.size());
   s.last_time_ns = chunk.time_ns;
-  if (!s.started) {
-    s.started = true;
-    s.expected_pos = pos;
-  }
-  if (pos < s.expected_pos) {
-    // Overlap with bytes already seen (a retransmitted or duplicated event): skip them.
-    const uint64_t dup = s.expected_pos - pos;
-    if (dup >= total) return;
-    data = dup >= data.size() ? std::span<const uint8_t>() : data.subspan(dup);
-    total -= dup;
-    pos = s.expected_pos;
-  } else if (pos > s.expected_pos) {
-    Gap(s, pos - s.expected_pos, chunk.time_ns);
-  }
-  s.expected_pos = pos + total;
-  if (!data.empty()) Consume(s, data, chunk.time_ns);
-  if (total > data.size()) Gap(s, total - data.size(), chunk.time_ns);
+  ChunkIntake in;
+  if (!s.stream.Accept(chunk, &in)) return;
+  if (in.gap_before > 0) Gap(s, in.gap_before, chunk.time_ns);
+  if (!in.data.empty()) Consume(s, in.data, chunk.time_ns);
+  if (in.gap_after > 0) Gap(s, in.gap_after, chunk.time_ns);
 }
 
 void Http1Parser::Consume(Side& s, std::span<const uint8_t> data, int64_t time_ns) {
@@ -427,7 +543,20 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
           break;
         }
         if (start == 0) return off;
-        const size_t head_len = FindHeadEnd(rest, &s.scan_from);
+        MessageHead h;
+        ParseState parsed = ParseState::kInvalid;
+        size_t head_len;
+        if (s.scan_from == 0) {
+          // Usually the whole block is here: find its end and parse it in one pass.
+          head_len = ScanHead(rest, s.is_request, &h, &parsed, &s.scan_from);
+        } else {
+          // A block arriving in pieces: find its end without rescanning, then parse it.
+          head_len = FindHeadEnd(rest, &s.scan_from);
+          if (head_len > 0) {
+            const std::string_view head = rest.substr(0, head_len);
+            parsed = s.is_request ? ParseRequestHead(head, &h) : ParseResponseHead(head, &h);
+          }
+        }
         if (head_len == 0) {
           if (rest.size() > kMaxBufferedBytes) {
             ++stats_.oversized;
@@ -441,13 +570,13 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
           return off;
         }
         s.msg_start_ns = off < chunk_offset ? s.buf_time_ns : time_ns;
-        const bool ok = OnHead(s, rest.substr(0, head_len), time_ns);
-        if (!ok) {
+        if (parsed != ParseState::kSuccess) {
           ++stats_.invalid;
           EnterResync(s);
           ++off;
           break;
         }
+        OnHead(s, h, time_ns);
         off += head_len;
         break;
       }
@@ -519,7 +648,7 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
           s.remaining = size;
           if (s.is_request) {
             if (!pending_.empty() && pending_.back().seq == s.msg_seq) {
-              pending_.back().body_bytes += size;
+              pending_.back().record.request_body_bytes += size;
             }
           } else {
             s.response.body_bytes += size;
@@ -535,36 +664,52 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
   return n;
 }
 
-bool Http1Parser::OnHead(Side& s, std::string_view head, int64_t time_ns) {
-  MessageHead h;
+PendingRequest& Http1Parser::PushPending() {
+  if (pending_.size() == kMaxPendingRequests) {
+    // The oldest request is given up on to bound the queue.
+    if (!pending_.front().lost) ++stats_.unmatched;
+    pending_.PopFront();
+  }
+  return pending_.PushSlot();
+}
+
+void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns) {
   if (s.is_request) {
-    if (ParseRequestHead(head, &h) != ParseState::kSuccess) return false;
-    PendingRequest r;
+    PendingRequest& r = PushPending();
     r.seq = next_seq_++;
+    r.lost = false;
     r.is_head = h.method == "HEAD";
     r.is_connect = h.method == "CONNECT";
-    r.method.assign(h.method);
-    r.path = r.is_connect ? std::string(h.target) : NormalizeTarget(h.target, options_.keep_query);
-    r.version.assign(h.version);
-    r.host.assign(h.host);
-    if (r.host.empty() && h.target.size() > 8 && (h.target[0] == 'h' || h.target[0] == 'H')) {
+    // The slot may hold a previous record: every field the parser fills is assigned here or in
+    // Stitch; the others keep their defaults (the parser never sets them).
+    telemetry::Request& rec = r.record;
+    rec.protocol = telemetry::Protocol::kHttp1;
+    rec.method.assign(h.method.data(), h.method.size());
+    if (r.is_connect) {
+      rec.path.assign(h.target.data(), h.target.size());
+    } else {
+      NormalizeTargetInto(h.target, options_.keep_query, &rec.path);
+    }
+    rec.version.assign(h.version.data(), h.version.size());
+    rec.host.assign(h.host.data(), h.host.size());
+    if (rec.host.empty() && h.target.size() > 8 && (h.target[0] == 'h' || h.target[0] == 'H')) {
       // absolute-form without Host: take the authority from the URL.
       const size_t scheme_end = h.target.find("://");
       if (scheme_end != std::string_view::npos) {
         const std::string_view rest = h.target.substr(scheme_end + 3);
-        r.host.assign(rest.substr(0, rest.find_first_of("/?#")));
+        const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+        rec.host.assign(authority.data(), authority.size());
       }
     }
-    if (!h.traceparent.empty()) ParseTraceparent(h.traceparent, &r.trace);
-    r.start_ns = s.msg_start_ns;
-    r.header_bytes = h.header_bytes;
-    r.body_bytes = h.chunked ? 0 : static_cast<uint64_t>(std::max<int64_t>(h.content_length, 0));
+    rec.trace.trace_id.clear();
+    rec.trace.parent_span_id.clear();
+    rec.trace.flags = 0;
+    if (!h.traceparent.empty()) ParseTraceparent(h.traceparent, &rec.trace);
+    rec.start_ns = s.msg_start_ns;
+    rec.request_header_bytes = h.header_bytes;
+    rec.request_body_bytes =
+        h.chunked ? 0 : static_cast<uint64_t>(std::max<int64_t>(h.content_length, 0));
     s.msg_seq = r.seq;
-    pending_.push_back(std::move(r));
-    if (pending_.size() > kMaxPendingRequests) {
-      if (!pending_.front().lost) ++stats_.unmatched;
-      pending_.pop_front();
-    }
     if (h.chunked) {
       s.state = State::kChunkLine;
     } else if (h.content_length > 0) {
@@ -574,14 +719,13 @@ bool Http1Parser::OnHead(Side& s, std::string_view head, int64_t time_ns) {
       s.state = State::kHeaders;
     }
     Stitch();
-    return true;
+    return;
   }
 
-  if (ParseResponseHead(head, &h) != ParseState::kSuccess) return false;
   if (h.status >= 100 && h.status < 200 && h.status != 101) {
     // Interim (100 Continue, 103 Early Hints): the final response follows.
     s.state = State::kHeaders;
-    return true;
+    return;
   }
   s.response = CompletedResponse{};
   s.response.status = h.status;
@@ -610,7 +754,6 @@ bool Http1Parser::OnHead(Side& s, std::string_view head, int64_t time_ns) {
   } else {
     s.state = State::kCloseDelimited;
   }
-  return true;
 }
 
 void Http1Parser::EndMessage(Side& s, int64_t time_ns) {
@@ -627,12 +770,13 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
   // leaving a placeholder for it. A request whose head was already queued needs none.
   if (s.is_request) {
     if (s.state != State::kHeaders) return;
-    PendingRequest lost;
+    if (pending_.size() == kMaxPendingRequests) pending_.PopFront();
+    PendingRequest& lost = pending_.PushSlot();
     lost.lost = true;
     lost.seq = next_seq_++;
-    lost.start_ns = s.msg_start_ns;
-    pending_.push_back(std::move(lost));
-    if (pending_.size() > kMaxPendingRequests) pending_.pop_front();
+    lost.is_head = false;
+    lost.is_connect = false;
+    lost.record.start_ns = s.msg_start_ns;
   } else {
     s.response = CompletedResponse{};
     s.response.lost = true;
@@ -643,48 +787,39 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
 }
 
 void Http1Parser::CompleteResponse() {
-  early_.push_back(response_.response);
-  response_.response = CompletedResponse{};
-  if (early_.size() > kMaxEarlyResponses) {
+  if (early_.size() == kMaxEarlyResponses) {
     if (!early_.front().lost) ++stats_.unmatched;
-    early_.pop_front();
+    early_.PopFront();
   }
+  early_.PushSlot() = response_.response;
+  response_.response = CompletedResponse{};
   Stitch();
 }
 
 void Http1Parser::Stitch() {
   while (!pending_.empty() && !early_.empty()) {
     PendingRequest& req = pending_.front();
-    CompletedResponse& resp = early_.front();
+    const CompletedResponse& resp = early_.front();
     if (req.lost || resp.lost) {
       if (!req.lost || !resp.lost) ++stats_.unmatched;
-      pending_.pop_front();
-      early_.pop_front();
+      pending_.PopFront();
+      early_.PopFront();
       continue;
     }
-    if (req.start_ns > resp.end_ns) {
+    if (req.record.start_ns > resp.end_ns) {
       // The response ended before this request began: it answered a request we never saw.
       ++stats_.unmatched;
-      early_.pop_front();
+      early_.PopFront();
       continue;
     }
-    telemetry::Request& out = done_.emplace_back();
-    out.protocol = telemetry::Protocol::kHttp1;
-    out.method = std::move(req.method);
-    out.path = std::move(req.path);
-    out.version = std::move(req.version);
-    out.host = std::move(req.host);
-    out.trace = std::move(req.trace);
+    telemetry::Request& out = done_.emplace_back(std::move(req.record));
     out.status = resp.status;
-    out.start_ns = req.start_ns;
     out.end_ns = resp.end_ns;
-    out.request_header_bytes = req.header_bytes;
-    out.request_body_bytes = req.body_bytes;
     out.response_header_bytes = resp.header_bytes;
     out.response_body_bytes = resp.body_bytes;
     ++stats_.requests;
-    pending_.pop_front();
-    early_.pop_front();
+    pending_.PopFront();
+    early_.PopFront();
   }
 }
 

@@ -13,6 +13,10 @@
 // resync leaves a placeholder so that the FIFO pairing of the following messages stays right.
 // Responses seen before their request (events of the two directions can be reordered) wait in a
 // small queue; a response that ended before the next request started is unmatched, not paired.
+// A request that is never answered stays queued until the connection closes (or the queue bound
+// pushes it out) and is then counted unmatched, not reported: this is Beyla's default
+// (`ebpf.http_request_timeout: 0`); Beyla's optional timeout, reporting such requests with status
+// 408, is not implemented.
 //
 // Not thread-safe: one parser per connection.
 #pragma once
@@ -67,10 +71,19 @@ size_t FindHeadEnd(std::string_view data, size_t* scan_from);
 ParseState ParseRequestHead(std::string_view head, MessageHead* out);
 ParseState ParseResponseHead(std::string_view head, MessageHead* out);
 
+// FindHeadEnd and ParseRequestHead / ParseResponseHead in one pass over the lines (the common case
+// of a header block that arrived whole). Returns the block length, with `*state` kSuccess or
+// kInvalid, or 0 when the block is not complete yet (then `*scan_from` is where FindHeadEnd can
+// continue and `*out` is unspecified). Same results as the two-step path.
+size_t ScanHead(std::string_view data, bool is_request, MessageHead* out, ParseState* state,
+                size_t* scan_from);
+
 // The path of a request target: origin-form "/a?b=1" -> "/a"; absolute-form "http://h/a" -> "/a";
 // "*" and authority-form kept. With keep_query the query is kept with every value redacted:
 // "/a?b=1&c=2&d" -> "/a?b=*&c=*&d". A fragment is always dropped.
 std::string NormalizeTarget(std::string_view target, bool keep_query);
+// The same, written into `out` (replacing its contents, reusing its capacity).
+void NormalizeTargetInto(std::string_view target, bool keep_query, std::string* out);
 
 std::unique_ptr<ConnectionParser> CreateHttp1Parser(const ParserOptions& options);
 

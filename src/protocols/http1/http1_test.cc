@@ -447,6 +447,144 @@ TEST(Http1Test, ManyPipelinedRequestsAreBounded) {
   EXPECT_EQ(c.stats().unmatched, 10u);
 }
 
+// ScanHead (one pass) must agree with FindHeadEnd + ParseRequestHead / ParseResponseHead on
+// complete, incomplete and malformed blocks, also when an early line is bad and the block is not
+// complete yet (then it must wait for the end, not reject early).
+TEST(Http1Test, ScanHeadAgreesWithTheTwoStepPath) {
+  const std::vector<std::pair<std::string, bool>> blocks = {
+      {"GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", true},
+      {"GET /a HTTP/1.1\nHost: h\n\n", true},
+      {"POST /a HTTP/1.1\r\nTransfer-Encoding: gzip, CHUNKED\r\nExpect: 100-Continue\r\n\r\n",
+       true},
+      {"GET /a HTTP/1.1\r\nBad Name: x\r\nHost: h\r\n\r\n", true},
+      {"GET /a HTTP/1.1\r\nno-colon-here\r\n\r\n", true},
+      {"GET /a HTTP/1.1\r\n: empty name\r\n\r\n", true},
+      {"GET /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", true},
+      {"GET /a HTTP/1.1\r\nContent-Length: -1\r\n\r\n", true},
+      {"GET /a HTTP/1.1\r\nHost: a:b:c\r\ntraceparent:  00-x  \r\nX-Long-Header-Name-Here: "
+       "v\r\n\r\n",
+       true},
+      {"GET  /a HTTP/1.1\r\n\r\n", true},
+      {"GET /a HTTP/2.0\r\n\r\n", true},
+      {"GET /a HTTP/1.1\r\nHost: h\r\n", true},      // incomplete
+      {"GET /a HTTP/1.1\r\nBad Name: x\r\n", true},  // incomplete, bad line seen
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", false},
+      {"HTTP/1.1 204\r\n\r\n", false},
+      {"HTTP/1.1 200X\r\n\r\n", false},
+      {"HTTP/1.1 2\r\n\r\n", false},
+      {"HTTP/1.1 301 Moved\r\nLocation: /b\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", false},  // incomplete
+  };
+  for (const auto& [block, is_request] : blocks) {
+    SCOPED_TRACE(block);
+    size_t find_from = 0;
+    const size_t expected_len = FindHeadEnd(block, &find_from);
+    MessageHead expected;
+    ParseState expected_state = ParseState::kNeedsMoreData;
+    if (expected_len > 0) {
+      const std::string_view head = std::string_view(block).substr(0, expected_len);
+      expected_state =
+          is_request ? ParseRequestHead(head, &expected) : ParseResponseHead(head, &expected);
+    }
+    MessageHead got;
+    ParseState state = ParseState::kNeedsMoreData;
+    size_t scan_from = 0;
+    const size_t len = ScanHead(block, is_request, &got, &state, &scan_from);
+    ASSERT_EQ(len, expected_len);
+    EXPECT_EQ(scan_from, find_from);
+    if (len == 0) continue;
+    ASSERT_EQ(state, expected_state);
+    if (state != ParseState::kSuccess) continue;
+    EXPECT_EQ(got.method, expected.method);
+    EXPECT_EQ(got.target, expected.target);
+    EXPECT_EQ(got.version, expected.version);
+    EXPECT_EQ(got.status, expected.status);
+    EXPECT_EQ(got.host, expected.host);
+    EXPECT_EQ(got.traceparent, expected.traceparent);
+    EXPECT_EQ(got.content_length, expected.content_length);
+    EXPECT_EQ(got.chunked, expected.chunked);
+    EXPECT_EQ(got.expect_continue, expected.expect_continue);
+    EXPECT_EQ(got.header_bytes, expected.header_bytes);
+  }
+}
+
+// The request and response queues are circular arrays that grow: grow them while their contents
+// wrap around the end, and check that pairing and every record's fields survive.
+TEST(Http1Test, QueuesGrowWhileWrappedAndKeepFifoOrder) {
+  Conn c;
+  int64_t t = 0;
+  int next_request = 0;
+  int next_response = 0;
+  std::vector<Request> out;
+  auto send_requests = [&](int n) {
+    std::string reqs;
+    for (int i = 0; i < n; ++i) {
+      const std::string index = std::to_string(next_request++);
+      reqs += "GET /r" + index + " HTTP/1.1\r\nHost: host-with-a-long-name-" + index + "\r\n\r\n";
+    }
+    c.Req(reqs, ++t);
+  };
+  auto send_responses = [&](int n) {
+    std::string resps;
+    for (int i = 0; i < n; ++i) {
+      const std::string body(static_cast<size_t>(next_response++), 'b');
+      resps +=
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    }
+    c.Resp(resps, ++t);
+    for (Request& r : c.Take()) out.push_back(std::move(r));
+  };
+  // Sizes chosen so that the head of the queue is in the middle when it grows (4 -> 8 -> 16).
+  send_requests(3);
+  send_responses(2);
+  send_requests(4);  // 5 pending: grows while wrapped
+  send_responses(3);
+  send_requests(12);  // 14 pending
+  send_responses(14);
+  ASSERT_EQ(out.size(), 19u);
+  for (size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(out[i].path, "/r" + std::to_string(i));
+    EXPECT_EQ(out[i].host, "host-with-a-long-name-" + std::to_string(i));
+    EXPECT_EQ(out[i].response_body_bytes, i);
+  }
+  EXPECT_EQ(c.stats().unmatched, 0u);
+  EXPECT_EQ(c.stats().requests, 19u);
+}
+
+// Records are built in reused queue slots: a slot whose request was given up on (its response was
+// lost in a gap) still holds that request's host, trace context and body size, and must not leak
+// them into the requests it carries later.
+TEST(Http1Test, ReusedSlotsDoNotLeakFields) {
+  Conn c;
+  c.Req(
+      "POST /a HTTP/1.1\r\nHost: first.example\r\nContent-Length: 3\r\ntraceparent: "
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\nabc",
+      1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-", 2);
+  c.SkipResp(100);  // bytes lost inside the response head: the response is dropped
+  int64_t t = 3;
+  for (int i = 0; i < 9; ++i) {
+    c.Req("GET /b HTTP/1.1\r\n\r\n", t++);
+    c.Resp("HTTP/1.1 204 No Content\r\n\r\n", t++);
+  }
+  EXPECT_EQ(c.stats().unmatched, 1u);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 9u);
+  for (size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(out[i].method, "GET");
+    EXPECT_EQ(out[i].path, "/b");
+    EXPECT_EQ(out[i].host, "");
+    EXPECT_EQ(out[i].trace.trace_id, "");
+    EXPECT_EQ(out[i].trace.parent_span_id, "");
+    EXPECT_EQ(out[i].trace.flags, 0);
+    EXPECT_EQ(out[i].request_body_bytes, 0u);
+    EXPECT_EQ(out[i].status, 204u);
+    EXPECT_EQ(out[i].response_body_bytes, 0u);
+  }
+}
+
 TEST(Http1Test, Inference) {
   EXPECT_TRUE(InferHttp1(Bytes("GET / HTTP/1.1\r\n"), true));
   EXPECT_TRUE(InferHttp1(Bytes("OPTIONS * HTTP/1.1"), true));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "src/base/strings.h"
+#include "src/protocols/common/stream_side.h"
 #include "src/protocols/common/traceparent.h"
 #include "src/protocols/http2/frames.h"
 #include "src/protocols/http2/hpack.h"
@@ -53,8 +54,7 @@ enum class State : uint8_t {
 struct Side {
   bool is_request = true;
   State state = State::kFrameHeader;
-  bool started = false;
-  uint64_t expected_pos = 0;
+  StreamSide stream;
   size_t preface_matched = 0;
   uint8_t header[kFrameHeaderSize] = {};
   size_t header_len = 0;
@@ -168,26 +168,11 @@ class Http2Parser final : public ConnectionParser {
 
 void Http2Parser::Feed(Side& s, const StreamChunk& chunk) {
   if (s.state == State::kClosed) return;
-  std::span<const uint8_t> data = chunk.data;
-  uint64_t pos = chunk.position;
-  uint64_t total = std::max<uint64_t>(chunk.original_size, data.size());
-  if (!s.started) {
-    s.started = true;
-    s.expected_pos = pos;
-  }
-  if (pos < s.expected_pos) {
-    const uint64_t dup = s.expected_pos - pos;
-    if (dup >= total) return;
-    // Bytes after an overlap do not start at a chunk boundary any more.
-    data = dup >= data.size() ? std::span<const uint8_t>() : data.subspan(dup);
-    total -= dup;
-    pos = s.expected_pos;
-  } else if (pos > s.expected_pos) {
-    Gap(s, pos - s.expected_pos, chunk.time_ns);
-  }
-  s.expected_pos = pos + total;
-  if (!data.empty()) Consume(s, data, chunk.time_ns);
-  if (total > data.size()) Gap(s, total - data.size(), chunk.time_ns);
+  ChunkIntake in;
+  if (!s.stream.Accept(chunk, &in)) return;
+  if (in.gap_before > 0) Gap(s, in.gap_before, chunk.time_ns);
+  if (!in.data.empty()) Consume(s, in.data, chunk.time_ns);
+  if (in.gap_after > 0) Gap(s, in.gap_after, chunk.time_ns);
 }
 
 void Http2Parser::Desync(Side& s) {

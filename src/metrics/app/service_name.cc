@@ -1,0 +1,194 @@
+#include "src/metrics/app/service_name.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+
+#include "src/base/strings.h"
+
+namespace loupe::metrics::app {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      const int hi = HexValue(s[i + 1]);
+      const int lo = HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+std::string BaseName(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string DefaultHostName() {
+  std::array<char, 256> buf{};
+  if (gethostname(buf.data(), buf.size() - 1) != 0) return "localhost";
+  return std::string(buf.data());
+}
+
+void FillDerived(ServiceIdentity* id, std::string_view host) {
+  id->instance = std::string(host) + ":" + std::to_string(id->pid);
+  id->job = id->namespace_name.empty() ? id->name : id->namespace_name + "/" + id->name;
+}
+
+}  // namespace
+
+EnvServiceInfo ParseServiceEnviron(std::string_view environ) {
+  EnvServiceInfo info;
+  std::optional<std::string> attr_name;
+  size_t pos = 0;
+  while (pos < environ.size()) {
+    size_t end = environ.find('\0', pos);
+    if (end == std::string_view::npos) end = environ.size();
+    const std::string_view entry = environ.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = entry.substr(0, eq);
+    const std::string_view value = entry.substr(eq + 1);
+    if (key == "OTEL_SERVICE_NAME") {
+      if (!StripWhitespace(value).empty()) info.name = std::string(StripWhitespace(value));
+    } else if (key == "OTEL_RESOURCE_ATTRIBUTES") {
+      for (std::string_view pair : SplitSkipEmpty(value, ',')) {
+        const size_t peq = pair.find('=');
+        if (peq == std::string_view::npos) continue;
+        const std::string_view k = StripWhitespace(pair.substr(0, peq));
+        const std::string v = PercentDecode(StripWhitespace(pair.substr(peq + 1)));
+        if (v.empty()) continue;
+        if (k == "service.name") attr_name = v;
+        if (k == "service.namespace") info.namespace_name = v;
+      }
+    }
+  }
+  // OTEL_SERVICE_NAME takes precedence over service.name in OTEL_RESOURCE_ATTRIBUTES.
+  if (!info.name && attr_name) info.name = attr_name;
+  return info;
+}
+
+ServiceNamer::ServiceNamer(Options options) : options_(std::move(options)) {
+  if (options_.host_name.empty()) options_.host_name = DefaultHostName();
+}
+
+void ServiceNamer::SetHook(Hook hook) {
+  std::unique_lock lock(mu_);
+  hook_ = std::move(hook);
+  cache_.clear();
+}
+
+ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const {
+  ServiceIdentity id;
+  id.pid = pid;
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  std::array<char, 4096> link{};
+  const ssize_t n = readlink((dir + "/exe").c_str(), link.data(), link.size() - 1);
+  if (n > 0) {
+    std::string_view exe(link.data(), static_cast<size_t>(n));
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (exe.size() > kDeleted.size() && exe.substr(exe.size() - kDeleted.size()) == kDeleted) {
+      exe.remove_suffix(kDeleted.size());
+    }
+    id.executable = BaseName(exe);
+  } else {
+    std::string file_comm = ReadFile(dir + "/comm");
+    while (!file_comm.empty() && file_comm.back() == '\n') file_comm.pop_back();
+    id.executable = file_comm.empty() ? std::string(comm) : file_comm;
+  }
+  const EnvServiceInfo env = ParseServiceEnviron(ReadFile(dir + "/environ"));
+  if (env.name) {
+    id.name = *env.name;
+    id.name_from_env = true;
+  } else {
+    id.name = id.executable;
+  }
+  if (env.namespace_name) {
+    id.namespace_name = *env.namespace_name;
+    id.namespace_from_env = true;
+  } else {
+    id.namespace_name = options_.default_namespace;
+  }
+  return id;
+}
+
+std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::string_view comm) {
+  {
+    std::shared_lock lock(mu_);
+    auto it = cache_.find(pid);
+    if (it != cache_.end()) return it->second;
+  }
+  ServiceIdentity id = Compute(pid, comm);
+  Hook hook;
+  {
+    std::shared_lock lock(mu_);
+    hook = hook_;
+  }
+  if (hook) {
+    hook(&id);
+    id.pid = pid;
+  }
+  FillDerived(&id, options_.host_name);
+  auto shared = std::make_shared<const ServiceIdentity>(std::move(id));
+  std::unique_lock lock(mu_);
+  if (cache_.size() >= options_.max_entries) cache_.clear();
+  auto [it, inserted] = cache_.emplace(pid, std::move(shared));
+  return it->second;  // a concurrent first Get() may have won; both computed the same
+}
+
+void ServiceNamer::Forget(uint32_t pid) {
+  std::unique_lock lock(mu_);
+  cache_.erase(pid);
+}
+
+void ServiceNamer::Retain(std::span<const uint32_t> pids) {
+  std::vector<uint32_t> keep(pids.begin(), pids.end());
+  std::sort(keep.begin(), keep.end());
+  std::unique_lock lock(mu_);
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    if (std::binary_search(keep.begin(), keep.end(), it->first)) {
+      ++it;
+    } else {
+      it = cache_.erase(it);
+    }
+  }
+}
+
+std::vector<std::shared_ptr<const ServiceIdentity>> ServiceNamer::Known() const {
+  std::vector<std::shared_ptr<const ServiceIdentity>> out;
+  {
+    std::shared_lock lock(mu_);
+    out.reserve(cache_.size());
+    for (const auto& [pid, id] : cache_) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->pid < b->pid; });
+  return out;
+}
+
+}  // namespace loupe::metrics::app

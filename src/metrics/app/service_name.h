@@ -1,0 +1,83 @@
+// Service naming in local mode, as Beyla derives service.name / service.namespace for a process
+// (reference beyla.md §2.3): OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES,
+// from the process's own environment (/proc/<pid>/environ); otherwise the executable's name.
+// The namespace comes from service.namespace in OTEL_RESOURCE_ATTRIBUTES, otherwise the
+// configured default (BEYLA_SERVICE_NAMESPACE). Kubernetes metadata plugs in through a hook
+// that sees what the process environment gave and may fill or override the rest.
+//
+// Thread expectations: every method is thread-safe. Get() for a known pid takes a shared lock
+// and copies a shared_ptr (no allocation); the first Get() of a pid reads /proc.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace loupe::metrics::app {
+
+struct ServiceIdentity {
+  uint32_t pid = 0;
+  std::string name;
+  std::string namespace_name;
+  std::string instance;    // service.instance.id / Prometheus `instance`: "<host name>:<pid>"
+  std::string job;         // Prometheus `job`: "<namespace>/<name>", or "<name>"
+  std::string executable;  // base name of /proc/<pid>/exe (or comm)
+  bool name_from_env = false;
+  bool namespace_from_env = false;
+};
+
+// What a process's environment says. `environ` is /proc/<pid>/environ: NUL-separated
+// KEY=VALUE entries. Values of OTEL_RESOURCE_ATTRIBUTES are percent-decoded (W3C Baggage).
+struct EnvServiceInfo {
+  std::optional<std::string> name;
+  std::optional<std::string> namespace_name;
+};
+EnvServiceInfo ParseServiceEnviron(std::string_view environ);
+
+class ServiceNamer {
+ public:
+  struct Options {
+    std::string default_namespace;
+    std::string host_name;  // for `instance`; empty = gethostname()
+    std::string proc_root = "/proc";
+    size_t max_entries = 65536;  // the cache is cleared when it would grow past this
+  };
+  // Called once per pid after the environment was read; may change anything but pid (e.g. a
+  // Kubernetes decorator fills namespace/name from pod metadata when !name_from_env). instance
+  // and job are recomputed after it runs.
+  using Hook = std::function<void(ServiceIdentity* identity)>;
+
+  explicit ServiceNamer(Options options);
+
+  void SetHook(Hook hook);
+
+  // The identity of `pid`, computed on first use and cached. `comm` is a fallback name when
+  // /proc/<pid>/exe cannot be read (e.g. the process is gone).
+  std::shared_ptr<const ServiceIdentity> Get(uint32_t pid, std::string_view comm);
+
+  // Drops the cached identity (the process exited; its pid may be reused).
+  void Forget(uint32_t pid);
+  // Keeps only the identities of `pids`.
+  void Retain(std::span<const uint32_t> pids);
+  // Identities cached now (for target_info), in pid order.
+  std::vector<std::shared_ptr<const ServiceIdentity>> Known() const;
+
+  const std::string& host_name() const { return options_.host_name; }
+
+ private:
+  ServiceIdentity Compute(uint32_t pid, std::string_view comm) const;
+
+  Options options_;
+  mutable std::shared_mutex mu_;
+  Hook hook_;
+  std::unordered_map<uint32_t, std::shared_ptr<const ServiceIdentity>> cache_;
+};
+
+}  // namespace loupe::metrics::app

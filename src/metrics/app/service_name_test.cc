@@ -1,0 +1,169 @@
+#include "src/metrics/app/service_name.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+extern char** environ;
+
+namespace loupe::metrics::app {
+namespace {
+
+using namespace std::string_literals;
+
+TEST(ParseServiceEnvironTest, ServiceNameSources) {
+  EnvServiceInfo info = ParseServiceEnviron("PATH=/bin\0OTEL_SERVICE_NAME=checkout\0"s);
+  EXPECT_EQ(info.name, "checkout");
+  EXPECT_FALSE(info.namespace_name.has_value());
+
+  info = ParseServiceEnviron(
+      "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,service.name=cart%20svc,"
+      "service.namespace=shop\0"s);
+  EXPECT_EQ(info.name, "cart svc");
+  EXPECT_EQ(info.namespace_name, "shop");
+
+  // OTEL_SERVICE_NAME wins over service.name, whatever the order.
+  info = ParseServiceEnviron(
+      "OTEL_RESOURCE_ATTRIBUTES=service.name=from-attrs\0OTEL_SERVICE_NAME=from-var\0"s);
+  EXPECT_EQ(info.name, "from-var");
+
+  info = ParseServiceEnviron("OTEL_SERVICE_NAME=\0OTEL_RESOURCE_ATTRIBUTES=service.name=\0"s);
+  EXPECT_FALSE(info.name.has_value());
+  info = ParseServiceEnviron("garbage-without-equals\0=\0OTEL_SERVICE_NAME"s);
+  EXPECT_FALSE(info.name.has_value());
+  EXPECT_FALSE(ParseServiceEnviron("").name.has_value());
+}
+
+// A real child process (sleep) started with the given extra environment.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> env) {
+    std::vector<char*> envp;
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    char arg0[] = "sleep";
+    char arg1[] = "30";
+    char* argv[] = {arg0, arg1, nullptr};
+    EXPECT_EQ(posix_spawn(&pid_, "/bin/sleep", nullptr, nullptr, argv, envp.data()), 0);
+    // Wait until exec has replaced the image and laid out the new environment (comm changes
+    // before the environment is in place).
+    const std::string first = env.empty() ? "" : env.front();
+    for (int i = 0; i < 400; ++i) {
+      std::ifstream comm("/proc/" + std::to_string(pid_) + "/comm");
+      std::ifstream environ_file("/proc/" + std::to_string(pid_) + "/environ");
+      std::string name;
+      const std::string environ_text((std::istreambuf_iterator<char>(environ_file)),
+                                     std::istreambuf_iterator<char>());
+      if (comm >> name && name == "sleep" && environ_text.find(first) != std::string::npos) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ~Child() {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  uint32_t pid() const { return static_cast<uint32_t>(pid_); }
+
+ private:
+  pid_t pid_ = 0;
+};
+
+TEST(ServiceNamerTest, RealChildWithOtelServiceName) {
+  Child child({"OTEL_SERVICE_NAME=checkout", "OTEL_RESOURCE_ATTRIBUTES=service.namespace=shop"});
+  ServiceNamer namer({"default-ns", "node-1"});
+  auto id = namer.Get(child.pid(), "ignored");
+  EXPECT_EQ(id->pid, child.pid());
+  EXPECT_EQ(id->name, "checkout");
+  EXPECT_TRUE(id->name_from_env);
+  EXPECT_EQ(id->namespace_name, "shop");
+  EXPECT_TRUE(id->namespace_from_env);
+  EXPECT_EQ(id->executable, "sleep");
+  EXPECT_EQ(id->instance, "node-1:" + std::to_string(child.pid()));
+  EXPECT_EQ(id->job, "shop/checkout");
+  // Cached: the same object comes back.
+  EXPECT_EQ(namer.Get(child.pid(), "ignored").get(), id.get());
+}
+
+TEST(ServiceNamerTest, RealChildWithoutEnvironmentUsesExecutableAndDefaultNamespace) {
+  Child child({"PATH=/bin"});
+  ServiceNamer namer({"default-ns", "node-1"});
+  auto id = namer.Get(child.pid(), "ignored");
+  EXPECT_EQ(id->name, "sleep");
+  EXPECT_FALSE(id->name_from_env);
+  EXPECT_EQ(id->namespace_name, "default-ns");
+  EXPECT_EQ(id->job, "default-ns/sleep");
+
+  ServiceNamer no_ns({"", "node-1"});
+  EXPECT_EQ(no_ns.Get(child.pid(), "x")->job, "sleep");
+}
+
+TEST(ServiceNamerTest, HookOverridesWhatTheEnvironmentDidNotSet) {
+  Child child({"OTEL_RESOURCE_ATTRIBUTES=service.namespace=shop"});
+  ServiceNamer namer({"", "node-1"});
+  namer.SetHook([](ServiceIdentity* id) {
+    if (!id->name_from_env) id->name = "k8s-deployment";
+    if (!id->namespace_from_env) id->namespace_name = "k8s-ns";
+    id->pid = 1;  // ignored: the pid is restored
+  });
+  auto id = namer.Get(child.pid(), "x");
+  EXPECT_EQ(id->name, "k8s-deployment");
+  EXPECT_EQ(id->namespace_name, "shop");
+  EXPECT_EQ(id->pid, child.pid());
+  EXPECT_EQ(id->job, "shop/k8s-deployment");
+  EXPECT_EQ(id->instance, "node-1:" + std::to_string(child.pid()));
+}
+
+TEST(ServiceNamerTest, GoneProcessFallsBackToComm) {
+  ServiceNamer namer({"", "h", "/nonexistent-proc"});
+  auto id = namer.Get(77, "python3");
+  EXPECT_EQ(id->name, "python3");
+  EXPECT_EQ(id->instance, "h:77");
+}
+
+TEST(ServiceNamerTest, FakeProcRootAndCacheMaintenance) {
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("am-proc-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  for (int pid : {10, 11, 12}) {
+    std::filesystem::create_directories(root / std::to_string(pid));
+    std::filesystem::create_symlink("/opt/app/bin/server-" + std::to_string(pid) + " (deleted)",
+                                    root / std::to_string(pid) / "exe");
+  }
+  std::ofstream(root / "11" / "environ") << "OTEL_SERVICE_NAME=eleven" << '\0';
+  ServiceNamer namer({"", "h", root.string()});
+  EXPECT_EQ(namer.Get(10, "x")->name, "server-10");
+  EXPECT_EQ(namer.Get(11, "x")->name, "eleven");
+  EXPECT_EQ(namer.Get(12, "x")->name, "server-12");
+  ASSERT_EQ(namer.Known().size(), 3u);
+  const std::vector<uint32_t> keep = {12, 10};
+  namer.Retain(keep);
+  auto known = namer.Known();
+  ASSERT_EQ(known.size(), 2u);
+  EXPECT_EQ(known[0]->pid, 10u);
+  EXPECT_EQ(known[1]->pid, 12u);
+  namer.Forget(10);
+  ASSERT_EQ(namer.Known().size(), 1u);
+  std::filesystem::remove_all(root);
+}
+
+TEST(ServiceNamerTest, CacheIsBounded) {
+  ServiceNamer namer({"", "h", "/nonexistent-proc", 4});
+  for (uint32_t pid = 1; pid <= 10; ++pid) namer.Get(pid, "p");
+  EXPECT_LE(namer.Known().size(), 4u);
+}
+
+}  // namespace
+}  // namespace loupe::metrics::app

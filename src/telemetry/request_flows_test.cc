@@ -1,0 +1,111 @@
+#include "src/telemetry/request_flows.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace loupe::telemetry {
+namespace {
+
+Request Exchange() {
+  Request r;
+  r.pid = 77;
+  r.role = Role::kServer;
+  flow::IpAddress::Parse("10.0.0.2", &r.local_ip);
+  flow::IpAddress::Parse("10.0.0.9", &r.remote_ip);
+  r.local_port = 8080;
+  r.remote_port = 41000;
+  r.protocol = Protocol::kHttp1;
+  r.method = "POST";
+  r.path = "/api/v1/orders/12345";
+  r.version = "HTTP/1.1";
+  r.host = "orders.shop.svc.cluster.local:8080";
+  r.status = 201;
+  r.start_ns = 1'000;
+  r.end_ns = 4'500;
+  return r;
+}
+
+TEST(RequestFlowsTest, RequestAndResponseFlows) {
+  flow::Flow req;
+  flow::Flow resp;
+  RequestToFlows(Exchange(), &req, &resp);
+
+  EXPECT_EQ(req.type, flow::FlowType::kL7);
+  EXPECT_EQ(req.time_ns, 1'000);
+  EXPECT_EQ(req.src_ip.ToString(), "10.0.0.9");
+  EXPECT_EQ(req.dst_ip.ToString(), "10.0.0.2");
+  EXPECT_EQ(req.src_port, 41000);
+  EXPECT_EQ(req.dst_port, 8080);
+  EXPECT_EQ(req.is_reply, 0);
+  EXPECT_EQ(req.direction, flow::TrafficDirection::kIngress);
+  EXPECT_EQ(req.pid, 77u);
+  ASSERT_NE(req.l7, nullptr);
+  EXPECT_EQ(req.l7->type, flow::L7Type::kRequest);
+  EXPECT_EQ(req.l7->latency_ns, 0u);
+  EXPECT_EQ(req.l7->dns, nullptr);
+  ASSERT_NE(req.l7->http, nullptr);
+  EXPECT_EQ(req.l7->http->code, 0u);
+  EXPECT_EQ(req.l7->http->method, "POST");
+  EXPECT_EQ(req.l7->http->url, "http://orders.shop.svc.cluster.local:8080/api/v1/orders/12345");
+  EXPECT_EQ(req.l7->http->protocol, "HTTP/1.1");
+  EXPECT_TRUE(req.l7->http->headers.empty());
+
+  EXPECT_EQ(resp.time_ns, 4'500);
+  EXPECT_EQ(resp.src_ip.ToString(), "10.0.0.2");
+  EXPECT_EQ(resp.dst_port, 41000);
+  EXPECT_EQ(resp.is_reply, 1);
+  ASSERT_NE(resp.l7, nullptr);
+  EXPECT_EQ(resp.l7->type, flow::L7Type::kResponse);
+  EXPECT_EQ(resp.l7->latency_ns, 3'500u);
+  ASSERT_NE(resp.l7->http, nullptr);
+  EXPECT_EQ(resp.l7->http->code, 201u);
+  EXPECT_EQ(resp.l7->http->method, "POST");
+  EXPECT_EQ(resp.l7->http->url, req.l7->http->url);
+  EXPECT_EQ(resp.l7->http->protocol, "HTTP/1.1");
+  // Both records of the exchange share one allocation: the same owner, different objects.
+  EXPECT_FALSE(req.l7.owner_before(resp.l7) || resp.l7.owner_before(req.l7));
+  EXPECT_NE(req.l7.get(), resp.l7.get());
+  EXPECT_NE(req.l7->http.get(), resp.l7->http.get());
+}
+
+TEST(RequestFlowsTest, UrlWithoutHostVersionDefaultAndGrpcStatus) {
+  Request r = Exchange();
+  r.host.clear();
+  r.version.clear();
+  r.protocol = Protocol::kGrpc;
+  r.grpc_status = 14;
+  r.role = Role::kClient;
+  r.end_ns = 500;  // clock skew: no negative latency
+  flow::Flow req;
+  flow::Flow resp;
+  RequestToFlows(r, &req, &resp);
+  // A client's peer is the remote end.
+  EXPECT_EQ(req.l7->http->url, "http://10.0.0.9:41000/api/v1/orders/12345");
+  EXPECT_EQ(req.l7->http->protocol, "HTTP/1.1");
+  EXPECT_EQ(req.direction, flow::TrafficDirection::kEgress);
+  EXPECT_EQ(req.src_ip.ToString(), "10.0.0.2");
+  EXPECT_EQ(resp.l7->latency_ns, 0u);
+  ASSERT_EQ(resp.l7->http->headers.size(), 1u);
+  EXPECT_EQ(resp.l7->http->headers[0].first, "grpc-status");
+  EXPECT_EQ(resp.l7->http->headers[0].second, "14");
+  EXPECT_TRUE(req.l7->http->headers.empty());
+}
+
+// Each flow keeps the shared block alive on its own (the flow buffer evicts them separately).
+TEST(RequestFlowsTest, EitherFlowOutlivesTheOther) {
+  for (bool drop_request_first : {true, false}) {
+    auto req = std::make_unique<flow::Flow>();
+    auto resp = std::make_unique<flow::Flow>();
+    RequestToFlows(Exchange(), req.get(), resp.get());
+    std::shared_ptr<const flow::L7Info> kept = drop_request_first ? resp->l7 : req->l7;
+    req.reset();
+    resp.reset();
+    ASSERT_NE(kept->http, nullptr);
+    EXPECT_EQ(kept->http->method, "POST");
+    EXPECT_EQ(kept.use_count(), 1);
+  }
+}
+
+}  // namespace
+}  // namespace loupe::telemetry
