@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -171,6 +172,12 @@ void Agent::RegisterSelfMetrics() {
 
 absl::Status Agent::SetUpMetrics() {
   const auto& limits = config_.loupe_metrics();
+  // Every family whose label values come from events: a series limit (overflow series past it)
+  // and Beyla's TTL for series that stopped being updated.
+  metrics::FamilyOptions defaults;
+  defaults.max_series = static_cast<size_t>(std::max<int64_t>(0, limits.max_series_per_family));
+  defaults.ttl = std::chrono::duration_cast<std::chrono::seconds>(config_.prometheus_export().ttl);
+  registry_.SetDefaultFamilyOptions(defaults);
   metrics::hubble::HubbleMetricsOptions hubble_options;
   if (limits.max_series_per_family > 0) {
     hubble_options.max_series_per_family = static_cast<size_t>(limits.max_series_per_family);

@@ -199,6 +199,10 @@ std::string AttrOtelName(AppMetrics::Attr a, RpcNaming naming) {
       return "server_service_namespace";
     case A::kConnectionType:
       return "connection_type";
+    case A::kServiceAlias:
+      return "service";
+    case A::kHttpStatusCodeAlias:
+      return "http.status_code";
     case A::kAttrCount:
       break;
   }
@@ -462,6 +466,8 @@ absl::Status AppMetrics::Init(Registry& registry, AppMetricsOptions options) {
   if (features_ & kFeatureApplication) {
     const auto http_server = with({{kHttpRequestMethod, true},
                                    {kHttpResponseStatusCode, true},
+                                   {kServiceAlias, true},
+                                   {kHttpStatusCodeAlias, true},
                                    {kUrlScheme, true},
                                    {kHttpRoute, true},
                                    {kUrlPath, false},
@@ -470,6 +476,8 @@ absl::Status AppMetrics::Init(Registry& registry, AppMetricsOptions options) {
                                    {kClientAddress, false}});
     const auto http_client = with({{kHttpRequestMethod, true},
                                    {kHttpResponseStatusCode, true},
+                                   {kServiceAlias, true},
+                                   {kHttpStatusCodeAlias, true},
                                    {kUrlScheme, true},
                                    {kHttpRoute, true},
                                    {kUrlPath, false},
@@ -635,6 +643,7 @@ void AppMetrics::OnRequest(const telemetry::Request& r) {
 
   std::array<std::string_view, kAttrCount> v{};
   v[kServiceName] = svc->name;
+  v[kServiceAlias] = svc->name;
   v[kServiceNamespace] = svc->namespace_name;
   v[kInstance] = svc->instance;
   v[kJob] = svc->job;
@@ -648,6 +657,7 @@ void AppMetrics::OnRequest(const telemetry::Request& r) {
     char client_ip[INET6_ADDRSTRLEN];
     v[kHttpRequestMethod] = method;
     v[kHttpResponseStatusCode] = FormatInt(r.status, status_buf);
+    v[kHttpStatusCodeAlias] = v[kHttpResponseStatusCode];
     v[kUrlScheme] = "http";
     v[kHttpRoute] = route;
     v[kUrlPath] = r.path;

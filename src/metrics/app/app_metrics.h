@@ -88,6 +88,10 @@ class AppMetrics {
     kServer,
     kServerNamespace,
     kConnectionType,
+    // Aliases the seed's Grafana queries use (`service`, `http_status_code`): same values as
+    // service.name and http.response.status_code; remove with attributes.select exclude.
+    kServiceAlias,
+    kHttpStatusCodeAlias,
     kAttrCount,
   };
   // Network flow attributes.

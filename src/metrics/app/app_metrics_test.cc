@@ -162,6 +162,8 @@ TEST_F(AppMetricsTest, HttpServerRequestHasBeylaNameLabelsBucketsAndExemplar) {
   const Sample* s = One(Find(families, "http_server_request_duration_seconds"));
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(Labels(*s), (LabelMap{{"service_name", "frontend"},
+                                  {"service", "frontend"},
+                                  {"http_status_code", "200"},
                                   {"service_namespace", ""},
                                   {"instance", "node-1:100"},
                                   {"job", "frontend"},
@@ -205,6 +207,8 @@ TEST_F(AppMetricsTest, HttpClientRequestUsesTheServerSide) {
   const Sample* s = One(Find(families, "http_client_request_duration_seconds"));
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(Labels(*s), (LabelMap{{"service_name", "orders"},
+                                  {"service", "orders"},
+                                  {"http_status_code", "404"},
                                   {"service_namespace", ""},
                                   {"instance", "node-1:200"},
                                   {"job", "orders"},
@@ -301,11 +305,14 @@ TEST_F(AppMetricsTest, AttributeSelectionPerMetric) {
   // attributes it mentions.
   EXPECT_EQ(Labels(*s), (LabelMap{{"http_request_method", "GET"},
                                   {"http_response_status_code", "500"},
+                                  {"http_status_code", "500"},
                                   {"http_route", "/users/*"},
                                   {"url_path", "/users/123?x=1"}}));
   const Sample* size = One(Find(families, "http_server_request_body_size_bytes"));
   ASSERT_NE(size, nullptr);
   EXPECT_EQ(Labels(*size), (LabelMap{{"service_name", "frontend"},
+                                     {"service", "frontend"},
+                                     {"http_status_code", "500"},
                                      {"service_namespace", ""},
                                      {"job", "frontend"},
                                      {"http_request_method", "GET"},
