@@ -147,11 +147,46 @@ void FlowPipeline::OnTcpEvent(const sensors::TcpEvent& event) {
   }
 }
 
+bool FlowPipeline::DuplicateDnsMessage(const flow::Flow& flow, std::span<const uint8_t> payload) {
+  // TCP DNS carries a 2-byte length first.
+  const size_t off = flow.l4 == flow::L4Protocol::kTcp ? 2 : 0;
+  if (payload.size() < off + 4) return false;
+  uint64_t key = 1469598103934665603ULL;
+  auto mix = [&key](const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    for (size_t i = 0; i < n; ++i) key = (key ^ p[i]) * 1099511628211ULL;
+  };
+  mix(flow.src_ip.bytes.data(), 16);
+  mix(flow.dst_ip.bytes.data(), 16);
+  mix(&flow.src_port, sizeof(flow.src_port));
+  mix(&flow.dst_port, sizeof(flow.dst_port));
+  mix(payload.data() + off, 3);  // id and the QR/opcode byte
+  // A window of recent messages: a retransmitted query (same id) after it is not a duplicate.
+  constexpr int64_t kWindowNs = 200'000'000;
+  while (!recent_dns_.empty() && flow.time_ns - recent_dns_.front().second > kWindowNs) {
+    recent_dns_.pop_front();
+  }
+  for (const auto& [k, t] : recent_dns_) {
+    if (k == key) return true;
+  }
+  if (recent_dns_.size() >= 1024) recent_dns_.pop_front();
+  recent_dns_.emplace_back(key, flow.time_ns);
+  return false;
+}
+
 void FlowPipeline::OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> payload) {
   flow::Flow l7;
   protocols::ParseState state;
   {
     std::lock_guard<std::mutex> lock(dns_mu_);
+    // A packet between two local endpoints crosses two observed interfaces (the sender's and
+    // the receiver's); it is one DNS message, so it becomes one L7 flow (as Hubble's DNS proxy
+    // reports it once). The L3/L4 flows of both crossings stay.
+    if (DuplicateDnsMessage(flow, payload)) {
+      identity_.Enrich(&flow, /*pid_is_source=*/true);
+      Publish(std::move(flow));
+      return;
+    }
     state = dns_.Process(flow, payload, &l7);
   }
   if (state == protocols::ParseState::kSuccess && l7.l7 && l7.l7->dns &&

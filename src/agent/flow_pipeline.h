@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -59,6 +60,7 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
 
  private:
   void Publish(flow::Flow&& flow, const FlowTrace* trace = nullptr);
+  bool DuplicateDnsMessage(const flow::Flow& flow, std::span<const uint8_t> payload);
 
   flow::FlowBuffer& buffer_;
   identity::IdentityCache& identity_;
@@ -70,6 +72,7 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   std::atomic<uint64_t> printed_requests_{0};
   std::mutex dns_mu_;
   protocols::dns::DnsTracker dns_;  // guarded by dns_mu_
+  std::deque<std::pair<uint64_t, int64_t>> recent_dns_;  // (message key, time), by dns_mu_
 };
 
 }  // namespace loupe::agent

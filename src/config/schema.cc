@@ -1073,8 +1073,9 @@ std::vector<KeySpec> BuildSchema() {
                .env = {"LOUPE_METRICS_MAX_SERIES_PER_FAMILY"},
                .min = 1,
                .max = 10000000,
-               .doc = "Series kept per metric family; new label sets beyond it are dropped and "
-                      "counted.",
+               .doc = "Label sets kept per metric family whose labels come from traffic; past it, "
+                      "updates go to one extra series with every label \"overflow\", counted in "
+                      "loupe_metrics_series_overflow_total{family}.",
                .equivalent = "None (Hubble and Beyla do not bound series)"});
   s.push_back({.path = "loupe.metrics.openmetrics",
                .type = ValueType::kBool,
