@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/sinks/stdout_color_sinks.h"
+#include "src/agent/metrics_setup.h"
 #include "src/base/build_info.h"
 #include "src/base/clock.h"
 #include "src/base/logging.h"
@@ -21,7 +22,6 @@
 #include "src/sensors/drop_sensor.h"
 #include "src/sensors/interfaces.h"
 #include "src/sensors/netflow_sensor.h"
-#include "src/agent/metrics_setup.h"
 #include "src/sensors/tcp_lifecycle_sensor.h"
 
 namespace loupe::agent {
@@ -184,10 +184,11 @@ absl::Status Agent::SetUpMetrics() {
   }
   hubble_options.series_ttl =
       std::chrono::duration_cast<std::chrono::seconds>(config_.prometheus_export().ttl);
-  auto hubble =
-      metrics::hubble::HubbleMetrics::Create(registry_, HubbleMetricEntries(config_), hubble_options);
+  auto hubble = metrics::hubble::HubbleMetrics::Create(registry_, HubbleMetricEntries(config_),
+                                                       hubble_options);
   if (!hubble.ok()) {
-    return absl::InvalidArgumentError("loupe.metrics.hubble: " + std::string(hubble.status().message()));
+    return absl::InvalidArgumentError("loupe.metrics.hubble: " +
+                                      std::string(hubble.status().message()));
   }
   hubble_metrics_ = std::move(hubble).value();
   metric_observers_.push_back(std::make_unique<HubbleObserver>(*hubble_metrics_));

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "src/agent/flow_pipeline.h"
+#include "src/agent/k8s_identity.h"
 #include "src/api/observer_server.h"
 #include "src/base/proc_lock.h"
 #include "src/config/config.h"
@@ -17,7 +18,6 @@
 #include "src/export/prometheus/http_endpoint.h"
 #include "src/flow/flow_buffer.h"
 #include "src/ingest/conn_manager.h"
-#include "src/agent/k8s_identity.h"
 #include "src/metrics/app/app_metrics.h"
 #include "src/metrics/hubble/hubble_metrics.h"
 #include "src/metrics/registry.h"

@@ -189,8 +189,7 @@ void FlowPipeline::OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> paylo
     }
     state = dns_.Process(flow, payload, &l7);
   }
-  if (state == protocols::ParseState::kSuccess && l7.l7 && l7.l7->dns &&
-      !l7.l7->dns->ips.empty()) {
+  if (state == protocols::ParseState::kSuccess && l7.l7 && l7.l7->dns && !l7.l7->dns->ips.empty()) {
     // Answers name their addresses: later flows to them carry the names (destination_names).
     const flow::DnsInfo& dns = *l7.l7->dns;
     std::vector<std::string> names{dns.query};

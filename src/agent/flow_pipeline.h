@@ -71,7 +71,7 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   TracePrinter printer_;
   std::atomic<uint64_t> printed_requests_{0};
   std::mutex dns_mu_;
-  protocols::dns::DnsTracker dns_;  // guarded by dns_mu_
+  protocols::dns::DnsTracker dns_;                       // guarded by dns_mu_
   std::deque<std::pair<uint64_t, int64_t>> recent_dns_;  // (message key, time), by dns_mu_
 };
 

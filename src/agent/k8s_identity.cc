@@ -23,8 +23,7 @@ bool ParseIp(const std::string& text, flow::IpAddress* ip) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KubernetesIdentity>> KubernetesIdentity::Create(
-    const config::Config& config, const std::string& node_name,
-    identity::IdentityCache& identity) {
+    const config::Config& config, const std::string& node_name, identity::IdentityCache& identity) {
   const auto& kube = config.kubernetes();
   if (kube.enable == config::KubeEnable::kFalse) return nullptr;
   absl::StatusOr<k8s::ClientConfig> client = absl::NotFoundError("no Kubernetes configuration");
@@ -56,9 +55,8 @@ absl::StatusOr<std::unique_ptr<KubernetesIdentity>> KubernetesIdentity::Create(
       new KubernetesIdentity(std::move(cluster), node_name, cluster_name, identity));
 }
 
-KubernetesIdentity::KubernetesIdentity(std::unique_ptr<k8s::Cluster> cluster,
-                                       std::string node_name, std::string cluster_name,
-                                       identity::IdentityCache& identity)
+KubernetesIdentity::KubernetesIdentity(std::unique_ptr<k8s::Cluster> cluster, std::string node_name,
+                                       std::string cluster_name, identity::IdentityCache& identity)
     : cluster_(std::move(cluster)),
       node_name_(std::move(node_name)),
       cluster_name_(std::move(cluster_name)),
@@ -187,7 +185,11 @@ flow::Endpoint KubernetesIdentity::PodEndpoint(const k8s::Pod& pod) const {
   ep.namespace_name = pod.meta.namespace_;
   ep.pod_name = pod.meta.name;
   ep.cluster_name = cluster_name_;
-  for (const auto& [key, value] : pod.meta.labels) ep.labels.push_back("k8s:" + key + "=" + value);
+  for (const auto& [key, value] : pod.meta.labels) {
+    std::string label = "k8s:";
+    label.append(key).append("=").append(value);
+    ep.labels.push_back(std::move(label));
+  }
   // The labels Cilium adds to every pod identity.
   ep.labels.push_back("k8s:io.kubernetes.pod.namespace=" + pod.meta.namespace_);
   if (!pod.service_account.empty()) {

@@ -103,8 +103,7 @@ absl::StatusOr<metrics::app::AppMetricsOptions> AppMetricsOptionsFromConfig(
                               ? o.unresolved_outgoing
                               : config.attributes().rename_unresolved_hosts_outgoing;
   o.max_series_per_metric = static_cast<size_t>(config.loupe_metrics().max_series_per_family);
-  o.series_ttl_seconds =
-      std::chrono::duration_cast<std::chrono::seconds>(prom.ttl).count();
+  o.series_ttl_seconds = std::chrono::duration_cast<std::chrono::seconds>(prom.ttl).count();
   return o;
 }
 

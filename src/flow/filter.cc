@@ -136,12 +136,12 @@ class CompiledFilter {
       f->destination_ip_.push_back(c);
     }
     // Identity-derived fields: a flow end without identity matches none of them.
-    IdentitySpec src{spec.source_pod,      spec.source_service,  spec.source_fqdn,
-                     spec.source_label,    spec.source_workload, spec.source_identity,
+    IdentitySpec src{spec.source_pod,         spec.source_service,  spec.source_fqdn,
+                     spec.source_label,       spec.source_workload, spec.source_identity,
                      spec.source_cluster_name};
-    IdentitySpec dst{spec.destination_pod,      spec.destination_service,
-                     spec.destination_fqdn,     spec.destination_label,
-                     spec.destination_workload, spec.destination_identity,
+    IdentitySpec dst{spec.destination_pod,         spec.destination_service,
+                     spec.destination_fqdn,        spec.destination_label,
+                     spec.destination_workload,    spec.destination_identity,
                      spec.destination_cluster_name};
     auto src_matcher = IdentityMatcher::Compile(src, "source");
     if (!src_matcher.ok()) return src_matcher.status();
@@ -203,8 +203,7 @@ class CompiledFilter {
 
   bool Matches(const Flow& flow, const FilterContext& ctx) const {
     if (!source_identity_.empty() && !source_identity_.Matches(flow.src_info.get())) return false;
-    if (!destination_identity_.empty() &&
-        !destination_identity_.Matches(flow.dst_info.get())) {
+    if (!destination_identity_.empty() && !destination_identity_.Matches(flow.dst_info.get())) {
       return false;
     }
     if (!uuid_.empty() && std::find(uuid_.begin(), uuid_.end(), FlowUuid(flow.id)) == uuid_.end()) {

@@ -19,26 +19,26 @@ namespace loupe::flow {
 // The FlowFilter fields Loupe fills (flow.proto field numbers in comments). Values use the same
 // text forms as the proto/JSON: IPs or CIDRs, ports as decimal strings, enums by value.
 struct FilterSpec {
-  std::vector<std::string> uuid;                    // 29
-  std::vector<std::string> source_ip;               // 1
-  std::vector<std::string> destination_ip;          // 3
-  std::vector<std::string> source_pod;              // 2  ([ns/]pod prefix)
-  std::vector<std::string> destination_pod;         // 4
-  std::vector<std::string> source_fqdn;             // 7
-  std::vector<std::string> destination_fqdn;        // 8
-  std::vector<std::string> source_label;            // 10
-  std::vector<std::string> destination_label;       // 11
-  std::vector<std::string> source_service;          // 16
-  std::vector<std::string> destination_service;     // 17
-  std::vector<Workload> source_workload;            // 26
-  std::vector<Workload> destination_workload;       // 27
-  std::vector<uint32_t> source_identity;            // 19
-  std::vector<uint32_t> destination_identity;       // 20
-  std::vector<std::string> source_cluster_name;     // 37
+  std::vector<std::string> uuid;                      // 29
+  std::vector<std::string> source_ip;                 // 1
+  std::vector<std::string> destination_ip;            // 3
+  std::vector<std::string> source_pod;                // 2  ([ns/]pod prefix)
+  std::vector<std::string> destination_pod;           // 4
+  std::vector<std::string> source_fqdn;               // 7
+  std::vector<std::string> destination_fqdn;          // 8
+  std::vector<std::string> source_label;              // 10
+  std::vector<std::string> destination_label;         // 11
+  std::vector<std::string> source_service;            // 16
+  std::vector<std::string> destination_service;       // 17
+  std::vector<Workload> source_workload;              // 26
+  std::vector<Workload> destination_workload;         // 27
+  std::vector<uint32_t> source_identity;              // 19
+  std::vector<uint32_t> destination_identity;         // 20
+  std::vector<std::string> source_cluster_name;       // 37
   std::vector<std::string> destination_cluster_name;  // 38
-  std::vector<TrafficDirection> traffic_direction;  // 30
-  std::vector<Verdict> verdict;                     // 5
-  std::vector<uint32_t> drop_reason_desc;           // 33
+  std::vector<TrafficDirection> traffic_direction;    // 30
+  std::vector<Verdict> verdict;                       // 5
+  std::vector<uint32_t> drop_reason_desc;             // 33
   struct Interface {
     uint32_t index = 0;  // 0 = any index
     std::string name;    // "" = any name

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "src/base/strings.h"
 
 namespace loupe::flow {
@@ -70,8 +71,8 @@ absl::StatusOr<IdentityMatcher> IdentityMatcher::Compile(const IdentitySpec& spe
       } else if (c == '.') {
         re += "\\.";
       } else {
-        return absl::InvalidArgumentError(s + "_fqdn: invalid character in pattern \"" + pattern +
-                                          "\"");
+        return absl::InvalidArgumentError(
+            absl::StrCat(s, "_fqdn: invalid character in pattern \"", pattern, "\""));
       }
     }
     // A trailing root dot in the pattern or the name is not significant.
@@ -120,8 +121,8 @@ absl::StatusOr<IdentityMatcher> IdentityMatcher::Compile(const IdentitySpec& spe
         r.op = notin ? Requirement::Op::kNotIn : Requirement::Op::kIn;
         const size_t open = part.find('(', pos);
         const size_t close = part.rfind(')');
-        for (auto v : SplitSkipEmpty(std::string_view(part).substr(open + 1, close - open - 1),
-                                     ',')) {
+        for (auto v :
+             SplitSkipEmpty(std::string_view(part).substr(open + 1, close - open - 1), ',')) {
           r.values.push_back(Trim(v));
         }
       } else {
@@ -160,7 +161,8 @@ absl::Status ValidateLabelSelector(const std::string& text, const std::string& f
     key = Trim(key);
     if (!key.empty() && key[0] == '!') key = key.substr(1);
     if (!ValidKey(key)) {
-      return absl::InvalidArgumentError(field + ": invalid label selector \"" + text + "\"");
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": invalid label selector \"", text, "\""));
     }
   }
   return absl::OkStatus();
@@ -182,14 +184,16 @@ bool IdentityMatcher::SelectorMatches(const Selector& selector,
     std::vector<std::string_view> values;
     for (const std::string& label : labels) {
       const size_t colon = label.find(':');
-      const std::string_view source =
-          colon == std::string::npos ? std::string_view() : std::string_view(label).substr(0, colon);
+      const std::string_view source = colon == std::string::npos
+                                          ? std::string_view()
+                                          : std::string_view(label).substr(0, colon);
       const std::string_view kv = colon == std::string::npos
                                       ? std::string_view(label)
                                       : std::string_view(label).substr(colon + 1);
       const size_t eq = kv.find('=');
       const std::string_view key = eq == std::string::npos ? kv : kv.substr(0, eq);
-      const std::string_view value = eq == std::string::npos ? std::string_view() : kv.substr(eq + 1);
+      const std::string_view value =
+          eq == std::string::npos ? std::string_view() : kv.substr(eq + 1);
       if (key != r.key) continue;
       if (!r.source.empty() && r.source != "any" && source != r.source) continue;
       values.push_back(value);
@@ -223,7 +227,8 @@ bool IdentityMatcher::Matches(const PeerInfo* peer) const {
   static const PeerInfo kUnknown;  // identity 0, no names: what a flow end without identity has
   if (peer == nullptr) peer = &kUnknown;
   const Endpoint& ep = peer->endpoint;
-  if (!pods_.empty() && (ep.pod_name.empty() || !RefMatches(pods_, ep.namespace_name, ep.pod_name))) {
+  if (!pods_.empty() &&
+      (ep.pod_name.empty() || !RefMatches(pods_, ep.namespace_name, ep.pod_name))) {
     return false;
   }
   if (!services_.empty() && (peer->service_name.empty() ||

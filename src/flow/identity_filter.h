@@ -15,11 +15,11 @@ namespace loupe::flow {
 
 // One side's (source or destination) identity filter.
 struct IdentitySpec {
-  std::vector<std::string> pod;        // "[ns/]pod-prefix", "ns/" = the namespace, "/pod" any ns
-  std::vector<std::string> service;    // same syntax as pod
-  std::vector<std::string> fqdn;       // "*.example.com" patterns, case-insensitive
-  std::vector<std::string> label;      // label selectors ("app=web,tier!=db", "k8s:app in (a,b)")
-  std::vector<Workload> workload;      // empty name/kind = any
+  std::vector<std::string> pod;      // "[ns/]pod-prefix", "ns/" = the namespace, "/pod" any ns
+  std::vector<std::string> service;  // same syntax as pod
+  std::vector<std::string> fqdn;     // "*.example.com" patterns, case-insensitive
+  std::vector<std::string> label;    // label selectors ("app=web,tier!=db", "k8s:app in (a,b)")
+  std::vector<Workload> workload;    // empty name/kind = any
   std::vector<uint32_t> identity;
   std::vector<std::string> cluster_name;
 

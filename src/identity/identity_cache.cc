@@ -135,8 +135,8 @@ void IdentityCache::UpsertEndpoint(const flow::IpAddress& ip, const flow::Endpoi
   PruneLocked(&entry, since_ns);
   if (!entry.owners.empty()) {
     Owner& last = entry.owners.back();
-    const bool same_pod = last.endpoint.namespace_name == ep.namespace_name &&
-                          last.endpoint.pod_name == ep.pod_name;
+    const bool same_pod =
+        last.endpoint.namespace_name == ep.namespace_name && last.endpoint.pod_name == ep.pod_name;
     if (same_pod && last.until_ns == INT64_MAX) {
       last.endpoint = std::move(ep);  // an update of the live owner
       Rebuild(ip, &slot);
@@ -355,7 +355,8 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::LookupProcess(uint32_t pid,
   std::shared_ptr<const flow::PeerInfo> base = Lookup(ip, time_ns);
   {
     std::lock_guard<std::mutex> lock(proc_mu_);
-    if (auto it = process_peers_.find(pid); it != process_peers_.end() && it->second.first == base) {
+    if (auto it = process_peers_.find(pid);
+        it != process_peers_.end() && it->second.first == base) {
       return it->second.second;
     }
   }
@@ -374,8 +375,7 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::LookupProcess(uint32_t pid,
     ep.workloads.clear();
     if (!meta->container_id.empty()) {
       ep.workloads.push_back({meta->container_id.substr(0, 12), "Container"});
-    } else if (!meta->systemd_unit.empty() &&
-               meta->systemd_unit.rfind("session-", 0) != 0) {
+    } else if (!meta->systemd_unit.empty() && meta->systemd_unit.rfind("session-", 0) != 0) {
       ep.workloads.push_back({StripUnitSuffix(meta->systemd_unit), "SystemdUnit"});
     } else {
       ep.workloads.push_back({meta->comm, "Process"});
@@ -390,7 +390,8 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::LookupProcess(uint32_t pid,
 void IdentityCache::Enrich(flow::Flow* flow, bool pid_is_source) {
   const int64_t t = flow->time_ns;
   std::shared_ptr<const flow::PeerInfo> proc;
-  if (flow->pid != 0) proc = LookupProcess(flow->pid, pid_is_source ? flow->src_ip : flow->dst_ip, t);
+  if (flow->pid != 0)
+    proc = LookupProcess(flow->pid, pid_is_source ? flow->src_ip : flow->dst_ip, t);
   if (flow->src_ip.version != 0) {
     flow->src_info = (proc && pid_is_source) ? proc : Lookup(flow->src_ip, t);
   }

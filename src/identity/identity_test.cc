@@ -68,7 +68,8 @@ TEST(CgroupTest, SystemdUnitsAndGarbage) {
 }
 
 TEST(CgroupTest, ReadsV2AndV1Files) {
-  const auto root = std::filesystem::temp_directory_path() / ("loupe-cg-" + std::to_string(getpid()));
+  const auto root =
+      std::filesystem::temp_directory_path() / ("loupe-cg-" + std::to_string(getpid()));
   std::filesystem::create_directories(root / "10");
   std::filesystem::create_directories(root / "11");
   std::ofstream(root / "10" / "cgroup") << "0::/system.slice/nginx.service\n";
@@ -177,8 +178,8 @@ TEST(IdentityCacheTest, DnsAddressesAreBounded) {
                       1'000'000'000LL * i);
   }
   EXPECT_EQ(cache.dns_address_count(), 100u);
-  EXPECT_TRUE(cache.Lookup(Ip("10.2.0.0"))->names.empty());          // evicted
-  EXPECT_EQ(cache.Lookup(Ip("10.2.3.231"))->names.size(), 1u);       // i = 999 kept
+  EXPECT_TRUE(cache.Lookup(Ip("10.2.0.0"))->names.empty());     // evicted
+  EXPECT_EQ(cache.Lookup(Ip("10.2.3.231"))->names.size(), 1u);  // i = 999 kept
 }
 
 TEST(IdentityCacheTest, LocalProcessIdentityFromProc) {
@@ -199,8 +200,10 @@ TEST(IdentityCacheTest, LocalProcessIdentityFromProc) {
   const auto& labels = peer->endpoint.labels;
   EXPECT_NE(std::find(labels.begin(), labels.end(), "process:comm=sleep"), labels.end());
   EXPECT_NE(std::find_if(labels.begin(), labels.end(),
-                         [](const std::string& l) { return l.rfind("process:exe=", 0) == 0 &&
-                                                           l.find("sleep") != std::string::npos; }),
+                         [](const std::string& l) {
+                           return l.rfind("process:exe=", 0) == 0 &&
+                                  l.find("sleep") != std::string::npos;
+                         }),
             labels.end());
   EXPECT_NE(std::find(labels.begin(), labels.end(), "reserved:host"), labels.end());
   ASSERT_EQ(peer->endpoint.workloads.size(), 1u);
