@@ -75,7 +75,17 @@ class AppObserver final : public FlowObserver {
  public:
   explicit AppObserver(metrics::app::AppMetrics& m) : m_(m) {}
   void OnFlow(const flow::Flow& flow, const FlowTrace*) override { m_.OnFlow(flow); }
-  void OnRequest(const telemetry::Request& request) override { m_.OnRequest(request); }
+  void OnRequest(const telemetry::Request& request, const FlowTrace* trace) override {
+    if (trace != nullptr) {
+      const metrics::ExemplarRef exemplar{trace->trace_id, trace->span_id};
+      m_.OnRequest(request, &exemplar);
+    } else if (tracing) {
+      m_.OnRequest(request, nullptr);  // not sampled: exemplars name exported spans only
+    } else {
+      m_.OnRequest(request);  // no spans: an incoming traceparent's trace, if any
+    }
+  }
+  bool tracing = false;  // set before the sensors start
 
  private:
   metrics::app::AppMetrics& m_;
@@ -199,8 +209,25 @@ absl::Status Agent::SetUpMetrics() {
   auto app = metrics::app::AppMetrics::Create(registry_, *std::move(options));
   if (!app.ok()) return app.status();
   app_metrics_ = std::move(app).value();
-  metric_observers_.push_back(std::make_unique<AppObserver>(*app_metrics_));
+  auto app_observer = std::make_unique<AppObserver>(*app_metrics_);
+  AppObserver* app_observer_ptr = app_observer.get();
+  metric_observers_.push_back(std::move(app_observer));
   for (auto& o : metric_observers_) pipeline_.AddObserver(o.get());
+
+  auto tracing = TracingStage::Create(config_, registry_, app_metrics_.get(), node_name_);
+  if (!tracing.ok()) return tracing.status();
+  tracing_ = std::move(tracing).value();
+  if (tracing_ && tracing_->tracing()) {
+    app_observer_ptr->tracing = true;
+    TracingStage* stage = tracing_.get();
+    pipeline_.SetSpanHook([stage](const telemetry::Request& request)
+                              -> std::optional<std::pair<std::string, std::string>> {
+      auto ids = stage->OnRequest(request);
+      if (!ids) return std::nullopt;
+      return std::make_pair(std::move(ids->trace_id), std::move(ids->span_id));
+    });
+  }
+  if (tracing_) tracing_->Start();
   return absl::OkStatus();
 }
 
@@ -289,6 +316,7 @@ void Agent::Stop() {
   if (endpoint_) endpoint_->Stop();
   endpoint_.reset();
   if (kubernetes_) kubernetes_->Stop();
+  if (tracing_) tracing_->Stop();
   lock_.reset();
 }
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "src/agent/flow_pipeline.h"
 #include "src/agent/k8s_identity.h"
+#include "src/agent/tracing_stage.h"
 #include "src/api/observer_server.h"
 #include "src/base/proc_lock.h"
 #include "src/config/config.h"
@@ -87,6 +88,7 @@ class Agent {
   std::unique_ptr<metrics::app::AppMetrics> app_metrics_;
   std::vector<std::unique_ptr<FlowObserver>> metric_observers_;
   std::unique_ptr<KubernetesIdentity> kubernetes_;  // null when Kubernetes metadata is off
+  std::unique_ptr<TracingStage> tracing_;           // null when nothing goes over OTLP
   std::mutex instrumented_mu_;
   std::set<uint32_t> instrumented_;  // pids discovery instruments, for process metrics
   std::unique_ptr<ProcessLock> lock_;

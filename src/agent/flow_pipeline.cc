@@ -104,9 +104,14 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
   const bool server = request.role == telemetry::Role::kServer;
   identity_.Enrich(&request_flow, /*pid_is_source=*/!server);
   identity_.Enrich(&response_flow, /*pid_is_source=*/server);
-  for (FlowObserver* o : observers_) o->OnRequest(request);
+  std::optional<std::pair<std::string, std::string>> span;
+  if (span_hook_) span = span_hook_(request);
+  const FlowTrace trace{span ? std::string_view(span->first) : std::string_view(),
+                        span ? std::string_view(span->second) : std::string_view()};
+  const FlowTrace* sampled = span ? &trace : nullptr;
+  for (FlowObserver* o : observers_) o->OnRequest(request, sampled);
   Publish(std::move(request_flow));
-  Publish(std::move(response_flow));
+  Publish(std::move(response_flow), sampled);
 }
 
 void FlowPipeline::Publish(flow::Flow&& flow, const FlowTrace* trace) {

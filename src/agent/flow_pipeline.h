@@ -6,8 +6,11 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/flow/flow_buffer.h"
@@ -31,7 +34,8 @@ class FlowObserver {
  public:
   virtual ~FlowObserver() = default;
   virtual void OnFlow(const flow::Flow& /*flow*/, const FlowTrace* /*trace*/) {}
-  virtual void OnRequest(const telemetry::Request& /*request*/) {}
+  // `trace`: the request's sampled span, null when it has none.
+  virtual void OnRequest(const telemetry::Request& /*request*/, const FlowTrace* /*trace*/) {}
   // An outgoing TCP connection was established after `seconds`: `tuple` carries the addresses,
   // ports, pid and identities (source = the connecting end).
   virtual void OnTcpConnect(const flow::Flow& /*tuple*/, double /*seconds*/) {}
@@ -48,6 +52,11 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
 
   // Before the sensors start; the observer must outlive the pipeline's use.
   void AddObserver(FlowObserver* observer) { observers_.push_back(observer); }
+  // Before the sensors start: gives each request a span (its ids, when sampled, become the
+  // request's exemplars). Returns the sampled span's hex ids, or nullopt.
+  using SpanHook =
+      std::function<std::optional<std::pair<std::string, std::string>>(const telemetry::Request&)>;
+  void SetSpanHook(SpanHook hook) { span_hook_ = std::move(hook); }
   ~FlowPipeline() override;
 
   void OnFlow(flow::Flow&& flow) override;
@@ -65,6 +74,7 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   flow::FlowBuffer& buffer_;
   identity::IdentityCache& identity_;
   std::vector<FlowObserver*> observers_;
+  SpanHook span_hook_;
   metrics::Family<metrics::Counter>& lost_;
   std::array<metrics::Counter*, 7> tcp_events_{};  // by TcpEvent::Kind, interned once
   metrics::Counter* dns_invalid_;

@@ -292,9 +292,9 @@ void Apply(const AppMetrics::Metric<Cell, AttrId>& metric,
   metric.family->Update(std::span<const std::string_view>(labels.data(), n), std::forward<Fn>(fn));
 }
 
-void Observe(Histogram& h, double v, const telemetry::Request& r, bool exemplar) {
-  if (exemplar && !r.trace.trace_id.empty()) {
-    h.Observe(v, ExemplarRef{r.trace.trace_id, {}});
+void Observe(Histogram& h, double v, const ExemplarRef* exemplar) {
+  if (exemplar != nullptr && !exemplar->trace_id.empty()) {
+    h.Observe(v, *exemplar);
   } else {
     h.Observe(v);
   }
@@ -619,6 +619,16 @@ void AppMetrics::RememberEndpoint(const flow::IpAddress& ip, uint16_t port,
 }
 
 void AppMetrics::OnRequest(const telemetry::Request& r) {
+  // Without a span of its own, a request that carried a traceparent links to its parent's trace.
+  if (!r.trace.trace_id.empty()) {
+    const ExemplarRef incoming{r.trace.trace_id, {}};
+    OnRequest(r, &incoming);
+  } else {
+    OnRequest(r, nullptr);
+  }
+}
+
+void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemplar) {
   constexpr uint32_t kRequestFeatures =
       kFeatureApplication | kFeatureApplicationSpan | kFeatureApplicationServiceGraph;
   if ((features_ & kRequestFeatures) == 0) return;
@@ -678,10 +688,10 @@ void AppMetrics::OnRequest(const telemetry::Request& r) {
     if (features_ & kFeatureApplication) {
       if (grpc) {
         Apply(server ? rpc_server_duration_ : rpc_client_duration_, v,
-              [&](Histogram& h) { Observe(h, seconds, r, true); });
+              [&](Histogram& h) { Observe(h, seconds, exemplar); });
       } else {
         Apply(server ? http_server_duration_ : http_client_duration_, v,
-              [&](Histogram& h) { Observe(h, seconds, r, true); });
+              [&](Histogram& h) { Observe(h, seconds, exemplar); });
         const auto req_bytes = static_cast<double>(r.request_body_bytes);
         const auto resp_bytes = static_cast<double>(r.response_body_bytes);
         Apply(server ? http_server_request_size_ : http_client_request_size_, v,

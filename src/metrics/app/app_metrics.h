@@ -51,6 +51,9 @@ class AppMetrics {
   AppMetrics& operator=(const AppMetrics&) = delete;
 
   void OnRequest(const telemetry::Request& request);
+  // `exemplar`: the request's sampled span (trace and span id) for the duration histograms;
+  // null for none.
+  void OnRequest(const telemetry::Request& request, const ExemplarRef* exemplar);
   void OnFlow(const flow::Flow& flow);
   // The instrumented processes: process_* metrics are read for these at scrape time, and cached
   // service identities of other pids are dropped.
