@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -49,6 +50,46 @@ std::vector<flow::IpAddress> HostAddresses() {
     out.push_back(ip);
   }
   freeifaddrs(list);
+  return out;
+}
+
+// The addresses of the network namespace `pid` lives in (a pod's IPs), from
+// /proc/<pid>/net/fib_trie (IPv4 host routes) and /proc/<pid>/net/if_inet6; loopback and
+// link-local excluded.
+std::vector<flow::IpAddress> LocalAddressesOf(uint32_t pid) {
+  std::vector<flow::IpAddress> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/net/";
+  std::ifstream trie(base + "fib_trie");
+  std::string line;
+  std::string last;
+  while (std::getline(trie, line)) {
+    const size_t leaf = line.find("|-- ");
+    if (leaf != std::string::npos) {
+      last = line.substr(leaf + 4);
+      continue;
+    }
+    if (line.find("/32 host LOCAL") != std::string::npos && !last.empty()) {
+      flow::IpAddress ip;
+      if (flow::IpAddress::Parse(last, &ip) && ip.bytes[0] != 127 &&
+          std::find(out.begin(), out.end(), ip) == out.end()) {
+        out.push_back(ip);
+      }
+    }
+  }
+  std::ifstream v6(base + "if_inet6");
+  while (std::getline(v6, line)) {
+    if (line.size() < 32) continue;
+    flow::IpAddress ip;
+    ip.version = 6;
+    for (size_t i = 0; i < 16; ++i) {
+      ip.bytes[i] = static_cast<uint8_t>(std::stoi(line.substr(i * 2, 2), nullptr, 16));
+    }
+    const bool loopback =
+        std::all_of(ip.bytes.begin(), ip.bytes.begin() + 15, [](uint8_t b) { return b == 0; }) &&
+        ip.bytes[15] == 1;
+    const bool link_local = ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80;
+    if (!loopback && !link_local) out.push_back(ip);
+  }
   return out;
 }
 
@@ -209,6 +250,32 @@ absl::Status Agent::SetUpMetrics() {
   auto app = metrics::app::AppMetrics::Create(registry_, *std::move(options));
   if (!app.ok()) return app.status();
   app_metrics_ = std::move(app).value();
+  // service.name / service.namespace in Beyla's order: the process environment
+  // (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) first, then the pod whose IP the process's
+  // network namespace has: its app.kubernetes.io/name label, else its workload (owner), else the
+  // pod name; the namespace is the pod's. Without Kubernetes, the executable name.
+  app_metrics_->service_namer().SetHook([this](metrics::app::ServiceIdentity* id) {
+    if (!kubernetes_) return;
+    for (const auto& ip : LocalAddressesOf(id->pid)) {
+      const auto peer = identity_.Lookup(ip);
+      const flow::Endpoint& ep = peer->endpoint;
+      if (ep.pod_name.empty()) continue;
+      if (!id->name_from_env) {
+        constexpr std::string_view kNameLabel = "k8s:app.kubernetes.io/name=";
+        std::string name;
+        for (const auto& label : ep.labels) {
+          if (label.compare(0, kNameLabel.size(), kNameLabel) == 0) {
+            name = label.substr(kNameLabel.size());
+          }
+        }
+        if (name.empty() && !ep.workloads.empty()) name = ep.workloads.front().name;
+        if (name.empty()) name = ep.pod_name;
+        id->name = name;
+      }
+      if (!id->namespace_from_env) id->namespace_name = ep.namespace_name;
+      return;
+    }
+  });
   auto app_observer = std::make_unique<AppObserver>(*app_metrics_);
   AppObserver* app_observer_ptr = app_observer.get();
   metric_observers_.push_back(std::move(app_observer));

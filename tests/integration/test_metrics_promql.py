@@ -160,15 +160,18 @@ def test_seed_promql_queries_match_the_traffic(stack):
     matrix = prom.query(NAMESPACE_MATRIX)
     assert matrix and sum(float(r["value"][1]) for r in matrix) > 0
 
-    # Beyla: request and error rate of the nginx service (its service name: the executable).
-    services = prom.query('count by (service) (http_server_request_duration_seconds_count)')
-    assert [r["metric"]["service"] for r in services] == ["nginx"], services
-    requests = value(prom.query(REQUEST_RATE % "nginx")) * 300
-    errors = value(prom.query(ERROR_RATE % "nginx")) * 300
+    # Beyla: request and error rate by service. nginx runs in the backend pod, so its service is
+    # the pod's workload, in the pod's namespace (Beyla's order without OTEL_SERVICE_NAME).
+    services = prom.query('count by (service, service_namespace) '
+                          '(http_server_request_duration_seconds_count)')
+    assert [(r["metric"]["service"], r["metric"]["service_namespace"]) for r in services] == \
+        [("backend", "shop")], services
+    requests = value(prom.query(REQUEST_RATE % "backend")) * 300
+    errors = value(prom.query(ERROR_RATE % "backend")) * 300
     assert 95 <= requests <= 115, requests
     assert 9.5 <= errors <= 11.5, errors
     # The same through Beyla's own label names.
-    assert prom.query('sum(http_server_request_duration_seconds_count{service_name="nginx",'
+    assert prom.query('sum(http_server_request_duration_seconds_count{service_name="backend",'
                       'http_response_status_code="500"})')[0]["value"][1] == "11"
 
     # Exemplars: OpenMetrics scrapes carry trace ids on the Hubble and Beyla duration histograms.
