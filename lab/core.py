@@ -239,7 +239,8 @@ class Lab:
     """
 
     def __init__(self, pods: int | Sequence[str] = 2, nodes: int = 0, *, placement: Mapping[str, int] | None = None,
-                 workloads: WorkloadSpec = None, keep_logs: str | Path | None = None) -> None:
+                 workloads: WorkloadSpec = None, keep_logs: str | Path | None = None,
+                 kubernetes: bool = False) -> None:
         names = [f"pod{i}" for i in range(pods)] if isinstance(pods, int) else list(pods)
         if not names:
             raise LabError("a lab needs at least one pod")
@@ -274,6 +275,8 @@ class Lab:
         self.wire_subnets: list[naming.Subnet] = []
         self._binaries: Binaries | None = None
         self._iptables_rules: list[list[str]] = []
+        self._kubernetes_mode = kubernetes
+        self.kubernetes: Any = None  # lab.kubernetes.KubernetesMode in Kubernetes mode
         self._started = False
         self._closed = False
         self._close_lock = threading.Lock()
@@ -309,6 +312,11 @@ class Lab:
             for pod in self.pods:
                 for kind in self._workload_spec.get(pod.name, []):
                     pod.start(kind)
+            if self._kubernetes_mode:
+                from .kubernetes import KubernetesMode
+                self.kubernetes = KubernetesMode(self)
+                log(f"run {self.run_id}: Kubernetes mode, API server {self.kubernetes.api.url}, "
+                    f"kubeconfig {self.kubernetes.kubeconfig}")
             self._write_state()
         except BaseException:
             self.close()
@@ -329,6 +337,8 @@ class Lab:
             except Exception as e:  # keep tearing down the rest
                 errors.append(f"{what}: {e}")
 
+        if self.kubernetes is not None:
+            step("stop the Kubernetes API server", self.kubernetes.close)
         for wire in self.wires:
             step(f"stop wire {wire.name}", wire.close)
         step("stop workloads", lambda: wait_stopped([w for p in self.pods for w in p.workloads], 5.0))

@@ -140,3 +140,26 @@ def test_pod_recreated_with_the_same_ip_is_attributed_by_time(cluster, loupe_bin
         if abs(ts - change) < 1.5:
             continue  # within the second the change happened: either answer is defensible
         assert f["destination"]["pod_name"] == expected, (t, change, f["destination"])
+
+
+def test_lab_kubernetes_mode_names_every_pod(lab_factory, start_agent, loupe_bin, tmp_path):
+    """Lab(kubernetes=True): the lab registers its pods with the test API server and writes the
+    kubeconfig; the agent finds them by list/watch."""
+    lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
+    pod0, pod1 = lab.pods
+    port = free_port()
+    agent = start_agent(env={"LOUPE_NETWORK_INTERFACES": "lpv*",
+                             "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+                             "LOUPE_RUNTIME_DIR": str(tmp_path / "run"),
+                             **lab.kubernetes.env()})
+    wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
+             what="the agent's informers to sync")
+    assert pod0.curl(f"http://{pod1.ip}/").status == 200
+    server = f"127.0.0.1:{port}"
+    flows = wait_for(lambda: observe(loupe_bin, server, "--from-pod", "lab/pod0", "--to-pod",
+                                     "lab/pod1", "--protocol", "tcp") or None,
+                     timeout=10, what="flows from lab/pod0 to lab/pod1")
+    assert flows[0]["destination"]["workloads"] == [{"name": "nginx", "kind": "Deployment"}]
+    assert flows[0]["source"]["workloads"] == [{"name": "pod0", "kind": "Deployment"}]
+    assert "k8s:app.kubernetes.io/name=nginx" in flows[0]["destination"]["labels"]
+    assert agent.stop() == 0
