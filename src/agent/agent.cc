@@ -247,6 +247,7 @@ absl::Status Agent::SetUpMetrics() {
   auto options = AppMetricsOptionsFromConfig(config_);
   if (!options.ok()) return options.status();
   options->host_name = node_name_;
+  options->kubernetes = kubernetes_ != nullptr;
   auto app = metrics::app::AppMetrics::Create(registry_, *std::move(options));
   if (!app.ok()) return app.status();
   app_metrics_ = std::move(app).value();
@@ -273,6 +274,14 @@ absl::Status Agent::SetUpMetrics() {
         id->name = name;
       }
       if (!id->namespace_from_env) id->namespace_name = ep.namespace_name;
+      id->k8s_namespace = ep.namespace_name;
+      id->k8s_pod_name = ep.pod_name;
+      if (!ep.workloads.empty()) {
+        id->k8s_owner_name = ep.workloads.front().name;
+        id->k8s_owner_kind = ep.workloads.front().kind;
+      }
+      id->k8s_node_name = node_name_;
+      id->k8s_cluster_name = ep.cluster_name;
       return;
     }
   });
@@ -316,14 +325,14 @@ void Agent::InstrumentedChanged(uint32_t pid, bool added) {
 }
 
 absl::Status Agent::Start() {
+  auto kubernetes = KubernetesIdentity::Create(config_, node_name_, identity_);
+  if (!kubernetes.ok()) return kubernetes.status();
+  kubernetes_ = std::move(kubernetes).value();  // started below, once the lock is held
   if (absl::Status metrics_status = SetUpMetrics(); !metrics_status.ok()) return metrics_status;
   auto lock = ProcessLock::Acquire(config_.GetString("loupe.runtime_dir") + "/agent.lock");
   if (!lock.ok()) return lock.status();
   lock_ = std::move(lock).value();
   identity_.SetHostAddresses(HostAddresses());
-  auto kubernetes = KubernetesIdentity::Create(config_, node_name_, identity_);
-  if (!kubernetes.ok()) return kubernetes.status();
-  kubernetes_ = std::move(kubernetes).value();
   if (kubernetes_) {
     // Flows are attributed from the first list on; until then they carry what the caches know.
     kubernetes_->Start();

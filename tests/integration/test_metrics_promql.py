@@ -170,6 +170,11 @@ def test_seed_promql_queries_match_the_traffic(stack):
     errors = value(prom.query(ERROR_RATE % "backend")) * 300
     assert 95 <= requests <= 115, requests
     assert 9.5 <= errors <= 11.5, errors
+    # Beyla's Kubernetes labels name the pod and its workload.
+    pods = prom.query('sum by (k8s_namespace_name, k8s_deployment_name, k8s_kind) '
+                      '(http_server_request_duration_seconds_count)')
+    assert [(r["metric"]["k8s_namespace_name"], r["metric"]["k8s_deployment_name"],
+             r["metric"]["k8s_kind"]) for r in pods] == [("shop", "backend", "Deployment")]
     # The same through Beyla's own label names.
     assert prom.query('sum(http_server_request_duration_seconds_count{service_name="backend",'
                       'http_response_status_code="500"})')[0]["value"][1] == "11"

@@ -203,6 +203,28 @@ std::string AttrOtelName(AppMetrics::Attr a, RpcNaming naming) {
       return "service";
     case A::kHttpStatusCodeAlias:
       return "http.status_code";
+    case A::kK8sNamespaceName:
+      return "k8s.namespace.name";
+    case A::kK8sPodName:
+      return "k8s.pod.name";
+    case A::kK8sDeploymentName:
+      return "k8s.deployment.name";
+    case A::kK8sDaemonSetName:
+      return "k8s.daemonset.name";
+    case A::kK8sStatefulSetName:
+      return "k8s.statefulset.name";
+    case A::kK8sJobName:
+      return "k8s.job.name";
+    case A::kK8sCronJobName:
+      return "k8s.cronjob.name";
+    case A::kK8sOwnerName:
+      return "k8s.owner.name";
+    case A::kK8sKind:
+      return "k8s.kind";
+    case A::kK8sNodeName:
+      return "k8s.node.name";
+    case A::kK8sClusterName:
+      return "k8s.cluster.name";
     case A::kAttrCount:
       break;
   }
@@ -456,8 +478,15 @@ absl::Status AppMetrics::Init(Registry& registry, AppMetricsOptions options) {
     m->family->SetOptions(family_options);
   };
 
-  const std::vector<std::pair<Attr, bool>> service = {
+  std::vector<std::pair<Attr, bool>> service = {
       {kServiceName, true}, {kServiceNamespace, true}, {kInstance, true}, {kJob, true}};
+  if (options_.kubernetes) {
+    for (Attr a : {kK8sNamespaceName, kK8sPodName, kK8sDeploymentName, kK8sDaemonSetName,
+                   kK8sStatefulSetName, kK8sJobName, kK8sCronJobName, kK8sOwnerName, kK8sKind,
+                   kK8sNodeName, kK8sClusterName}) {
+      service.emplace_back(a, true);
+    }
+  }
   auto with = [&](std::vector<std::pair<Attr, bool>> extra) {
     std::vector<std::pair<Attr, bool>> all = service;
     all.insert(all.end(), extra.begin(), extra.end());
@@ -654,6 +683,18 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
   std::array<std::string_view, kAttrCount> v{};
   v[kServiceName] = svc->name;
   v[kServiceAlias] = svc->name;
+  v[kK8sNamespaceName] = svc->k8s_namespace;
+  v[kK8sPodName] = svc->k8s_pod_name;
+  v[kK8sOwnerName] = svc->k8s_owner_name;
+  v[kK8sKind] = svc->k8s_owner_kind;
+  v[kK8sNodeName] = svc->k8s_node_name;
+  v[kK8sClusterName] = svc->k8s_cluster_name;
+  const std::string_view kind = svc->k8s_owner_kind;
+  v[kK8sDeploymentName] = kind == "Deployment" ? svc->k8s_owner_name : std::string_view();
+  v[kK8sDaemonSetName] = kind == "DaemonSet" ? svc->k8s_owner_name : std::string_view();
+  v[kK8sStatefulSetName] = kind == "StatefulSet" ? svc->k8s_owner_name : std::string_view();
+  v[kK8sJobName] = kind == "Job" ? svc->k8s_owner_name : std::string_view();
+  v[kK8sCronJobName] = kind == "CronJob" ? svc->k8s_owner_name : std::string_view();
   v[kServiceNamespace] = svc->namespace_name;
   v[kInstance] = svc->instance;
   v[kJob] = svc->job;

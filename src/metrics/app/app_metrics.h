@@ -95,6 +95,18 @@ class AppMetrics {
     // service.name and http.response.status_code; remove with attributes.select exclude.
     kServiceAlias,
     kHttpStatusCodeAlias,
+    // Kubernetes (reference/beyla.md §4.5, shown when Kubernetes metadata is on).
+    kK8sNamespaceName,
+    kK8sPodName,
+    kK8sDeploymentName,
+    kK8sDaemonSetName,
+    kK8sStatefulSetName,
+    kK8sJobName,
+    kK8sCronJobName,
+    kK8sOwnerName,
+    kK8sKind,
+    kK8sNodeName,
+    kK8sClusterName,
     kAttrCount,
   };
   // Network flow attributes.

@@ -761,3 +761,68 @@ TEST_F(AppMetricsTest, OnRequestDoesNotAllocateOnceTheSeriesExist) {
 
 }  // namespace
 }  // namespace loupe::metrics::app
+
+namespace loupe::metrics::app {
+namespace {
+
+TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
+  Registry registry;
+  AppMetricsOptions options;
+  options.kubernetes = true;
+  options.host_name = "node-1";
+  auto m = AppMetrics::Create(registry, options);
+  ASSERT_TRUE(m.ok()) << m.status();
+  (*m)->service_namer().SetHook([](ServiceIdentity* id) {
+    id->name = "checkout";
+    id->namespace_name = "shop";
+    id->k8s_namespace = "shop";
+    id->k8s_pod_name = "checkout-7d9f-a1";
+    id->k8s_owner_name = "checkout";
+    id->k8s_owner_kind = "Deployment";
+    id->k8s_node_name = "node-1";
+    id->k8s_cluster_name = "prod";
+  });
+  telemetry::Request r;
+  r.pid = 4242;
+  r.process = "checkout";
+  r.role = telemetry::Role::kServer;
+  r.protocol = telemetry::Protocol::kHttp1;
+  r.method = "GET";
+  r.path = "/";
+  r.status = 200;
+  r.start_ns = 1;
+  r.end_ns = 1'000'001;
+  (*m)->OnRequest(r);
+  bool found = false;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "http_server_request_duration_seconds") continue;
+    ASSERT_EQ(family.samples.size(), 1u);
+    std::map<std::string, std::string> labels(family.samples[0].labels.begin(),
+                                              family.samples[0].labels.end());
+    EXPECT_EQ(labels["k8s_namespace_name"], "shop");
+    EXPECT_EQ(labels["k8s_pod_name"], "checkout-7d9f-a1");
+    EXPECT_EQ(labels["k8s_deployment_name"], "checkout");
+    EXPECT_EQ(labels["k8s_owner_name"], "checkout");
+    EXPECT_EQ(labels["k8s_kind"], "Deployment");
+    EXPECT_EQ(labels["k8s_daemonset_name"], "");
+    EXPECT_EQ(labels["k8s_node_name"], "node-1");
+    EXPECT_EQ(labels["k8s_cluster_name"], "prod");
+    EXPECT_EQ(labels["service_name"], "checkout");
+    EXPECT_EQ(labels["service_namespace"], "shop");
+    found = true;
+  }
+  EXPECT_TRUE(found);
+  // Without Kubernetes metadata the labels are not there at all.
+  Registry plain;
+  auto p = AppMetrics::Create(plain, AppMetricsOptions{});
+  ASSERT_TRUE(p.ok());
+  (*p)->OnRequest(r);
+  for (const auto& family : plain.Collect()) {
+    for (const auto& sample : family.samples) {
+      for (const auto& [k, v] : sample.labels) EXPECT_NE(k.rfind("k8s_", 0), 0u) << k;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace loupe::metrics::app

@@ -73,6 +73,9 @@ struct AppMetricsOptions {
   size_t max_series_per_metric = 0;
   int64_t series_ttl_seconds = 300;   // Beyla's prometheus_export.ttl default (5m)
   std::string telemetry_sdk_version;  // target_info telemetry_sdk_version; empty = Loupe's
+  // Kubernetes metadata is on: the application metrics carry Beyla's k8s_* labels (values from
+  // ServiceIdentity's k8s_* fields, empty for processes outside pods).
+  bool kubernetes = false;
 };
 
 }  // namespace loupe::metrics::app

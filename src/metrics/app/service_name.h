@@ -31,6 +31,13 @@ struct ServiceIdentity {
   std::string executable;  // base name of /proc/<pid>/exe (or comm)
   bool name_from_env = false;
   bool namespace_from_env = false;
+  // Kubernetes metadata of the process's pod (empty outside Kubernetes); set by the hook.
+  std::string k8s_namespace;
+  std::string k8s_pod_name;
+  std::string k8s_owner_name;  // the top workload (Deployment, DaemonSet, ...)
+  std::string k8s_owner_kind;
+  std::string k8s_node_name;
+  std::string k8s_cluster_name;
 };
 
 // What a process's environment says. `environ` is /proc/<pid>/environ: NUL-separated
