@@ -196,7 +196,8 @@ void Agent::SetUpApplicationView(discovery::Selection selection) {
               traced->RemovePid(pid);
               InstrumentedChanged(pid, false);
             }},
-        std::chrono::milliseconds(500), static_cast<uint32_t>(getpid()));
+        std::chrono::milliseconds(500), static_cast<uint32_t>(getpid()),
+        [this](uint32_t pid) { return PodOf(pid); });
     process_events_.discovery = discovery_.get();
   }
 }
@@ -305,6 +306,30 @@ absl::Status Agent::SetUpMetrics() {
   }
   if (tracing_) tracing_->Start();
   return absl::OkStatus();
+}
+
+std::shared_ptr<const discovery::PodMetadata> Agent::PodOf(uint32_t pid) {
+  if (!kubernetes_) return nullptr;
+  for (const auto& ip : LocalAddressesOf(pid)) {
+    const auto peer = identity_.Lookup(ip);
+    const flow::Endpoint& ep = peer->endpoint;
+    if (ep.pod_name.empty()) continue;
+    auto pod = std::make_shared<discovery::PodMetadata>();
+    pod->namespace_name = ep.namespace_name;
+    pod->pod_name = ep.pod_name;
+    if (!ep.workloads.empty()) {
+      pod->owner_name = ep.workloads.front().name;
+      pod->owner_kind = ep.workloads.front().kind;
+    }
+    for (const auto& label : ep.labels) {
+      if (label.rfind("k8s:", 0) != 0) continue;
+      const size_t eq = label.find('=');
+      if (eq == std::string::npos) continue;
+      pod->labels.emplace(label.substr(4, eq - 4), label.substr(eq + 1));
+    }
+    return pod;
+  }
+  return nullptr;
 }
 
 void Agent::InstrumentedChanged(uint32_t pid, bool added) {

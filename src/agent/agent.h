@@ -51,6 +51,8 @@ class Agent {
   void RegisterSelfMetrics();
   absl::Status SetUpMetrics();
   void InstrumentedChanged(uint32_t pid, bool added);
+  // Discovery's k8s_* selectors: the pod whose IP the process's network namespace holds.
+  std::shared_ptr<const discovery::PodMetadata> PodOf(uint32_t pid);
   void SetUpApplicationView(discovery::Selection selection);
 
   // Process exec/exit from the socket sensor make discovery rescan at once.

@@ -48,9 +48,29 @@ absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
         }
         rule.target_pids.push_back(p);
       }
-    } else if (field.starts_with("k8s_") || field == "containers_only" ||
-               field == "container_name") {
-      rule.needs_kubernetes = true;
+    } else if (field == "k8s_namespace" || field == "k8s_pod_name" ||
+               field == "k8s_deployment_name" || field == "k8s_daemonset_name" ||
+               field == "k8s_statefulset_name" || field == "k8s_cronjob_name" ||
+               field == "k8s_job_name" || field == "k8s_owner_name" ||
+               field.starts_with("k8s_pod_labels/")) {
+      Rule::K8sCriterion c;
+      c.field = field.starts_with("k8s_pod_labels/") ? "k8s_pod_labels" : field;
+      if (c.field == "k8s_pod_labels")
+        c.label = field.substr(std::string("k8s_pod_labels/").size());
+      if (glob) {
+        c.glob = value;
+      } else {
+        try {
+          c.regex.emplace(value, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("bad ", field, " regular expression '", value, "': ", e.what()));
+        }
+      }
+      rule.k8s.push_back(std::move(c));
+    } else if (field.starts_with("k8s_") || field == "container_name" ||
+               field == "containers_only") {
+      rule.never = true;  // annotations, container names and containers_only: not evaluated
     }
     // name, namespace, exports, languages, cmd_args: do not select (or not yet supported).
   }
@@ -88,8 +108,8 @@ std::map<uint64_t, uint16_t> ListeningInodes(uint32_t pid) {
 
 }  // namespace
 
-bool Rule::Matches(const ProcessInfo& p) const {
-  if (needs_kubernetes) return false;
+bool Rule::Matches(const ProcessInfo& p, const PodResolver& pods) const {
+  if (never) return false;
   if (!target_pids.empty() &&
       std::find(target_pids.begin(), target_pids.end(), p.pid) == target_pids.end()) {
     return false;
@@ -103,6 +123,42 @@ bool Rule::Matches(const ProcessInfo& p) const {
   }
   if (exe_regex && !std::regex_search(p.exe, *exe_regex)) return false;
   if (!exe_glob.empty() && fnmatch(exe_glob.c_str(), p.exe.c_str(), 0) != 0) return false;
+  if (!k8s.empty()) {
+    // Last: resolving the pod reads /proc, the cheaper criteria decide most processes.
+    const std::shared_ptr<const PodMetadata> pod = pods ? pods(p.pid) : nullptr;
+    if (!pod) return false;
+    for (const K8sCriterion& c : k8s) {
+      std::string_view value;
+      std::string owner;
+      if (c.field == "k8s_namespace") {
+        value = pod->namespace_name;
+      } else if (c.field == "k8s_pod_name") {
+        value = pod->pod_name;
+      } else if (c.field == "k8s_owner_name") {
+        value = pod->owner_name;
+      } else if (c.field == "k8s_pod_labels") {
+        auto it = pod->labels.find(c.label);
+        if (it == pod->labels.end()) return false;
+        value = it->second;
+      } else {
+        // k8s_<kind>_name: the pod's workload when it is of that kind.
+        static const std::map<std::string, std::string> kKinds = {
+            {"k8s_deployment_name", "Deployment"},
+            {"k8s_daemonset_name", "DaemonSet"},
+            {"k8s_statefulset_name", "StatefulSet"},
+            {"k8s_cronjob_name", "CronJob"},
+            {"k8s_job_name", "Job"}};
+        auto kind = kKinds.find(c.field);
+        if (kind == kKinds.end() || pod->owner_kind != kind->second) return false;
+        value = pod->owner_name;
+      }
+      const std::string text(value);
+      if (c.regex ? !std::regex_search(text, *c.regex)
+                  : fnmatch(c.glob.c_str(), text.c_str(), 0) != 0) {
+        return false;
+      }
+    }
+  }
   return true;
 }
 
@@ -142,14 +198,14 @@ absl::StatusOr<Selection> Selection::FromConfig(const config::SelectorList& serv
   return s;
 }
 
-bool Selection::Selected(const ProcessInfo& p) const {
+bool Selection::Selected(const ProcessInfo& p, const PodResolver& pods) const {
   if (p.exe.empty()) return false;  // kernel threads
   for (const auto& rule : exclude_) {
-    if (rule.Matches(p)) return false;
+    if (rule.Matches(p, pods)) return false;
   }
   if (include_.empty()) return true;
   return std::any_of(include_.begin(), include_.end(),
-                     [&](const Rule& rule) { return rule.Matches(p); });
+                     [&](const Rule& rule) { return rule.Matches(p, pods); });
 }
 
 std::vector<ProcessInfo> ScanProcesses() {
@@ -200,11 +256,12 @@ std::vector<ProcessInfo> ScanProcesses() {
 }
 
 Discovery::Discovery(Selection selection, Callbacks callbacks, std::chrono::milliseconds interval,
-                     uint32_t self_pid)
+                     uint32_t self_pid, PodResolver pods)
     : selection_(std::move(selection)),
       callbacks_(std::move(callbacks)),
       interval_(interval),
-      self_pid_(self_pid) {}
+      self_pid_(self_pid),
+      pods_(std::move(pods)) {}
 
 Discovery::~Discovery() { Stop(); }
 
@@ -256,7 +313,7 @@ void Discovery::ScanOnce() {
   std::set<uint32_t> now;
   std::vector<ProcessInfo> added;
   for (ProcessInfo& p : ScanProcesses()) {
-    if (p.pid == self_pid_ || !selection_.Selected(p)) continue;
+    if (p.pid == self_pid_ || !selection_.Selected(p, pods_)) continue;
     now.insert(p.pid);
     added.push_back(std::move(p));
   }

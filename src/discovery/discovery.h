@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -22,6 +24,17 @@
 #include "src/config/schema.h"
 
 namespace loupe::discovery {
+
+// Kubernetes metadata of the pod a process runs in, for the k8s_* selector fields.
+struct PodMetadata {
+  std::string namespace_name;
+  std::string pod_name;
+  std::string owner_name;  // top workload: Deployment, DaemonSet, StatefulSet, CronJob, Job
+  std::string owner_kind;
+  std::map<std::string, std::string> labels;
+};
+// The pod of a process, null when it runs in none (or Kubernetes metadata is off).
+using PodResolver = std::function<std::shared_ptr<const PodMetadata>(uint32_t pid)>;
 
 struct ProcessInfo {
   uint32_t pid = 0;
@@ -36,8 +49,17 @@ struct Rule {
   std::optional<std::regex> exe_regex;
   std::string exe_glob;  // "" when not set
   std::vector<uint32_t> target_pids;
-  bool needs_kubernetes = false;  // k8s_* fields: never match without Kubernetes metadata
-  bool Matches(const ProcessInfo& p) const;
+  // k8s_* fields (k8s_pod_labels/<key> for labels): every one must match the process's pod;
+  // a process in no pod matches none. Values are regexes (services) or globs (instrument).
+  struct K8sCriterion {
+    std::string field;
+    std::string label;  // k8s_pod_labels/<label>
+    std::string glob;
+    std::optional<std::regex> regex;
+  };
+  std::vector<K8sCriterion> k8s;
+  bool never = false;  // a field Loupe cannot evaluate (k8s_pod_annotations, container_name)
+  bool Matches(const ProcessInfo& p, const PodResolver& pods) const;
 };
 
 class Selection {
@@ -53,7 +75,7 @@ class Selection {
                                               const std::string& executable_name);
   // True when no include rule exists: every process (but the excluded ones) is instrumented.
   bool instrument_all() const { return include_.empty(); }
-  bool Selected(const ProcessInfo& p) const;
+  bool Selected(const ProcessInfo& p, const PodResolver& pods = nullptr) const;
 
  private:
   std::vector<Rule> include_;
@@ -70,7 +92,7 @@ class Discovery {
     std::function<void(uint32_t pid)> on_deselected;
   };
   Discovery(Selection selection, Callbacks callbacks, std::chrono::milliseconds interval,
-            uint32_t self_pid);
+            uint32_t self_pid, PodResolver pods = nullptr);
   ~Discovery();
 
   void Start();
@@ -88,6 +110,7 @@ class Discovery {
   const Callbacks callbacks_;
   const std::chrono::milliseconds interval_;
   const uint32_t self_pid_;
+  const PodResolver pods_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool poked_ = false;

@@ -142,3 +142,68 @@ TEST(DiscoveryTest, FindsAListenerAndDropsItWhenItExits) {
 
 }  // namespace
 }  // namespace loupe::discovery
+
+namespace loupe::discovery {
+namespace {
+
+TEST(DiscoveryKubernetesTest, PodSelectorsMatchThePodOfTheProcess) {
+  config::SelectorList services = {
+      {{"k8s_namespace", "production|staging"}, {"k8s_pod_labels/app.kubernetes.io/part-of", ".*"}},
+      {{"k8s_namespace", "^shop$"}, {"k8s_deployment_name", "^check"}}};
+  auto selection = Selection::FromConfig(services, {}, {}, {}, "", "");
+  ASSERT_TRUE(selection.ok()) << selection.status();
+  auto pod = [](std::string ns, std::string owner, std::string kind,
+                std::map<std::string, std::string> labels) {
+    auto p = std::make_shared<PodMetadata>();
+    p->namespace_name = std::move(ns);
+    p->pod_name = owner + "-abc";
+    p->owner_name = std::move(owner);
+    p->owner_kind = std::move(kind);
+    p->labels = std::move(labels);
+    return std::shared_ptr<const PodMetadata>(p);
+  };
+  std::map<uint32_t, std::shared_ptr<const PodMetadata>> pods = {
+      {1, pod("production", "web", "Deployment", {{"app.kubernetes.io/part-of", "shop"}})},
+      {2, pod("production", "web", "Deployment", {})},  // label missing
+      {3, pod("shop", "checkout", "Deployment", {})},
+      {4, pod("shop", "checkout", "StatefulSet", {})},  // not a Deployment
+      {5, pod("dev", "checkout", "Deployment", {})},
+  };
+  PodResolver resolver = [&](uint32_t pid) -> std::shared_ptr<const PodMetadata> {
+    auto it = pods.find(pid);
+    return it == pods.end() ? nullptr : it->second;
+  };
+  auto selected = [&](uint32_t pid) {
+    ProcessInfo p;
+    p.pid = pid;
+    p.exe = "/usr/bin/app";
+    return selection->Selected(p, resolver);
+  };
+  EXPECT_TRUE(selected(1));
+  EXPECT_FALSE(selected(2));
+  EXPECT_TRUE(selected(3));
+  EXPECT_FALSE(selected(4));
+  EXPECT_FALSE(selected(5));
+  EXPECT_FALSE(selected(6));  // in no pod
+  // Without a resolver (Kubernetes metadata off) k8s selectors match nothing.
+  ProcessInfo p;
+  p.pid = 1;
+  p.exe = "/usr/bin/app";
+  EXPECT_FALSE(selection->Selected(p));
+  // Annotations are not kept: such a selector never matches; a bad regex is an error.
+  auto annotated =
+      Selection::FromConfig({{{"k8s_pod_annotations/team", ".*"}}}, {}, {}, {}, "", "");
+  ASSERT_TRUE(annotated.ok());
+  EXPECT_FALSE(annotated->Selected(p, resolver));
+  EXPECT_FALSE(Selection::FromConfig({{{"k8s_namespace", "[a-"}}}, {}, {}, {}, "", "").ok());
+  // Globs under discovery.instrument.
+  auto globbed = Selection::FromConfig({}, {}, {{{"k8s_deployment_name", "check*"}}}, {}, "", "");
+  ASSERT_TRUE(globbed.ok());
+  ProcessInfo q;
+  q.pid = 3;
+  q.exe = "/usr/bin/app";
+  EXPECT_TRUE(globbed->Selected(q, resolver));
+}
+
+}  // namespace
+}  // namespace loupe::discovery

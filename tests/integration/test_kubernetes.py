@@ -163,3 +163,41 @@ def test_lab_kubernetes_mode_names_every_pod(lab_factory, start_agent, loupe_bin
     assert flows[0]["source"]["workloads"] == [{"name": "pod0", "kind": "Deployment"}]
     assert "k8s:app.kubernetes.io/name=nginx" in flows[0]["destination"]["labels"]
     assert agent.stop() == 0
+
+
+K8S_DISCOVERY = """
+discovery:
+  services:
+    - k8s_namespace: "^lab$"
+      k8s_deployment_name: "^nginx$"
+"""
+
+
+def test_discovery_selects_processes_by_their_pod(lab_factory, start_agent, tmp_path):
+    """Beyla's k8s_* selectors: only the nginx Deployment's process is traced, not the Go HTTP
+    server of another pod, though both listen on ports."""
+    lab = lab_factory(pods=3, workloads={"pod1": ["nginx"], "pod2": ["gohttp"]}, kubernetes=True)
+    pod0, pod1, pod2 = lab.pods
+    agent = start_agent(config=K8S_DISCOVERY, env={
+        "LOUPE_NETWORK_ENABLE": "false",
+        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **lab.kubernetes.env()})
+    wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
+             what="the agent's informers to sync")
+    gohttp = next(w for w in pod2.workloads if w.kind == "gohttp")
+
+    def traced():
+        assert pod0.curl(f"http://{pod1.ip}/").status == 200
+        assert pod0.curl(f"http://{pod2.ip}:{gohttp.port}/").status == 200
+        series = [k for k in agent.metrics()
+                  if k.startswith("http_server_request_duration_seconds_count{")]
+        return series or None
+
+    series = wait_for(traced, timeout=20, what="requests of the selected process")
+    time.sleep(1.0)
+    traced()
+    series = [k for k in agent.metrics()
+              if k.startswith("http_server_request_duration_seconds_count{")]
+    assert series and all('k8s_deployment_name="nginx"' in k for k in series), series
+    assert all('service_name="nginx"' in k and 'service_namespace="lab"' in k for k in series)
+    assert agent.stop() == 0
