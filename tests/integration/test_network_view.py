@@ -2,8 +2,10 @@
 queried through the Observer API with `loupe observe` (issue 3's "must show" list)."""
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -257,8 +259,13 @@ def test_server_status_counts_flows(lab_view, loupe_bin):
 
 
 def histogram_buckets(metrics: dict[str, float], name: str) -> dict[str, float]:
-    prefix = f'{name}_bucket{{le="'
-    return {k[len(prefix):-2]: v for k, v in metrics.items() if k.startswith(prefix)}
+    """Cumulative bucket counts by `le`, summed over every label set of the family."""
+    out: dict[str, float] = collections.defaultdict(float)
+    for key, v in metrics.items():
+        m = re.match(rf'{name}_bucket{{(?:.*,)?le="([^"]+)"}}$', key)
+        if m:
+            out[m.group(1)] += v
+    return out
 
 
 CONNECT_10 = """
