@@ -23,7 +23,7 @@ class TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
   std::string Write(const std::string& name, const std::string& content) const {
-    const std::string path = path_ + "/" + name;
+    std::string path = path_ + "/" + name;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path) << content;
     return path;
@@ -161,7 +161,7 @@ clusters: [{name: c, cluster: {server: "http://127.0.0.1:8080"}}]
   EXPECT_TRUE(config->client_cert_pem.empty());
 }
 
-EnvLookup FakeEnv(std::map<std::string, std::string> values) {
+EnvLookup FakeEnv(const std::map<std::string, std::string>& values) {
   return [values](const std::string& name) -> std::optional<std::string> {
     auto it = values.find(name);
     if (it == values.end()) return std::nullopt;

@@ -178,7 +178,7 @@ TEST(ClusterTest, ResolvesWorkloadsThroughCachedOwners) {
   job->meta.owner_references.push_back({"CronJob", "backup", true});
   cluster.jobs()->cache().Upsert(job);
 
-  auto pod_of = [](std::string owner_kind, std::string owner_name, bool controller) {
+  auto pod_of = [](const std::string& owner_kind, const std::string& owner_name, bool controller) {
     Pod pod;
     pod.meta.namespace_ = "shop";
     pod.meta.name = "p";

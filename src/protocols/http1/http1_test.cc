@@ -520,7 +520,8 @@ TEST(Http1Test, QueuesGrowWhileWrappedAndKeepFifoOrder) {
     std::string reqs;
     for (int i = 0; i < n; ++i) {
       const std::string index = std::to_string(next_request++);
-      reqs += "GET /r" + index + " HTTP/1.1\r\nHost: host-with-a-long-name-" + index + "\r\n\r\n";
+      reqs.append("GET /r").append(index).append(" HTTP/1.1\r\nHost: host-with-a-long-name-");
+      reqs.append(index).append("\r\n\r\n");
     }
     c.Req(reqs, ++t);
   };
