@@ -27,6 +27,13 @@ for p in "${PACKAGES[@]}"; do
   [[ "$status" == ii* ]] || missing+=("$p")
 done
 
+# The OTLP protos are fetched with npm at configure time (cmake/OtelProtos.cmake). NodeSource's
+# nodejs bundles npm; Debian's does not, and its npm package conflicts with NodeSource's nodejs, so
+# ask for it only when no npm is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
