@@ -310,6 +310,24 @@ absl::Status Agent::SetUpMetrics() {
 
 std::shared_ptr<const discovery::PodMetadata> Agent::PodOf(uint32_t pid) {
   if (!kubernetes_) return nullptr;
+  // Discovery asks for every candidate process on each scan (every 500 ms): reading
+  // /proc/<pid>/net once per pid every few seconds is enough.
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(pod_cache_mu_);
+    auto it = pod_cache_.find(pid);
+    if (it != pod_cache_.end() && now - it->second.first < std::chrono::seconds(5)) {
+      return it->second.second;
+    }
+  }
+  std::shared_ptr<const discovery::PodMetadata> pod = ResolvePod(pid);
+  std::lock_guard<std::mutex> lock(pod_cache_mu_);
+  if (pod_cache_.size() > 16384) pod_cache_.clear();
+  pod_cache_[pid] = {now, pod};
+  return pod;
+}
+
+std::shared_ptr<const discovery::PodMetadata> Agent::ResolvePod(uint32_t pid) {
   for (const auto& ip : LocalAddressesOf(pid)) {
     const auto peer = identity_.Lookup(ip);
     const flow::Endpoint& ep = peer->endpoint;
