@@ -78,25 +78,29 @@ struct syscall_args {
   __u64 ptr;     // buffer or iovec array
   __u64 iovcnt;  // iovec count (ARGS_IOV, ARGS_MMSG)
   __u64 mmsg;    // mmsghdr array (ARGS_MMSG)
+  __u64 sk;      // data calls: the TCP struct sock* the fd referred to at entry
   __s64 nr;      // syscall number, to pair the exit with its own entry
   __s32 fd;
-  __u8 kind;       // enum args_kind
+  __u8 kind;       // enum args_kind; 0 = nothing stashed (the exit consumed it)
   __u8 direction;  // enum loupe_sock_direction
   __u8 pad[2];
 };
 
-// Arguments of in-flight syscalls of traced processes: pid_tgid -> syscall_args, from entry to
-// exit; LRU, 16384 entries (threads blocked in a traced syscall at once).
+// Arguments of the thread's in-flight traced syscall, from entry to exit: task-local storage, so
+// entry and exit cost a pointer lookup instead of a hash update and delete, and a thread that
+// exits inside a syscall leaves nothing behind.
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64);
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
   __type(value, struct syscall_args);
 } active_args_map SEC(".maps");
 
 struct conn_state {
   __u64 tsid;
   __u64 sk;        // struct sock*: detects fd reuse we did not see (dup2, missed close)
+  __u64 file;      // struct file* of the fd: a data call on the same file skips the socket checks
+  char comm[16];   // the process's command name when the connection was first seen
   __u64 bytes[2];  // by enum loupe_sock_direction: sent, received
   struct loupe_sock_tuple tuple;
   __u8 role;
@@ -139,18 +143,26 @@ static __always_inline __u64 trace__conn_key(__u32 tgid, __s32 fd) {
   return ((__u64)tgid << 32) | (__u32)fd;
 }
 
-// fd of the current task -> its struct sock when it is a TCP socket (AF_INET/AF_INET6,
-// SOCK_STREAM), else 0: task -> files -> fdtable -> file -> socket -> sock.
-static __always_inline struct sock* trace__tcp_sock_of_fd(__s32 fd) {
+// fd of the current task -> its struct file, or 0: task -> files -> fdtable -> file. The chain is
+// read through BTF pointers (plain loads) rather than bpf_probe_read_kernel calls: this runs at the
+// entry of every read and write of a traced process.
+static __always_inline struct file* trace__file_of_fd(__s32 fd) {
   if (fd < 0) return 0;
-  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
-  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct files_struct* files = task->files;
+  if (!files) return 0;
+  struct fdtable* fdt = files->fdt;
   if (!fdt) return 0;
-  unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-  if ((unsigned int)fd >= max_fds) return 0;
-  struct file** fds = BPF_CORE_READ(fdt, fd);
+  if ((unsigned int)fd >= fdt->max_fds) return 0;
+  struct file** fds = fdt->fd;
   struct file* file = 0;
-  if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) != 0 || !file) return 0;
+  if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) != 0) return 0;
+  return file;
+}
+
+// A file -> its struct sock when it is a TCP socket (AF_INET/AF_INET6, SOCK_STREAM), else 0.
+static __always_inline struct sock* trace__tcp_sock_of_file(struct file* file) {
+  if (!file) return 0;
   umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
   if ((mode & S_IFMT) != S_IFSOCK) return 0;
   struct socket* sock = BPF_CORE_READ(file, private_data);
@@ -193,10 +205,13 @@ static __always_inline void trace__fill_header(struct loupe_sock_header* hdr, __
   hdr->ts_ns = bpf_ktime_get_ns();
 }
 
-// Wakes the reader only once this much data is pending: the reader also polls every few
-// milliseconds, so batching costs at most that in latency and saves a context switch per event
-// (one wake-up per request halved nginx's throughput).
-const volatile __u32 wakeup_bytes = 64 * 1024;
+// Wakes the reader when the pending data crosses this many bytes (user space sets an eighth of the
+// ring); otherwise the reader polls every few milliseconds, so batching costs at most that in
+// latency and saves a context switch per event (one wake-up per request halved nginx's
+// throughput). Only the record that crosses the mark wakes: a forced wake-up is a self-IPI, which
+// costs microseconds in a VM, and forcing one on every record while the reader catches up cost
+// nginx a tenth of its throughput.
+const volatile __u32 wakeup_bytes = 1024 * 1024;
 
 // The process's name (its main thread's comm), not the calling thread's: Java's worker threads are
 // called "HTTP-Dispatcher" and the like.
@@ -206,9 +221,15 @@ static __always_inline void trace__process_comm(char* dst) {
   if (bpf_core_read_str(dst, 16, &leader->comm) < 0) bpf_get_current_comm(dst, 16);
 }
 
-static __always_inline __u64 trace__wakeup_flags(void) {
-  return bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                              : BPF_RB_NO_WAKEUP;
+// Submit flags for a record of `size` bytes; `pending` = data in the ring including the record.
+static __always_inline __u64 trace__wakeup_flags(__u64 pending, __u64 size) {
+  return pending >= wakeup_bytes && pending < (__u64)wakeup_bytes + size ? BPF_RB_FORCE_WAKEUP
+                                                                         : BPF_RB_NO_WAKEUP;
+}
+
+// Flags for a reserved record (the ring's pending data already counts it).
+static __always_inline __u64 trace__reserved_wakeup_flags(__u64 size) {
+  return trace__wakeup_flags(bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA), size);
 }
 
 static __always_inline void trace__emit_open(const struct conn_state* state, __u64 id, __s32 fd) {
@@ -218,8 +239,8 @@ static __always_inline void trace__emit_open(const struct conn_state* state, __u
   __builtin_memset(ev, 0, sizeof(*ev));
   trace__fill_header(&ev->hdr, LOUPE_SOCK_OPEN, state, id, fd);
   ev->tuple = state->tuple;
-  trace__process_comm(ev->comm);
-  bpf_ringbuf_submit(ev, trace__wakeup_flags());
+  __builtin_memcpy(ev->comm, state->comm, sizeof(ev->comm));
+  bpf_ringbuf_submit(ev, trace__reserved_wakeup_flags(sizeof(*ev)));
 }
 
 static __always_inline void trace__emit_close(const struct conn_state* state, __u64 id, __s32 fd) {
@@ -230,16 +251,19 @@ static __always_inline void trace__emit_close(const struct conn_state* state, __
   trace__fill_header(&ev->hdr, LOUPE_SOCK_CLOSE, state, id, fd);
   ev->bytes_sent = state->bytes[LOUPE_DIR_EGRESS];
   ev->bytes_received = state->bytes[LOUPE_DIR_INGRESS];
-  bpf_ringbuf_submit(ev, trace__wakeup_flags());
+  bpf_ringbuf_submit(ev, trace__reserved_wakeup_flags(sizeof(*ev)));
 }
 
 // A connection seen at accept/connect (role known) or at its first data call (preexisting: it
 // began before the sensor, or before the process was traced).
-static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock* sk, __u8 role,
+static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock* sk,
+                                                          struct file* file, __u8 role,
                                                           __u8 preexisting) {
   struct conn_state fresh = {};
   fresh.tsid = bpf_ktime_get_ns();
   fresh.sk = (__u64)sk;
+  fresh.file = (__u64)file;
+  trace__process_comm(fresh.comm);
   trace__read_tuple(sk, &fresh.tuple);
   fresh.preexisting = preexisting;
   fresh.role = role;
@@ -300,7 +324,7 @@ static __always_inline void trace__emit_data(const struct conn_state* state,
   __builtin_memset(&s->ev, 0, sizeof(s->ev));
   trace__fill_header(&s->ev.hdr, LOUPE_SOCK_DATA, state, id, args->fd);
   s->ev.tuple = state->tuple;
-  trace__process_comm(s->ev.comm);
+  __builtin_memcpy(s->ev.comm, state->comm, sizeof(s->ev.comm));
   s->ev.position = position;
   s->ev.original_size = size;
   s->ev.direction = args->direction;
@@ -315,7 +339,10 @@ static __always_inline void trace__emit_data(const struct conn_state* state,
   }
   if (copied > LOUPE_SOCK_MAX_DATA) copied = LOUPE_SOCK_MAX_DATA;
   s->ev.copied = copied;
-  if (bpf_ringbuf_output(&socket_events, s, sizeof(s->ev) + copied, trace__wakeup_flags()) != 0) {
+  const __u64 size_out = sizeof(s->ev) + copied;
+  const __u64 flags = trace__wakeup_flags(
+      bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) + size_out, size_out);
+  if (bpf_ringbuf_output(&socket_events, s, size_out, flags) != 0) {
     __u64* lost = bpf_map_lookup_elem(&socket_lost_map, &zero);
     if (lost) *lost += 1;
   }
@@ -327,19 +354,11 @@ static __noinline int trace__data(const struct syscall_args* args, __u64 id, __u
                                   __u64 total) {
   const __u32 tgid = id >> 32;
   const __u64 key = trace__conn_key(tgid, args->fd);
-  struct sock* sk = trace__tcp_sock_of_fd(args->fd);
+  struct sock* sk = (struct sock*)args->sk;
   struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
-  if (!sk) {
-    if (state) {
-      // The fd was replaced by something that is not a TCP socket without a close() we saw.
-      trace__emit_close(state, id, args->fd);
-      bpf_map_delete_elem(&conn_map, &key);
-    }
-    return 0;
-  }
   if (!state || state->sk != (__u64)sk) {
     if (state) trace__emit_close(state, id, args->fd);
-    state = trace__new_conn(key, sk, LOUPE_ROLE_UNKNOWN, 1);
+    state = trace__new_conn(key, sk, trace__file_of_fd(args->fd), LOUPE_ROLE_UNKNOWN, 1);
     if (!state) return 0;
   }
   const __u8 dir = args->direction & 1;
@@ -365,29 +384,66 @@ static __noinline int trace__data(const struct syscall_args* args, __u64 id, __u
   return 0;
 }
 
+static __always_inline void trace__store_args(struct trace_event_raw_sys_enter* ctx, __u8 kind,
+                                              __u8 direction, __u64 ptr, __u64 iovcnt, __u64 mmsg,
+                                              __u64 sk) {
+  struct syscall_args* args = bpf_task_storage_get(&active_args_map, bpf_get_current_task_btf(), 0,
+                                                   BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!args) return;
+  args->ptr = ptr;
+  args->iovcnt = iovcnt;
+  args->mmsg = mmsg;
+  args->sk = sk;
+  args->nr = (__s32)ctx->id;
+  args->fd = (__s32)ctx->args[0];
+  args->kind = kind;
+  args->direction = direction;
+}
+
+// accept/connect: the fd is resolved at the exit.
 static __always_inline void trace__stash(struct trace_event_raw_sys_enter* ctx, __u8 kind,
                                          __u8 direction, __u64 ptr, __u64 iovcnt, __u64 mmsg) {
-  __u64 id = bpf_get_current_pid_tgid();
+  if (!trace__pid_wanted(bpf_get_current_pid_tgid() >> 32)) return;
+  trace__store_args(ctx, kind, direction, ptr, iovcnt, mmsg, 0);
+}
+
+// Data calls: stashed only when the fd is a TCP socket, so calls on files, pipes and other sockets
+// cost the entry check and nothing at the exit. A known connection whose fd still holds the same
+// file skips the socket checks.
+static __always_inline void trace__stash_data(struct trace_event_raw_sys_enter* ctx, __u8 kind,
+                                              __u8 direction, __u64 ptr, __u64 iovcnt, __u64 mmsg) {
+  const __u64 id = bpf_get_current_pid_tgid();
   if (!trace__pid_wanted(id >> 32)) return;
-  struct syscall_args args = {};
-  args.ptr = ptr;
-  args.iovcnt = iovcnt;
-  args.mmsg = mmsg;
-  args.nr = (__s32)ctx->id;
-  args.fd = (__s32)ctx->args[0];
-  args.kind = kind;
-  args.direction = direction;
-  bpf_map_update_elem(&active_args_map, &id, &args, BPF_ANY);
+  const __s32 fd = (__s32)ctx->args[0];
+  struct file* file = trace__file_of_fd(fd);
+  if (!file) return;
+  const __u64 key = trace__conn_key(id >> 32, fd);
+  struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
+  struct sock* sk = 0;
+  if (state && state->file == (__u64)file) {
+    sk = (struct sock*)state->sk;
+  } else {
+    sk = trace__tcp_sock_of_file(file);
+    if (!sk) {
+      if (state) {
+        // The fd was replaced by something that is not a TCP socket without a close() we saw.
+        trace__emit_close(state, id, fd);
+        bpf_map_delete_elem(&conn_map, &key);
+      }
+      return;
+    }
+  }
+  trace__store_args(ctx, kind, direction, ptr, iovcnt, mmsg, (__u64)sk);
 }
 
 // Takes the stashed arguments of this thread's syscall `nr`; 0 when there are none.
 static __always_inline int trace__take(struct trace_event_raw_sys_exit* ctx,
                                        struct syscall_args* out) {
-  __u64 id = bpf_get_current_pid_tgid();
-  struct syscall_args* args = bpf_map_lookup_elem(&active_args_map, &id);
-  if (!args) return 0;
+  struct syscall_args* args =
+      bpf_task_storage_get(&active_args_map, bpf_get_current_task_btf(), 0, 0);
+  if (!args || args->kind == 0) return 0;
   *out = *args;
-  bpf_map_delete_elem(&active_args_map, &id);
+  args->kind = 0;
   return out->nr == (__s32)ctx->id;
 }
 
@@ -417,7 +473,7 @@ static __always_inline int trace__data_exit(struct trace_event_raw_sys_exit* ctx
 static __always_inline int trace__enter_buf(struct trace_event_raw_sys_enter* ctx, __u8 dir,
                                             int has_flags) {
   if (has_flags && (ctx->args[3] & MSG_PEEK)) return 0;  // peeked bytes are read again later
-  trace__stash(ctx, ARGS_BUF, dir, ctx->args[1], 0, 0);
+  trace__stash_data(ctx, ARGS_BUF, dir, ctx->args[1], 0, 0);
   return 0;
 }
 
@@ -427,7 +483,7 @@ static __always_inline int trace__enter_msg(struct trace_event_raw_sys_enter* ct
   if (!trace__pid_wanted(bpf_get_current_pid_tgid() >> 32)) return 0;
   struct user_msghdr msg = {};
   if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)ctx->args[1]) != 0) return 0;
-  trace__stash(ctx, ARGS_IOV, dir, (__u64)msg.msg_iov, msg.msg_iovlen, 0);
+  trace__stash_data(ctx, ARGS_IOV, dir, (__u64)msg.msg_iov, msg.msg_iovlen, 0);
   return 0;
 }
 
@@ -437,7 +493,7 @@ static __always_inline int trace__enter_mmsg(struct trace_event_raw_sys_enter* c
   if (!trace__pid_wanted(bpf_get_current_pid_tgid() >> 32)) return 0;
   struct user_msghdr msg = {};
   if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)ctx->args[1]) != 0) return 0;
-  trace__stash(ctx, ARGS_MMSG, dir, (__u64)msg.msg_iov, msg.msg_iovlen, ctx->args[1]);
+  trace__stash_data(ctx, ARGS_MMSG, dir, (__u64)msg.msg_iov, msg.msg_iovlen, ctx->args[1]);
   return 0;
 }
 
@@ -479,7 +535,7 @@ int tracepoint__sys_exit_sendto(struct trace_event_raw_sys_exit* ctx) {
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int tracepoint__sys_enter_readv(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash(ctx, ARGS_IOV, LOUPE_DIR_INGRESS, ctx->args[1], ctx->args[2], 0);
+  trace__stash_data(ctx, ARGS_IOV, LOUPE_DIR_INGRESS, ctx->args[1], ctx->args[2], 0);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_readv")
@@ -489,7 +545,7 @@ int tracepoint__sys_exit_readv(struct trace_event_raw_sys_exit* ctx) {
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int tracepoint__sys_enter_writev(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash(ctx, ARGS_IOV, LOUPE_DIR_EGRESS, ctx->args[1], ctx->args[2], 0);
+  trace__stash_data(ctx, ARGS_IOV, LOUPE_DIR_EGRESS, ctx->args[1], ctx->args[2], 0);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_writev")
@@ -536,7 +592,7 @@ int tracepoint__sys_exit_sendmmsg(struct trace_event_raw_sys_exit* ctx) {
 // sendfile(out_fd, in_fd, offset, count): the bytes count in the position, nothing is copied.
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
 int tracepoint__sys_enter_sendfile64(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash(ctx, ARGS_SENDFILE, LOUPE_DIR_EGRESS, 0, 0, 0);
+  trace__stash_data(ctx, ARGS_SENDFILE, LOUPE_DIR_EGRESS, 0, 0, 0);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
@@ -549,10 +605,11 @@ static __always_inline int trace__accept_exit(struct trace_event_raw_sys_exit* c
   if (fd < 0) return 0;
   const __u64 id = bpf_get_current_pid_tgid();
   if (!trace__pid_wanted(id >> 32)) return 0;
-  struct sock* sk = trace__tcp_sock_of_fd((__s32)fd);
+  struct file* file = trace__file_of_fd((__s32)fd);
+  struct sock* sk = trace__tcp_sock_of_file(file);
   if (!sk) return 0;
   const __u64 key = trace__conn_key(id >> 32, (__s32)fd);
-  struct conn_state* state = trace__new_conn(key, sk, LOUPE_ROLE_SERVER, 0);
+  struct conn_state* state = trace__new_conn(key, sk, file, LOUPE_ROLE_SERVER, 0);
   if (state) trace__emit_open(state, id, (__s32)fd);
   return 0;
 }
@@ -577,11 +634,12 @@ int tracepoint__sys_exit_connect(struct trace_event_raw_sys_exit* ctx) {
   if (!trace__take(ctx, &args)) return 0;
   // Non-blocking connects return -EINPROGRESS with the local port already bound.
   if (ctx->ret != 0 && ctx->ret != -EINPROGRESS) return 0;
-  struct sock* sk = trace__tcp_sock_of_fd(args.fd);
+  struct file* file = trace__file_of_fd(args.fd);
+  struct sock* sk = trace__tcp_sock_of_file(file);
   if (!sk) return 0;
   const __u64 id = bpf_get_current_pid_tgid();
   const __u64 key = trace__conn_key(id >> 32, args.fd);
-  struct conn_state* state = trace__new_conn(key, sk, LOUPE_ROLE_CLIENT, 0);
+  struct conn_state* state = trace__new_conn(key, sk, file, LOUPE_ROLE_CLIENT, 0);
   if (state) trace__emit_open(state, id, args.fd);
   return 0;
 }

@@ -2,18 +2,31 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <cstring>
 
 namespace loupe::flow {
 
-std::string IpAddress::ToString() const {
-  char buf[INET6_ADDRSTRLEN] = {};
+static_assert(INET6_ADDRSTRLEN == 46);
+
+std::string_view IpAddress::Format(char (&buf)[46]) const {
   if (version == 4) {
-    inet_ntop(AF_INET, bytes.data(), buf, sizeof(buf));
-  } else if (version == 6) {
-    inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
+    char* p = buf;
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *p++ = '.';
+      p = std::to_chars(p, buf + sizeof(buf), bytes[i]).ptr;
+    }
+    return {buf, static_cast<size_t>(p - buf)};
   }
-  return buf;
+  if (version == 6 && inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf)) != nullptr) {
+    return {buf, std::strlen(buf)};
+  }
+  return {};
+}
+
+std::string IpAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  return std::string(Format(buf));
 }
 
 bool IpAddress::Parse(const std::string& text, IpAddress* out) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace loupe::flow {
@@ -77,6 +78,9 @@ struct IpAddress {
 
   bool operator==(const IpAddress&) const = default;
   std::string ToString() const;
+  // Writes the textual form into `buf` (no terminator) and returns it; empty when absent. IPv4 is
+  // written directly: glibc's inet_ntop formats it through sprintf, a visible per-request cost.
+  std::string_view Format(char (&buf)[46]) const;
   static bool Parse(const std::string& text, IpAddress* out);
 };
 

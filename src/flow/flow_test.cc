@@ -19,6 +19,18 @@ TEST(IpAddressTest, ParsesAndFormatsBothFamilies) {
   EXPECT_EQ(IpAddress{}.ToString(), "");
 }
 
+TEST(IpAddressTest, FormatsEveryIpv4OctetWidth) {
+  IpAddress a;
+  char buf[46];
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "10.0.99.1", "1.22.133.4"}) {
+    ASSERT_TRUE(IpAddress::Parse(text, &a));
+    EXPECT_EQ(a.Format(buf), text);
+  }
+  ASSERT_TRUE(IpAddress::Parse("::ffff:10.1.2.3", &a));
+  EXPECT_EQ(a.Format(buf), "::ffff:10.1.2.3");
+  EXPECT_EQ(IpAddress{}.Format(buf), "");
+}
+
 TEST(FlowUuidTest, UniquePerFlowAndStable) {
   EXPECT_EQ(FlowUuid(7), FlowUuid(7));
   EXPECT_NE(FlowUuid(7), FlowUuid(8));

@@ -21,8 +21,9 @@
 namespace loupe::sensors {
 namespace {
 
-// The BPF side wakes the reader only when 64 KiB are pending (wakeup_bytes); otherwise the reader
-// picks events up on its own every kSocketPollMs, which bounds the added latency.
+// The BPF side wakes the reader only when the pending data crosses an eighth of the ring
+// (wakeup_bytes); otherwise the reader picks events up on its own every kSocketPollMs, which bounds
+// the added latency.
 constexpr int kSocketPollMs = 5;
 
 }  // namespace
@@ -107,6 +108,7 @@ absl::Status SocketTraceSensor::Start() {
   raw->rodata->data_limit = std::min(options_.data_limit, SocketTraceOptions::kMaxDataLimit);
   raw->rodata->trace_all_pids = options_.trace_all_pids ? 1 : 0;
   raw->rodata->inference_attempts = options_.inference_attempts;
+  raw->rodata->wakeup_bytes = options_.ring_buffer_bytes / 8;
   absl::Status status;
   if (bpf_map__set_max_entries(raw->maps.socket_events, options_.ring_buffer_bytes) != 0) {
     status = absl::InvalidArgumentError(

@@ -656,6 +656,63 @@ TEST_F(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
   EXPECT_EQ(closes[0].bytes_received, kResponse.size());
 }
 
+// dup2() replaces a traced socket's fd without a close(): a data call on the fd afterwards ends the
+// old connection (its close carries the bytes counted so far). Replaced by a pipe, the fd is no
+// longer traced at all; replaced by another TCP socket, it is a new (preexisting) connection.
+TEST_F(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn a, b, c;
+  Connect(net_, 18080, &a);
+  Connect(net_, 18081, &b);
+  Connect(net_, 18082, &c);
+  WriteAll(a.client, kRequest);
+  EXPECT_EQ(ReadExactly(a.server, kRequest.size()), kRequest);
+  WriteAll(b.client, kRequest);
+  EXPECT_EQ(ReadExactly(b.server, kRequest.size()), kRequest);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    return !sink_.DataOfLocked(Self(), a.client).empty() &&
+           !sink_.DataOfLocked(Self(), b.server).empty();
+  }));
+  const auto first_a = sink_.OpensOf(Self(), a.client);
+  ASSERT_EQ(first_a.size(), 1u);
+
+  // a.client's fd now refers to a pipe.
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  ASSERT_EQ(dup2(pipe_fds[1], a.client), a.client);
+  WriteAll(a.client, kRequest);  // goes into the pipe
+  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), a.client).empty(); }));
+  auto closes = sink_.ClosesOf(Self(), a.client);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].id, first_a[0].id);
+  EXPECT_EQ(closes[0].bytes_sent, kRequest.size());
+  EXPECT_EQ(sink_.DataOf(Self(), a.client).size(), 1u);  // the pipe write is not reported
+
+  // b.server's fd now refers to c.client's socket (another TCP connection).
+  const auto first_b = sink_.OpensOf(Self(), b.server);
+  ASSERT_EQ(first_b.size(), 1u);
+  ASSERT_EQ(dup2(c.client, b.server), b.server);
+  WriteAll(b.server, kRequest);  // sent on c's client socket
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.DataOfLocked(Self(), b.server).size() >= 2; }));
+  auto data = sink_.DataOf(Self(), b.server);
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0].event.id, first_b[0].id);
+  EXPECT_NE(data[1].event.id, first_b[0].id);
+  EXPECT_TRUE(data[1].event.preexisting);
+  EXPECT_EQ(data[1].event.direction, DataDirection::kEgress);
+  EXPECT_EQ(data[1].event.position, 0u);
+  EXPECT_EQ(data[1].event.tuple.local_port, c.client_port);
+  EXPECT_EQ(data[1].event.tuple.remote_port, 18082);
+  closes = sink_.ClosesOf(Self(), b.server);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].id, first_b[0].id);
+  EXPECT_EQ(closes[0].bytes_received, kRequest.size());
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
 TEST_F(SocketTraceBpfTest, ExecAndExitOfProcesses) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
