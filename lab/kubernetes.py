@@ -5,8 +5,13 @@ the pods by listing and watching, as it would in a cluster."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import secrets
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,8 @@ class KubernetesMode:
         self.api.create(k8s.make_namespace(namespace))
         self.api.create(k8s.make_node(self.node, "192.0.2.1"))
         self.deployments: dict[str, dict] = {}
+        self.lab = lab
+        self._containers: list[tuple[subprocess.Popen, Path]] = []
         for pod in lab.pods:
             kinds = [w.kind for w in pod.workloads]
             name = kinds[0] if kinds and kinds[0] not in self.deployments else pod.name
@@ -45,10 +52,107 @@ class KubernetesMode:
                 self.api, namespace, name, [{"node": self.node, "ip": pod.ip, "name": pod.name}],
                 labels={"app": name, "app.kubernetes.io/name": name})
 
+    def pod_key(self, pod_name: str) -> str:
+        """The API key ("namespace/name") of lab pod `pod_name`'s Pod."""
+        return f"{self.namespace}/{pod_name}"
+
+    def pod_object(self, pod_name: str) -> dict:
+        """The Pod object the API server serves for lab pod `pod_name`."""
+        obj = self.api.get("Pod", self.pod_key(pod_name))
+        if obj is None:
+            raise KeyError(f"no Pod {self.pod_key(pod_name)}")
+        return obj
+
+    def replicaset_of(self, pod_name: str) -> str:
+        """The name of the ReplicaSet that owns lab pod `pod_name`'s Pod."""
+        refs = self.pod_object(pod_name)["metadata"].get("ownerReferences", [])
+        return next(r["name"] for r in refs if r["kind"] == "ReplicaSet")
+
+    def update_pod(self, pod_name: str, *, annotations: dict | None = None,
+                   containers: list[tuple[str, str]] | None = None,
+                   start_time: str | None = None) -> dict:
+        """Changes lab pod `pod_name`'s Pod (a MODIFIED watch event): `annotations` are merged
+        into metadata.annotations; `containers` ((name, containerID) pairs such as
+        ("web", "containerd://<64 hex>")) are added to status.containerStatuses (and
+        spec.containers); `start_time` replaces status.startTime (RFC 3339). Returns the stored
+        object."""
+        obj = self.pod_object(pod_name)
+        if annotations:
+            obj["metadata"].setdefault("annotations", {}).update(annotations)
+        if containers:
+            statuses = obj["status"].setdefault("containerStatuses", [])
+            specs = obj["spec"].setdefault("containers", [])
+            for name, container_id in containers:
+                statuses.append({"name": name, "containerID": container_id, "ready": True})
+                specs.append({"name": name, "image": "example/app:1"})
+        if start_time is not None:
+            obj["status"]["startTime"] = start_time
+        return self.api.update(obj)
+
+    def start_container(self, pod: Any, name: str, argv: list[str]) -> tuple[subprocess.Popen, str]:
+        """Runs `argv` in lab pod `pod` as container `name` of its Pod, the way a container
+        runtime places it: in a cgroup v2 scope named cri-containerd-<id>.scope (the kubelet's
+        systemd-driver naming), with <id> registered as the container's containerID
+        ("containerd://<id>") in the Pod's status. Returns the process and the container ID; both
+        are removed when the lab closes."""
+        root = _unified_cgroup_root()
+        container_id = secrets.token_hex(32)
+        cgroup = root / f"loupe-lab-{self.lab.run_id}.slice" / f"cri-containerd-{container_id}.scope"
+        cgroup.mkdir(parents=True)
+        # `ip netns exec` remounts /sys, hiding the cgroup tree from inside the pod: the process
+        # waits for a line on stdin while it is moved from here, then execs (same pid).
+        proc = pod.popen(["sh", "-c", 'read go; exec "$@"', "sh", *argv], stdin=subprocess.PIPE)
+        self._containers.append((proc, cgroup))
+        (cgroup / "cgroup.procs").write_text(str(proc.pid))
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        self.update_pod(pod.name, containers=[(name, f"containerd://{container_id}")])
+        return proc, container_id
+
     def env(self) -> dict[str, str]:
         """Environment for an agent of this lab's node."""
         return {"KUBECONFIG": self.kubeconfig, "LOUPE_NODE_NAME": self.node,
                 "BEYLA_KUBE_METADATA_ENABLE": "true"}
 
     def close(self) -> None:
-        self.api.stop()
+        try:
+            self._remove_containers()
+        finally:
+            self.api.stop()
+
+    def _remove_containers(self) -> None:
+        root = _unified_cgroup_root() if self._containers else None
+        for proc, cgroup in self._containers:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+            # Anything still in the scope goes back to the root before the directory goes.
+            deadline = time.monotonic() + 5
+            while cgroup.exists():
+                for pid in (cgroup / "cgroup.procs").read_text().split():
+                    try:
+                        (root / "cgroup.procs").write_text(pid)
+                    except OSError:
+                        pass
+                try:
+                    cgroup.rmdir()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            try:
+                cgroup.parent.rmdir()
+            except OSError:
+                pass  # another container of the lab is still in it
+        self._containers.clear()
+
+
+def _unified_cgroup_root() -> Path:
+    for candidate in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")):
+        if (candidate / "cgroup.procs").exists() and (candidate / "cgroup.controllers").exists():
+            return candidate
+    raise RuntimeError("no cgroup v2 hierarchy mounted (looked at /sys/fs/cgroup[/unified])")

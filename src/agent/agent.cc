@@ -9,7 +9,6 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -50,46 +49,6 @@ std::vector<flow::IpAddress> HostAddresses() {
     out.push_back(ip);
   }
   freeifaddrs(list);
-  return out;
-}
-
-// The addresses of the network namespace `pid` lives in (a pod's IPs), from
-// /proc/<pid>/net/fib_trie (IPv4 host routes) and /proc/<pid>/net/if_inet6; loopback and
-// link-local excluded.
-std::vector<flow::IpAddress> LocalAddressesOf(uint32_t pid) {
-  std::vector<flow::IpAddress> out;
-  const std::string base = "/proc/" + std::to_string(pid) + "/net/";
-  std::ifstream trie(base + "fib_trie");
-  std::string line;
-  std::string last;
-  while (std::getline(trie, line)) {
-    const size_t leaf = line.find("|-- ");
-    if (leaf != std::string::npos) {
-      last = line.substr(leaf + 4);
-      continue;
-    }
-    if (line.find("/32 host LOCAL") != std::string::npos && !last.empty()) {
-      flow::IpAddress ip;
-      if (flow::IpAddress::Parse(last, &ip) && ip.bytes[0] != 127 &&
-          std::find(out.begin(), out.end(), ip) == out.end()) {
-        out.push_back(ip);
-      }
-    }
-  }
-  std::ifstream v6(base + "if_inet6");
-  while (std::getline(v6, line)) {
-    if (line.size() < 32) continue;
-    flow::IpAddress ip;
-    ip.version = 6;
-    for (size_t i = 0; i < 16; ++i) {
-      ip.bytes[i] = static_cast<uint8_t>(std::stoi(line.substr(i * 2, 2), nullptr, 16));
-    }
-    const bool loopback =
-        std::all_of(ip.bytes.begin(), ip.bytes.begin() + 15, [](uint8_t b) { return b == 0; }) &&
-        ip.bytes[15] == 1;
-    const bool link_local = ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80;
-    if (!loopback && !link_local) out.push_back(ip);
-  }
   return out;
 }
 
@@ -163,12 +122,14 @@ Agent::Agent(config::Config config, discovery::Selection selection)
     sensors_.push_back(std::make_unique<sensors::DropSensor>(pipeline_, registry_));
     sensors_.push_back(std::make_unique<sensors::TcpLifecycleSensor>(pipeline_, registry_));
   }
+  annotation_keys_ = selection.annotation_keys();
   if (config_.GetBool("loupe.app.enable")) SetUpApplicationView(std::move(selection));
 }
 
 void Agent::SetUpApplicationView(discovery::Selection selection) {
   ingest::ConnManagerOptions manager_options;
   manager_options.keep_query = config_.GetBool("loupe.app.keep_query");
+  manager_options.request_timeout_ns = config_.GetDuration("ebpf.http_request_timeout").count();
   conn_manager_ = std::make_unique<ingest::ConnManager>(manager_options, pipeline_, registry_);
   sensors::SocketTraceOptions options;
   options.data_limit = static_cast<uint32_t>(config_.GetInt("loupe.app.capture_bytes"));
@@ -197,7 +158,9 @@ void Agent::SetUpApplicationView(discovery::Selection selection) {
               InstrumentedChanged(pid, false);
             }},
         std::chrono::milliseconds(500), static_cast<uint32_t>(getpid()),
-        [this](uint32_t pid) { return PodOf(pid); });
+        [this](uint32_t pid) -> std::shared_ptr<const discovery::PodMetadata> {
+          return kubernetes_ ? kubernetes_->PodOf(pid) : nullptr;
+        });
     process_events_.discovery = discovery_.get();
   }
 }
@@ -252,39 +215,11 @@ absl::Status Agent::SetUpMetrics() {
   auto app = metrics::app::AppMetrics::Create(registry_, *std::move(options));
   if (!app.ok()) return app.status();
   app_metrics_ = std::move(app).value();
-  // service.name / service.namespace in Beyla's order: the process environment
-  // (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) first, then the pod whose IP the process's
-  // network namespace has: its app.kubernetes.io/name label, else its workload (owner), else the
-  // pod name; the namespace is the pod's. Without Kubernetes, the executable name.
+  // service.name / service.namespace and the k8s_* attributes of a process in a pod
+  // (identity/process_pods.h).
   app_metrics_->service_namer().SetHook([this](metrics::app::ServiceIdentity* id) {
     if (!kubernetes_) return;
-    for (const auto& ip : LocalAddressesOf(id->pid)) {
-      const auto peer = identity_.Lookup(ip);
-      const flow::Endpoint& ep = peer->endpoint;
-      if (ep.pod_name.empty()) continue;
-      if (!id->name_from_env) {
-        constexpr std::string_view kNameLabel = "k8s:app.kubernetes.io/name=";
-        std::string name;
-        for (const auto& label : ep.labels) {
-          if (label.compare(0, kNameLabel.size(), kNameLabel) == 0) {
-            name = label.substr(kNameLabel.size());
-          }
-        }
-        if (name.empty() && !ep.workloads.empty()) name = ep.workloads.front().name;
-        if (name.empty()) name = ep.pod_name;
-        id->name = name;
-      }
-      if (!id->namespace_from_env) id->namespace_name = ep.namespace_name;
-      id->k8s_namespace = ep.namespace_name;
-      id->k8s_pod_name = ep.pod_name;
-      if (!ep.workloads.empty()) {
-        id->k8s_owner_name = ep.workloads.front().name;
-        id->k8s_owner_kind = ep.workloads.front().kind;
-      }
-      id->k8s_node_name = node_name_;
-      id->k8s_cluster_name = ep.cluster_name;
-      return;
-    }
+    if (auto pod = kubernetes_->PodOf(id->pid)) identity::ApplyPodToService(*pod, id);
   });
   auto app_observer = std::make_unique<AppObserver>(*app_metrics_);
   AppObserver* app_observer_ptr = app_observer.get();
@@ -308,48 +243,6 @@ absl::Status Agent::SetUpMetrics() {
   return absl::OkStatus();
 }
 
-std::shared_ptr<const discovery::PodMetadata> Agent::PodOf(uint32_t pid) {
-  if (!kubernetes_) return nullptr;
-  // Discovery asks for every candidate process on each scan (every 500 ms): reading
-  // /proc/<pid>/net once per pid every few seconds is enough.
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(pod_cache_mu_);
-    auto it = pod_cache_.find(pid);
-    if (it != pod_cache_.end() && now - it->second.first < std::chrono::seconds(5)) {
-      return it->second.second;
-    }
-  }
-  std::shared_ptr<const discovery::PodMetadata> pod = ResolvePod(pid);
-  std::lock_guard<std::mutex> lock(pod_cache_mu_);
-  if (pod_cache_.size() > 16384) pod_cache_.clear();
-  pod_cache_[pid] = {now, pod};
-  return pod;
-}
-
-std::shared_ptr<const discovery::PodMetadata> Agent::ResolvePod(uint32_t pid) {
-  for (const auto& ip : LocalAddressesOf(pid)) {
-    const auto peer = identity_.Lookup(ip);
-    const flow::Endpoint& ep = peer->endpoint;
-    if (ep.pod_name.empty()) continue;
-    auto pod = std::make_shared<discovery::PodMetadata>();
-    pod->namespace_name = ep.namespace_name;
-    pod->pod_name = ep.pod_name;
-    if (!ep.workloads.empty()) {
-      pod->owner_name = ep.workloads.front().name;
-      pod->owner_kind = ep.workloads.front().kind;
-    }
-    for (const auto& label : ep.labels) {
-      if (label.rfind("k8s:", 0) != 0) continue;
-      const size_t eq = label.find('=');
-      if (eq == std::string::npos) continue;
-      pod->labels.emplace(label.substr(4, eq - 4), label.substr(eq + 1));
-    }
-    return pod;
-  }
-  return nullptr;
-}
-
 void Agent::InstrumentedChanged(uint32_t pid, bool added) {
   std::vector<uint32_t> pids;
   {
@@ -368,7 +261,7 @@ void Agent::InstrumentedChanged(uint32_t pid, bool added) {
 }
 
 absl::Status Agent::Start() {
-  auto kubernetes = KubernetesIdentity::Create(config_, node_name_, identity_);
+  auto kubernetes = KubernetesIdentity::Create(config_, node_name_, identity_, annotation_keys_);
   if (!kubernetes.ok()) return kubernetes.status();
   kubernetes_ = std::move(kubernetes).value();  // started below, once the lock is held
   if (absl::Status metrics_status = SetUpMetrics(); !metrics_status.ok()) return metrics_status;

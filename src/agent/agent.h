@@ -53,9 +53,6 @@ class Agent {
   void RegisterSelfMetrics();
   absl::Status SetUpMetrics();
   void InstrumentedChanged(uint32_t pid, bool added);
-  // Discovery's k8s_* selectors: the pod whose IP the process's network namespace holds.
-  std::shared_ptr<const discovery::PodMetadata> PodOf(uint32_t pid);  // cached for 5 s
-  std::shared_ptr<const discovery::PodMetadata> ResolvePod(uint32_t pid);
   void SetUpApplicationView(discovery::Selection selection);
 
   // Process exec/exit from the socket sensor make discovery rescan at once.
@@ -95,11 +92,8 @@ class Agent {
   std::unique_ptr<KubernetesIdentity> kubernetes_;  // null when Kubernetes metadata is off
   std::unique_ptr<TracingStage> tracing_;           // null when nothing goes over OTLP
   std::mutex instrumented_mu_;
-  std::set<uint32_t> instrumented_;  // pids discovery instruments, for process metrics
-  std::mutex pod_cache_mu_;
-  std::unordered_map<uint32_t, std::pair<std::chrono::steady_clock::time_point,
-                                         std::shared_ptr<const discovery::PodMetadata>>>
-      pod_cache_;
+  std::set<uint32_t> instrumented_;           // pids discovery instruments, for process metrics
+  std::vector<std::string> annotation_keys_;  // pod annotations discovery selectors name
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
   std::unique_ptr<api::ObserverServer> observer_;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "src/metrics/app/routes.h"
 #include "src/telemetry/request_flows.h"
 
 namespace loupe::agent {
@@ -45,7 +46,8 @@ const char* TcpEventLabel(sensors::TcpEvent::Kind kind) {
 }  // namespace
 
 FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry,
-                           identity::IdentityCache& identity, TracePrinter printer)
+                           identity::IdentityCache& identity, TracePrinter printer,
+                           std::chrono::milliseconds process_sweep_interval)
     : buffer_(buffer),
       identity_(identity),
       lost_(registry.AddCounter("hubble_lost_events_total",
@@ -60,9 +62,27 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
     tcp_events_[kind] =
         tcp_events.WithLabels({TcpEventLabel(static_cast<sensors::TcpEvent::Kind>(kind))});
   }
+  if (process_sweep_interval.count() > 0) {
+    sweeper_ = std::thread([this, process_sweep_interval] { SweepLoop(process_sweep_interval); });
+  }
+}
+
+void FlowPipeline::SweepLoop(std::chrono::milliseconds interval) {
+  std::unique_lock<std::mutex> lock(sweep_mu_);
+  while (!sweep_cv_.wait_for(lock, interval, [this] { return sweep_stopping_; })) {
+    lock.unlock();
+    identity_.SweepProcesses();
+    lock.lock();
+  }
 }
 
 FlowPipeline::~FlowPipeline() {
+  {
+    std::lock_guard<std::mutex> lock(sweep_mu_);
+    sweep_stopping_ = true;
+  }
+  sweep_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
   if (printer_ == TracePrinter::kCounter) {
     std::printf("traced requests: %llu\n",
                 static_cast<unsigned long long>(printed_requests_.load()));
@@ -104,6 +124,8 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
   const bool server = request.role == telemetry::Role::kServer;
   identity_.Enrich(&request_flow, /*pid_is_source=*/!server);
   identity_.Enrich(&response_flow, /*pid_is_source=*/server);
+  // The span stage and the RED metrics both need the request's route: matched once per request.
+  const metrics::app::RouteScope route_scope;
   std::optional<std::pair<std::string, std::string>> span;
   if (span_hook_) span = span_hook_(request);
   const FlowTrace trace{span ? std::string_view(span->first) : std::string_view(),
@@ -152,10 +174,27 @@ void FlowPipeline::OnTcpEvent(const sensors::TcpEvent& event) {
   }
 }
 
-bool FlowPipeline::DuplicateDnsMessage(const flow::Flow& flow, std::span<const uint8_t> payload) {
+void RecentDnsMessages::PopOldest() {
+  keys_.erase(ring_[head_].key);
+  head_ = (head_ + 1) % kCapacity;
+  --size_;
+}
+
+bool RecentDnsMessages::SeenOrAdd(uint64_t key, int64_t time_ns) {
+  // A window of recent messages: a retransmitted query (same id) after it is not a duplicate.
+  while (size_ > 0 && time_ns - ring_[head_].time_ns > window_ns_) PopOldest();
+  if (keys_.contains(key)) return true;
+  if (size_ == kCapacity) PopOldest();
+  ring_[(head_ + size_) % kCapacity] = Entry{key, time_ns};
+  ++size_;
+  keys_.insert(key);
+  return false;
+}
+
+std::optional<uint64_t> DnsMessageKey(const flow::Flow& flow, std::span<const uint8_t> payload) {
   // TCP DNS carries a 2-byte length first.
   const size_t off = flow.l4 == flow::L4Protocol::kTcp ? 2 : 0;
-  if (payload.size() < off + 4) return false;
+  if (payload.size() < off + 4) return std::nullopt;
   uint64_t key = 1469598103934665603ULL;
   auto mix = [&key](const void* data, size_t n) {
     const auto* p = static_cast<const uint8_t*>(data);
@@ -166,17 +205,12 @@ bool FlowPipeline::DuplicateDnsMessage(const flow::Flow& flow, std::span<const u
   mix(&flow.src_port, sizeof(flow.src_port));
   mix(&flow.dst_port, sizeof(flow.dst_port));
   mix(payload.data() + off, 3);  // id and the QR/opcode byte
-  // A window of recent messages: a retransmitted query (same id) after it is not a duplicate.
-  constexpr int64_t kWindowNs = 200'000'000;
-  while (!recent_dns_.empty() && flow.time_ns - recent_dns_.front().second > kWindowNs) {
-    recent_dns_.pop_front();
-  }
-  for (const auto& [k, t] : recent_dns_) {
-    if (k == key) return true;
-  }
-  if (recent_dns_.size() >= 1024) recent_dns_.pop_front();
-  recent_dns_.emplace_back(key, flow.time_ns);
-  return false;
+  return key;
+}
+
+bool FlowPipeline::DuplicateDnsMessage(const flow::Flow& flow, std::span<const uint8_t> payload) {
+  const std::optional<uint64_t> key = DnsMessageKey(flow, payload);
+  return key.has_value() && recent_dns_.SeenOrAdd(*key, flow.time_ns);
 }
 
 void FlowPipeline::OnDnsPacket(flow::Flow&& flow, std::span<const uint8_t> payload) {

@@ -1,18 +1,23 @@
 // The agent's FlowSink: stores what the sensors decode in the flow buffer, turns DNS packets
 // into L7 DNS flows, and counts lost events and TCP lifecycle events. Called concurrently from
-// every sensor's reader thread.
+// every sensor's reader thread. Owns one thread of its own, which re-verifies the identity
+// cache's processes against /proc every few seconds.
 #pragma once
 
 #include <array>
 #include <atomic>
-#include <deque>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "src/flow/flow_buffer.h"
 #include "src/identity/identity_cache.h"
 #include "src/ingest/conn_manager.h"
@@ -41,14 +46,58 @@ class FlowObserver {
   virtual void OnTcpConnect(const flow::Flow& /*tuple*/, double /*seconds*/) {}
 };
 
+// The DNS messages seen in the last `window_ns` (at most kCapacity of them), keyed by a hash of
+// addresses, ports, message id and QR/opcode byte: a packet between two local endpoints crosses
+// two observed interfaces and must become one L7 flow. A hash set finds a key in O(1); a ring
+// in arrival order expires them. Not thread-safe (the pipeline's DNS lock guards it).
+class RecentDnsMessages {
+ public:
+  static constexpr size_t kCapacity = 1024;
+  static constexpr int64_t kDefaultWindowNs = 200'000'000;
+
+  explicit RecentDnsMessages(int64_t window_ns = kDefaultWindowNs) : window_ns_(window_ns) {
+    keys_.reserve(kCapacity);  // no rehash on the packet path
+  }
+
+  // True when `key` was seen within the window before `time_ns` (a duplicate; not recorded
+  // again). Otherwise records it and returns false; when full, the oldest entry makes room. A
+  // retransmission (same key) after the window is not a duplicate.
+  bool SeenOrAdd(uint64_t key, int64_t time_ns);
+  size_t size() const { return size_; }
+
+ private:
+  struct Entry {
+    uint64_t key = 0;
+    int64_t time_ns = 0;
+  };
+  void PopOldest();
+
+  const int64_t window_ns_;
+  std::array<Entry, kCapacity> ring_{};  // arrival order from head_
+  size_t head_ = 0;
+  size_t size_ = 0;
+  absl::flat_hash_set<uint64_t> keys_;  // the keys in ring_
+};
+
+// The key RecentDnsMessages de-duplicates by: a hash of both addresses and ports and the DNS
+// header's id and QR/opcode byte. Nullopt when the payload is too short to hold them.
+std::optional<uint64_t> DnsMessageKey(const flow::Flow& flow, std::span<const uint8_t> payload);
+
 // Also the RequestSink of the application view: each completed request becomes Hubble L7
 // flows (request and response) and, with `trace_printer`, a line on standard output.
 class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink {
  public:
   enum class TracePrinter { kDisabled, kText, kJson, kJsonIndent, kCounter };
 
+  // How often cached process identities are re-verified against /proc (IdentityCache::
+  // SweepProcesses): exec/exit events from the application view forget processes at once, the
+  // sweep is what keeps the cache right without them (and covers lost events).
+  static constexpr std::chrono::milliseconds kDefaultProcessSweepInterval{5000};
+
+  // A sweep thread runs every `process_sweep_interval` (zero: none) until destruction.
   FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry,
-               identity::IdentityCache& identity, TracePrinter printer = TracePrinter::kDisabled);
+               identity::IdentityCache& identity, TracePrinter printer = TracePrinter::kDisabled,
+               std::chrono::milliseconds process_sweep_interval = kDefaultProcessSweepInterval);
 
   // Before the sensors start; the observer must outlive the pipeline's use.
   void AddObserver(FlowObserver* observer) { observers_.push_back(observer); }
@@ -70,6 +119,7 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
  private:
   void Publish(flow::Flow&& flow, const FlowTrace* trace = nullptr);
   bool DuplicateDnsMessage(const flow::Flow& flow, std::span<const uint8_t> payload);
+  void SweepLoop(std::chrono::milliseconds interval);
 
   flow::FlowBuffer& buffer_;
   identity::IdentityCache& identity_;
@@ -81,8 +131,12 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   TracePrinter printer_;
   std::atomic<uint64_t> printed_requests_{0};
   std::mutex dns_mu_;
-  protocols::dns::DnsTracker dns_;                       // guarded by dns_mu_
-  std::deque<std::pair<uint64_t, int64_t>> recent_dns_;  // (message key, time), by dns_mu_
+  protocols::dns::DnsTracker dns_;  // guarded by dns_mu_
+  RecentDnsMessages recent_dns_;    // guarded by dns_mu_
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool sweep_stopping_ = false;  // guarded by sweep_mu_
+  std::thread sweeper_;
 };
 
 }  // namespace loupe::agent

@@ -23,7 +23,8 @@ bool ParseIp(const std::string& text, flow::IpAddress* ip) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KubernetesIdentity>> KubernetesIdentity::Create(
-    const config::Config& config, const std::string& node_name, identity::IdentityCache& identity) {
+    const config::Config& config, const std::string& node_name, identity::IdentityCache& identity,
+    std::vector<std::string> annotation_keys) {
   const auto& kube = config.kubernetes();
   if (kube.enable == config::KubeEnable::kFalse) return nullptr;
   absl::StatusOr<k8s::ClientConfig> client = absl::NotFoundError("no Kubernetes configuration");
@@ -49,6 +50,7 @@ absl::StatusOr<std::unique_ptr<KubernetesIdentity>> KubernetesIdentity::Create(
   }
   k8s::ClusterOptions options;
   options.node_name = node_name;
+  options.informer.decode.annotation_keys = std::move(annotation_keys);
   auto cluster = std::make_unique<k8s::Cluster>(*client, options);
   std::string cluster_name = kube.cluster_name.empty() ? "default" : kube.cluster_name;
   return std::unique_ptr<KubernetesIdentity>(
@@ -61,6 +63,14 @@ KubernetesIdentity::KubernetesIdentity(std::unique_ptr<k8s::Cluster> cluster, st
       node_name_(std::move(node_name)),
       cluster_name_(std::move(cluster_name)),
       identity_(identity) {
+  process_pods_ = std::make_unique<identity::ProcessPods>(
+      identity::ProcessPods::Options{cluster_name_}, identity_, containers_,
+      [this](const std::string& key) { return cluster_->pods().cache().Get(key); },
+      [this](const k8s::Pod& pod) { return cluster_->ResolveWorkload(pod); });
+  cluster_->pods().cache().AddHandlers(
+      {[this](const k8s::Pod& p) { containers_.OnPod(nullptr, &p); },
+       [this](const k8s::Pod& old_pod, const k8s::Pod& p) { containers_.OnPod(&old_pod, &p); },
+       [this](const k8s::Pod& p) { containers_.OnPod(&p, nullptr); }});
   cluster_->pods().cache().AddHandlers(
       {[this](const k8s::Pod& p) { OnPod(nullptr, &p); },
        [this](const k8s::Pod& old_pod, const k8s::Pod& p) { OnPod(&old_pod, &p); },

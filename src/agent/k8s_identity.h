@@ -1,7 +1,8 @@
 // Kubernetes metadata for the identity caches: pods (node-scoped) become endpoints of their IPs,
 // Services name their ClusterIPs and, through EndpointSlices, their backends; other nodes'
 // addresses are remote-node. Fed by the informers of src/k8s; the caches keep answering with the
-// last known state while the API server is unreachable.
+// last known state while the API server is unreachable. Also answers which pod (and container) a
+// local process runs in (identity/process_pods.h), for discovery and the k8s_* metric attributes.
 #pragma once
 
 #include <memory>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "src/config/config.h"
 #include "src/identity/identity_cache.h"
+#include "src/identity/process_pods.h"
 #include "src/k8s/cluster.h"
 
 namespace loupe::agent {
@@ -22,9 +24,11 @@ class KubernetesIdentity {
   // autodetect without a kubeconfig (KUBECONFIG, ~/.kube/config, attributes.kubernetes.
   // kubeconfig_path) or an in-cluster service account. An error when enable is true and no
   // configuration can be loaded.
+  // `annotation_keys`: pod annotations to keep in the cache besides resource.opentelemetry.io/*
+  // (the ones discovery selectors name); every other annotation is dropped at decode time.
   static absl::StatusOr<std::unique_ptr<KubernetesIdentity>> Create(
-      const config::Config& config, const std::string& node_name,
-      identity::IdentityCache& identity);
+      const config::Config& config, const std::string& node_name, identity::IdentityCache& identity,
+      std::vector<std::string> annotation_keys = {});
   ~KubernetesIdentity();
 
   void Start();
@@ -33,6 +37,10 @@ class KubernetesIdentity {
   std::vector<k8s::InformerStatus> Status() const;
   const std::string& server() const;
   k8s::Cluster& cluster() { return *cluster_; }
+  // The pod of a local process; null when it runs in none of this node's pods. Cached 5 s.
+  std::shared_ptr<const identity::PodMetadata> PodOf(uint32_t pid) {
+    return process_pods_->PodOf(pid);
+  }
 
  private:
   KubernetesIdentity(std::unique_ptr<k8s::Cluster> cluster, std::string node_name,
@@ -45,6 +53,8 @@ class KubernetesIdentity {
   const std::string cluster_name_;
   identity::IdentityCache& identity_;
   std::mutex pod_mu_;
+  identity::ContainerIndex containers_;
+  std::unique_ptr<identity::ProcessPods> process_pods_;
 };
 
 }  // namespace loupe::agent

@@ -161,10 +161,14 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
 
 std::optional<tracing::SampledSpanIds> TracingStage::OnRequest(const telemetry::Request& request) {
   if (!tracer_) return std::nullopt;
-  std::string route;
-  if (app_ != nullptr) {
-    metrics::app::RouteBuffer buffer;
-    route = std::string(app_->routes().Match(request.path, &buffer).route);
+  // gRPC spans are named by their method, not a route.
+  std::string_view route;
+  metrics::app::RouteBuffer buffer;
+  if (app_ != nullptr && request.protocol != telemetry::Protocol::kGrpc) {
+    // In the pipeline's RouteScope: matched here once, the RED metrics reuse the result.
+    const metrics::app::RouteResult match = app_->routes().MatchOnce(request.path, &buffer);
+    if (match.ignore_traces) return std::nullopt;  // routes.ignored_patterns (ignore_mode)
+    route = match.route;
   }
   std::lock_guard<std::mutex> lock(mu_);
   return tracer_->Process(request, route, ResourceFor(request));

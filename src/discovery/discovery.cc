@@ -22,6 +22,19 @@ const char* const kDefaultExcludedExeGlobs[] = {
     "*ebpf-instrument", "*obi",   "*otelcol",
     "*otelcol-contrib", "*loupe"};
 
+// The selector fields matched against the process's pod (or container).
+bool IsPodField(const std::string& field) {
+  static const char* const kFields[] = {
+      "k8s_namespace",      "k8s_pod_name",         "k8s_deployment_name", "k8s_replicaset_name",
+      "k8s_daemonset_name", "k8s_statefulset_name", "k8s_cronjob_name",    "k8s_job_name",
+      "k8s_owner_name",     "k8s_container_name",   "container_name"};
+  for (const char* f : kFields) {
+    if (field == f) return true;
+  }
+  return (field.starts_with("k8s_pod_labels/") && field.size() > 15) ||
+         (field.starts_with("k8s_pod_annotations/") && field.size() > 20);
+}
+
 absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
   Rule rule;
   for (const auto& [field, value] : selector) {
@@ -48,15 +61,23 @@ absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
         }
         rule.target_pids.push_back(p);
       }
-    } else if (field == "k8s_namespace" || field == "k8s_pod_name" ||
-               field == "k8s_deployment_name" || field == "k8s_daemonset_name" ||
-               field == "k8s_statefulset_name" || field == "k8s_cronjob_name" ||
-               field == "k8s_job_name" || field == "k8s_owner_name" ||
-               field.starts_with("k8s_pod_labels/")) {
+    } else if (field == "containers_only") {
+      const std::string lower = AsciiLower(StripWhitespace(value));
+      if (lower != "true" && lower != "false") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("containers_only '", value, "' is not a boolean (true or false)"));
+      }
+      rule.containers_only = lower == "true";
+    } else if (IsPodField(field)) {
       Rule::K8sCriterion c;
-      c.field = field.starts_with("k8s_pod_labels/") ? "k8s_pod_labels" : field;
-      if (c.field == "k8s_pod_labels")
-        c.label = field.substr(std::string("k8s_pod_labels/").size());
+      for (const char* map : {"k8s_pod_labels/", "k8s_pod_annotations/"}) {
+        const std::string_view prefix(map);
+        if (field.starts_with(prefix)) {
+          c.field = std::string(prefix.substr(0, prefix.size() - 1));
+          c.key = field.substr(prefix.size());
+        }
+      }
+      if (c.field.empty()) c.field = field;
       if (glob) {
         c.glob = value;
       } else {
@@ -68,9 +89,8 @@ absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
         }
       }
       rule.k8s.push_back(std::move(c));
-    } else if (field.starts_with("k8s_") || field == "container_name" ||
-               field == "containers_only") {
-      rule.never = true;  // annotations, container names and containers_only: not evaluated
+    } else if (field.starts_with("k8s_")) {
+      rule.never = true;  // a Kubernetes field Loupe does not know: the entry selects nothing
     }
     // name, namespace, exports, languages, cmd_args: do not select (or not yet supported).
   }
@@ -123,22 +143,29 @@ bool Rule::Matches(const ProcessInfo& p, const PodResolver& pods) const {
   }
   if (exe_regex && !std::regex_search(p.exe, *exe_regex)) return false;
   if (!exe_glob.empty() && fnmatch(exe_glob.c_str(), p.exe.c_str(), 0) != 0) return false;
+  if (containers_only && !p.other_netns) return false;
   if (!k8s.empty()) {
     // Last: resolving the pod reads /proc, the cheaper criteria decide most processes.
     const std::shared_ptr<const PodMetadata> pod = pods ? pods(p.pid) : nullptr;
     if (!pod) return false;
     for (const K8sCriterion& c : k8s) {
       std::string_view value;
-      std::string owner;
       if (c.field == "k8s_namespace") {
         value = pod->namespace_name;
       } else if (c.field == "k8s_pod_name") {
         value = pod->pod_name;
       } else if (c.field == "k8s_owner_name") {
         value = pod->owner_name;
-      } else if (c.field == "k8s_pod_labels") {
-        auto it = pod->labels.find(c.label);
-        if (it == pod->labels.end()) return false;
+      } else if (c.field == "k8s_replicaset_name") {
+        if (pod->replicaset_name.empty()) return false;
+        value = pod->replicaset_name;
+      } else if (c.field == "container_name" || c.field == "k8s_container_name") {
+        if (pod->container_name.empty()) return false;
+        value = pod->container_name;
+      } else if (c.field == "k8s_pod_labels" || c.field == "k8s_pod_annotations") {
+        const auto& map = c.field == "k8s_pod_labels" ? pod->labels : pod->annotations;
+        auto it = map.find(c.key);
+        if (it == map.end()) return false;
         value = it->second;
       } else {
         // k8s_<kind>_name: the pod's workload when it is of that kind.
@@ -198,6 +225,18 @@ absl::StatusOr<Selection> Selection::FromConfig(const config::SelectorList& serv
   return s;
 }
 
+std::vector<std::string> Selection::annotation_keys() const {
+  std::set<std::string> keys;
+  for (const auto* rules : {&include_, &exclude_}) {
+    for (const Rule& rule : *rules) {
+      for (const Rule::K8sCriterion& c : rule.k8s) {
+        if (c.field == "k8s_pod_annotations") keys.insert(c.key);
+      }
+    }
+  }
+  return {keys.begin(), keys.end()};
+}
+
 bool Selection::Selected(const ProcessInfo& p, const PodResolver& pods) const {
   if (p.exe.empty()) return false;  // kernel threads
   for (const auto& rule : exclude_) {
@@ -213,6 +252,8 @@ std::vector<ProcessInfo> ScanProcesses() {
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
   std::map<uint64_t, std::map<uint64_t, uint16_t>> listening_by_netns;
+  struct stat self_ns {};
+  const bool have_self_ns = stat("/proc/self/ns/net", &self_ns) == 0;
   while (dirent* entry = readdir(proc)) {
     uint32_t pid = 0;
     if (!ParseInt(std::string_view(entry->d_name), &pid)) continue;
@@ -226,6 +267,7 @@ std::vector<ProcessInfo> ScanProcesses() {
     p.comm = ReadFirstLine(base + "/comm");
     struct stat ns {};
     if (stat((base + "/ns/net").c_str(), &ns) != 0) continue;
+    p.other_netns = have_self_ns && ns.st_ino != self_ns.st_ino;
     auto it = listening_by_netns.find(ns.st_ino);
     if (it == listening_by_netns.end()) {
       it = listening_by_netns.emplace(ns.st_ino, ListeningInodes(pid)).first;

@@ -22,17 +22,13 @@
 
 #include "absl/status/statusor.h"
 #include "src/config/schema.h"
+#include "src/identity/pod_metadata.h"
 
 namespace loupe::discovery {
 
-// Kubernetes metadata of the pod a process runs in, for the k8s_* selector fields.
-struct PodMetadata {
-  std::string namespace_name;
-  std::string pod_name;
-  std::string owner_name;  // top workload: Deployment, DaemonSet, StatefulSet, CronJob, Job
-  std::string owner_kind;
-  std::map<std::string, std::string> labels;
-};
+// Kubernetes metadata of the pod a process runs in (and its container), for the k8s_*,
+// k8s_pod_labels, k8s_pod_annotations and container_name selector fields.
+using PodMetadata = identity::PodMetadata;
 // The pod of a process, null when it runs in none (or Kubernetes metadata is off).
 using PodResolver = std::function<std::shared_ptr<const PodMetadata>(uint32_t pid)>;
 
@@ -41,6 +37,9 @@ struct ProcessInfo {
   std::string exe;  // resolved /proc/<pid>/exe ("" for kernel threads)
   std::string comm;
   std::vector<uint16_t> listen_ports;  // TCP ports it listens on (v4 and v6)
+  // Runs in a network namespace other than the agent's: what Beyla's containers_only calls
+  // "in a container" (OBI compares the process's network namespace with its own).
+  bool other_netns = false;
 };
 
 // One selector entry: every field it sets must match (AND).
@@ -49,16 +48,20 @@ struct Rule {
   std::optional<std::regex> exe_regex;
   std::string exe_glob;  // "" when not set
   std::vector<uint32_t> target_pids;
-  // k8s_* fields (k8s_pod_labels/<key> for labels): every one must match the process's pod;
-  // a process in no pod matches none. Values are regexes (services) or globs (instrument).
+  // containers_only: true: the process must run in a network namespace other than the agent's.
+  bool containers_only = false;
+  // k8s_* fields, container_name, and k8s_pod_labels/<key> / k8s_pod_annotations/<key>: every
+  // one must match the process's pod (a label or annotation the pod lacks does not match); a
+  // process in no pod matches none. container_name and k8s_container_name match the name of the
+  // pod's container the process runs in. Values are regexes (services) or globs (instrument).
   struct K8sCriterion {
-    std::string field;
-    std::string label;  // k8s_pod_labels/<label>
+    std::string field;  // "k8s_pod_labels" / "k8s_pod_annotations" for the maps
+    std::string key;    // the label or annotation name
     std::string glob;
     std::optional<std::regex> regex;
   };
   std::vector<K8sCriterion> k8s;
-  bool never = false;  // a field Loupe cannot evaluate (k8s_pod_annotations, container_name)
+  bool never = false;  // a field Loupe cannot evaluate
   bool Matches(const ProcessInfo& p, const PodResolver& pods) const;
 };
 
@@ -76,6 +79,9 @@ class Selection {
   // True when no include rule exists: every process (but the excluded ones) is instrumented.
   bool instrument_all() const { return include_.empty(); }
   bool Selected(const ProcessInfo& p, const PodResolver& pods = nullptr) const;
+  // The pod annotations any rule names (k8s_pod_annotations), sorted: the only annotations the
+  // pod informer needs to keep for discovery.
+  std::vector<std::string> annotation_keys() const;
 
  private:
   std::vector<Rule> include_;

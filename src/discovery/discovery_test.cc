@@ -190,7 +190,7 @@ TEST(DiscoveryKubernetesTest, PodSelectorsMatchThePodOfTheProcess) {
   p.pid = 1;
   p.exe = "/usr/bin/app";
   EXPECT_FALSE(selection->Selected(p));
-  // Annotations are not kept: such a selector never matches; a bad regex is an error.
+  // An annotation the pod lacks does not match; a bad regex is an error.
   auto annotated =
       Selection::FromConfig({{{"k8s_pod_annotations/team", ".*"}}}, {}, {}, {}, "", "");
   ASSERT_TRUE(annotated.ok());
@@ -203,6 +203,112 @@ TEST(DiscoveryKubernetesTest, PodSelectorsMatchThePodOfTheProcess) {
   q.pid = 3;
   q.exe = "/usr/bin/app";
   EXPECT_TRUE(globbed->Selected(q, resolver));
+}
+
+}  // namespace
+}  // namespace loupe::discovery
+
+namespace loupe::discovery {
+namespace {
+
+std::shared_ptr<const PodMetadata> PodWith(std::map<std::string, std::string> annotations,
+                                           std::string container, std::string replicaset) {
+  auto p = std::make_shared<PodMetadata>();
+  p->namespace_name = "shop";
+  p->pod_name = "web-1";
+  p->owner_name = "web";
+  p->owner_kind = "Deployment";
+  p->replicaset_name = std::move(replicaset);
+  p->annotations = std::move(annotations);
+  p->container_name = std::move(container);
+  return p;
+}
+
+bool SelectedWith(const Selection& s, const std::shared_ptr<const PodMetadata>& pod,
+                  bool other_netns = true) {
+  ProcessInfo p;
+  p.pid = 7;
+  p.exe = "/usr/bin/app";
+  p.other_netns = other_netns;
+  return s.Selected(p, [pod](uint32_t) { return pod; });
+}
+
+TEST(DiscoveryKubernetesTest, AnnotationSelectorsMatchLikeLabelSelectors) {
+  const Selection globs = Make({}, {},
+                               {{{"k8s_pod_annotations/example.com/team", "pay*"},
+                                 {"k8s_pod_annotations/example.com/tier", "web"}}});
+  EXPECT_TRUE(SelectedWith(
+      globs, PodWith({{"example.com/team", "payments"}, {"example.com/tier", "web"}}, "", "")));
+  // Every annotation must match; a missing one fails; globs match the whole value.
+  EXPECT_FALSE(SelectedWith(globs, PodWith({{"example.com/team", "payments"}}, "", "")));
+  EXPECT_FALSE(SelectedWith(
+      globs, PodWith({{"example.com/team", "xpayments"}, {"example.com/tier", "web"}}, "", "")));
+  EXPECT_FALSE(SelectedWith(globs, nullptr));  // in no pod
+  const Selection regexes = Make({{{"k8s_pod_annotations/example.com/team", "^pay"}}});
+  EXPECT_TRUE(SelectedWith(regexes, PodWith({{"example.com/team", "payments"}}, "", "")));
+  EXPECT_FALSE(SelectedWith(regexes, PodWith({{"example.com/team", "repay"}}, "", "")));
+  // The informer keeps exactly the annotations the rules name (include and exclude).
+  const Selection both = Make({}, {}, {{{"k8s_pod_annotations/b", "*"}}}, "", "");
+  EXPECT_EQ(both.annotation_keys(), std::vector<std::string>{"b"});
+  auto with_exclude = Selection::FromConfig(
+      {}, {}, {{{"k8s_pod_annotations/b", "*"}, {"k8s_pod_annotations/a", "*"}}},
+      {{{"k8s_pod_annotations/c", "x"}}, {{"k8s_pod_labels/d", "x"}}}, "", "");
+  ASSERT_TRUE(with_exclude.ok());
+  EXPECT_EQ(with_exclude->annotation_keys(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(Make({{{"k8s_pod_labels/a", "x"}}}).annotation_keys().empty());
+}
+
+TEST(DiscoveryKubernetesTest, ContainerNameMatchesTheProcessContainer) {
+  const Selection s = Make({}, {}, {{{"container_name", "api"}}});
+  EXPECT_TRUE(SelectedWith(s, PodWith({}, "api", "")));
+  EXPECT_FALSE(SelectedWith(s, PodWith({}, "sidecar", "")));
+  // A process whose cgroup names no container of its pod has no container name.
+  EXPECT_FALSE(SelectedWith(s, PodWith({}, "", "")));
+  const Selection k8s_name = Make({{{"k8s_container_name", "^side"}}});
+  EXPECT_TRUE(SelectedWith(k8s_name, PodWith({}, "sidecar", "")));
+  EXPECT_FALSE(SelectedWith(k8s_name, PodWith({}, "api", "")));
+  // An empty glob matches only an empty value, never a missing container.
+  EXPECT_FALSE(SelectedWith(Make({}, {}, {{{"container_name", ""}}}), PodWith({}, "", "")));
+}
+
+TEST(DiscoveryKubernetesTest, ReplicaSetNameSelector) {
+  const Selection s = Make({}, {}, {{{"k8s_replicaset_name", "web-7d*"}}});
+  EXPECT_TRUE(SelectedWith(s, PodWith({}, "", "web-7d4b9c")));
+  EXPECT_FALSE(SelectedWith(s, PodWith({}, "", "web-5f")));
+  EXPECT_FALSE(SelectedWith(s, PodWith({}, "", "")));  // not owned by a ReplicaSet
+}
+
+TEST(SelectionTest, ContainersOnlyExcludesProcessesInTheAgentsNetworkNamespace) {
+  const Selection s = Make({}, {}, {{{"open_ports", "80"}, {"containers_only", "true"}}});
+  ProcessInfo host = Proc(1, "/usr/sbin/nginx", {80});
+  ProcessInfo pod = Proc(2, "/usr/sbin/nginx", {80});
+  pod.other_netns = true;
+  EXPECT_FALSE(s.Selected(host));
+  EXPECT_TRUE(s.Selected(pod));
+  // containers_only: false selects both; it needs no Kubernetes metadata.
+  const Selection off = Make({}, {}, {{{"open_ports", "80"}, {"containers_only", "False"}}});
+  EXPECT_TRUE(off.Selected(host));
+  EXPECT_TRUE(off.Selected(pod));
+  // As the only field of an exclusion it drops every containerised process.
+  auto excluded = Selection::FromConfig({}, {}, {{{"open_ports", "80"}}},
+                                        {{{"containers_only", "true"}}}, "", "");
+  ASSERT_TRUE(excluded.ok());
+  EXPECT_TRUE(excluded->Selected(host));
+  EXPECT_FALSE(excluded->Selected(pod));
+  EXPECT_FALSE(Selection::FromConfig({}, {}, {{{"containers_only", "yes"}}}, {}, "", "").ok());
+}
+
+// The scan marks processes of other network namespaces; this test process and its children
+// share the agent's (the test's) namespace.
+TEST(DiscoveryTest, ScanMarksOnlyOtherNetworkNamespaces) {
+  bool seen_self = false;
+  for (const ProcessInfo& p : ScanProcesses()) {
+    if (p.pid == static_cast<uint32_t>(getpid())) {
+      seen_self = true;
+      EXPECT_FALSE(p.other_netns);
+    }
+  }
+  EXPECT_TRUE(seen_self);
 }
 
 }  // namespace

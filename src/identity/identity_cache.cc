@@ -1,8 +1,10 @@
 #include "src/identity/identity_cache.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -55,6 +57,19 @@ std::string ReadLink(const std::string& path) {
   const ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);
   if (n <= 0) return {};
   return std::string(buf, static_cast<size_t>(n));
+}
+
+// Field 22 of /proc/<proc_root>/<pid>/stat; nullopt when the file is gone or malformed. One
+// read(2) into a stack buffer: the sweep calls this for every cached process.
+std::optional<uint64_t> ReadStartTime(const std::string& proc_root, uint32_t pid) {
+  const std::string path = proc_root + "/" + std::to_string(pid) + "/stat";
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[1024];
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  return ParseProcStatStartTime(std::string_view(buf, static_cast<size_t>(n)));
 }
 
 std::string StripUnitSuffix(const std::string& unit) {
@@ -315,6 +330,27 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::Lookup(const flow::IpAddres
   return entry.built_unowned;
 }
 
+std::optional<uint64_t> ParseProcStatStartTime(std::string_view stat) {
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string_view::npos) return std::nullopt;
+  // After ") ": field 3 (state) onwards; the start time is the 20th of them.
+  std::string_view rest = stat.substr(paren + 1);
+  for (int field = 3; field <= 22; ++field) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    size_t end = 0;
+    while (end < rest.size() && rest[end] != ' ' && rest[end] != '\n') ++end;
+    if (end == 0) return std::nullopt;
+    if (field == 22) {
+      uint64_t value = 0;
+      const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + end, value);
+      if (ec != std::errc() || ptr != rest.data() + end) return std::nullopt;
+      return value;
+    }
+    rest.remove_prefix(end);
+  }
+  return std::nullopt;
+}
+
 std::shared_ptr<const ProcessMetadata> IdentityCache::Process(uint32_t pid) {
   if (pid == 0) return nullptr;
   {
@@ -324,6 +360,9 @@ std::shared_ptr<const ProcessMetadata> IdentityCache::Process(uint32_t pid) {
   const std::string dir = options_.proc_root + "/" + std::to_string(pid);
   auto meta = std::make_shared<ProcessMetadata>();
   meta->pid = pid;
+  // The start time first: should the pid be reused while the rest is read, the entry names the
+  // earlier process's start and the next sweep drops it.
+  meta->start_time = ReadStartTime(options_.proc_root, pid).value_or(0);
   meta->comm = ReadFirstLine(dir + "/comm");
   if (meta->comm.empty()) return nullptr;  // gone
   meta->exe = ReadLink(dir + "/exe");
@@ -346,6 +385,39 @@ void IdentityCache::ForgetProcess(uint32_t pid) {
   std::lock_guard<std::mutex> lock(proc_mu_);
   processes_.erase(pid);
   process_peers_.erase(pid);
+}
+
+size_t IdentityCache::SweepProcesses() {
+  std::vector<std::shared_ptr<const ProcessMetadata>> cached;
+  {
+    std::lock_guard<std::mutex> lock(proc_mu_);
+    cached.reserve(processes_.size());
+    for (const auto& [pid, meta] : processes_) cached.push_back(meta);
+  }
+  std::vector<const ProcessMetadata*> stale;
+  for (const auto& meta : cached) {
+    const std::optional<uint64_t> start = ReadStartTime(options_.proc_root, meta->pid);
+    if (!start || (meta->start_time != 0 && *start != meta->start_time)) {
+      stale.push_back(meta.get());
+    }
+  }
+  if (stale.empty()) return 0;
+  size_t dropped = 0;
+  std::lock_guard<std::mutex> lock(proc_mu_);
+  for (const ProcessMetadata* meta : stale) {
+    // Only the entry that was checked: the pid may have been cached afresh meanwhile.
+    auto it = processes_.find(meta->pid);
+    if (it == processes_.end() || it->second.get() != meta) continue;
+    processes_.erase(it);
+    process_peers_.erase(meta->pid);
+    ++dropped;
+  }
+  return dropped;
+}
+
+size_t IdentityCache::process_count() {
+  std::lock_guard<std::mutex> lock(proc_mu_);
+  return processes_.size();
 }
 
 std::shared_ptr<const flow::PeerInfo> IdentityCache::LookupProcess(uint32_t pid,

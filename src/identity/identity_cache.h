@@ -21,8 +21,10 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -55,6 +57,9 @@ class IdentityAllocator {
 
 struct ProcessMetadata {
   uint32_t pid = 0;
+  // When the process started (/proc/<pid>/stat field 22, clock ticks after boot); 0 = unknown.
+  // A pid reused by another process has another start time.
+  uint64_t start_time = 0;
   std::string comm;
   std::string exe;
   std::string container_id;
@@ -62,6 +67,10 @@ struct ProcessMetadata {
   std::string pod_uid;
   std::string systemd_unit;
 };
+
+// The start time (field 22) of a /proc/<pid>/stat line; nullopt when the line is malformed. The
+// command (field 2) is parenthesised and may itself hold spaces and parentheses.
+std::optional<uint64_t> ParseProcStatStartTime(std::string_view stat);
 
 struct IpHash {
   size_t operator()(const flow::IpAddress& ip) const noexcept;
@@ -106,6 +115,13 @@ class IdentityCache {
                                                       int64_t time_ns = 0);
   std::shared_ptr<const ProcessMetadata> Process(uint32_t pid);
   void ForgetProcess(uint32_t pid);
+  // Re-verifies every cached process without BPF: drops those whose /proc/<pid>/stat is gone or
+  // names another start time than when cached (the process exited, or its pid was reused).
+  // Exec/exit events forget processes only when the application view runs; this sweep keeps
+  // the cache right with the network view alone. Reads one /proc file per cached process, with
+  // the cache lock released. Returns how many entries it dropped.
+  size_t SweepProcesses();
+  size_t process_count();
 
   // Fills src_info/dst_info of `flow`. When the flow carries a pid, the local end (`pid_is_source`
   // tells which) gets the process identity.

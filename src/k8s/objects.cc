@@ -265,7 +265,8 @@ absl::Status DecodeMeta(const Json& object, const DecodeOptions& options, Object
     for (const std::string& prefix : options.annotation_prefixes) {
       if (key.compare(0, prefix.size(), prefix) == 0) return true;
     }
-    return false;
+    return std::find(options.annotation_keys.begin(), options.annotation_keys.end(), key) !=
+           options.annotation_keys.end();
   }));
   out->owner_references.clear();
   RETURN_IF_ERROR(meta.ForEachObject("ownerReferences", [out](const Fields& ref) -> absl::Status {

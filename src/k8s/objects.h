@@ -1,7 +1,7 @@
 // Compact Kubernetes objects: only the fields Loupe uses for identities and service naming, decoded
 // from the API server's JSON. The informer caches hold these instead of the full objects, so memory
 // is bounded by what Loupe keeps, not by what the cluster sends (managedFields, container specs,
-// volumes and pod templates are never kept; annotations only under selected prefixes).
+// volumes and pod templates are never kept; annotations only under selected prefixes or keys).
 //
 // Thread expectations: plain values; decoding is reentrant.
 #pragma once
@@ -40,7 +40,7 @@ struct ObjectMeta {
   std::string uid;
   std::string resource_version;
   StringPairs labels;
-  StringPairs annotations;  // only keys under DecodeOptions::annotation_prefixes
+  StringPairs annotations;  // only the keys DecodeOptions keeps
   std::vector<OwnerReference> owner_references;
   int64_t creation_timestamp_s = 0;  // Unix seconds; 0 when absent
 
@@ -153,8 +153,11 @@ struct CronJob {
 };
 
 struct DecodeOptions {
-  // Annotations kept on objects (prefix match); everything else is dropped at decode time.
+  // Annotations kept on objects: keys under these prefixes, and these exact keys (the ones
+  // discovery's k8s_pod_annotations selectors name); everything else is dropped at decode time,
+  // so a pod costs no annotation memory unless a selector needs one.
   std::vector<std::string> annotation_prefixes = {"resource.opentelemetry.io/"};
+  std::vector<std::string> annotation_keys;
 };
 
 // Decoders: fill `out` from one object of the kind. InvalidArgument when the value is not an

@@ -67,6 +67,38 @@ TEST(ObjectsTest, DecodesPod) {
   EXPECT_EQ(pod.containers[1].container_id, "containerd://bbb");
 }
 
+TEST(ObjectsTest, KeepsTheAnnotationKeysSelectorsName) {
+  Pod pod;
+  DecodeOptions options;
+  options.annotation_keys = {"kubectl.kubernetes.io/last-applied-configuration", "absent/key"};
+  ASSERT_TRUE(Decode(Json::parse(kPod), options, &pod).ok());
+  EXPECT_THAT(pod.meta.annotations,
+              ElementsAre(Pair("kubectl.kubernetes.io/last-applied-configuration", "{...}"),
+                          Pair("resource.opentelemetry.io/service.name", "webshop")));
+  // Exact keys, not prefixes: a longer key under the same name is dropped.
+  options.annotation_keys = {"kubectl.kubernetes.io/last"};
+  options.annotation_prefixes.clear();
+  ASSERT_TRUE(Decode(Json::parse(kPod), options, &pod).ok());
+  EXPECT_TRUE(pod.meta.annotations.empty());
+}
+
+TEST(ObjectsTest, PodStatusFieldsOfTheWrongTypeAreRejected) {
+  const char* const cases[] = {
+      R"({"metadata":{"name":"p"},"status":{"startTime":"2024-05-01 10:00:00"}})",
+      R"({"metadata":{"name":"p"},"status":{"startTime":1714557600}})",
+      R"({"metadata":{"name":"p"},"status":{"containerStatuses":{"name":"app"}}})",
+      R"({"metadata":{"name":"p"},"status":{"containerStatuses":[{"name":"app","containerID":7}]}})",
+      R"({"metadata":{"name":"p","uid":42}})",
+      R"({"metadata":{"name":"p","annotations":{"a/b":true}}})",
+  };
+  for (const char* json : cases) {
+    Pod pod;
+    EXPECT_EQ(Decode(Json::parse(json), DecodeOptions{}, &pod).code(),
+              absl::StatusCode::kInvalidArgument)
+        << json;
+  }
+}
+
 TEST(ObjectsTest, PodIpFallsBackToPodIpField) {
   Pod pod;
   const Json j =

@@ -410,7 +410,7 @@ void Family<Cell>::SortSamples(std::vector<Sample>* samples) {
 
 template <typename Cell>
 FamilySnapshot Family<Cell>::Snapshot(MetricType type) const {
-  FamilySnapshot snap{name_, help_, type, {}};
+  FamilySnapshot snap{name_, help_, type, {}, exemplar_labels()};
   for (const Shard& shard : shards_) {
     std::shared_lock<std::shared_mutex> lock(shard.mu);
     for (const auto& entry : shard.entries) AppendSample(*entry, &snap.samples);
@@ -425,7 +425,7 @@ FamilySnapshot Family<Cell>::Snapshot(MetricType type) const {
 template <typename Cell>
 FamilySnapshot Family<Cell>::CollectAndExpire(MetricType type, uint64_t previous_epoch,
                                               int64_t now_ns) {
-  FamilySnapshot snap{name_, help_, type, {}};
+  FamilySnapshot snap{name_, help_, type, {}, exemplar_labels()};
   const int64_t ttl_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(EffectiveOptions().ttl).count();
   std::vector<const Entry*> idle;

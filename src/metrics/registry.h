@@ -55,6 +55,14 @@ struct StoredExemplar {
   double timestamp = 0;  // seconds since the epoch
 };
 
+// The label names an exemplar is exposed with (OpenMetrics). Dashboards and Grafana's
+// exemplarTraceIdDestinations look an exemplar's trace up by label name, so each family keeps the
+// names of the system it is compatible with.
+enum class ExemplarLabels : uint8_t {
+  kTraceIdSpanId,  // {trace_id, span_id}: the OpenTelemetry Prometheus exporter's, Beyla's
+  kHubble,         // {traceID}: Hubble's (the trace id only)
+};
+
 // Limits of a family whose label values come from events (see Family::Update).
 struct FamilyOptions {
   size_t max_series = 0;        // 0 = unlimited; past it updates go to the overflow series
@@ -78,6 +86,7 @@ struct FamilySnapshot {
   std::string help;
   MetricType type = MetricType::kCounter;
   std::vector<Sample> samples;
+  ExemplarLabels exemplar_labels = ExemplarLabels::kTraceIdSpanId;
 };
 
 // The registry-owned counter of updates redirected to a family's overflow series.
@@ -260,6 +269,13 @@ class Family {
   void SetOptions(const FamilyOptions& options);
   // The options in force: the family's own, else the registry's default.
   FamilyOptions EffectiveOptions() const;
+  // How this family's exemplars are labelled in OpenMetrics (default {trace_id, span_id}).
+  void SetExemplarLabels(ExemplarLabels labels) {
+    exemplar_labels_.store(labels, std::memory_order_relaxed);
+  }
+  ExemplarLabels exemplar_labels() const {
+    return exemplar_labels_.load(std::memory_order_relaxed);
+  }
 
   // Returns the cell for these label values (in label-name order), creating it on first use.
   // The pointer stays valid for the registry's lifetime (such "pinned" series never expire and
@@ -348,6 +364,7 @@ class Family {
   std::atomic<size_t> max_series_{0};
   std::atomic<int64_t> ttl_ns_{0};
   std::atomic<size_t> dynamic_series_{0};
+  std::atomic<ExemplarLabels> exemplar_labels_{ExemplarLabels::kTraceIdSpanId};
   Shard shards_[1 << kShardBits];
   std::mutex overflow_mu_;
   std::unique_ptr<Entry> overflow_owner_;

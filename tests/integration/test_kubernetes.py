@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 import subprocess
 import sys
 import time
@@ -201,3 +202,167 @@ def test_discovery_selects_processes_by_their_pod(lab_factory, start_agent, tmp_
     assert series and all('k8s_deployment_name="nginx"' in k for k in series), series
     assert all('service_name="nginx"' in k and 'service_namespace="lab"' in k for k in series)
     assert agent.stop() == 0
+
+
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def series_of(agent, metric: str = "http_server_request_duration_seconds_count") -> dict[str, dict]:
+    """The series of `metric` in the agent's /metrics: {key: labels}."""
+    out = {}
+    for key, value in agent.metrics().items():
+        if key.startswith(metric + "{"):
+            labels = dict(LABEL.findall(key[len(metric) + 1:-1]))
+            out[key] = {**labels, "_value": value}
+    return out
+
+
+def settled_series(agent) -> dict[str, dict]:
+    """series_of once two reads 0.3 s apart agree (requests already answered are counted)."""
+    last = {}
+
+    def same():
+        nonlocal last
+        now = series_of(agent)
+        done = now == last
+        last = now
+        return done
+
+    wait_for(same, timeout=10, interval=0.3, what="the request counts to settle")
+    return last
+
+
+def beyla_start_time(rfc3339: str) -> str:
+    """status.startTime as Beyla writes k8s.pod.start_time (Go's time.Time.String() in UTC)."""
+    t = time.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", t)
+
+
+ANNOTATION_DISCOVERY = """
+discovery:
+  instrument:
+    - k8s_pod_annotations:
+        example.com/traced: "y*"
+"""
+
+
+def test_annotation_selector_selects_the_annotated_pod_with_its_k8s_attributes(
+        lab_factory, start_agent, tmp_path):
+    """Beyla's k8s_pod_annotations: of two pods running the same Python server, only the one
+    whose Pod carries the annotation is traced; its metrics carry k8s_replicaset_name,
+    k8s_pod_uid and k8s_pod_start_time as the API server served them."""
+    lab = lab_factory(pods=3, workloads={"pod1": ["pyhttp"], "pod2": ["pyhttp"]},
+                      kubernetes=True)
+    pod0, pod1, pod2 = lab.pods
+    kube = lab.kubernetes
+    served = kube.update_pod("pod1", annotations={"example.com/traced": "yes"},
+                             start_time="2024-05-01T10:00:01Z")
+    kube.update_pod("pod2", annotations={"example.com/other": "yes"})
+    agent = start_agent(config=ANNOTATION_DISCOVERY, env={
+        "LOUPE_NETWORK_ENABLE": "false",
+        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
+    wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
+             what="the agent's informers to sync")
+    url1 = pod1.workload("pyhttp").url
+    url2 = pod2.workload("pyhttp").url
+
+    def traced():
+        assert pod0.curl(url1).status == 200
+        assert pod0.curl(url2).status == 200
+        return series_of(agent) or None
+
+    wait_for(traced, timeout=20, what="requests of the annotated pod's server")
+    before = settled_series(agent)
+    for _ in range(5):
+        assert pod0.curl(url1).status == 200
+        assert pod0.curl(url2).status == 200
+
+    def counted():
+        now = series_of(agent)
+        return now if sum(s["_value"] for s in now.values()) >= \
+            sum(s["_value"] for s in before.values()) + 5 else None
+
+    after = wait_for(counted, timeout=10, what="the 5 requests in /metrics")
+    assert {s["k8s_pod_name"] for s in after.values()} == {"pod1"}, after
+    assert sum(s["_value"] for s in after.values()) - \
+        sum(s["_value"] for s in before.values()) == 5
+    for labels in after.values():
+        assert labels["k8s_replicaset_name"] == kube.replicaset_of("pod1")
+        assert labels["k8s_pod_uid"] == served["metadata"]["uid"]
+        assert labels["k8s_pod_start_time"] == beyla_start_time(served["status"]["startTime"])
+        assert labels["k8s_pod_start_time"] == "2024-05-01 10:00:01 +0000 UTC"
+        assert labels["k8s_deployment_name"] == "pyhttp"
+        assert labels["k8s_container_name"] == ""  # its process is in no container cgroup
+    targets = [k for k in agent.metrics() if k.startswith("target_info{")]
+    assert any(f'k8s_pod_uid="{served["metadata"]["uid"]}"' in k for k in targets), targets
+    assert agent.stop() == 0
+
+
+CONTAINER_DISCOVERY = """
+discovery:
+  instrument:
+    - container_name: web
+    - open_ports: "{host_port},9090"
+      containers_only: true
+"""
+
+
+def test_container_name_and_containers_only_selectors(lab_factory, start_agent, tmp_path):
+    """container_name selects the process whose cgroup carries the container ID the Pod reports
+    for that container (not another server of the same pod); containers_only selects a pod's
+    server but not a host process listening on a selected port."""
+    lab = lab_factory(pods=3, workloads={"pod1": ["pyhttp"]}, kubernetes=True)
+    pod0, pod1, pod2 = lab.pods
+    kube = lab.kubernetes
+    pod2.start("pyhttp", port=9090)
+    container, container_id = kube.start_container(
+        pod1, "web", [sys.executable, "-m", "http.server", "8081", "--bind", "0.0.0.0",
+                      "--directory", str(tmp_path)])
+    wait_for(lambda: pod0.can_connect(pod1.ip, 8081), timeout=10, what="the container's server")
+    host_port = free_port()
+    host = subprocess.Popen([sys.executable, "-m", "http.server", str(host_port), "--bind",
+                             "127.0.0.1", "--directory", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def host_up():
+            try:
+                return http_get(f"http://127.0.0.1:{host_port}/")[0] == 200
+            except OSError:
+                return False
+
+        wait_for(host_up, timeout=10, what="the host's server")
+        agent = start_agent(config=CONTAINER_DISCOVERY.format(host_port=host_port), env={
+            "LOUPE_NETWORK_ENABLE": "false",
+            "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+            "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
+        wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
+                 what="the agent's informers to sync")
+        lab_server = pod1.workload("pyhttp")
+
+        def requests():
+            assert pod0.curl(f"http://{pod1.ip}:8081/").status == 200
+            assert pod0.curl(f"http://{pod2.ip}:9090/").status == 200
+            assert pod0.curl(lab_server.url).status == 200
+            assert http_get(f"http://127.0.0.1:{host_port}/")[0] == 200
+
+        def both():
+            requests()
+            ports = {s["server_port"] for s in series_of(agent).values()}
+            return ports if {"8081", "9090"} <= ports else None
+
+        wait_for(both, timeout=25, what="requests of the container and of pod2")
+        time.sleep(1.0)  # a wrongly selected server would have been instrumented by now
+        requests()
+        series = settled_series(agent).values()
+        assert {s["server_port"] for s in series} == {"8081", "9090"}, series
+        for s in series:
+            if s["server_port"] == "8081":
+                assert (s["k8s_pod_name"], s["k8s_container_name"]) == ("pod1", "web")
+            else:
+                assert (s["k8s_pod_name"], s["k8s_container_name"]) == ("pod2", "")
+        assert agent.stop() == 0
+        assert container.poll() is None and len(container_id) == 64
+    finally:
+        host.kill()
+        host.wait()

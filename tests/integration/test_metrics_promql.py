@@ -188,11 +188,20 @@ def test_seed_promql_queries_match_the_traffic(stack):
         text = (gzip.decompress(raw) if resp.headers.get("Content-Encoding") == "gzip"
                 else raw).decode()
     assert text.rstrip().endswith("# EOF")
-    for family in ("hubble_http_request_duration_seconds_bucket",
-                   "http_server_request_duration_seconds_bucket"):
+    # Each family with its system's exemplar labels: Hubble's {traceID} (what the seed's Grafana
+    # datasource, exemplarTraceIdDestinations name traceID, looks up), Beyla's {trace_id, span_id}
+    # of the sampled span.
+    expected = {
+        "hubble_http_request_duration_seconds_bucket":
+            r' # \{traceID="[0-9a-f]{32}"\} [0-9.e+-]+ [0-9.]+$',
+        "http_server_request_duration_seconds_bucket":
+            r' # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\} [0-9.e+-]+ [0-9.]+$',
+    }
+    for family, pattern in expected.items():
         lines = [l for l in text.splitlines() if l.startswith(family) and " # {" in l]
         assert lines, f"no exemplar on {family}"
-        assert re.search(r'trace_id="[0-9a-f]{32}"', lines[0]), lines[0]
+        for line in lines:
+            assert re.search(pattern, line), line
 
     # promtool finds no problem in the exposition.
     status, body = http_get(agent.base_url + "/metrics")

@@ -110,15 +110,23 @@ void AppendLabels(const metrics::Labels& labels, std::string_view extra, std::st
   *out += '}';
 }
 
-// ` # {trace_id="..",span_id=".."} value timestamp`, or nothing when the label set is too long.
-void AppendExemplar(const metrics::StoredExemplar& exemplar, std::string* out) {
-  size_t chars = Utf8Chars("trace_id") + Utf8Chars(exemplar.trace_id);
-  if (!exemplar.span_id.empty()) chars += Utf8Chars("span_id") + Utf8Chars(exemplar.span_id);
+// ` # {trace_id="..",span_id=".."} value timestamp` (Hubble's families: ` # {traceID=".."} ...`),
+// or nothing when the label set is too long.
+void AppendExemplar(const metrics::StoredExemplar& exemplar, metrics::ExemplarLabels labels,
+                    std::string* out) {
+  const bool hubble = labels == metrics::ExemplarLabels::kHubble;
+  const std::string_view trace_label = hubble ? "traceID" : "trace_id";
+  // Hubble's exemplars name the trace only.
+  const bool with_span = !hubble && !exemplar.span_id.empty();
+  size_t chars = Utf8Chars(trace_label) + Utf8Chars(exemplar.trace_id);
+  if (with_span) chars += Utf8Chars("span_id") + Utf8Chars(exemplar.span_id);
   if (chars > kMaxExemplarLabelSetChars) return;
-  *out += " # {trace_id=\"";
+  *out += " # {";
+  out->append(trace_label.data(), trace_label.size());
+  *out += "=\"";
   AppendEscaped(exemplar.trace_id, /*quote=*/true, out);
   *out += '"';
-  if (!exemplar.span_id.empty()) {
+  if (with_span) {
     *out += ",span_id=\"";
     AppendEscaped(exemplar.span_id, /*quote=*/true, out);
     *out += '"';
@@ -128,7 +136,7 @@ void AppendExemplar(const metrics::StoredExemplar& exemplar, std::string* out) {
 }
 
 void RenderHistogram(const std::string& name, const metrics::Sample& sample, bool openmetrics,
-                     std::string* out) {
+                     metrics::ExemplarLabels exemplar_labels, std::string* out) {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < sample.bucket_counts.size(); ++i) {
     cumulative += sample.bucket_counts[i];
@@ -141,7 +149,7 @@ void RenderHistogram(const std::string& name, const metrics::Sample& sample, boo
     AppendLabels(sample.labels, absl::StrCat("le=\"", le, "\""), out);
     absl::StrAppend(out, " ", cumulative);
     if (openmetrics && i < sample.exemplars.size() && sample.exemplars[i].has_value()) {
-      AppendExemplar(*sample.exemplars[i], out);
+      AppendExemplar(*sample.exemplars[i], exemplar_labels, out);
     }
     *out += '\n';
   }
@@ -253,7 +261,7 @@ std::string RenderText(const std::vector<metrics::FamilySnapshot>& families) {
                     family.name, " ", TypeName(family.type), "\n");
     for (const auto& sample : family.samples) {
       if (family.type == metrics::MetricType::kHistogram) {
-        RenderHistogram(family.name, sample, /*openmetrics=*/false, &out);
+        RenderHistogram(family.name, sample, /*openmetrics=*/false, family.exemplar_labels, &out);
         continue;
       }
       out += family.name;
@@ -282,7 +290,7 @@ std::string RenderOpenMetrics(const std::vector<metrics::FamilySnapshot>& famili
                     EscapeHelpOpenMetrics(family.help), "\n");
     for (const auto& sample : family.samples) {
       if (family.type == metrics::MetricType::kHistogram) {
-        RenderHistogram(name, sample, /*openmetrics=*/true, &out);
+        RenderHistogram(name, sample, /*openmetrics=*/true, family.exemplar_labels, &out);
         continue;
       }
       out += sample_name;

@@ -90,6 +90,58 @@ TEST(OpenMetricsTest, TextFormatLeavesExemplarsOut) {
             "x_seconds_sum 0.5\nx_seconds_count 1\n");
 }
 
+// Hubble's families carry Hubble's exemplar label (traceID, no span id); the others keep
+// {trace_id, span_id}, in the same exposition.
+TEST(OpenMetricsTest, ExemplarLabelNamesFollowTheFamily) {
+  FakeClock clock(1'700'000'000'500'000'000);
+  metrics::Registry registry(clock);
+  auto& hubble =
+      registry.AddHistogram("hubble_http_request_duration_seconds", "Hubble.", {"method"}, {0.1});
+  hubble.SetExemplarLabels(metrics::ExemplarLabels::kHubble);
+  hubble.WithLabels({"GET"})->Observe(
+      0.012, ExemplarRef{"0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"});
+  registry.AddHistogram("http_server_request_duration_seconds", "Beyla.", {}, {0.1})
+      .WithLabels({})
+      ->Observe(0.012, ExemplarRef{"0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"});
+  const std::string text = RenderOpenMetrics(registry.Collect());
+  EXPECT_EQ(text,
+            "# TYPE http_server_request_duration_seconds histogram\n"
+            "# HELP http_server_request_duration_seconds Beyla.\n"
+            "http_server_request_duration_seconds_bucket{le=\"0.1\"} 1 # "
+            "{trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\"} 0.012 "
+            "1700000000.5\n"
+            "http_server_request_duration_seconds_bucket{le=\"+Inf\"} 1\n"
+            "http_server_request_duration_seconds_sum 0.012\n"
+            "http_server_request_duration_seconds_count 1\n"
+            "# TYPE hubble_http_request_duration_seconds histogram\n"
+            "# HELP hubble_http_request_duration_seconds Hubble.\n"
+            "hubble_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.1\"} 1 # "
+            "{traceID=\"0af7651916cd43dd8448eb211c80319c\"} 0.012 1700000000.5\n"
+            "hubble_http_request_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 1\n"
+            "hubble_http_request_duration_seconds_sum{method=\"GET\"} 0.012\n"
+            "hubble_http_request_duration_seconds_count{method=\"GET\"} 1\n"
+            "# EOF\n");
+  EXPECT_EQ(CheckOpenMetrics(text), std::vector<std::string>{});
+  EXPECT_EQ(hubble.exemplar_labels(), metrics::ExemplarLabels::kHubble);
+}
+
+// The 128-character limit counts the label names actually written: "traceID" (7) + 121 id
+// characters is kept for a Hubble family, where "trace_id" (8) + 121 is not.
+TEST(OpenMetricsTest, HubbleExemplarLimitCountsItsOwnLabelName) {
+  metrics::Sample sample;
+  sample.bounds = {1};
+  sample.bucket_counts = {1, 0};
+  sample.count = 1;
+  sample.sum = 0.5;
+  sample.exemplars = {metrics::StoredExemplar{std::string(121, 'a'), "", 0.5, 1}, std::nullopt};
+  FamilySnapshot hubble{
+      "x_seconds", "h", MetricType::kHistogram, {sample}, metrics::ExemplarLabels::kHubble};
+  FamilySnapshot beyla{"x_seconds", "h", MetricType::kHistogram, {sample}};
+  EXPECT_NE(RenderOpenMetrics({hubble}).find("# {traceID=\"" + std::string(121, 'a') + "\"}"),
+            std::string::npos);
+  EXPECT_EQ(RenderOpenMetrics({beyla}).find(" # {"), std::string::npos);
+}
+
 TEST(OpenMetricsTest, CounterWithoutTotalSuffixGetsItOnSamples) {
   const std::vector<FamilySnapshot> families = {
       {"lost", "Lost.", MetricType::kCounter, {{{{"src", "a"}}, 2}}}};

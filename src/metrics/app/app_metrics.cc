@@ -225,6 +225,14 @@ std::string AttrOtelName(AppMetrics::Attr a, RpcNaming naming) {
       return "k8s.node.name";
     case A::kK8sClusterName:
       return "k8s.cluster.name";
+    case A::kK8sReplicaSetName:
+      return "k8s.replicaset.name";
+    case A::kK8sPodUid:
+      return "k8s.pod.uid";
+    case A::kK8sPodStartTime:
+      return "k8s.pod.start_time";
+    case A::kK8sContainerName:
+      return "k8s.container.name";
     case A::kAttrCount:
       break;
   }
@@ -481,9 +489,11 @@ absl::Status AppMetrics::Init(Registry& registry, AppMetricsOptions options) {
   std::vector<std::pair<Attr, bool>> service = {
       {kServiceName, true}, {kServiceNamespace, true}, {kInstance, true}, {kJob, true}};
   if (options_.kubernetes) {
-    for (Attr a : {kK8sNamespaceName, kK8sPodName, kK8sDeploymentName, kK8sDaemonSetName,
-                   kK8sStatefulSetName, kK8sJobName, kK8sCronJobName, kK8sOwnerName, kK8sKind,
-                   kK8sNodeName, kK8sClusterName}) {
+    // All shown by default in Beyla's Prometheus metrics (reference/beyla.md §4.5).
+    for (Attr a : {kK8sNamespaceName, kK8sPodName, kK8sContainerName, kK8sDeploymentName,
+                   kK8sReplicaSetName, kK8sDaemonSetName, kK8sStatefulSetName, kK8sJobName,
+                   kK8sCronJobName, kK8sOwnerName, kK8sKind, kK8sNodeName, kK8sPodUid,
+                   kK8sPodStartTime, kK8sClusterName}) {
       service.emplace_back(a, true);
     }
   }
@@ -671,7 +681,8 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
   RouteBuffer route_buffer;
   std::string_view route;
   if (!grpc) {
-    const RouteResult match = routes_->Match(r.path, &route_buffer);
+    // Within the pipeline's RouteScope the span stage has matched this path already.
+    const RouteResult match = routes_->MatchOnce(r.path, &route_buffer);
     if (match.ignore_metrics) return;
     route = match.route;
   }
@@ -689,6 +700,10 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
   v[kK8sKind] = svc->k8s_owner_kind;
   v[kK8sNodeName] = svc->k8s_node_name;
   v[kK8sClusterName] = svc->k8s_cluster_name;
+  v[kK8sReplicaSetName] = svc->k8s_replicaset_name;
+  v[kK8sPodUid] = svc->k8s_pod_uid;
+  v[kK8sPodStartTime] = svc->k8s_pod_start_time;
+  v[kK8sContainerName] = svc->k8s_container_name;
   const std::string_view kind = svc->k8s_owner_kind;
   v[kK8sDeploymentName] = kind == "Deployment" ? svc->k8s_owner_name : std::string_view();
   v[kK8sDaemonSetName] = kind == "DaemonSet" ? svc->k8s_owner_name : std::string_view();
@@ -858,6 +873,33 @@ void AppMetrics::SetProcesses(std::vector<uint32_t> pids) {
   processes_ = std::move(pids);
 }
 
+namespace {
+// Beyla's Kubernetes target_info labels (KubernetesTargetInfoAttributes): the pod's, empty for
+// a process outside pods.
+void AddKubernetesTargetLabels(const ServiceIdentity& id,
+                               std::vector<std::pair<std::string, std::string>>* labels) {
+  const std::string& kind = id.k8s_owner_kind;
+  auto if_kind = [&](const char* k) { return kind == k ? id.k8s_owner_name : std::string(); };
+  const std::pair<const char*, std::string> k8s[] = {
+      {"k8s_namespace_name", id.k8s_namespace},
+      {"k8s_pod_name", id.k8s_pod_name},
+      {"k8s_container_name", id.k8s_container_name},
+      {"k8s_node_name", id.k8s_node_name},
+      {"k8s_pod_uid", id.k8s_pod_uid},
+      {"k8s_pod_start_time", id.k8s_pod_start_time},
+      {"k8s_deployment_name", if_kind("Deployment")},
+      {"k8s_replicaset_name", id.k8s_replicaset_name},
+      {"k8s_statefulset_name", if_kind("StatefulSet")},
+      {"k8s_job_name", if_kind("Job")},
+      {"k8s_cronjob_name", if_kind("CronJob")},
+      {"k8s_daemonset_name", if_kind("DaemonSet")},
+      {"k8s_cluster_name", id.k8s_cluster_name},
+      {"k8s_kind", id.k8s_owner_kind},
+      {"k8s_owner_name", id.k8s_owner_name}};
+  for (const auto& [name, value] : k8s) labels->emplace_back(name, value);
+}
+}  // namespace
+
 void AppMetrics::CollectTargetInfo(std::vector<FamilySnapshot>* out) const {
   FamilySnapshot family{"target_info", "Target metadata", MetricType::kGauge, {}};
   const std::string sdk_version =
@@ -874,6 +916,7 @@ void AppMetrics::CollectTargetInfo(std::vector<FamilySnapshot>* out) const {
                      {"telemetry_sdk_language", ""},
                      {"telemetry_sdk_name", std::string(kSourceValue)},
                      {"telemetry_sdk_version", sdk_version}};
+    if (options_.kubernetes) AddKubernetesTargetLabels(*id, &sample.labels);
     sample.value = 1;
     family.samples.push_back(std::move(sample));
   }

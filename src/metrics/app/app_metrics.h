@@ -107,6 +107,10 @@ class AppMetrics {
     kK8sKind,
     kK8sNodeName,
     kK8sClusterName,
+    kK8sReplicaSetName,
+    kK8sPodUid,
+    kK8sPodStartTime,
+    kK8sContainerName,
     kAttrCount,
   };
   // Network flow attributes.

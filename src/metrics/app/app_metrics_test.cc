@@ -781,6 +781,10 @@ TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
     id->k8s_owner_kind = "Deployment";
     id->k8s_node_name = "node-1";
     id->k8s_cluster_name = "prod";
+    id->k8s_replicaset_name = "checkout-7d9f";
+    id->k8s_pod_uid = "3f8e2a4c-1b7d-4e9a-8c2f-5d6e7f8a9b0c";
+    id->k8s_pod_start_time = "2024-05-01 10:00:01 +0000 UTC";
+    id->k8s_container_name = "app";
   });
   telemetry::Request r;
   r.pid = 4242;
@@ -809,9 +813,34 @@ TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
     EXPECT_EQ(labels["k8s_cluster_name"], "prod");
     EXPECT_EQ(labels["service_name"], "checkout");
     EXPECT_EQ(labels["service_namespace"], "shop");
+    ASSERT_EQ(labels.count("k8s_replicaset_name"), 1u);
+    EXPECT_EQ(labels["k8s_replicaset_name"], "checkout-7d9f");
+    ASSERT_EQ(labels.count("k8s_pod_uid"), 1u);
+    EXPECT_EQ(labels["k8s_pod_uid"], "3f8e2a4c-1b7d-4e9a-8c2f-5d6e7f8a9b0c");
+    ASSERT_EQ(labels.count("k8s_pod_start_time"), 1u);
+    EXPECT_EQ(labels["k8s_pod_start_time"], "2024-05-01 10:00:01 +0000 UTC");
+    ASSERT_EQ(labels.count("k8s_container_name"), 1u);
+    EXPECT_EQ(labels["k8s_container_name"], "app");
     found = true;
   }
   EXPECT_TRUE(found);
+  // target_info carries Beyla's Kubernetes target attributes.
+  bool target = false;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "target_info") continue;
+    ASSERT_EQ(family.samples.size(), 1u);
+    std::map<std::string, std::string> labels(family.samples[0].labels.begin(),
+                                              family.samples[0].labels.end());
+    EXPECT_EQ(labels.at("k8s_pod_uid"), "3f8e2a4c-1b7d-4e9a-8c2f-5d6e7f8a9b0c");
+    EXPECT_EQ(labels.at("k8s_pod_start_time"), "2024-05-01 10:00:01 +0000 UTC");
+    EXPECT_EQ(labels.at("k8s_replicaset_name"), "checkout-7d9f");
+    EXPECT_EQ(labels.at("k8s_deployment_name"), "checkout");
+    EXPECT_EQ(labels.at("k8s_statefulset_name"), "");
+    EXPECT_EQ(labels.at("k8s_container_name"), "app");
+    EXPECT_EQ(labels.at("k8s_kind"), "Deployment");
+    target = true;
+  }
+  EXPECT_TRUE(target);
   // Without Kubernetes metadata the labels are not there at all.
   Registry plain;
   auto p = AppMetrics::Create(plain, AppMetricsOptions{});

@@ -196,7 +196,34 @@ std::string_view RouteMatcher::Unmatched(std::string_view path, RouteBuffer* buf
   return {out, n};
 }
 
+namespace {
+thread_local RouteScope* current_scope = nullptr;
+thread_local uint64_t matches_on_thread = 0;
+}  // namespace
+
+RouteScope::RouteScope() : previous_(current_scope) { current_scope = this; }
+
+RouteScope::~RouteScope() { current_scope = previous_; }
+
+RouteScope* RouteScope::Current() { return current_scope; }
+
+uint64_t RouteMatcher::MatchesOnThisThread() { return matches_on_thread; }
+
+RouteResult RouteMatcher::MatchOnce(std::string_view path, RouteBuffer* buffer) const {
+  RouteScope* scope = current_scope;
+  if (scope == nullptr) return Match(path, buffer);
+  if (scope->matcher_ != this || scope->path_data_ != path.data() ||
+      scope->path_size_ != path.size()) {
+    scope->result_ = Match(path, &scope->buffer_);
+    scope->matcher_ = this;
+    scope->path_data_ = path.data();
+    scope->path_size_ = path.size();
+  }
+  return scope->result_;
+}
+
 RouteResult RouteMatcher::Match(std::string_view path, RouteBuffer* buffer) const {
+  ++matches_on_thread;
   RouteResult result;
   path = PathOnly(path);
   if (!options_.ignored_patterns.empty() && MatchNode(ignored_->root, path, 0) != nullptr) {

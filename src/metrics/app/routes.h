@@ -12,11 +12,13 @@
 // the wildcard character.
 //
 // Thread expectations: a RouteMatcher is immutable after Create(); Match() is const, lock-free
-// and allocation-free (heuristic routes are written into the caller's RouteBuffer).
+// and allocation-free (heuristic routes are written into the caller's RouteBuffer). RouteScope
+// is per thread.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,6 +60,34 @@ struct RouteResult {
 // digit; or `min_token` or more characters mixing letters and digits.
 bool IsIdLikeSegment(std::string_view segment, size_t min_hex, size_t min_token);
 
+class RouteMatcher;
+
+// One request's route, matched at most once however many stages ask for it (the span and the
+// RED metrics of a request both need it; matching costs ~270 ns with the heuristic). The
+// pipeline opens a scope on the stack around the stages of one request; RouteMatcher::
+// MatchOnce() on the same thread then matches the first time and answers from the scope after.
+// Scopes nest (the innermost is current) and must be destroyed in reverse order of creation on
+// the thread that created them.
+class RouteScope {
+ public:
+  RouteScope();
+  ~RouteScope();
+  RouteScope(const RouteScope&) = delete;
+  RouteScope& operator=(const RouteScope&) = delete;
+
+  // The innermost scope open on this thread; null when none is.
+  static RouteScope* Current();
+
+ private:
+  friend class RouteMatcher;
+  RouteScope* previous_;
+  const RouteMatcher* matcher_ = nullptr;  // what `result_` was matched with
+  const char* path_data_ = nullptr;        // and for which path (the request's own string)
+  size_t path_size_ = 0;
+  RouteResult result_;
+  RouteBuffer buffer_;  // backs result_.route for heuristic routes
+};
+
 class RouteMatcher {
  public:
   // Fails on an empty pattern, a pattern not starting with '/', or an empty placeholder name.
@@ -65,6 +95,13 @@ class RouteMatcher {
   ~RouteMatcher();
 
   RouteResult Match(std::string_view path, RouteBuffer* buffer) const;
+
+  // Match() unless the current RouteScope already holds this path's result from this matcher.
+  // The same path means the same string object (pointer and size), so a scope never answers
+  // for another request. Outside a scope, exactly Match().
+  RouteResult MatchOnce(std::string_view path, RouteBuffer* buffer) const;
+  // How many times Match() ran on the calling thread (tests and benchmarks count passes).
+  static uint64_t MatchesOnThisThread();
 
   // Just the route of a path (matching patterns first, then the unmatched policy).
   std::string_view Route(std::string_view path, RouteBuffer* buffer) const {

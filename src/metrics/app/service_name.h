@@ -36,6 +36,10 @@ struct ServiceIdentity {
   std::string k8s_pod_name;
   std::string k8s_owner_name;  // the top workload (Deployment, DaemonSet, ...)
   std::string k8s_owner_kind;
+  std::string k8s_replicaset_name;  // the pod's controller ReplicaSet
+  std::string k8s_pod_uid;
+  std::string k8s_pod_start_time;  // "2024-05-01 10:00:01 +0000 UTC", as Beyla writes it
+  std::string k8s_container_name;  // the container of the process, when its cgroup names it
   std::string k8s_node_name;
   std::string k8s_cluster_name;
 };

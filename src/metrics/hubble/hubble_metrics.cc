@@ -53,6 +53,9 @@ struct FamilyFactory {
                                   const std::vector<double>& bounds) const {
     auto& family = registry.AddHistogram(name, help, std::move(labels), bounds);
     family.SetOptions({options.max_series_per_family, options.series_ttl});
+    // Hubble's exemplars are {traceID="..."} (cilium pkg/hubble/metrics/http): dashboards and
+    // Grafana datasources set up for Hubble look the trace up under that name.
+    family.SetExemplarLabels(metrics::ExemplarLabels::kHubble);
     return &family;
   }
 };

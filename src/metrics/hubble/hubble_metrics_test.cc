@@ -3,12 +3,15 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/base/clock.h"
+#include "src/export/prometheus/exposition.h"
 #include "src/metrics/hubble/names.h"
 
 namespace loupe::metrics::hubble {
@@ -542,6 +545,30 @@ TEST(HttpV2HandlerTest, ExemplarsCarryTheTraceIds) {
   EXPECT_EQ(h.exemplars[2]->trace_id, kTraceId);
   EXPECT_EQ(h.exemplars[2]->span_id, kSpanId);
   EXPECT_DOUBLE_EQ(h.exemplars[2]->value, 0.012);
+}
+
+// On the wire the exemplar is Hubble's: {traceID="<trace id>"} with no span id, the name the
+// seed's Grafana datasource (exemplarTraceIdDestinations: name traceID) looks up.
+TEST(HttpV2HandlerTest, ExemplarsUseHubbleLabelName) {
+  FakeClock clock(1'700'000'000'500'000'000);
+  Registry registry(clock);
+  auto metrics = Make(registry, {kSeedHttpV2});
+  metrics->OnFlow(Http(true, 200, 12'000'000), TraceIds{kTraceId, kSpanId});
+  std::vector<FamilySnapshot> families = registry.Collect();
+  const FamilySnapshot* family = Find(families, "hubble_http_request_duration_seconds");
+  ASSERT_NE(family, nullptr);
+  EXPECT_EQ(family->exemplar_labels, ExemplarLabels::kHubble);
+  const std::string text = prometheus::RenderOpenMetrics({*family});
+  std::vector<std::string> with_exemplar;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" # {") != std::string::npos) with_exemplar.push_back(line);
+  }
+  ASSERT_EQ(with_exemplar.size(), 1u) << text;
+  EXPECT_THAT(with_exemplar[0], ::testing::EndsWith(std::string("le=\"0.025\"} 1 # {traceID=\"") +
+                                                    kTraceId + "\"} 0.012 1700000000.5"));
+  EXPECT_EQ(text.find("span_id"), std::string::npos);
+  EXPECT_EQ(text.find("trace_id"), std::string::npos);
 }
 
 TEST(HttpV2HandlerTest, NoExemplarsUnlessEnabled) {

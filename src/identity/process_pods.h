@@ -1,0 +1,110 @@
+// Which pod (and which of its containers) a local process runs in, for discovery's k8s_*
+// selectors and the k8s_* attributes of the process's metrics (Beyla's Kubernetes decorator).
+//
+// A process is matched to a pod of this node in two ways, in order:
+//  1. the container ID in its cgroup path (containerd, CRI-O, Docker, podman scopes) against the
+//     pods' status.containerStatuses[].containerID (ContainerIndex, fed by the pod informer);
+//     this also names the container, and works for hostNetwork pods;
+//  2. the addresses of its network namespace (netns_addresses.h) against the pod IPs the
+//     identity cache knows.
+//
+// Thread expectations: ContainerIndex and ProcessPods are thread-safe; ProcessPods::PodOf is
+// called from discovery's scan thread and from the metrics path (once per process).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "src/identity/identity_cache.h"
+#include "src/identity/pod_metadata.h"
+#include "src/k8s/cluster.h"
+#include "src/k8s/objects.h"
+#include "src/metrics/app/service_name.h"
+
+namespace loupe::identity {
+
+// Unix seconds → "2024-05-01 10:00:01 +0000 UTC" (Beyla's k8s.pod.start_time); "" for values
+// <= 0 (absent) or past year 9999.
+std::string FormatPodStartTime(int64_t unix_seconds);
+
+// "containerd://<id>" → "<id>"; a value without "://" is returned unchanged.
+std::string_view ContainerIdWithoutScheme(std::string_view container_id);
+
+// The metadata of `pod` as seen by a process whose cgroup names `container_id` ("" if none).
+PodMetadata PodMetadataOf(const k8s::Pod& pod, const k8s::Workload& workload,
+                          std::string_view cluster_name, std::string_view container_id);
+
+// Container ID (hex, no scheme) → "namespace/name" of the pod that runs it.
+class ContainerIndex {
+ public:
+  // A pod informer event: add (old_pod null), update, delete (pod null).
+  void OnPod(const k8s::Pod* old_pod, const k8s::Pod* pod);
+  // "" when no pod of the node reports this container.
+  std::string PodKeyOf(std::string_view container_id) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  absl::flat_hash_map<std::string, std::string> keys_;
+};
+
+class ProcessPods {
+ public:
+  struct Options {
+    std::string cluster_name;
+    std::string proc_root = "/proc";
+    // Discovery asks for every candidate process on each scan (every 500 ms): an answer is
+    // reused for this long, so /proc/<pid> is read once per process every few seconds.
+    std::chrono::milliseconds ttl{5000};
+    size_t max_entries = 16384;  // the cache is cleared when it would grow past this
+  };
+  using PodByKey = std::function<std::shared_ptr<const k8s::Pod>(const std::string& key)>;
+  using WorkloadOf = std::function<k8s::Workload(const k8s::Pod&)>;
+
+  ProcessPods(Options options, IdentityCache& identity, const ContainerIndex& containers,
+              PodByKey pod_by_key, WorkloadOf workload_of);
+
+  // The pod of `pid`, null when it runs in none this node knows (or is gone). Cached for ttl,
+  // including the null answer.
+  std::shared_ptr<const PodMetadata> PodOf(uint32_t pid);
+  // Uncached.
+  std::shared_ptr<const PodMetadata> Resolve(uint32_t pid) const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  const Options options_;
+  IdentityCache& identity_;
+  const ContainerIndex& containers_;
+  const PodByKey pod_by_key_;
+  const WorkloadOf workload_of_;
+  std::mutex mu_;
+  std::unordered_map<uint32_t, std::pair<Clock::time_point, std::shared_ptr<const PodMetadata>>>
+      cache_;
+};
+
+// Beyla's service naming for a process in a pod (reference/beyla.md §2.3) and the k8s_*
+// attributes of its metrics (§4.5). Unless the process environment named it (name_from_env):
+// service.name from the annotation resource.opentelemetry.io/service.name, else the label
+// app.kubernetes.io/instance, else app.kubernetes.io/name, else the top workload, else the pod
+// name. Unless namespace_from_env: service.namespace from the annotation
+// resource.opentelemetry.io/service.namespace, else the label app.kubernetes.io/part-of, else the
+// pod's namespace.
+void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id);
+
+// The k8s_* fields of `id` as OpenTelemetry resource attributes (k8s.namespace.name,
+// k8s.pod.name, k8s.container.name, k8s.node.name, k8s.pod.uid, k8s.pod.start_time,
+// k8s.<kind>.name of the top workload, k8s.replicaset.name, k8s.cluster.name, k8s.owner.name,
+// k8s.kind), in that order, empty values left out: what a span's resource carries in Beyla.
+std::vector<std::pair<std::string, std::string>> KubernetesResourceAttributes(
+    const metrics::app::ServiceIdentity& id);
+
+}  // namespace loupe::identity
