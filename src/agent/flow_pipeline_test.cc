@@ -419,5 +419,31 @@ TEST(FlowPipelineSweepTest, ExitedProcessLeavesTheCache) {
   EXPECT_EQ(identity.process_count(), 0u);
 }
 
+// A span's resource carries Beyla's k8s.* attributes of the process's pod, next to the service.
+TEST(TracingResourceTest, CarriesTheKubernetesAttributesOfThePod) {
+  AppFixture f("");
+  f.app->service_namer().SetHook([](metrics::app::ServiceIdentity* id) {
+    id->k8s_namespace = "shop";
+    id->k8s_pod_name = "cart-7d9f-abcde";
+    id->k8s_replicaset_name = "cart-7d9f";
+    id->k8s_owner_name = "cart";
+    id->k8s_owner_kind = "Deployment";
+    id->k8s_pod_uid = "0f4c1e2a-1111-2222-3333-444455556666";
+    id->k8s_node_name = "node-1";
+  });
+  telemetry::Request r = HttpRequest("/users/1");
+  r.pid = 4242;
+  const auto resource = f.tracing->ResourceOf(r);
+  ASSERT_NE(resource, nullptr);
+  EXPECT_EQ(resource->GetString("k8s.namespace.name"), "shop");
+  EXPECT_EQ(resource->GetString("k8s.pod.name"), "cart-7d9f-abcde");
+  EXPECT_EQ(resource->GetString("k8s.replicaset.name"), "cart-7d9f");
+  EXPECT_EQ(resource->GetString("k8s.deployment.name"), "cart");
+  EXPECT_EQ(resource->GetString("k8s.pod.uid"), "0f4c1e2a-1111-2222-3333-444455556666");
+  EXPECT_EQ(resource->GetString("k8s.node.name"), "node-1");
+  EXPECT_EQ(resource->GetString("k8s.cluster.name"), "");  // empty values are left out
+  EXPECT_FALSE(resource->GetString("service.name").empty());
+}
+
 }  // namespace
 }  // namespace loupe::agent

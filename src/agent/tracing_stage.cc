@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "src/base/logging.h"
+#include "src/identity/process_pods.h"
 
 namespace loupe::agent {
 namespace {
@@ -138,6 +139,12 @@ void TracingStage::FlushLoop() {
   }
 }
 
+std::shared_ptr<const tracing::Resource> TracingStage::ResourceOf(
+    const telemetry::Request& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ResourceFor(request);
+}
+
 std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
     const telemetry::Request& request) {
   auto it = resources_.find(request.pid);
@@ -150,6 +157,9 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
       resource->Add("service.namespace", service->namespace_name);
     }
     resource->Add("service.instance.id", service->instance);
+    for (auto& [key, value] : identity::KubernetesResourceAttributes(*service)) {
+      resource->Add(std::move(key), std::move(value));
+    }
   } else {
     resource->Add("service.name", request.process);
   }

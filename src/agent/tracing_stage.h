@@ -45,9 +45,14 @@ class TracingStage {
   // span (for exemplars), else nullopt. Thread-safe.
   std::optional<tracing::SampledSpanIds> OnRequest(const telemetry::Request& request);
 
+  // The OTLP resource of the request's process (cached per pid): service.name/namespace/
+  // instance.id as the metrics name them, Beyla's k8s.* attributes when the process runs in a
+  // pod, process.pid, host.name and telemetry.sdk.*. Thread-safe.
+  std::shared_ptr<const tracing::Resource> ResourceOf(const telemetry::Request& request);
+
  private:
   TracingStage() = default;
-  std::shared_ptr<const tracing::Resource> ResourceFor(const telemetry::Request& request);
+  std::shared_ptr<const tracing::Resource> ResourceFor(const telemetry::Request& request);  // mu_
   void FlushLoop();
 
   metrics::app::AppMetrics* app_ = nullptr;

@@ -74,7 +74,8 @@ TEST(ConfigTest, UnknownTopLevelKeyListsTopLevelKeys) {
   auto config = Config::LoadFromString("loglevel: info\n", "bad.yml", FakeEnv({}));
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("'loglevel'"));
-  EXPECT_THAT(config.status().message(), HasSubstr("discovery, executable_name, log_level, loupe"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("discovery, ebpf, executable_name, log_level, loupe"));
 }
 
 struct BadValueCase {
@@ -745,6 +746,43 @@ TEST(FeatureTest, AllAndStatsExpand) {
   EXPECT_TRUE(FeatureEnabled({"*"}, "application_process"));
   EXPECT_TRUE(FeatureEnabled({"stats"}, "stats_tcp_rtt"));
   EXPECT_FALSE(FeatureEnabled({"stats"}, "network"));
+}
+
+// --- ebpf section ---
+
+TEST(ConfigTest, HttpRequestTimeoutFromFileAndBothEnvironmentVariables) {
+  auto defaults = Config::Load("", FakeEnv({}));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->GetDuration("ebpf.http_request_timeout"), std::chrono::nanoseconds(0));
+  auto file = Config::LoadFromString("ebpf:\n  http_request_timeout: 1s\n", "b.yml", FakeEnv({}));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->GetDuration("ebpf.http_request_timeout"), seconds(1));
+  auto beyla = Config::Load("", FakeEnv({{"BEYLA_BPF_HTTP_REQUEST_TIMEOUT", "250ms"}}));
+  ASSERT_TRUE(beyla.ok()) << beyla.status();
+  EXPECT_EQ(beyla->GetDuration("ebpf.http_request_timeout"), milliseconds(250));
+  auto otel = Config::Load("", FakeEnv({{"OTEL_EBPF_BPF_HTTP_REQUEST_TIMEOUT", "1m30s"}}));
+  ASSERT_TRUE(otel.ok()) << otel.status();
+  EXPECT_EQ(otel->GetDuration("ebpf.http_request_timeout"), seconds(90));
+}
+
+TEST(ConfigTest, HttpRequestTimeoutRejectsNegativeAndNonDurations) {
+  for (const std::string value : {"-1s", "soon", "1 parsec"}) {
+    SCOPED_TRACE(value);
+    auto config = Config::LoadFromString("ebpf:\n  http_request_timeout: " + value + "\n", "b.yml",
+                                         FakeEnv({}));
+    ASSERT_FALSE(config.ok());
+    EXPECT_EQ(config.status().message(),
+              "bad value for 'ebpf.http_request_timeout': '" + value +
+                  "' is not a duration such as 500ms, 5s, 1m or 1h30m (b.yml:2)");
+  }
+  auto env = Config::Load("", FakeEnv({{"BEYLA_BPF_HTTP_REQUEST_TIMEOUT", "-5s"}}));
+  ASSERT_FALSE(env.ok());
+  EXPECT_THAT(std::string(env.status().message()),
+              HasSubstr("from environment variable BEYLA_BPF_HTTP_REQUEST_TIMEOUT"));
+  auto unknown = Config::LoadFromString("ebpf:\n  http_request_timout: 1s\n", "b.yml", FakeEnv({}));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(std::string(unknown.status().message()),
+              HasSubstr("unknown configuration key 'ebpf.http_request_timout'"));
 }
 
 }  // namespace

@@ -958,6 +958,16 @@ std::vector<KeySpec> BuildSchema() {
                .doc = "Name of an unresolved client peer of an incoming call.",
                .equivalent = "Beyla attributes.rename_unresolved_hosts_incoming"});
 
+  s.push_back({.path = "ebpf.http_request_timeout",
+               .type = ValueType::kDuration,
+               .default_value = nanoseconds(0),
+               .env = {"BEYLA_BPF_HTTP_REQUEST_TIMEOUT", "OTEL_EBPF_BPF_HTTP_REQUEST_TIMEOUT"},
+               .doc = "0 = off. Otherwise an HTTP request (HTTP/1 or HTTP/2 stream, not gRPC) "
+                      "whose response has not begun this long after the request started, or "
+                      "whose connection closed first, is reported with status 408 and a duration "
+                      "of exactly this value; a response arriving later is counted in "
+                      "loupe_unmatched_messages_total, not reported.",
+               .equivalent = "Beyla ebpf.http_request_timeout"});
   s.push_back({.path = "loupe.app.enable",
                .type = ValueType::kBool,
                .default_value = true,

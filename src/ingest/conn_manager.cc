@@ -9,12 +9,18 @@ namespace {
 
 constexpr size_t kMaxProcessNames = 4096;
 constexpr int64_t kHousekeepingPeriodNs = 200'000'000;
+// Events reach the manager a poll period or so after their syscall: a request is timed out only
+// when the clock is this much past its deadline, so that a response already in the ring buffer
+// is not overtaken by the sweep.
+constexpr int64_t kDeliverySlackNs = 100'000'000;
 
 }  // namespace
 
-ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry)
+ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry,
+                         const Clock& clock)
     : options_(options),
       sink_(sink),
+      clock_(clock),
       parse_errors_(ParseErrorCounters::For(registry)),
       resyncs_(registry.AddCounter(
           "loupe_stream_resyncs_total",
@@ -26,7 +32,8 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
       unmatched_(registry.AddCounter(
           "loupe_unmatched_messages_total",
           "Requests never answered (still pending at close, or pushed out of a full pipeline "
-          "queue) and responses without a request, by protocol.",
+          "queue) and responses without a request (also a response that came after its request "
+          "was reported as a timeout), by protocol.",
           {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
@@ -69,8 +76,8 @@ ConnManager::Entry& ConnManager::Get(const sensors::ConnId& id, int64_t now_ns) 
     Forget(trackers_.find(lru_.back()));
   }
   lru_.push_front(id);
-  auto [inserted, ok] =
-      trackers_.emplace(id, Entry{ConnTracker(id, options_.keep_query), lru_.begin()});
+  auto [inserted, ok] = trackers_.emplace(
+      id, Entry{ConnTracker(id, options_.keep_query, options_.request_timeout_ns), lru_.begin()});
   tracked_->Set(static_cast<double>(trackers_.size()));
   Housekeeping(now_ns);
   return inserted->second;
@@ -104,7 +111,30 @@ void ConnManager::OnClose(const sensors::SocketCloseEvent& event) {
 
 void ConnManager::OnLost(const flow::LostEvent& lost) { lost_->Inc(lost.num_events_lost); }
 
+void ConnManager::OnTick() {
+  const int64_t now_ns = clock_.NowRealtimeNs();
+  if (options_.request_timeout_ns > 0) {
+    for (auto& [id, entry] : trackers_) {
+      entry.tracker.OnTimer(now_ns - kDeliverySlackNs);
+      Drain(entry);
+    }
+  }
+  Housekeeping(now_ns);
+}
+
 void ConnManager::Drain(Entry& entry) {
+  DrainParser(entry);
+  if (entry.tracker.SwitchProtocol()) {
+    // The new protocol's parser counts from zero, under its own protocol label.
+    entry.reported_invalid = 0;
+    entry.reported_resyncs = 0;
+    entry.reported_gaps = 0;
+    entry.reported_unmatched = 0;
+    DrainParser(entry);
+  }
+}
+
+void ConnManager::DrainParser(Entry& entry) {
   ConnTracker& tracker = entry.tracker;
   const protocols::ParserStats* stats = tracker.parser_stats();
   if (stats == nullptr) return;

@@ -3,7 +3,9 @@
 //
 // Bounded: at most `max_connections` trackers; beyond that the least recently active one is
 // evicted (counted). Closed connections are reaped after a death countdown so late events still
-// find them. Not thread-safe: driven by one thread (the sensor's reader thread).
+// find them. OnTick (the sensor's periodic tick, also when no events arrive) runs the countdown
+// and, with `request_timeout_ns`, reports requests left unanswered as timeouts (status 408).
+// Not thread-safe: driven by one thread (the sensor's reader thread).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "src/base/clock.h"
 #include "src/ingest/conn_tracker.h"
 #include "src/ingest/parse_error_counters.h"
 #include "src/metrics/registry.h"
@@ -31,16 +34,21 @@ struct ConnManagerOptions {
   int64_t closed_linger_ns = 1'000'000'000;   // death countdown after close
   int64_t idle_timeout_ns = 300'000'000'000;  // trackers without activity are dropped
   bool keep_query = false;
+  // Beyla's ebpf.http_request_timeout (0 = off): see protocols::ParserOptions.
+  int64_t request_timeout_ns = 0;
 };
 
 class ConnManager final : public sensors::SocketEventSink {
  public:
-  ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry);
+  // `clock` gives "now" to OnTick (the events carry their own times).
+  ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry,
+              const Clock& clock = RealClock::Get());
 
   void OnOpen(const sensors::SocketOpenEvent& event) override;
   void OnData(const sensors::SocketDataEvent& event) override;
   void OnClose(const sensors::SocketCloseEvent& event) override;
   void OnLost(const flow::LostEvent& lost) override;
+  void OnTick() override;
 
   size_t connections() const { return trackers_.size(); }
   uint64_t evictions() const { return evictions_->Value(); }
@@ -63,12 +71,14 @@ class ConnManager final : public sensors::SocketEventSink {
 
   Entry& Get(const sensors::ConnId& id, int64_t now_ns);
   void Drain(Entry& entry);
+  void DrainParser(Entry& entry);
   void Housekeeping(int64_t now_ns);
   void Forget(std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash>::iterator it);
   const std::string& ProcessName(uint32_t pid);
 
   ConnManagerOptions options_;
   RequestSink& sink_;
+  const Clock& clock_;
   std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash> trackers_;
   std::list<sensors::ConnId> lru_;                           // front = most recently active
   std::unordered_map<uint32_t, std::string> process_names_;  // bounded: cleared when large

@@ -31,12 +31,14 @@ sensors::ConnTuple Tuple() {
 struct Harness {
   metrics::Registry registry;
   RecordingSink sink;
+  // OnTick's clock; the events carry `now`, which tests keep close to it.
+  FakeClock clock{1'000'000'000, 0};
   ConnManager manager;
   ConnId id{4242, 7, 1};
   uint64_t pos[2] = {0, 0};
   int64_t now = 1'000'000'000;
 
-  explicit Harness(ConnManagerOptions options = {}) : manager(options, sink, registry) {}
+  explicit Harness(ConnManagerOptions options = {}) : manager(options, sink, registry, clock) {}
 
   void Open(ConnRole role) {
     sensors::SocketOpenEvent e;
@@ -231,6 +233,87 @@ TEST(ConnManagerTest, ParseErrorCountersAreNotSharedAcrossRegistries) {
   metrics::Registry second;
   ParseErrorCounters::For(second).ForProtocol("dns")->Inc(2);
   EXPECT_EQ(CounterValue(second, "loupe_parse_errors_total", "dns"), 2);
+}
+
+// --- request timeouts (Beyla's ebpf.http_request_timeout) and protocol switches ---
+
+ConnManagerOptions WithTimeout() {
+  ConnManagerOptions options;
+  options.request_timeout_ns = 1'000'000'000;
+  return options;
+}
+
+TEST(ConnManagerTest, TickReportsAnUnansweredRequestAs408OnceTheClockPassesTheDeadline) {
+  Harness h(WithTimeout());
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  const int64_t start = h.now;
+  h.manager.OnTick();
+  h.clock.Advance(std::chrono::milliseconds(1050));  // past the deadline, within the slack
+  h.manager.OnTick();
+  EXPECT_TRUE(h.sink.requests.empty());
+  h.clock.Advance(std::chrono::milliseconds(100));
+  h.manager.OnTick();
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  const telemetry::Request& r = h.sink.requests[0];
+  EXPECT_EQ(r.status, 408u);
+  EXPECT_EQ(r.path, "/items/1");
+  EXPECT_EQ(r.start_ns, start);
+  EXPECT_EQ(r.end_ns, start + 1'000'000'000);
+  EXPECT_EQ(r.pid, 4242u);
+  EXPECT_EQ(r.role, telemetry::Role::kServer);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_requests_total", "http1"), 1);
+  // The answer arrives late: no second record, one unmatched response.
+  h.now = h.clock.NowRealtimeNs();
+  h.Data(DataDirection::kEgress, kResponse);
+  h.manager.OnTick();
+  EXPECT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 1);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_requests_total", "http1"), 1);
+}
+
+TEST(ConnManagerTest, TickWithoutTimeoutReportsNothingButReapsClosedConnections) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Close();
+  h.clock.Advance(std::chrono::seconds(60));
+  EXPECT_EQ(h.manager.connections(), 1u);
+  h.manager.OnTick();  // no event needed for the death countdown
+  EXPECT_EQ(h.manager.connections(), 0u);
+  EXPECT_TRUE(h.sink.requests.empty());
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 1);
+}
+
+TEST(ConnManagerTest, H2cUpgradeSwitchesTheTrackerToHttp2AndItsCounters) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress,
+         "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+         "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n");
+  // 101, the server's SETTINGS, then stream 1's response (HEADERS :status 200, END_STREAM).
+  h.Data(DataDirection::kEgress,
+         std::string("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+                     "\r\n") +
+             std::string("\0\0\0\x04\0\0\0\0\0", 9) +
+             std::string("\0\0\x01\x01\x05\0\0\0\x01\x88", 10));
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(h.sink.requests[0].protocol, telemetry::Protocol::kHttp2);
+  EXPECT_EQ(h.sink.requests[0].path, "/");
+  EXPECT_EQ(h.sink.requests[0].status, 200u);
+  EXPECT_EQ(h.sink.requests[0].role, telemetry::Role::kServer);
+  // The client's preface and a request on stream 3 (GET /x), answered 404.
+  h.Data(DataDirection::kIngress,
+         std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+             std::string("\0\0\x05\x01\x05\0\0\0\x03\x82\x86\x04\x01x", 14));
+  h.Data(DataDirection::kEgress, std::string("\0\0\x01\x01\x05\0\0\0\x03\x8d", 10));
+  ASSERT_EQ(h.sink.requests.size(), 2u);
+  EXPECT_EQ(h.sink.requests[1].path, "x");
+  EXPECT_EQ(h.sink.requests[1].status, 404u);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_requests_total", "http2"), 2);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_requests_total", "http1"), 0);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_parse_errors_total", "http1"), 0);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_parse_errors_total", "http2"), 0);
 }
 
 }  // namespace

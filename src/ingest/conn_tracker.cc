@@ -15,8 +15,8 @@ size_t Index(sensors::DataDirection dir) { return dir == sensors::DataDirection:
 
 }  // namespace
 
-ConnTracker::ConnTracker(const sensors::ConnId& id, bool keep_query)
-    : id_(id), keep_query_(keep_query) {}
+ConnTracker::ConnTracker(const sensors::ConnId& id, bool keep_query, int64_t request_timeout_ns)
+    : id_(id), keep_query_(keep_query), request_timeout_ns_(request_timeout_ns) {}
 
 void ConnTracker::OnOpen(const sensors::SocketOpenEvent& event) {
   role_ = event.role;
@@ -66,6 +66,7 @@ void ConnTracker::EnsureParser(const sensors::SocketDataEvent& event) {
   protocols::ParserOptions options;
   options.keep_query = keep_query_;
   options.connection_preexisting = preexisting_;
+  options.request_timeout_ns = request_timeout_ns_;
   parser_ = desc->create(options);
   state_ = State::kTracing;
 }
@@ -168,6 +169,19 @@ void ConnTracker::OnClose(const sensors::SocketCloseEvent& event) {
   }
   closed_ = true;
   state_ = State::kClosed;
+}
+
+void ConnTracker::OnTimer(int64_t now_ns) {
+  if (parser_) parser_->OnTimer(now_ns);
+}
+
+bool ConnTracker::SwitchProtocol() {
+  if (!parser_) return false;
+  protocols::ProtocolSwitch next = parser_->TakeSuccessor();
+  if (!next.parser) return false;
+  parser_ = std::move(next.parser);
+  protocol_ = next.protocol;
+  return true;
 }
 
 void ConnTracker::TakeRequests(std::vector<telemetry::Request>* out) {

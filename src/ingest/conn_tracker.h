@@ -4,7 +4,9 @@
 //
 // State machine (forward only): kCollecting (no parser yet: protocol unknown) -> kTracing (a
 // parser owns the streams) -> kClosed (death countdown: late events are still accepted until the
-// manager reaps it). A connection whose protocol stays unknown moves to kIgnored.
+// manager reaps it). A connection whose protocol stays unknown moves to kIgnored. While tracing,
+// the parser may be replaced once the connection switches protocol (HTTP/1.1 Upgrade: h2c; see
+// SwitchProtocol).
 // Not thread-safe: owned by one ingest shard.
 #pragma once
 
@@ -32,11 +34,18 @@ class ConnTracker {
  public:
   enum class State : uint8_t { kCollecting, kTracing, kIgnored, kClosed };
 
-  ConnTracker(const sensors::ConnId& id, bool keep_query);
+  // `request_timeout_ns`: ParserOptions::request_timeout_ns (0 = off).
+  ConnTracker(const sensors::ConnId& id, bool keep_query, int64_t request_timeout_ns = 0);
 
   void OnOpen(const sensors::SocketOpenEvent& event);
   void OnData(const sensors::SocketDataEvent& event);
   void OnClose(const sensors::SocketCloseEvent& event);
+  // Time passed (`now_ns` on the events' clock): lets the parser time out unanswered requests.
+  void OnTimer(int64_t now_ns);
+  // When the parser has switched protocol, replaces it with its successor and returns true; the
+  // caller takes the old parser's requests and stats before (they are gone afterwards), and
+  // protocol() / parser_stats() then describe the new one (stats start from zero).
+  bool SwitchProtocol();
 
   // Moves completed requests (with pid, role and addresses filled) into `out`.
   void TakeRequests(std::vector<telemetry::Request>* out);
@@ -70,6 +79,7 @@ class ConnTracker {
 
   sensors::ConnId id_;
   bool keep_query_;
+  int64_t request_timeout_ns_;
   State state_ = State::kCollecting;
   bool closed_ = false;
   bool preexisting_ = false;

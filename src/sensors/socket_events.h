@@ -82,6 +82,9 @@ class SocketEventSink {
   virtual void OnData(const SocketDataEvent& event) = 0;
   virtual void OnClose(const SocketCloseEvent& event) = 0;
   virtual void OnLost(const flow::LostEvent& lost) = 0;
+  // About once a second on the same thread, also when no events arrive (time-driven work such as
+  // request timeouts).
+  virtual void OnTick() {}
 };
 
 }  // namespace loupe::sensors

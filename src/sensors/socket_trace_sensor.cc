@@ -160,6 +160,7 @@ absl::Status SocketTraceSensor::Start() {
       [this] {
         losses_->Poll();
         realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
+        sink_.OnTick();
       },
       kSocketPollMs);
   if (status.ok()) {

@@ -366,6 +366,52 @@ def test_grpc_and_h2c_exact_records(app):
             == h2_expected - go_h2_expected)
 
 
+def test_h2c_upgrade_exact_records(app):
+    """curl --http2 on http:// URLs (no prior knowledge) asks Go's h2c handler to upgrade with
+    `Upgrade: h2c`; after the 101 the connection is HTTP/2. Five requests on one connection
+    (streams 1, 3, 5, 7, 9) and three connections of one request each: exactly one HTTP2 record
+    per request on each side (gohttp, curl), with the right paths and statuses, and no record of
+    the 101 nor any HTTP/1 parse error."""
+    g = app.servers["gohttp"]
+    before = app.agent.metrics()
+    cursor = app.records.cursor()
+    expected = collections.Counter()
+    one_conn = (("/", 200), ("/status/404", 404), ("/status/500", 500), ("/status/201", 201),
+                ("/healthz", 200))
+    # Bodies go to /dev/null: stdout has one -w line per transfer.
+    args = ["curl", "-sS", "--http2", "-w", "%{http_code} %{http_version} %{num_connects}\n"]
+    for path, _ in one_conn:
+        args += ["-o", "/dev/null", g.url + path]
+    out = app.client.exec(args)
+    assert out.returncode == 0, out.stderr
+    lines = [line.split() for line in out.stdout.splitlines()]
+    # One connection: the first transfer connected (and upgraded), the others reused it.
+    assert lines == [[str(status), "2", "1" if i == 0 else "0"]
+                     for i, (_, status) in enumerate(one_conn)], out.stdout
+    for path, status in one_conn:
+        expected[("GET", path, status)] += 1
+    for path, status in (("/", 200), ("/status/404", 404), ("/status/500", 500)):
+        out = app.client.exec(["curl", "-sS", "--http2", "-o", "/dev/null", "-w",
+                               "%{http_code} %{http_version}", g.url + path])
+        assert out.stdout == f"{status} 2", out.stdout + out.stderr
+        expected[("GET", path, status)] += 1
+
+    is_mine = lambda r: server_records(g)(r) or client_records(g, "curl")(r)
+    recs = app.settle(cursor, is_mine, 2 * sum(expected.values()))
+    assert {(r["protocol"], r["version"]) for r in recs} == {("HTTP2", "HTTP/2")}
+    assert collections.Counter(key(r) for r in recs if r["role"] == "server") == expected
+    assert collections.Counter(key(r) for r in recs if r["role"] == "client") == expected
+    # Stream 1 keeps the HTTP/1.1 request's Host; every record is complete.
+    assert {r["host"] for r in recs} == {g.addr}
+    assert not any(r["partial"] for r in recs)
+    after = app.agent.metrics()
+    for name in ('loupe_parse_errors_total{protocol="http1"}',
+                 'loupe_parse_errors_total{protocol="http2"}',
+                 'loupe_stream_resyncs_total{protocol="http1"}',
+                 'loupe_stream_resyncs_total{protocol="http2"}'):
+        assert after.get(name, 0.0) == before.get(name, 0.0), name
+
+
 def read_response(sock) -> tuple[int, bytes]:
     """Reads one HTTP/1.1 response with a Content-Length body; returns (status, raw bytes)."""
     data = b""
@@ -645,6 +691,76 @@ def test_connections_opened_before_the_agent(lab_factory, start_agent, tmp_path)
 
 
 # --- Discovery and the Observer API -------------------------------------------------------
+
+# A server that accepts connections and reads requests but never answers; it closes a connection
+# when its client does.
+SILENT_SERVER = """
+import socket, sys, threading
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1])))
+srv.listen(64)
+def drain(conn):
+    with conn:
+        while conn.recv(65536):
+            pass
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=drain, args=(conn,), daemon=True).start()
+"""
+
+
+def test_http_request_timeout_reports_408(lab_factory, start_agent, tmp_path):
+    """Beyla's ebpf.http_request_timeout (1s here): requests to a server that never answers are
+    reported once each, on both sides, with status 408 and a duration of exactly 1 s; a Go
+    response that comes after 1.5 s is a 408 too, and its late response is counted in
+    loupe_unmatched_messages_total instead of making a second record; an answer in time is a
+    normal record."""
+    lab = lab_factory(pods=2, workloads={"pod0": ["nginx", "gohttp"]})
+    p0, p1 = lab.pods
+    p0.popen(["/usr/bin/python3", "-c", SILENT_SERVER, "9099"], stdout=subprocess.DEVNULL)
+    wait_for(lambda: p1.can_connect(p0.ip, 9099), timeout=10, what="the silent server")
+    agent = start_agent(config="ebpf:\n  http_request_timeout: 1s\n", env=agent_env(tmp_path))
+    records = Records(agent)
+    nginx_addr, go_addr, silent_addr = f"{p0.ip}:80", f"{p0.ip}:8080", f"{p0.ip}:9099"
+    # Tracing works: the sentinel's record shows up.
+    records.settle(records.cursor(), p1, nginx_addr, lambda r: False, 0, timeout=0)
+    unmatched = 'loupe_unmatched_messages_total{protocol="http1"}'
+    before = agent.metrics().get(unmatched, 0.0)
+    cursor = records.cursor()
+
+    # Three connections to the silent server at once; curl gives up after 2.5 s (exit 28).
+    curls = [p1.popen(["curl", "-sS", "--max-time", "2.5", "-o", "/dev/null",
+                       f"http://{silent_addr}/silent/{i}"], stderr=subprocess.DEVNULL)
+             for i in range(3)]
+    late = p1.curl(f"http://{go_addr}/sleep?ms=1500")
+    assert late.status == 200, late
+    quick = p1.curl(f"http://{go_addr}/sleep?ms=50")
+    assert quick.status == 200, quick
+    assert [c.wait(timeout=10) for c in curls] == [28, 28, 28]
+
+    expected = collections.Counter({("GET", "/silent/0", 408): 1, ("GET", "/silent/1", 408): 1,
+                                    ("GET", "/silent/2", 408): 1, ("GET", "/sleep", 408): 1,
+                                    ("GET", "/sleep", 200): 1})
+    is_mine = lambda r: silent_addr in (r["local"], r["remote"]) or go_addr in (r["local"],
+                                                                                r["remote"])
+    recs = records.settle(cursor, p1, nginx_addr, is_mine, 2 * sum(expected.values()))
+    for role in ("server", "client"):
+        side = [r for r in recs if r["role"] == role]
+        assert collections.Counter(map(key, side)) == expected, role
+        for r in side:
+            if r["status"] == 408:
+                assert r["duration_ns"] == 1_000_000_000, r
+                assert r["response_header_bytes"] == 0 and r["response_body_bytes"] == 0, r
+            else:
+                assert r["duration_ns"] < 1_000_000_000, r
+    assert {r["process"] for r in recs if r["role"] == "client"} == {"curl"}
+    # The late Go response, seen by gohttp and by curl: one unmatched response each.
+    wait_for(lambda: agent.metrics().get(unmatched, 0.0) - before >= 2, timeout=5,
+             what="the late responses counted unmatched")
+    assert agent.metrics().get(unmatched, 0.0) - before == 2
+    assert agent.stop() == 0
+
 
 def log_time(line: str) -> float:
     return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S.%f").timestamp()

@@ -46,6 +46,18 @@ struct ParserStats {
 struct ParserOptions {
   bool keep_query = false;              // keep the URL query string (values redacted)
   bool connection_preexisting = false;  // began before the agent saw it: mark results partial
+  // Beyla's ebpf.http_request_timeout; 0 = off. When > 0, an HTTP request whose response has not
+  // begun `request_timeout_ns` after its start (or whose connection closed first) completes as
+  // status 408 with end = start + timeout; a response that arrives later is counted unmatched.
+  int64_t request_timeout_ns = 0;
+};
+
+class ConnectionParser;
+
+// What a parser hands over when its connection switches protocol (HTTP/1.1 Upgrade: h2c).
+struct ProtocolSwitch {
+  uint8_t protocol = 0;  // registry id of the new protocol
+  std::unique_ptr<ConnectionParser> parser;
 };
 
 class ConnectionParser {
@@ -54,8 +66,18 @@ class ConnectionParser {
   virtual void OnRequestBytes(const StreamChunk& chunk) = 0;
   virtual void OnResponseBytes(const StreamChunk& chunk) = 0;
   // The connection closed at `time_ns`: completes close-delimited responses; requests still
-  // unanswered are dropped (counted as unmatched).
+  // unanswered are dropped (counted as unmatched), or with ParserOptions::request_timeout_ns
+  // completed as timeouts.
   virtual void OnClose(int64_t time_ns) = 0;
+  // Time passed without bytes (the ingest shard's periodic sweep; `now_ns` is on the clock of
+  // StreamChunk::time_ns): requests unanswered for ParserOptions::request_timeout_ns complete as
+  // timeouts. Parsers without timeouts ignore it.
+  virtual void OnTimer(int64_t now_ns) { (void)now_ns; }
+  // Once both directions have switched to another protocol (or the connection closed after the
+  // switch), the parser of the new protocol, which already holds the bytes and exchanges since the
+  // switch; empty otherwise. The caller takes this parser's requests and stats first, then replaces
+  // it with the new one for the rest of the connection.
+  virtual ProtocolSwitch TakeSuccessor() { return {}; }
   // Moves the exchanges completed so far into `out` (appending). Fills the protocol fields of
   // Request (protocol, method, path, version, host, status, grpc_status, start/end, sizes,
   // trace context, partial); the caller fills pid, process, role and addresses.

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "src/base/strings.h"
 #include "src/protocols/common/stream_side.h"
 #include "src/protocols/common/traceparent.h"
+#include "src/protocols/http2/frames.h"
+#include "src/protocols/http2/http2_parser.h"
 
 namespace loupe::protocols::http1 {
 namespace {
@@ -15,6 +18,7 @@ namespace {
 constexpr std::string_view kMethods[] = {"GET ",   "POST ",    "PUT ",     "DELETE ", "HEAD ",
                                          "PATCH ", "OPTIONS ", "CONNECT ", "TRACE "};
 constexpr std::string_view kStatusPrefix = "HTTP/1.";
+constexpr uint32_t kTimeoutStatus = 408;  // Beyla's status for a request timeout
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -81,6 +85,11 @@ bool ParseHeaderLine(std::string_view line, MessageHead* out) {
     case 6:
       if (NameIs(name, "expect")) {
         out->expect_continue = NameIs(StripWhitespace(line.substr(colon + 1)), "100-continue");
+      }
+      break;
+    case 7:
+      if (NameIs(name, "upgrade") && HasToken(StripWhitespace(line.substr(colon + 1)), "h2c")) {
+        out->upgrade_h2c = true;
       }
       break;
     case 11:
@@ -313,6 +322,7 @@ class Fifo {
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
   T& front() { return slots_[head_]; }
+  T& operator[](size_t i) { return slots_[(head_ + i) & (slots_.size() - 1)]; }
   T& back() { return slots_[(head_ + size_ - 1) & (slots_.size() - 1)]; }
   // Appends a slot and returns it; it holds whatever its previous use left: assign every field.
   T& PushSlot() {
@@ -325,6 +335,7 @@ class Fifo {
     head_ = (head_ + 1) & (slots_.size() - 1);
     --size_;
   }
+  void PopBack() { --size_; }
   void Clear() {
     head_ = 0;
     size_ = 0;
@@ -351,9 +362,12 @@ class Fifo {
 
 struct PendingRequest {
   uint64_t seq = 0;
-  bool lost = false;  // placeholder for a request dropped by a resync
+  // Placeholder: a request dropped by a resync, or one already reported as a timeout. It keeps the
+  // FIFO pairing right; the response that pairs with it is counted unmatched.
+  bool lost = false;
   bool is_head = false;
   bool is_connect = false;
+  bool upgrade_h2c = false;  // asked to switch to HTTP/2 (Upgrade: h2c)
   // The record under construction: the request's fields are written here once, when its head is
   // parsed, and the record is moved out when its response completes.
   telemetry::Request record;
@@ -375,7 +389,20 @@ enum class State : uint8_t {
   kTrailers,        // after the last chunk: trailer lines until the empty line
   kCloseDelimited,  // response body until the connection closes
   kResync,          // discarding until a plausible message start
-  kUpgraded,        // 101 / CONNECT: no longer HTTP/1
+  // Request side after a request with Upgrade: h2c: what the client sends next is HTTP/2 if the
+  // server answers 101 Upgrade: h2c, HTTP/1 otherwise; it is held until the answer.
+  kUpgradePending,
+  kH2c,       // switched to HTTP/2: bytes go to the successor parser
+  kUpgraded,  // 101 (not h2c) / CONNECT: no longer HTTP/1, no longer parsed
+};
+
+// Bytes held in kUpgradePending: `data` at stream position `position`, then `gap_after` bytes
+// the kernel did not copy.
+struct HeldPiece {
+  uint64_t position = 0;
+  std::string data;
+  uint64_t gap_after = 0;
+  int64_t time_ns = 0;
 };
 
 struct Side {
@@ -390,7 +417,13 @@ struct Side {
   // The message in progress.
   int64_t msg_start_ns = 0;
   uint64_t msg_seq = 0;        // request side: seq of the PendingRequest being read
+  bool msg_upgrade = false;    // request side: the request being read has Upgrade: h2c
   CompletedResponse response;  // response side: the response being read
+  uint64_t data_end_pos = 0;   // stream position just past the bytes being processed
+  // Request side, kUpgradePending: held bytes (bounded by kMaxBufferedBytes) from `held_from`.
+  std::vector<HeldPiece> held;
+  size_t held_bytes = 0;
+  uint64_t held_from = 0;
 };
 
 class Http1Parser final : public ConnectionParser {
@@ -409,17 +442,34 @@ class Http1Parser final : public ConnectionParser {
   void OnResponseBytes(const StreamChunk& chunk) override { Feed(response_, chunk); }
 
   void OnClose(int64_t time_ns) override {
-    (void)time_ns;
     if (response_.state == State::kCloseDelimited) {
       response_.response.end_ns = response_.last_time_ns;
+      response_.state = State::kHeaders;
       CompleteResponse();
     }
+    closed_ = true;
+    if (successor_) successor_->OnClose(time_ns);
+    // With timeouts on, a request the connection closed on is a timeout too (Beyla: "disconnects
+    // can look like timeouts").
+    ExpireRequests(std::numeric_limits<int64_t>::max());
     pending_.ForEach([this](const PendingRequest& r) { stats_.unmatched += r.lost ? 0 : 1; });
     early_.ForEach([this](const CompletedResponse& r) { stats_.unmatched += r.lost ? 0 : 1; });
     pending_.Clear();
     early_.Clear();
     request_.state = State::kUpgraded;
     response_.state = State::kUpgraded;
+    request_.held.clear();
+  }
+
+  void OnTimer(int64_t now_ns) override {
+    if (successor_) successor_->OnTimer(now_ns);
+    ExpireRequests(now_ns);
+  }
+
+  ProtocolSwitch TakeSuccessor() override {
+    if (!successor_) return {};
+    if (!closed_ && (request_.state != State::kH2c || response_.state != State::kH2c)) return {};
+    return {http2::kProtocolId, std::move(successor_)};
   }
 
   void TakeRequests(std::vector<telemetry::Request>* out) override {
@@ -435,14 +485,37 @@ class Http1Parser final : public ConnectionParser {
 
  private:
   void Feed(Side& s, const StreamChunk& chunk);
+  // New bytes at stream position `pos`: parsed, held or passed to the successor.
+  void Data(Side& s, uint64_t pos, std::span<const uint8_t> data, int64_t time_ns);
   void Consume(Side& s, std::span<const uint8_t> data, int64_t time_ns);
   size_t Process(Side& s, const char* p, size_t n, size_t chunk_offset, int64_t time_ns);
-  void Gap(Side& s, uint64_t length, int64_t time_ns);
+  // `length` missing bytes from stream position `start`.
+  void Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns);
+  // kUpgradePending: holds the bytes; kH2c: hands them to the successor.
+  void PassOn(Side& s, uint64_t pos, std::span<const uint8_t> data, uint64_t gap_after,
+              int64_t time_ns);
+  static bool PassesOn(const Side& s) {
+    return s.state == State::kUpgradePending || s.state == State::kH2c;
+  }
+  // The server answered 101 Upgrade: h2c; its HTTP/2 bytes start at `response_pos`.
+  void AcceptH2c(uint64_t response_pos, int64_t time_ns);
+  // The request side's HTTP/2 bytes start at `pos`.
+  void SwitchRequestSide(uint64_t pos, int64_t time_ns);
+  // The upgrade was declined: the held request bytes are HTTP/1 after all.
+  void ResumeRequestSide();
+  // A request ended at stream position `end_pos`.
+  void RequestEnded(Side& s, uint64_t end_pos, int64_t time_ns);
+  // Reports requests whose response has not begun and that started `request_timeout_ns` before
+  // `now_ns` as timeouts (status 408). `response_starting`: a response head begins at `now_ns`
+  // (a late one is then the answer to a timed-out request, whatever the sweep's phase).
+  void ExpireRequests(int64_t now_ns, bool response_starting = false);
+  bool ResponseUnderWay() const;
   // Returns the offset of the first plausible message start in [from, n), or n.
   size_t FindMessageStart(const Side& s, const char* p, size_t n, size_t from,
                           size_t chunk_offset) const;
-  void OnHead(Side& s, const MessageHead& h, int64_t time_ns);
-  void EndMessage(Side& s, int64_t time_ns);
+  // `end_pos`: the stream position just past the head.
+  void OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_t end_pos);
+  void EndMessage(Side& s, int64_t time_ns, uint64_t end_pos);
   void DropPartial(Side& s, int64_t time_ns);
   void EnterResync(Side& s);
   PendingRequest& PushPending();
@@ -457,6 +530,11 @@ class Http1Parser final : public ConnectionParser {
   Fifo<PendingRequest> pending_;
   Fifo<CompletedResponse> early_;
   std::vector<telemetry::Request> done_;
+  bool closed_ = false;
+  // h2c: the HTTP/2 parser the connection switches to, until TakeSuccessor() hands it over.
+  std::unique_ptr<http2::UpgradedHttp2Parser> successor_;
+  bool h2c_accepted_ = false;  // the server answered 101 Upgrade: h2c
+  uint64_t upgrade_seq_ = 0;   // the request the held bytes wait on (kUpgradePending)
 };
 
 void Http1Parser::Feed(Side& s, const StreamChunk& chunk) {
@@ -464,9 +542,52 @@ void Http1Parser::Feed(Side& s, const StreamChunk& chunk) {
   s.last_time_ns = chunk.time_ns;
   ChunkIntake in;
   if (!s.stream.Accept(chunk, &in)) return;
-  if (in.gap_before > 0) Gap(s, in.gap_before, chunk.time_ns);
-  if (!in.data.empty()) Consume(s, in.data, chunk.time_ns);
-  if (in.gap_after > 0) Gap(s, in.gap_after, chunk.time_ns);
+  const uint64_t data_pos = s.stream.expected_position() - in.gap_after - in.data.size();
+  if (in.gap_before > 0) Gap(s, data_pos - in.gap_before, in.gap_before, chunk.time_ns);
+  if (!in.data.empty()) Data(s, data_pos, in.data, chunk.time_ns);
+  if (in.gap_after > 0) Gap(s, data_pos + in.data.size(), in.gap_after, chunk.time_ns);
+}
+
+void Http1Parser::Data(Side& s, uint64_t pos, std::span<const uint8_t> data, int64_t time_ns) {
+  if (s.state == State::kUpgraded) return;
+  if (PassesOn(s)) {
+    PassOn(s, pos, data, 0, time_ns);
+    return;
+  }
+  s.data_end_pos = pos + data.size();
+  Consume(s, data, time_ns);
+}
+
+void Http1Parser::PassOn(Side& s, uint64_t pos, std::span<const uint8_t> data, uint64_t gap_after,
+                         int64_t time_ns) {
+  if (s.state == State::kH2c) {
+    if (!successor_) return;
+    // A gap travels as an empty chunk at the position after it (no 32-bit size limit).
+    const auto deliver = [&](const StreamChunk& chunk) {
+      if (s.is_request) {
+        successor_->OnRequestBytes(chunk);
+      } else {
+        successor_->OnResponseBytes(chunk);
+      }
+    };
+    if (!data.empty()) deliver({pos, data, static_cast<uint32_t>(data.size()), time_ns});
+    if (gap_after > 0) deliver({pos + data.size() + gap_after, {}, 0, time_ns});
+    return;
+  }
+  if (s.held_bytes + data.size() > kMaxBufferedBytes) {
+    // The client keeps sending without an answer to its upgrade: give up holding (counted) and
+    // read what follows as HTTP/1 from the next message start.
+    ++stats_.oversized;
+    s.held.clear();
+    s.held_bytes = 0;
+    upgrade_seq_ = 0;
+    s.state = State::kHeaders;
+    EnterResync(s);
+    return;
+  }
+  s.held_bytes += data.size();
+  s.held.push_back({pos, std::string(reinterpret_cast<const char*>(data.data()), data.size()),
+                    gap_after, time_ns});
 }
 
 void Http1Parser::Consume(Side& s, std::span<const uint8_t> data, int64_t time_ns) {
@@ -508,7 +629,7 @@ size_t Http1Parser::FindMessageStart(const Side& s, const char* p, size_t n, siz
 }
 
 void Http1Parser::EnterResync(Side& s) {
-  if (s.state == State::kResync || s.state == State::kUpgraded) return;
+  if (s.state == State::kResync || s.state == State::kUpgraded || PassesOn(s)) return;
   ++stats_.resyncs;
   s.state = State::kResync;
   s.scan_from = 0;
@@ -516,10 +637,16 @@ void Http1Parser::EnterResync(Side& s) {
 
 size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offset,
                             int64_t time_ns) {
+  // p[0, n) ends where the bytes being processed end.
+  const uint64_t base = s.data_end_pos - n;
   size_t off = 0;
   while (off < n) {
     switch (s.state) {
       case State::kUpgraded:
+        return n;
+      case State::kUpgradePending:
+      case State::kH2c:
+        PassOn(s, base + off, {reinterpret_cast<const uint8_t*>(p + off), n - off}, 0, time_ns);
         return n;
       case State::kResync: {
         off = FindMessageStart(s, p, n, off, chunk_offset);
@@ -536,6 +663,13 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
         }
         const std::string_view rest(p + off, n - off);
         const int start = MatchMessageStart(rest, s.is_request);
+        if (start < 0 && s.is_request && h2c_accepted_ && successor_ &&
+            rest.substr(0, http2::kConnectionPreface.size()) ==
+                http2::kConnectionPreface.substr(0, rest.size())) {
+          // The client's HTTP/2 preface after an accepted upgrade whose request went unseen.
+          SwitchRequestSide(base + off, time_ns);
+          break;
+        }
         if (start < 0) {
           ++stats_.invalid;
           EnterResync(s);
@@ -576,8 +710,8 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
           ++off;
           break;
         }
-        OnHead(s, h, time_ns);
         off += head_len;
+        OnHead(s, h, time_ns, base + off);
         break;
       }
       case State::kBody:
@@ -588,7 +722,7 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
         if (s.state == State::kBody && !s.is_request) s.response.body_bytes += take;
         if (s.remaining == 0) {
           if (s.state == State::kBody) {
-            EndMessage(s, time_ns);
+            EndMessage(s, time_ns, base + off);
           } else {
             s.state = State::kChunkLine;
           }
@@ -612,7 +746,7 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
         off = nl + 1;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (s.state == State::kTrailers) {
-          if (line.empty()) EndMessage(s, time_ns);
+          if (line.empty()) EndMessage(s, time_ns, base + off);
           break;
         }
         if (line.empty()) break;  // the CRLF that ends the previous chunk's data
@@ -673,13 +807,14 @@ PendingRequest& Http1Parser::PushPending() {
   return pending_.PushSlot();
 }
 
-void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns) {
+void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_t end_pos) {
   if (s.is_request) {
     PendingRequest& r = PushPending();
     r.seq = next_seq_++;
     r.lost = false;
     r.is_head = h.method == "HEAD";
     r.is_connect = h.method == "CONNECT";
+    r.upgrade_h2c = h.upgrade_h2c;
     // The slot may hold a previous record: every field the parser fills is assigned here or in
     // Stitch; the others keep their defaults (the parser never sets them).
     telemetry::Request& rec = r.record;
@@ -710,6 +845,15 @@ void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns) {
     rec.request_body_bytes =
         h.chunked ? 0 : static_cast<uint64_t>(std::max<int64_t>(h.content_length, 0));
     s.msg_seq = r.seq;
+    s.msg_upgrade = h.upgrade_h2c;
+    if (h.upgrade_h2c && h2c_accepted_ && successor_) {
+      // The server's 101 was seen first (the directions' events were reordered): this request
+      // is stream 1 of the HTTP/2 connection.
+      successor_->AddUpgradeRequest(std::move(r.record));
+      pending_.PopBack();
+    } else {
+      Stitch();
+    }
     if (h.chunked) {
       s.state = State::kChunkLine;
     } else if (h.content_length > 0) {
@@ -717,20 +861,28 @@ void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns) {
       s.remaining = static_cast<uint64_t>(h.content_length);
     } else {
       s.state = State::kHeaders;
+      RequestEnded(s, end_pos, time_ns);
     }
-    Stitch();
     return;
   }
 
+  // A response that begins after its request's deadline answers a timed-out request.
+  ExpireRequests(s.msg_start_ns, /*response_starting=*/true);
   if (h.status >= 100 && h.status < 200 && h.status != 101) {
     // Interim (100 Continue, 103 Early Hints): the final response follows.
     s.state = State::kHeaders;
+    return;
+  }
+  if (h.status == 101 && h.upgrade_h2c) {
+    AcceptH2c(end_pos, time_ns);
     return;
   }
   s.response = CompletedResponse{};
   s.response.status = h.status;
   s.response.header_bytes = h.header_bytes;
   const PendingRequest* request = early_.empty() && !pending_.empty() ? &pending_.front() : nullptr;
+  // The request this final response answers (0: not known yet).
+  const uint64_t answered_seq = request != nullptr ? request->seq : 0;
   const bool tunnel =
       h.status == 101 || (request != nullptr && request->is_connect && h.status / 100 == 2);
   const bool no_body =
@@ -740,28 +892,151 @@ void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns) {
     s.state = State::kHeaders;
     CompleteResponse();
     if (tunnel) {
-      // The connection stops being HTTP/1 (WebSocket, h2c, a CONNECT tunnel).
+      // The connection stops being HTTP/1 (WebSocket, a CONNECT tunnel).
       request_.state = State::kUpgraded;
       response_.state = State::kUpgraded;
       request_.buf.clear();
+      request_.held.clear();
+      return;
     }
   } else if (h.chunked) {
     s.state = State::kChunkLine;
   } else if (h.content_length >= 0) {
     s.state = State::kBody;
     s.remaining = static_cast<uint64_t>(h.content_length);
-    if (s.remaining == 0) EndMessage(s, time_ns);
+    if (s.remaining == 0) EndMessage(s, time_ns, end_pos);
   } else {
     s.state = State::kCloseDelimited;
   }
+  // Last: resuming parses held request bytes, which may move pending_.
+  if (upgrade_seq_ != 0 && answered_seq == upgrade_seq_) ResumeRequestSide();
 }
 
-void Http1Parser::EndMessage(Side& s, int64_t time_ns) {
+void Http1Parser::EndMessage(Side& s, int64_t time_ns, uint64_t end_pos) {
   s.state = State::kHeaders;
   s.scan_from = 0;
   if (!s.is_request) {
     s.response.end_ns = time_ns;
     CompleteResponse();
+  } else {
+    RequestEnded(s, end_pos, time_ns);
+  }
+}
+
+void Http1Parser::RequestEnded(Side& s, uint64_t end_pos, int64_t time_ns) {
+  if (!s.msg_upgrade) return;
+  s.msg_upgrade = false;
+  if (h2c_accepted_ && successor_) {
+    SwitchRequestSide(end_pos, time_ns);
+    return;
+  }
+  // Already answered (the response came first) or given up on: HTTP/1 goes on.
+  if (pending_.empty() || pending_.back().seq != s.msg_seq || pending_.back().lost) return;
+  s.state = State::kUpgradePending;
+  s.held_from = end_pos;
+  upgrade_seq_ = s.msg_seq;
+}
+
+void Http1Parser::AcceptH2c(uint64_t response_pos, int64_t time_ns) {
+  if (!successor_) {
+    ParserOptions options = options_;
+    options.connection_preexisting = false;  // the switch was seen: HPACK starts in step
+    successor_ = http2::CreateUpgradedHttp2Parser(options);
+  }
+  h2c_accepted_ = true;
+  // The rest of the bytes being processed goes to the successor (Process), and the buffer they
+  // may be in is released by Consume.
+  response_.state = State::kH2c;
+  // The server's HTTP/2 bytes (its SETTINGS first) start right after the 101 head.
+  successor_->OnResponseBytes({response_pos, {}, 0, time_ns});
+  // The request the 101 answers becomes stream 1.
+  if (early_.empty() && !pending_.empty() && !pending_.front().lost &&
+      pending_.front().upgrade_h2c) {
+    successor_->AddUpgradeRequest(std::move(pending_.front().record));
+    pending_.PopFront();
+  }
+  // Nothing else waits for an HTTP/1 answer any more.
+  pending_.ForEach([this](const PendingRequest& r) { stats_.unmatched += r.lost ? 0 : 1; });
+  early_.ForEach([this](const CompletedResponse& r) { stats_.unmatched += r.lost ? 0 : 1; });
+  pending_.Clear();
+  early_.Clear();
+  upgrade_seq_ = 0;
+  if (request_.state == State::kUpgradePending) {
+    std::vector<HeldPiece> held = std::move(request_.held);
+    request_.held.clear();
+    request_.held_bytes = 0;
+    SwitchRequestSide(request_.held_from, time_ns);
+    for (const HeldPiece& piece : held) {
+      PassOn(request_, piece.position,
+             {reinterpret_cast<const uint8_t*>(piece.data.data()), piece.data.size()},
+             piece.gap_after, piece.time_ns);
+    }
+  }
+}
+
+void Http1Parser::SwitchRequestSide(uint64_t pos, int64_t time_ns) {
+  request_.state = State::kH2c;
+  request_.msg_upgrade = false;
+  // The client's connection preface starts here.
+  successor_->OnRequestBytes({pos, {}, 0, time_ns});
+}
+
+void Http1Parser::ResumeRequestSide() {
+  upgrade_seq_ = 0;
+  if (request_.state != State::kUpgradePending) return;
+  std::vector<HeldPiece> held = std::move(request_.held);
+  request_.held.clear();
+  request_.held_bytes = 0;
+  request_.state = State::kHeaders;
+  request_.scan_from = 0;
+  for (const HeldPiece& piece : held) {
+    if (!piece.data.empty()) {
+      Data(request_, piece.position,
+           {reinterpret_cast<const uint8_t*>(piece.data.data()), piece.data.size()}, piece.time_ns);
+    }
+    if (piece.gap_after > 0) {
+      Gap(request_, piece.position + piece.data.size(), piece.gap_after, piece.time_ns);
+    }
+  }
+}
+
+bool Http1Parser::ResponseUnderWay() const {
+  switch (response_.state) {
+    case State::kBody:
+    case State::kChunkLine:
+    case State::kChunkData:
+    case State::kTrailers:
+    case State::kCloseDelimited:
+      return true;
+    case State::kHeaders:
+      return !response_.buf.empty();  // a head arriving in pieces
+    case State::kResync:
+    case State::kUpgradePending:
+    case State::kH2c:
+    case State::kUpgraded:
+      return false;
+  }
+  return false;
+}
+
+void Http1Parser::ExpireRequests(int64_t now_ns, bool response_starting) {
+  const int64_t timeout = options_.request_timeout_ns;
+  if (timeout <= 0) return;
+  // Unless a response is starting now, the front request's response may be under way: it is
+  // answered, not timed out.
+  const bool front_answered = !response_starting && early_.empty() && ResponseUnderWay();
+  for (size_t i = front_answered ? 1 : 0; i < pending_.size(); ++i) {
+    PendingRequest& r = pending_[i];
+    if (r.lost) continue;
+    // Requests queue in start order: the rest started later.
+    if (now_ns - r.record.start_ns < timeout) break;
+    telemetry::Request& out = done_.emplace_back(std::move(r.record));
+    out.status = kTimeoutStatus;
+    out.end_ns = out.start_ns + timeout;
+    out.response_header_bytes = 0;
+    out.response_body_bytes = 0;
+    ++stats_.requests;
+    r.lost = true;
   }
 }
 
@@ -823,10 +1098,16 @@ void Http1Parser::Stitch() {
   }
 }
 
-void Http1Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
+void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns) {
+  if (PassesOn(s)) {
+    PassOn(s, start, {}, length, time_ns);
+    return;
+  }
   switch (s.state) {
     case State::kResync:
     case State::kUpgraded:
+    case State::kUpgradePending:
+    case State::kH2c:
       return;
     case State::kCloseDelimited:
       s.response.body_bytes += length;
@@ -839,9 +1120,14 @@ void Http1Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
       }
       if (!s.is_request) s.response.body_bytes += s.remaining;
       length -= s.remaining;
+      start += s.remaining;
       s.remaining = 0;
-      EndMessage(s, time_ns);
+      EndMessage(s, time_ns, start);
       if (length == 0) return;
+      if (PassesOn(s)) {
+        PassOn(s, start, {}, length, time_ns);
+        return;
+      }
       // The rest of the gap hides the start of the next message.
       ++stats_.gaps;
       EnterResync(s);

@@ -8,15 +8,28 @@
 // the next line that starts like a request line (a known method) or a status line ("HTTP/1.").
 //
 // Stitching is FIFO (pipelining: N requests then N responses), with interim 1xx responses skipped
-// (Expect: 100-continue), HEAD/204/304 responses bodiless, 101 and CONNECT 2xx ending HTTP/1 on the
-// connection, and close-delimited response bodies completed by OnClose. A message dropped by a
-// resync leaves a placeholder so that the FIFO pairing of the following messages stays right.
-// Responses seen before their request (events of the two directions can be reordered) wait in a
-// small queue; a response that ended before the next request started is unmatched, not paired.
+// (Expect: 100-continue), HEAD/204/304 responses bodiless, and close-delimited response bodies
+// completed by OnClose. A message dropped by a resync leaves a placeholder so that the FIFO pairing
+// of the following messages stays right. Responses seen before their request (events of the two
+// directions can be reordered) wait in a small queue; a response that ended before the next request
+// started is unmatched, not paired.
+//
+// Protocol switches: 101 Switching Protocols with Upgrade: h2c (RFC 7540 §3.2) hands the
+// connection to an HTTP/2 parser (http2::CreateUpgradedHttp2Parser): the response side after the
+// 101 head, the request side after the end of the upgrading request (bytes the client sends after
+// a request with Upgrade: h2c are held, bounded, until the server's answer says which protocol they
+// are). The upgrading request becomes HTTP/2 stream 1 and is reported once, as HTTP/2, with its
+// stream-1 response; no HTTP/1 record is made for the 101. TakeSuccessor() gives the HTTP/2 parser
+// to the caller once both sides have switched. A server that ignores the Upgrade (answers 200)
+// keeps the connection HTTP/1. Any other 101 (WebSocket) and CONNECT 2xx end parsing on the
+// connection: the 101 / 2xx is reported and nothing after it.
+//
 // A request that is never answered stays queued until the connection closes (or the queue bound
-// pushes it out) and is then counted unmatched, not reported: this is Beyla's default
-// (`ebpf.http_request_timeout: 0`); Beyla's optional timeout, reporting such requests with status
-// 408, is not implemented.
+// pushes it out) and is then counted unmatched, not reported: Beyla's default
+// (`ebpf.http_request_timeout: 0`). With ParserOptions::request_timeout_ns, a request whose
+// response has not begun `timeout` after the request's start (OnTimer), or when the connection
+// closes, is reported with status 408 and end = start + timeout; its queue slot stays as a
+// placeholder, so a response that arrives later pairs with it and is counted unmatched.
 //
 // Not thread-safe: one parser per connection.
 #pragma once
@@ -52,7 +65,8 @@ struct MessageHead {
   int64_t content_length = -1;  // -1: absent
   bool chunked = false;
   bool expect_continue = false;
-  size_t header_bytes = 0;  // start line through the empty line
+  bool upgrade_h2c = false;  // an Upgrade header that lists h2c
+  size_t header_bytes = 0;   // start line through the empty line
 };
 
 // Cheap check on the first bytes a connection carried (the registry's inference rule).

@@ -80,6 +80,7 @@ struct Stream {
   bool response_headers_seen = false;
   bool response_done = false;
   bool partial = false;
+  bool timed_out = false;  // reported as a 408; kept to absorb a late response
   std::string method;
   std::string path;
   std::string authority;
@@ -97,10 +98,15 @@ struct Stream {
 
 bool ParseStatus(std::string_view s, uint32_t* out) { return s.size() == 3 && ParseInt(s, out); }
 
-class Http2Parser final : public ConnectionParser {
+bool IsGrpc(const Stream& st) { return st.content_type.rfind("application/grpc", 0) == 0; }
+
+constexpr uint32_t kTimeoutStatus = 408;
+
+class Http2Parser final : public UpgradedHttp2Parser {
  public:
   explicit Http2Parser(const ParserOptions& options)
-      : preexisting_(options.connection_preexisting) {
+      : preexisting_(options.connection_preexisting),
+        request_timeout_ns_(options.request_timeout_ns) {
     request_.is_request = true;
     response_.is_request = false;
     if (preexisting_) {
@@ -119,8 +125,13 @@ class Http2Parser final : public ConnectionParser {
   void OnClose(int64_t time_ns) override {
     (void)time_ns;
     for (auto& [id, st] : streams_) {
-      if (st.request_seen && st.response_done) {
+      if (st.timed_out) {
+        // Already reported; a response that began afterwards is unmatched.
+        if (st.response_headers_seen) ++stats_.unmatched;
+      } else if (st.request_seen && st.response_done) {
         Emit(st);
+      } else if (TimesOut(st)) {
+        EmitTimeout(st);
       } else {
         ++stats_.unmatched;
       }
@@ -128,6 +139,31 @@ class Http2Parser final : public ConnectionParser {
     streams_.clear();
     request_.state = State::kClosed;
     response_.state = State::kClosed;
+  }
+
+  void OnTimer(int64_t now_ns) override {
+    if (request_timeout_ns_ <= 0) return;
+    for (auto& [id, st] : streams_) {
+      if (!st.timed_out && TimesOut(st) && now_ns - st.start_ns >= request_timeout_ns_) {
+        EmitTimeout(st);
+      }
+    }
+  }
+
+  void AddUpgradeRequest(telemetry::Request request) override {
+    Stream* st = GetStream(1, true);
+    if (st->request_seen) return;
+    st->request_seen = true;
+    st->request_done = true;  // half-closed (local) from the client's side after the upgrade
+    st->method = std::move(request.method);
+    st->path = std::move(request.path);
+    st->authority = std::move(request.host);
+    st->trace = std::move(request.trace);
+    st->start_ns = request.start_ns;
+    st->request_header_bytes = request.request_header_bytes;
+    st->request_body_bytes = request.request_body_bytes;
+    st->partial = st->partial || request.partial;
+    TryComplete(1);
   }
 
   void TakeRequests(std::vector<telemetry::Request>* out) override {
@@ -156,9 +192,15 @@ class Http2Parser final : public ConnectionParser {
   void Reset(uint32_t id, uint32_t error_code, int64_t time_ns);
   void TryComplete(uint32_t id);
   void Emit(Stream& st);
+  // An unanswered request that the timeout applies to (its response has not begun).
+  bool TimesOut(const Stream& st) const {
+    return request_timeout_ns_ > 0 && st.request_seen && !st.response_headers_seen && !IsGrpc(st);
+  }
+  void EmitTimeout(Stream& st);
   Side& Other(const Side& s) { return s.is_request ? response_ : request_; }
 
   bool preexisting_;
+  int64_t request_timeout_ns_;
   ParserStats stats_;
   Side request_;
   Side response_;
@@ -469,7 +511,9 @@ Stream* Http2Parser::GetStream(uint32_t id, bool create) {
   if (!create) return nullptr;
   if (streams_.size() >= kMaxStreams) {
     Stream& oldest = streams_.begin()->second;
-    if (oldest.request_seen && oldest.response_done) {
+    if (oldest.timed_out) {
+      // Already reported as a timeout.
+    } else if (oldest.request_seen && oldest.response_done) {
       Emit(oldest);
     } else {
       ++stats_.unmatched;
@@ -525,6 +569,10 @@ void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t
       if (f.known && f.name == ":status") ParseStatus(f.value, &status);
     }
     if (status >= 100 && status < 200) return;  // informational
+    // A response that begins after the request's deadline answers a timed-out request.
+    if (!st->timed_out && TimesOut(*st) && s.block_start_ns - st->start_ns >= request_timeout_ns_) {
+      EmitTimeout(*st);
+    }
     st->response_headers_seen = true;
     st->status = status;
     st->response_header_bytes = block_bytes;
@@ -554,6 +602,12 @@ void Http2Parser::Reset(uint32_t id, uint32_t error_code, int64_t time_ns) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   Stream& st = it->second;
+  if (st.timed_out) {
+    // Reported as a timeout already; a response that began since is unmatched.
+    if (st.response_headers_seen) ++stats_.unmatched;
+    streams_.erase(it);
+    return;
+  }
   if (!st.request_seen) {
     ++stats_.unmatched;
     streams_.erase(it);
@@ -571,6 +625,14 @@ void Http2Parser::TryComplete(uint32_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   Stream& st = it->second;
+  if (st.timed_out) {
+    // The response came after the request was reported as a timeout: not a second record.
+    if (st.response_done) {
+      ++stats_.unmatched;
+      streams_.erase(it);
+    }
+    return;
+  }
   // A response may be seen before its request when the directions' events are reordered: the
   // stream waits (bounded by kMaxStreams) for the request and its END_STREAM, so that the request
   // body size is complete. A request never ended is completed by RST_STREAM or the close.
@@ -579,10 +641,18 @@ void Http2Parser::TryComplete(uint32_t id) {
   streams_.erase(it);
 }
 
+void Http2Parser::EmitTimeout(Stream& st) {
+  st.status = kTimeoutStatus;
+  st.end_ns = st.start_ns + request_timeout_ns_;
+  st.response_header_bytes = 0;
+  st.response_body_bytes = 0;
+  Emit(st);
+  st.timed_out = true;
+}
+
 void Http2Parser::Emit(Stream& st) {
   telemetry::Request& out = done_.emplace_back();
-  out.protocol = st.content_type.rfind("application/grpc", 0) == 0 ? telemetry::Protocol::kGrpc
-                                                                   : telemetry::Protocol::kHttp2;
+  out.protocol = IsGrpc(st) ? telemetry::Protocol::kGrpc : telemetry::Protocol::kHttp2;
   out.method = std::move(st.method);
   out.path = std::move(st.path);
   out.version = "HTTP/2";
@@ -603,6 +673,10 @@ void Http2Parser::Emit(Stream& st) {
 }  // namespace
 
 std::unique_ptr<ConnectionParser> CreateHttp2Parser(const ParserOptions& options) {
+  return std::make_unique<Http2Parser>(options);
+}
+
+std::unique_ptr<UpgradedHttp2Parser> CreateUpgradedHttp2Parser(const ParserOptions& options) {
   return std::make_unique<Http2Parser>(options);
 }
 

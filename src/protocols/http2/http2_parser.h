@@ -19,6 +19,12 @@
 // convention for the same limitation); a status behind one stays 0; grpc-status stays -1. Streams
 // whose request HEADERS were never seen (begun before the join or lost in a gap) produce no record.
 //
+// With ParserOptions::request_timeout_ns (Beyla's ebpf.http_request_timeout), a stream whose
+// response HEADERS have not arrived `timeout` after its request began (or whose connection closed
+// first) is reported with status 408 and end = start + timeout; a response arriving later is
+// counted unmatched, not reported. gRPC streams are exempt: a streaming call may legitimately wait
+// long before the server's first message.
+//
 // Not thread-safe: one parser per connection.
 #pragma once
 
@@ -39,6 +45,20 @@ inline constexpr size_t kMaxStreams = 1024;
 bool InferHttp2(std::span<const uint8_t> first_bytes, bool is_request_side);
 
 std::unique_ptr<ConnectionParser> CreateHttp2Parser(const ParserOptions& options);
+
+// The HTTP/2 side of a connection upgraded from HTTP/1.1 (RFC 7540 §3.2, Upgrade: h2c). The
+// HTTP/1.1 parser creates it when the server answers 101 Upgrade: h2c and feeds it the bytes after
+// the 101 head (server preface, then frames) and after the upgrading request (client preface, then
+// frames); positions continue those of the HTTP/1.1 streams. HPACK starts empty on both sides.
+class UpgradedHttp2Parser : public ConnectionParser {
+ public:
+  // The upgrading request becomes stream 1, half-closed from the client: its response arrives on
+  // stream 1 in HTTP/2. `request` carries what HTTP/1.1 parsed (method, path, host, trace context,
+  // start, request sizes); the record reports HTTP/2 with the stream's status and end.
+  virtual void AddUpgradeRequest(telemetry::Request request) = 0;
+};
+
+std::unique_ptr<UpgradedHttp2Parser> CreateUpgradedHttp2Parser(const ParserOptions& options);
 
 // gRPC status for a stream reset with this HTTP/2 error code (gRPC's PROTOCOL-HTTP2 mapping).
 int32_t GrpcStatusForRstCode(uint32_t error_code);
