@@ -98,14 +98,9 @@ bool InPrefix(const std::array<uint8_t, 16>& net, uint8_t prefix, const flow::Ip
   return (net[full] & mask) == (ip.bytes[full] & mask);
 }
 
-// Writes the address into `buf`; empty when the address is absent.
+// Writes the address into `buf`; empty when the address is absent (IPv4 without sprintf).
 std::string_view FormatIp(const flow::IpAddress& ip, char (&buf)[INET6_ADDRSTRLEN]) {
-  if (ip.version != 4 && ip.version != 6) return {};
-  if (inet_ntop(ip.version == 4 ? AF_INET : AF_INET6, ip.bytes.data(), buf, sizeof(buf)) ==
-      nullptr) {
-    return {};
-  }
-  return {buf, std::strlen(buf)};
+  return ip.Format(buf);
 }
 
 template <size_t N>
@@ -490,10 +485,10 @@ absl::Status AppMetrics::Init(Registry& registry, AppMetricsOptions options) {
       {kServiceName, true}, {kServiceNamespace, true}, {kInstance, true}, {kJob, true}};
   if (options_.kubernetes) {
     // All shown by default in Beyla's Prometheus metrics (reference/beyla.md §4.5).
-    for (Attr a : {kK8sNamespaceName, kK8sPodName, kK8sContainerName, kK8sDeploymentName,
-                   kK8sReplicaSetName, kK8sDaemonSetName, kK8sStatefulSetName, kK8sJobName,
-                   kK8sCronJobName, kK8sOwnerName, kK8sKind, kK8sNodeName, kK8sPodUid,
-                   kK8sPodStartTime, kK8sClusterName}) {
+    for (Attr a :
+         {kK8sNamespaceName, kK8sPodName, kK8sContainerName, kK8sDeploymentName, kK8sReplicaSetName,
+          kK8sDaemonSetName, kK8sStatefulSetName, kK8sJobName, kK8sCronJobName, kK8sOwnerName,
+          kK8sKind, kK8sNodeName, kK8sPodUid, kK8sPodStartTime, kK8sClusterName}) {
       service.emplace_back(a, true);
     }
   }

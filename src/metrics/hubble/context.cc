@@ -175,20 +175,8 @@ void LabelValues::AppendUint(uint64_t v) {
 }
 
 void LabelValues::AppendIp(const flow::IpAddress& ip) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ip.version == 4) {
-    // glibc's inet_ntop formats IPv4 through sprintf, which dominated the cost of a flow with
-    // address labels; the dotted quad is simple enough to write directly.
-    char* p = buf;
-    for (int i = 0; i < 4; ++i) {
-      if (i > 0) *p++ = '.';
-      p = std::to_chars(p, buf + sizeof(buf), ip.bytes[i]).ptr;
-    }
-    Append(std::string_view(buf, static_cast<size_t>(p - buf)));
-    return;
-  }
-  if (ip.version == 6) inet_ntop(AF_INET6, ip.bytes.data(), buf, sizeof(buf));
-  Append(buf);
+  char buf[INET6_ADDRSTRLEN];
+  Append(ip.Format(buf));  // IPv4 written directly: glibc's inet_ntop goes through sprintf
 }
 
 std::string_view LabelValues::Finish() {
