@@ -98,11 +98,6 @@ bool InPrefix(const std::array<uint8_t, 16>& net, uint8_t prefix, const flow::Ip
   return (net[full] & mask) == (ip.bytes[full] & mask);
 }
 
-// Writes the address into `buf`; empty when the address is absent (IPv4 without sprintf).
-std::string_view FormatIp(const flow::IpAddress& ip, char (&buf)[INET6_ADDRSTRLEN]) {
-  return ip.Format(buf);
-}
-
 template <size_t N>
 std::string_view FormatInt(int64_t v, char (&buf)[N]) {
   const auto [end, ec] = std::to_chars(buf, buf + N, v);
@@ -722,9 +717,9 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
     v[kUrlScheme] = "http";
     v[kHttpRoute] = route;
     v[kUrlPath] = r.path;
-    v[kServerAddress] = FormatIp(server ? r.local_ip : r.remote_ip, server_ip);
+    v[kServerAddress] = (server ? r.local_ip : r.remote_ip).Format(server_ip);
     v[kServerPort] = FormatInt(server ? r.local_port : r.remote_port, port_buf);
-    v[kClientAddress] = server ? FormatIp(r.remote_ip, client_ip) : std::string_view();
+    v[kClientAddress] = server ? r.remote_ip.Format(client_ip) : std::string_view();
     char grpc_buf[16];
     if (grpc) {
       const int code = GrpcStatusOf(r);
@@ -819,8 +814,8 @@ void AppMetrics::OnFlow(const flow::Flow& f) {
   char dst_port[8];
   v[kNetBeylaIp] = options_.agent_ip;
   v[kNetTransport] = TransportName(f.l4);
-  v[kNetSrcAddress] = FormatIp(f.src_ip, src_ip);
-  v[kNetDstAddress] = FormatIp(f.dst_ip, dst_ip);
+  v[kNetSrcAddress] = f.src_ip.Format(src_ip);
+  v[kNetDstAddress] = f.dst_ip.Format(dst_ip);
   v[kNetSrcPort] = FormatInt(f.src_port, src_port);
   v[kNetDstPort] = FormatInt(f.dst_port, dst_port);
   v[kNetSrcCidr] = CidrOf(f.src_ip);

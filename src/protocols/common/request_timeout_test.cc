@@ -11,6 +11,7 @@
 #include "src/protocols/http1/http1_parser.h"
 #include "src/protocols/http2/frames.h"
 #include "src/protocols/http2/http2_parser.h"
+#include "src/protocols/http2/wire_builders_for_test.h"
 
 namespace loupe::protocols {
 namespace {
@@ -201,35 +202,23 @@ TEST(Http1TimeoutTest, TruncatedResponseAtCloseIsUnmatchedNotATimeout) {
   EXPECT_EQ(c.stats().unmatched, 1u);
 }
 
-// HTTP/2 frames (see http2_test.cc for the full set of builders).
-std::string Frame(FrameType type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  const size_t n = payload.size();
-  for (int shift : {16, 8, 0}) f.push_back(static_cast<char>(n >> shift));
-  f.push_back(static_cast<char>(type));
-  f.push_back(static_cast<char>(flags));
-  for (int shift : {24, 16, 8, 0}) f.push_back(static_cast<char>(stream >> shift));
-  f.append(payload);
-  return f;
-}
-std::string Indexed(int index) { return std::string(1, static_cast<char>(0x80 | index)); }
-std::string Literal(int name_index, std::string_view value) {
-  return std::string(1, static_cast<char>(0x40 | name_index)) +
-         std::string(1, static_cast<char>(value.size())) + std::string(value);
-}
+// HTTP/2 frames: src/protocols/http2/wire_builders_for_test.h.
+using http2::testing::Frame;
+using http2::testing::Incremental;
+using http2::testing::Indexed;
 constexpr uint8_t kEndStream = http2::kFlagEndStream;
 constexpr uint8_t kEndHeaders = http2::kFlagEndHeaders;
 
 // GET {path} (:method GET, :scheme http, :path literal, :authority x).
 std::string Get(uint32_t stream, std::string_view path) {
   return Frame(FrameType::kHeaders, kEndStream | kEndHeaders, stream,
-               Indexed(2) + Indexed(6) + Literal(4, path) + Literal(1, "x"));
+               Indexed(2) + Indexed(6) + Incremental(4, path) + Incremental(1, "x"));
 }
 // A gRPC call that has sent its request but got nothing back yet (a streaming call).
 std::string GrpcCall(uint32_t stream) {
   return Frame(FrameType::kHeaders, kEndHeaders, stream,
-               Indexed(3) + Indexed(6) + Literal(4, "/svc/Watch") + Literal(1, "x") +
-                   Literal(31, "application/grpc"));
+               Indexed(3) + Indexed(6) + Incremental(4, "/svc/Watch") + Incremental(1, "x") +
+                   Incremental(31, "application/grpc"));
 }
 std::string Ok(uint32_t stream) {
   return Frame(FrameType::kHeaders, kEndStream | kEndHeaders, stream, Indexed(8));

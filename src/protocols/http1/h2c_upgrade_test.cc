@@ -11,6 +11,7 @@
 #include "src/protocols/http1/http1_parser.h"
 #include "src/protocols/http2/frames.h"
 #include "src/protocols/http2/http2_parser.h"
+#include "src/protocols/http2/wire_builders_for_test.h"
 
 namespace loupe::protocols {
 namespace {
@@ -19,28 +20,9 @@ using http2::FrameType;
 using telemetry::Protocol;
 using telemetry::Request;
 
-std::string Frame(FrameType type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  const size_t n = payload.size();
-  f.push_back(static_cast<char>(n >> 16));
-  f.push_back(static_cast<char>(n >> 8));
-  f.push_back(static_cast<char>(n));
-  f.push_back(static_cast<char>(type));
-  f.push_back(static_cast<char>(flags));
-  f.push_back(static_cast<char>(stream >> 24));
-  f.push_back(static_cast<char>(stream >> 16));
-  f.push_back(static_cast<char>(stream >> 8));
-  f.push_back(static_cast<char>(stream));
-  f.append(payload);
-  return f;
-}
-
-// HPACK: an indexed static entry, and a literal with incremental indexing (static name).
-std::string Indexed(int index) { return std::string(1, static_cast<char>(0x80 | index)); }
-std::string Incremental(int name_index, std::string_view value) {
-  return std::string(1, static_cast<char>(0x40 | name_index)) +
-         std::string(1, static_cast<char>(value.size())) + std::string(value);
-}
+using http2::testing::Frame;
+using http2::testing::Incremental;
+using http2::testing::Indexed;
 
 constexpr uint8_t kEndStream = http2::kFlagEndStream;
 constexpr uint8_t kEndHeaders = http2::kFlagEndHeaders;

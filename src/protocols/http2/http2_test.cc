@@ -7,6 +7,7 @@
 
 #include "src/protocols/http2/frames.h"
 #include "src/protocols/http2/huffman.h"
+#include "src/protocols/http2/wire_builders_for_test.h"
 
 namespace loupe::protocols::http2 {
 namespace {
@@ -14,47 +15,13 @@ namespace {
 using telemetry::Protocol;
 using telemetry::Request;
 
-// Frame and HPACK builders. Header blocks use the representations real encoders emit: indexed
-// static entries, literals with incremental indexing, and references to the dynamic entries.
-std::string Frame(FrameType type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  const size_t n = payload.size();
-  f.push_back(static_cast<char>(n >> 16));
-  f.push_back(static_cast<char>(n >> 8));
-  f.push_back(static_cast<char>(n));
-  f.push_back(static_cast<char>(type));
-  f.push_back(static_cast<char>(flags));
-  f.push_back(static_cast<char>(stream >> 24));
-  f.push_back(static_cast<char>(stream >> 16));
-  f.push_back(static_cast<char>(stream >> 8));
-  f.push_back(static_cast<char>(stream));
-  f.append(payload);
-  return f;
-}
-
-std::string Str(std::string_view s, bool huffman = false) {
-  std::string out;
-  std::string body(s);
-  if (huffman) {
-    body.clear();
-    HuffmanEncode(s, &body);
-  }
-  out.push_back(static_cast<char>((huffman ? 0x80 : 0) | body.size()));  // < 127 in tests
-  return out + body;
-}
-std::string Indexed(int index) { return std::string(1, static_cast<char>(0x80 | index)); }
-// Literal with incremental indexing, name from the static table.
-std::string Incremental(int name_index, std::string_view value, bool huffman = false) {
-  return std::string(1, static_cast<char>(0x40 | name_index)) + Str(value, huffman);
-}
-// Literal with incremental indexing, new name.
-std::string IncrementalNew(std::string_view name, std::string_view value) {
-  return std::string(1, '\x40') + Str(name) + Str(value);
-}
-// Literal without indexing, new name.
-std::string LiteralNew(std::string_view name, std::string_view value) {
-  return std::string(1, '\x00') + Str(name) + Str(value);
-}
+// Frame and HPACK builders: src/protocols/http2/wire_builders_for_test.h.
+using testing::Frame;
+using testing::Incremental;
+using testing::IncrementalNew;
+using testing::Indexed;
+using testing::LiteralNew;
+using testing::Str;
 
 std::string Settings(const std::vector<std::pair<uint16_t, uint32_t>>& entries) {
   std::string p;
