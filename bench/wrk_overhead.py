@@ -143,6 +143,8 @@ def main() -> int:
                         help="turn the network view off (LOUPE_NETWORK_ENABLE=false)")
     parser.add_argument("--agent-env", action="append", default=[], metavar="KEY=VALUE",
                         help="more environment for the agent (repeatable)")
+    parser.add_argument("--agent-sched", choices=["other", "batch", "idle"], default="other",
+                        help="scheduling policy of the agent's threads (chrt), default other")
     args = parser.parse_args()
     loupe = os.path.abspath(args.loupe)
     extra_env = dict(kv.split("=", 1) for kv in args.agent_env)
@@ -151,7 +153,7 @@ def main() -> int:
     load_before = load_average()
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency against nginx; "
           f"{args.rounds} rounds; agent {'app view only' if args.app_only else 'default'} "
-          f"{' '.join(args.agent_env)}; "
+          f"{' '.join(args.agent_env)} sched {args.agent_sched}; "
           f"load average {load_before}", flush=True)
     with tempfile.TemporaryDirectory(prefix="loupe-bench-") as workdir, \
             Lab(pods=2, workloads={"pod0": ["nginx"]}) as lab:
@@ -167,15 +169,29 @@ def main() -> int:
                     if mode == "with":
                         agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
                         agent.wait_ready()
+                        if args.agent_sched != "other":
+                            # Every thread of the agent (chrt -a), after start-up.
+                            subprocess.run(["chrt", "-a", f"--{args.agent_sched}", "-p", "0",
+                                            str(agent.proc.pid)], check=True,
+                                           stdout=subprocess.DEVNULL)
                         traced0 = agent.traced_requests()
                         cpu0 = cpu_seconds(agent.proc.pid)
                     res = wrk(client_pod, url, args.seconds, args.threads, args.connections)
                     if agent is not None:
                         res["cpu"] = cpu_seconds(agent.proc.pid) - cpu0
-                        # Records of the last requests are final once their connection closes.
+                        # Records of the last requests are final once their connection closes:
+                        # wait until the count stops growing (both sides of every request when
+                        # every process is traced; nginx's alone when discovery selects it).
                         deadline = time.monotonic() + 10
-                        while agent.app_enabled and time.monotonic() < deadline and \
-                                (traced := agent.traced_requests() - traced0) < 2 * res["requests"]:
+                        last, stable_since = -1.0, time.monotonic()
+                        while agent.app_enabled and time.monotonic() < deadline:
+                            traced = agent.traced_requests() - traced0
+                            if traced >= 2 * res["requests"]:
+                                break
+                            if traced != last:
+                                last, stable_since = traced, time.monotonic()
+                            elif time.monotonic() - stable_since > 1.0:
+                                break
                             time.sleep(0.1)
                         res["traced"] = agent.traced_requests() - traced0
                         res["lost"] = agent.metrics().get(

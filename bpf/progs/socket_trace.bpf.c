@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-// Socket data sensor: syscall tracepoints on accept/connect/close and the data syscalls of TCP
-// sockets (AF_INET/AF_INET6, SOCK_STREAM), keyed by (tgid, fd). Entry tracepoints stash the
-// arguments per thread; exit tracepoints resolve the fd to its struct sock through the task's fd
-// table, keep per-connection byte positions, infer the protocol from the first bytes and copy a
-// prefix of each call's data for connections of known protocols. Also reports exec and exit of
-// processes so discovery can follow them.
+// Socket data sensor: one raw tracepoint on every syscall's exit handles accept/connect and the
+// data syscalls of TCP sockets (AF_INET/AF_INET6, SOCK_STREAM), keyed by (tgid, fd): the call's
+// arguments are read from the task's saved registers, the fd is resolved to its struct sock
+// through the task's fd table, per-connection byte positions are kept, the protocol is inferred
+// from the first bytes and a prefix of each call's data is copied for connections of known
+// protocols. close() is traced at its entry. Also reports exec and exit of processes so
+// discovery can follow them.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -71,30 +72,18 @@ enum args_kind {
   ARGS_IOV = 2,       // iovec array: readv, writev, recvmsg, sendmsg
   ARGS_MMSG = 3,      // mmsghdr array: recvmmsg, sendmmsg (iovec of the first message)
   ARGS_SENDFILE = 4,  // sendfile: bytes counted, nothing copied
-  ARGS_CONNECT = 5,
 };
 
+// A data call's arguments, read from the task's saved registers at the syscall's exit.
 struct syscall_args {
   __u64 ptr;     // buffer or iovec array
   __u64 iovcnt;  // iovec count (ARGS_IOV, ARGS_MMSG)
   __u64 mmsg;    // mmsghdr array (ARGS_MMSG)
-  __u64 sk;      // data calls: the TCP struct sock* the fd referred to at entry
-  __s64 nr;      // syscall number, to pair the exit with its own entry
   __s32 fd;
-  __u8 kind;       // enum args_kind; 0 = nothing stashed (the exit consumed it)
+  __u8 kind;       // enum args_kind
   __u8 direction;  // enum loupe_sock_direction
   __u8 pad[2];
 };
-
-// Arguments of the thread's in-flight traced syscall, from entry to exit: task-local storage, so
-// entry and exit cost a pointer lookup instead of a hash update and delete, and a thread that
-// exits inside a syscall leaves nothing behind.
-struct {
-  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct syscall_args);
-} active_args_map SEC(".maps");
 
 struct conn_state {
   __u64 tsid;
@@ -350,17 +339,8 @@ static __always_inline void trace__emit_data(const struct conn_state* state,
 
 // A data syscall returned: `size` bytes to report (the first message for *mmsg), `total` bytes
 // the call moved in all.
-static __noinline int trace__data(const struct syscall_args* args, __u64 id, __u32 size,
-                                  __u64 total) {
-  const __u32 tgid = id >> 32;
-  const __u64 key = trace__conn_key(tgid, args->fd);
-  struct sock* sk = (struct sock*)args->sk;
-  struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
-  if (!state || state->sk != (__u64)sk) {
-    if (state) trace__emit_close(state, id, args->fd);
-    state = trace__new_conn(key, sk, trace__file_of_fd(args->fd), LOUPE_ROLE_UNKNOWN, 1);
-    if (!state) return 0;
-  }
+static __always_inline int trace__data(struct conn_state* state, const struct syscall_args* args,
+                                       __u64 id, __u32 size, __u64 total) {
   const __u8 dir = args->direction & 1;
   const __u64 position = state->bytes[dir];
   state->bytes[dir] = position + total;
@@ -384,39 +364,35 @@ static __noinline int trace__data(const struct syscall_args* args, __u64 id, __u
   return 0;
 }
 
-static __always_inline void trace__store_args(struct trace_event_raw_sys_enter* ctx, __u8 kind,
-                                              __u8 direction, __u64 ptr, __u64 iovcnt, __u64 mmsg,
-                                              __u64 sk) {
-  struct syscall_args* args = bpf_task_storage_get(&active_args_map, bpf_get_current_task_btf(), 0,
-                                                   BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!args) return;
-  args->ptr = ptr;
-  args->iovcnt = iovcnt;
-  args->mmsg = mmsg;
-  args->sk = sk;
-  args->nr = (__s32)ctx->id;
-  args->fd = (__s32)ctx->args[0];
-  args->kind = kind;
-  args->direction = direction;
-}
+// x86_64 syscall numbers (the architecture the programs are built for). 32-bit (ia32) syscalls,
+// also those a 64-bit process makes with `int $0x80`, have other numbers: they are recognised by
+// the thread's TS_COMPAT status and ignored, as the syscall tracepoints ignore them.
+#if !defined(__TARGET_ARCH_x86)
+#error "socket_trace: syscall numbers are defined for x86_64 only"
+#endif
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendfile 40
+#define NR_connect 42
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_accept4 288
+#define NR_recvmmsg 299
+#define NR_sendmmsg 307
+#define TS_COMPAT 0x0002
 
-// accept/connect: the fd is resolved at the exit.
-static __always_inline void trace__stash(struct trace_event_raw_sys_enter* ctx, __u8 kind,
-                                         __u8 direction, __u64 ptr, __u64 iovcnt, __u64 mmsg) {
-  if (!trace__pid_wanted(bpf_get_current_pid_tgid() >> 32)) return;
-  trace__store_args(ctx, kind, direction, ptr, iovcnt, mmsg, 0);
-}
-
-// Data calls: stashed only when the fd is a TCP socket, so calls on files, pipes and other sockets
-// cost the entry check and nothing at the exit. A known connection whose fd still holds the same
-// file skips the socket checks.
-static __always_inline void trace__stash_data(struct trace_event_raw_sys_enter* ctx, __u8 kind,
-                                              __u8 direction, __u64 ptr, __u64 iovcnt, __u64 mmsg) {
-  const __u64 id = bpf_get_current_pid_tgid();
-  if (!trace__pid_wanted(id >> 32)) return;
-  const __s32 fd = (__s32)ctx->args[0];
+// A data call returned `ret` > 0 on `fd`: resolves the fd to a TCP socket (skipping the socket
+// checks when the fd still holds the known connection's file) and reports the data. Files, pipes
+// and other sockets cost the fd walk and nothing more.
+static __noinline int trace__data_call(const struct syscall_args* args, __u64 id, long ret) {
+  const __s32 fd = args->fd;
   struct file* file = trace__file_of_fd(fd);
-  if (!file) return;
+  if (!file) return 0;
   const __u64 key = trace__conn_key(id >> 32, fd);
   struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
   struct sock* sk = 0;
@@ -430,32 +406,21 @@ static __always_inline void trace__stash_data(struct trace_event_raw_sys_enter* 
         trace__emit_close(state, id, fd);
         bpf_map_delete_elem(&conn_map, &key);
       }
-      return;
+      return 0;
+    }
+    if (state && state->sk == (__u64)sk) {
+      state->file = (__u64)file;  // the same socket through another file (dup of a dup)
+    } else {
+      // Another socket under a known fd (dup2 onto it, a close we missed) or a connection that
+      // began before the sensor or before the process was traced.
+      if (state) trace__emit_close(state, id, fd);
+      state = trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
+      if (!state) return 0;
     }
   }
-  trace__store_args(ctx, kind, direction, ptr, iovcnt, mmsg, (__u64)sk);
-}
-
-// Takes the stashed arguments of this thread's syscall `nr`; 0 when there are none.
-static __always_inline int trace__take(struct trace_event_raw_sys_exit* ctx,
-                                       struct syscall_args* out) {
-  struct syscall_args* args =
-      bpf_task_storage_get(&active_args_map, bpf_get_current_task_btf(), 0, 0);
-  if (!args || args->kind == 0) return 0;
-  *out = *args;
-  args->kind = 0;
-  return out->nr == (__s32)ctx->id;
-}
-
-static __always_inline int trace__data_exit(struct trace_event_raw_sys_exit* ctx) {
-  struct syscall_args args;
-  if (!trace__take(ctx, &args)) return 0;
-  const long ret = ctx->ret;
-  if (ret <= 0) return 0;
-  const __u64 id = bpf_get_current_pid_tgid();
-  if (args.kind != ARGS_MMSG) return trace__data(&args, id, (__u32)ret, (__u64)ret);
+  if (args->kind != ARGS_MMSG) return trace__data(state, args, id, (__u32)ret, (__u64)ret);
   // ret messages moved: report the first, count them all (up to LOUPE_SOCK_MAX_MMSG).
-  const struct mmsghdr* msgs = (const struct mmsghdr*)args.mmsg;
+  const struct mmsghdr* msgs = (const struct mmsghdr*)args->mmsg;
   __u32 first = 0;
   __u64 total = 0;
   for (int i = 0; i < LOUPE_SOCK_MAX_MMSG; i++) {
@@ -466,181 +431,121 @@ static __always_inline int trace__data_exit(struct trace_event_raw_sys_exit* ctx
     total += len;
   }
   if (total == 0) return 0;
-  return trace__data(&args, id, first, total);
+  return trace__data(state, args, id, first, total);
 }
 
-// Plain buffers: (fd, buf, count[, flags]).
-static __always_inline int trace__enter_buf(struct trace_event_raw_sys_enter* ctx, __u8 dir,
-                                            int has_flags) {
-  if (has_flags && (ctx->args[3] & MSG_PEEK)) return 0;  // peeked bytes are read again later
-  trace__stash_data(ctx, ARGS_BUF, dir, ctx->args[1], 0, 0);
-  return 0;
-}
-
-// struct msghdr: (fd, msg, flags).
-static __always_inline int trace__enter_msg(struct trace_event_raw_sys_enter* ctx, __u8 dir) {
-  if (ctx->args[2] & MSG_PEEK) return 0;
-  if (!trace__pid_wanted(bpf_get_current_pid_tgid() >> 32)) return 0;
+// sendmsg/recvmsg (fd, msg, flags) and sendmmsg/recvmmsg (fd, msgvec, vlen, flags): the iovec of
+// the (first) message.
+static __always_inline int trace__msg_call(struct syscall_args* args, __u64 id, long ret,
+                                           __u64 msg_ptr) {
   struct user_msghdr msg = {};
-  if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)ctx->args[1]) != 0) return 0;
-  trace__stash_data(ctx, ARGS_IOV, dir, (__u64)msg.msg_iov, msg.msg_iovlen, 0);
+  if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)msg_ptr) != 0) return 0;
+  args->ptr = (__u64)msg.msg_iov;
+  args->iovcnt = msg.msg_iovlen;
+  args->mmsg = args->kind == ARGS_MMSG ? msg_ptr : 0;
+  return trace__data_call(args, id, ret);
+}
+
+// accept/accept4 returned the new connection's fd; connect succeeded (or is in progress) on fd.
+static __noinline int trace__conn_call(__u64 id, __s32 fd, __u8 role) {
+  struct file* file = trace__file_of_fd(fd);
+  struct sock* sk = trace__tcp_sock_of_file(file);
+  if (!sk) return 0;
+  const __u64 key = trace__conn_key(id >> 32, fd);
+  struct conn_state* state = trace__new_conn(key, sk, file, role, 0);
+  if (state) trace__emit_open(state, id, fd);
   return 0;
 }
 
-// struct mmsghdr array: (fd, msgvec, vlen, flags).
-static __always_inline int trace__enter_mmsg(struct trace_event_raw_sys_enter* ctx, __u8 dir) {
-  if (ctx->args[3] & MSG_PEEK) return 0;
-  if (!trace__pid_wanted(bpf_get_current_pid_tgid() >> 32)) return 0;
-  struct user_msghdr msg = {};
-  if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)ctx->args[1]) != 0) return 0;
-  trace__stash_data(ctx, ARGS_MMSG, dir, (__u64)msg.msg_iov, msg.msg_iovlen, ctx->args[1]);
-  return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int tracepoint__sys_enter_read(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_buf(ctx, LOUPE_DIR_INGRESS, 0);
-}
-SEC("tracepoint/syscalls/sys_exit_read")
-int tracepoint__sys_exit_read(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int tracepoint__sys_enter_write(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_buf(ctx, LOUPE_DIR_EGRESS, 0);
-}
-SEC("tracepoint/syscalls/sys_exit_write")
-int tracepoint__sys_exit_write(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int tracepoint__sys_enter_recvfrom(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_buf(ctx, LOUPE_DIR_INGRESS, 1);
-}
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int tracepoint__sys_exit_recvfrom(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int tracepoint__sys_enter_sendto(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_buf(ctx, LOUPE_DIR_EGRESS, 0);
-}
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int tracepoint__sys_exit_sendto(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int tracepoint__sys_enter_readv(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash_data(ctx, ARGS_IOV, LOUPE_DIR_INGRESS, ctx->args[1], ctx->args[2], 0);
-  return 0;
-}
-SEC("tracepoint/syscalls/sys_exit_readv")
-int tracepoint__sys_exit_readv(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int tracepoint__sys_enter_writev(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash_data(ctx, ARGS_IOV, LOUPE_DIR_EGRESS, ctx->args[1], ctx->args[2], 0);
-  return 0;
-}
-SEC("tracepoint/syscalls/sys_exit_writev")
-int tracepoint__sys_exit_writev(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int tracepoint__sys_enter_recvmsg(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_msg(ctx, LOUPE_DIR_INGRESS);
-}
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int tracepoint__sys_exit_recvmsg(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int tracepoint__sys_enter_sendmsg(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_msg(ctx, LOUPE_DIR_EGRESS);
-}
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int tracepoint__sys_exit_sendmsg(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int tracepoint__sys_enter_recvmmsg(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_mmsg(ctx, LOUPE_DIR_INGRESS);
-}
-SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int tracepoint__sys_exit_recvmmsg(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int tracepoint__sys_enter_sendmmsg(struct trace_event_raw_sys_enter* ctx) {
-  return trace__enter_mmsg(ctx, LOUPE_DIR_EGRESS);
-}
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int tracepoint__sys_exit_sendmmsg(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-// sendfile(out_fd, in_fd, offset, count): the bytes count in the position, nothing is copied.
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int tracepoint__sys_enter_sendfile64(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash_data(ctx, ARGS_SENDFILE, LOUPE_DIR_EGRESS, 0, 0, 0);
-  return 0;
-}
-SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int tracepoint__sys_exit_sendfile64(struct trace_event_raw_sys_exit* ctx) {
-  return trace__data_exit(ctx);
-}
-
-static __always_inline int trace__accept_exit(struct trace_event_raw_sys_exit* ctx) {
-  const long fd = ctx->ret;
-  if (fd < 0) return 0;
+// Every syscall's exit, one program: the call's arguments are still in the task's saved
+// registers (di, si, dx, r10 = arguments 1-4; orig_ax = the number), so the data calls need no
+// entry program and no per-thread stash, and calls that moved nothing (EAGAIN) cost the number
+// check. Syscalls of other kinds return after one read of the registers.
+SEC("raw_tp/sys_exit")
+int raw_tp__sys_exit(struct bpf_raw_tracepoint_args* ctx) {
+  // The current task's saved registers through its BTF pointer: plain loads, no probe read (this
+  // runs at every syscall's exit on the machine).
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  const long nr = (long)regs->orig_ax;
+  const long ret = (long)ctx->args[1];
+  switch (nr) {
+    case NR_read:
+    case NR_write:
+    case NR_readv:
+    case NR_writev:
+    case NR_sendfile:
+    case NR_sendto:
+    case NR_recvfrom:
+    case NR_sendmsg:
+    case NR_recvmsg:
+    case NR_sendmmsg:
+    case NR_recvmmsg:
+      if (ret <= 0) return 0;
+      break;
+    case NR_accept:
+    case NR_accept4:
+      if (ret < 0) return 0;
+      break;
+    case NR_connect:
+      // Non-blocking connects return -EINPROGRESS with the local port already bound.
+      if (ret != 0 && ret != -EINPROGRESS) return 0;
+      break;
+    default:
+      return 0;
+  }
+  if (task->thread_info.status & TS_COMPAT) return 0;
   const __u64 id = bpf_get_current_pid_tgid();
   if (!trace__pid_wanted(id >> 32)) return 0;
-  struct file* file = trace__file_of_fd((__s32)fd);
-  struct sock* sk = trace__tcp_sock_of_file(file);
-  if (!sk) return 0;
-  const __u64 key = trace__conn_key(id >> 32, (__s32)fd);
-  struct conn_state* state = trace__new_conn(key, sk, file, LOUPE_ROLE_SERVER, 0);
-  if (state) trace__emit_open(state, id, (__s32)fd);
-  return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int tracepoint__sys_exit_accept(struct trace_event_raw_sys_exit* ctx) {
-  return trace__accept_exit(ctx);
-}
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int tracepoint__sys_exit_accept4(struct trace_event_raw_sys_exit* ctx) {
-  return trace__accept_exit(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int tracepoint__sys_enter_connect(struct trace_event_raw_sys_enter* ctx) {
-  trace__stash(ctx, ARGS_CONNECT, LOUPE_DIR_EGRESS, 0, 0, 0);
-  return 0;
-}
-SEC("tracepoint/syscalls/sys_exit_connect")
-int tracepoint__sys_exit_connect(struct trace_event_raw_sys_exit* ctx) {
-  struct syscall_args args;
-  if (!trace__take(ctx, &args)) return 0;
-  // Non-blocking connects return -EINPROGRESS with the local port already bound.
-  if (ctx->ret != 0 && ctx->ret != -EINPROGRESS) return 0;
-  struct file* file = trace__file_of_fd(args.fd);
-  struct sock* sk = trace__tcp_sock_of_file(file);
-  if (!sk) return 0;
-  const __u64 id = bpf_get_current_pid_tgid();
-  const __u64 key = trace__conn_key(id >> 32, args.fd);
-  struct conn_state* state = trace__new_conn(key, sk, file, LOUPE_ROLE_CLIENT, 0);
-  if (state) trace__emit_open(state, id, args.fd);
+  const __s32 fd = (__s32)regs->di;
+  struct syscall_args args = {};
+  args.fd = fd;
+  args.ptr = regs->si;
+  switch (nr) {
+    case NR_read:
+      args.kind = ARGS_BUF;
+      args.direction = LOUPE_DIR_INGRESS;
+      return trace__data_call(&args, id, ret);
+    case NR_write:
+    case NR_sendto:
+      args.kind = ARGS_BUF;
+      args.direction = LOUPE_DIR_EGRESS;
+      return trace__data_call(&args, id, ret);
+    case NR_recvfrom:
+      if (regs->r10 & MSG_PEEK) return 0;  // peeked bytes are read again later
+      args.kind = ARGS_BUF;
+      args.direction = LOUPE_DIR_INGRESS;
+      return trace__data_call(&args, id, ret);
+    case NR_readv:
+    case NR_writev:
+      args.kind = ARGS_IOV;
+      args.direction = nr == NR_readv ? LOUPE_DIR_INGRESS : LOUPE_DIR_EGRESS;
+      args.iovcnt = regs->dx;
+      return trace__data_call(&args, id, ret);
+    case NR_sendfile:
+      // sendfile(out_fd, in_fd, offset, count): the bytes count in the position, nothing is copied.
+      args.kind = ARGS_SENDFILE;
+      args.direction = LOUPE_DIR_EGRESS;
+      args.ptr = 0;
+      return trace__data_call(&args, id, ret);
+    case NR_recvmsg:
+    case NR_sendmsg:
+      if (nr == NR_recvmsg && (regs->dx & MSG_PEEK)) return 0;
+      args.kind = ARGS_IOV;
+      args.direction = nr == NR_recvmsg ? LOUPE_DIR_INGRESS : LOUPE_DIR_EGRESS;
+      return trace__msg_call(&args, id, ret, regs->si);
+    case NR_recvmmsg:
+    case NR_sendmmsg:
+      if (nr == NR_recvmmsg && (regs->r10 & MSG_PEEK)) return 0;
+      args.kind = ARGS_MMSG;
+      args.direction = nr == NR_recvmmsg ? LOUPE_DIR_INGRESS : LOUPE_DIR_EGRESS;
+      return trace__msg_call(&args, id, ret, regs->si);
+    case NR_accept:
+    case NR_accept4:
+      return trace__conn_call(id, (__s32)ret, LOUPE_ROLE_SERVER);
+    case NR_connect:
+      return trace__conn_call(id, fd, LOUPE_ROLE_CLIENT);
+  }
   return 0;
 }
 

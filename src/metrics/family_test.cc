@@ -137,6 +137,31 @@ TEST(FamilyUpdateTest, WrongNumberOfValuesIsDroppedAndCounted) {
 #endif
 }
 
+TEST(FamilyUpdateTest, OnePackedKeyServesSeveralFamilies) {
+  Registry registry;
+  auto& requests = registry.AddCounter("a_total", "help", {"method", "code"});
+  auto& sizes = registry.AddHistogram("b_bytes", "help", {"method", "code"}, {10, 100});
+  const std::string_view values[] = {"GET", "200"};
+  const std::span<const std::string_view> span(values);
+  const internal::PackedKey key(span);
+  requests.Update(key, span, Inc);
+  sizes.Update(key, span, [](Histogram& h) { h.Observe(50); });
+  requests.Update({"GET", "200"}, Inc);  // the same series as through the shared key
+  EXPECT_EQ(Values(registry, "a_total"),
+            (std::map<std::string, double>{{"method=GET,code=200", 2}}));
+  EXPECT_EQ(Values(registry, "b_bytes"),
+            (std::map<std::string, double>{{"method=GET,code=200", 1}}));
+  EXPECT_EQ(requests.dynamic_series(), 1u);
+#ifdef NDEBUG
+  // A key whose values do not fit the family is dropped and counted as for Update(values).
+  auto& wide = registry.AddCounter("c_total", "help", {"method", "code", "route"});
+  wide.Update(key, span, Inc);
+  EXPECT_TRUE(Values(registry, "c_total").empty());
+  EXPECT_EQ(Values(registry, "loupe_internal_errors_total"),
+            (std::map<std::string, double>{{"site=metrics_label_values", 1}}));
+#endif
+}
+
 TEST(FamilyUpdateTest, SamplesAreSortedByLabelValues) {
   Registry registry;
   auto& family = registry.AddGauge("g", "help", {"k"});

@@ -236,27 +236,18 @@ class Family {
       return;
     }
     const internal::PackedKey key(values);
-    Shard& shard = shards_[key.hash() >> kShardShift];
-    {
-      std::shared_lock<std::shared_mutex> lock(shard.mu);
-      auto it = shard.entries.find(internal::LabelValuesRef{key.hash(), key.bytes()});
-      if (it != shard.entries.end()) [[likely]] {
-        Entry& entry = **it;
-        Touch(entry);
-        fn(entry.cell);
-        return;
-      }
+    UpdatePacked(key, values, std::forward<Fn>(fn));
+  }
+  // As Update(values, fn) with `key` = internal::PackedKey(values) built by the caller: families
+  // updated with the same label values per event (a request's duration and body sizes) pack and
+  // hash them once.
+  template <typename Fn>
+  void Update(const internal::PackedKey& key, std::span<const std::string_view> values, Fn&& fn) {
+    if (values.size() != label_names_.size()) [[unlikely]] {
+      ReportBadLabelCount(values.size());
+      return;
     }
-    {
-      std::unique_lock<std::shared_mutex> lock(shard.mu);
-      if (Entry* entry = FindOrInsertDynamicLocked(shard, key, values)) {
-        Touch(*entry);
-        fn(entry->cell);
-        return;
-      }
-    }
-    // Over the limit (or the overflow label set itself): the overflow series is never removed.
-    fn(OverflowEntry().cell);
+    UpdatePacked(key, values, std::forward<Fn>(fn));
   }
   void Update(std::initializer_list<std::string_view> values, auto&& fn) {
     Update(std::span<const std::string_view>(values.begin(), values.size()),
@@ -333,6 +324,31 @@ class Family {
     absl::flat_hash_set<std::unique_ptr<Entry>, EntryHash, EntryEq> entries;
   };
 
+  template <typename Fn>
+  void UpdatePacked(const internal::PackedKey& key, std::span<const std::string_view> values,
+                    Fn&& fn) {
+    Shard& shard = shards_[key.hash() >> kShardShift];
+    {
+      std::shared_lock<std::shared_mutex> lock(shard.mu);
+      auto it = shard.entries.find(internal::LabelValuesRef{key.hash(), key.bytes()});
+      if (it != shard.entries.end()) [[likely]] {
+        Entry& entry = **it;
+        Touch(entry);
+        fn(entry.cell);
+        return;
+      }
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(shard.mu);
+      if (Entry* entry = FindOrInsertDynamicLocked(shard, key, values)) {
+        Touch(*entry);
+        fn(entry->cell);
+        return;
+      }
+    }
+    // Over the limit (or the overflow label set itself): the overflow series is never removed.
+    fn(OverflowEntry().cell);
+  }
   void Touch(Entry& entry) const {
     const uint64_t epoch = state_->epoch.load(std::memory_order_relaxed);
     if (entry.last_epoch.load(std::memory_order_relaxed) != epoch) {

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -711,6 +712,65 @@ TEST_F(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   EXPECT_EQ(closes[0].bytes_received, kRequest.size());
   close(pipe_fds[0]);
   close(pipe_fds[1]);
+}
+
+// Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
+// one program on every syscall's exit reports only the bytes a call consumed or sent.
+TEST_F(SocketTraceBpfTest, FailedCallsAndPeeksAreNotData) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18083, &c);
+  ASSERT_EQ(fcntl(c.server, F_SETFL, fcntl(c.server, F_GETFL) | O_NONBLOCK), 0);
+  char buf[256];
+  ASSERT_EQ(read(c.server, buf, sizeof(buf)), -1);  // EAGAIN
+  ASSERT_EQ(errno, EAGAIN);
+  ASSERT_EQ(recv(c.server, buf, sizeof(buf), 0), -1);
+  ASSERT_EQ(write(-1, kRequest.data(), kRequest.size()), -1);  // EBADF
+  WriteAll(c.client, kRequest);
+  WaitReadable(c.server, kRequest.size());
+  // recvmsg with MSG_PEEK (the flags are the third argument here, not the fourth).
+  iovec peek_iov{buf, sizeof(buf)};
+  msghdr peek{};
+  peek.msg_iov = &peek_iov;
+  peek.msg_iovlen = 1;
+  ASSERT_EQ(recvmsg(c.server, &peek, MSG_PEEK), static_cast<ssize_t>(kRequest.size()));
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.DataOfLocked(Self(), c.server).empty(); }));
+  const auto data = sink_.DataOf(Self(), c.server);
+  ASSERT_EQ(data.size(), 1u);
+  ExpectData(data[0], DataDirection::kIngress, 0, kRequest.size(), kRequest, ConnRole::kServer);
+}
+
+// A 64-bit process can make 32-bit syscalls with `int $0x80`; their numbers mean other calls
+// (ia32 20 is getpid, x86_64 20 is writev). Set up so that reading it as writev(fd, iov, 1) would
+// report the pid as bytes sent on a traced connection: nothing may be reported.
+TEST_F(SocketTraceBpfTest, Ia32SyscallsOfA64BitProcessAreIgnored) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18084, &c);
+  WriteAll(c.client, kRequest);  // the connection is known and its protocol inferred
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  std::string bytes = "GET /x HTTP/1.1\r\n\r\n";
+  iovec iov{bytes.data(), bytes.size()};
+  long ret = 0;
+  // ia32 ABI: eax = number, ebx, ecx, edx = arguments. The x86_64 argument registers (rdi, rsi,
+  // rdx) hold what writev would read. int $0x80 clobbers r8-r11.
+  asm volatile("int $0x80"
+               : "=a"(ret)
+               : "a"(20L), "b"(static_cast<long>(c.client)), "D"(static_cast<long>(c.client)),
+                 "S"(&iov), "d"(1L)
+               : "memory", "rcx", "r8", "r9", "r10", "r11");
+  if (ret == -ENOSYS) GTEST_SKIP() << "the kernel does not run ia32 syscalls (IA32 emulation off)";
+  ASSERT_EQ(ret, getpid());
+  WriteAll(c.client, kRequest);  // a real write after it, to know the sensor has seen both
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.DataOfLocked(Self(), c.client).size() >= 2; }));
+  const auto data = sink_.DataOf(Self(), c.client);
+  ASSERT_EQ(data.size(), 2u);
+  ExpectData(data[0], DataDirection::kEgress, 0, kRequest.size(), kRequest, ConnRole::kClient);
+  ExpectData(data[1], DataDirection::kEgress, kRequest.size(), kRequest.size(), kRequest,
+             ConnRole::kClient);
 }
 
 TEST_F(SocketTraceBpfTest, ExecAndExitOfProcesses) {

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import threading
 import time
@@ -240,13 +241,18 @@ def test_slow_or_failing_receiver_does_not_slow_ingest(protocol):
     assert out["targets"][2]["self"]["loupe_otlp_exports_total|signal=traces|result=retried"] > 0
     assert out["targets"][0]["self"]["loupe_otlp_exported_items_total|signal=traces"] > 0
     # ... and the ingest path (Tracer::Process + Enqueue) cost the ingest thread no more CPU:
-    # its best rate per CPU second stays within 5% of the healthy case. Wall-clock rates on
-    # this shared 2-core VM vary by +-50% between identical rounds, so they only guard against
-    # gross blocking (an Enqueue that waited for a 2 s answer would collapse the rate).
-    cpu = [max(t["cpu_rates"]) for t in out["targets"]]
+    # its rate per CPU second stays within 5% of the healthy case. Rounds run interleaved
+    # (healthy, slow, failing, healthy, ...), so the machine's load drifts alike on the three
+    # rounds of one pass: the test compares each pass's rates and takes the median of the
+    # ratios, which a real slowdown (every round slower) moves and one disturbed round does not.
+    # Wall-clock rates on this shared 2-core VM vary by +-50% between identical rounds, so they
+    # only guard against gross blocking (an Enqueue that waited for a 2 s answer would collapse
+    # the rate).
+    cpu = [t["cpu_rates"] for t in out["targets"]]
+    for other in (1, 2):
+        ratios = [o / h for o, h in zip(cpu[other], cpu[0])]
+        assert statistics.median(ratios) >= 0.95, (other, ratios, cpu)
     wall = [max(t["rates"]) for t in out["targets"]]
-    assert cpu[1] >= 0.95 * cpu[0], cpu
-    assert cpu[2] >= 0.95 * cpu[0], cpu
     assert wall[1] >= 0.5 * wall[0] and wall[2] >= 0.5 * wall[0], wall
 
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <span>
 #include <tuple>
 
@@ -311,6 +312,35 @@ void Apply(const AppMetrics::Metric<Cell, AttrId>& metric,
   for (AttrId a : metric.attrs) labels[n++] = values[a];
   metric.family->Update(std::span<const std::string_view>(labels.data(), n), std::forward<Fn>(fn));
 }
+
+// The packed label key of the last attribute list applied, so that metrics selecting the same
+// attributes (a request's duration and body sizes, by default) pack and hash the values once.
+// `values` is read at the first Apply of each attribute list and must not change after it.
+template <typename AttrId, size_t N>
+class SharedKey {
+ public:
+  explicit SharedKey(const std::array<std::string_view, N>& values) : values_(values) {}
+
+  template <typename Cell, typename Fn>
+  void Apply(const AppMetrics::Metric<Cell, AttrId>& metric, Fn&& fn) {
+    if (attrs_ == nullptr || *attrs_ != metric.attrs) {
+      n_ = 0;
+      for (AttrId a : metric.attrs) labels_[n_++] = values_[a];
+      key_.reset();
+      key_.emplace(std::span<const std::string_view>(labels_.data(), n_));
+      attrs_ = &metric.attrs;
+    }
+    metric.family->Update(*key_, std::span<const std::string_view>(labels_.data(), n_),
+                          std::forward<Fn>(fn));
+  }
+
+ private:
+  const std::array<std::string_view, N>& values_;
+  const std::vector<AttrId>* attrs_ = nullptr;
+  std::array<std::string_view, N> labels_;
+  size_t n_ = 0;
+  std::optional<internal::PackedKey> key_;
+};
 
 void Observe(Histogram& h, double v, const ExemplarRef* exemplar) {
   if (exemplar != nullptr && !exemplar->trace_id.empty()) {
@@ -736,14 +766,15 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
         Apply(server ? rpc_server_duration_ : rpc_client_duration_, v,
               [&](Histogram& h) { Observe(h, seconds, exemplar); });
       } else {
-        Apply(server ? http_server_duration_ : http_client_duration_, v,
-              [&](Histogram& h) { Observe(h, seconds, exemplar); });
+        SharedKey<Attr, kAttrCount> key(v);
+        key.Apply(server ? http_server_duration_ : http_client_duration_,
+                  [&](Histogram& h) { Observe(h, seconds, exemplar); });
         const auto req_bytes = static_cast<double>(r.request_body_bytes);
         const auto resp_bytes = static_cast<double>(r.response_body_bytes);
-        Apply(server ? http_server_request_size_ : http_client_request_size_, v,
-              [&](Histogram& h) { h.Observe(req_bytes); });
-        Apply(server ? http_server_response_size_ : http_client_response_size_, v,
-              [&](Histogram& h) { h.Observe(resp_bytes); });
+        key.Apply(server ? http_server_request_size_ : http_client_request_size_,
+                  [&](Histogram& h) { h.Observe(req_bytes); });
+        key.Apply(server ? http_server_response_size_ : http_client_response_size_,
+                  [&](Histogram& h) { h.Observe(resp_bytes); });
       }
     }
     if (features_ & kFeatureApplicationSpan) {
@@ -765,8 +796,9 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
       v[kSpanName] = span_name;
       v[kSpanKind] = server ? "SPAN_KIND_SERVER" : "SPAN_KIND_CLIENT";
       v[kStatusCode] = error ? "STATUS_CODE_ERROR" : "STATUS_CODE_UNSET";
-      Apply(span_latency_, v, [&](Histogram& h) { h.Observe(seconds); });
-      Apply(span_calls_, v, [](Counter& c) { c.Inc(); });
+      SharedKey<Attr, kAttrCount> key(v);
+      key.Apply(span_latency_, [&](Histogram& h) { h.Observe(seconds); });
+      key.Apply(span_calls_, [](Counter& c) { c.Inc(); });
     }
   }
 
@@ -780,24 +812,25 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
                                        : options_.unresolved_outgoing);
     const std::string_view peer_ns = peer ? std::string_view(peer->namespace_name) : "";
     v[kConnectionType] = "";
+    SharedKey<Attr, kAttrCount> key(v);
     if (server) {
       v[kClient] = peer_name;
       v[kClientNamespace] = peer_ns;
       v[kServer] = svc->name;
       v[kServerNamespace] = svc->namespace_name;
-      Apply(graph_server_, v, [&](Histogram& h) { h.Observe(seconds); });
+      key.Apply(graph_server_, [&](Histogram& h) { h.Observe(seconds); });
     } else {
       v[kClient] = svc->name;
       v[kClientNamespace] = svc->namespace_name;
       v[kServer] = peer_name;
       v[kServerNamespace] = peer_ns;
-      Apply(graph_client_, v, [&](Histogram& h) { h.Observe(seconds); });
+      key.Apply(graph_client_, [&](Histogram& h) { h.Observe(seconds); });
     }
     // As Beyla: server spans count the request; client spans only when the server's own spans
     // are not reported (it is not instrumented), so one request is counted once.
     if (server || !peer || !peer->instrumented) {
-      Apply(graph_total_, v, [](Counter& c) { c.Inc(); });
-      if (error) Apply(graph_failed_, v, [](Counter& c) { c.Inc(); });
+      key.Apply(graph_total_, [](Counter& c) { c.Inc(); });
+      if (error) key.Apply(graph_failed_, [](Counter& c) { c.Inc(); });
     }
   }
 }
