@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-// Socket data sensor: one raw tracepoint on every syscall's exit handles accept/connect and the
-// data syscalls of TCP sockets (AF_INET/AF_INET6, SOCK_STREAM), keyed by (tgid, fd): the call's
-// arguments are read from the task's saved registers, the fd is resolved to its struct sock
+// Socket data sensor: exit tracepoints of accept/connect and of the data syscalls on TCP sockets
+// (AF_INET/AF_INET6, SOCK_STREAM), keyed by (tgid, fd). No entry programs: the call's arguments
+// are read from the task's saved registers at the exit; the fd is resolved to its struct sock
 // through the task's fd table, per-connection byte positions are kept, the protocol is inferred
 // from the first bytes and a prefix of each call's data is copied for connections of known
 // protocols. close() is traced at its entry. Also reports exec and exit of processes so
@@ -365,8 +365,8 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
 }
 
 // x86_64 syscall numbers (the architecture the programs are built for). 32-bit (ia32) syscalls,
-// also those a 64-bit process makes with `int $0x80`, have other numbers: they are recognised by
-// the thread's TS_COMPAT status and ignored, as the syscall tracepoints ignore them.
+// also those a 64-bit process makes with `int $0x80`, have other numbers: the syscall tracepoints
+// do not report them, and the thread's TS_COMPAT status is checked as well.
 #if !defined(__TARGET_ARCH_x86)
 #error "socket_trace: syscall numbers are defined for x86_64 only"
 #endif
@@ -457,18 +457,10 @@ static __noinline int trace__conn_call(__u64 id, __s32 fd, __u8 role) {
   return 0;
 }
 
-// Every syscall's exit, one program: the call's arguments are still in the task's saved
-// registers (di, si, dx, r10 = arguments 1-4; orig_ax = the number), so the data calls need no
-// entry program and no per-thread stash, and calls that moved nothing (EAGAIN) cost the number
-// check. Syscalls of other kinds return after one read of the registers.
-SEC("raw_tp/sys_exit")
-int raw_tp__sys_exit(struct bpf_raw_tracepoint_args* ctx) {
-  // The current task's saved registers through its BTF pointer: plain loads, no probe read (this
-  // runs at every syscall's exit on the machine).
-  struct task_struct* task = bpf_get_current_task_btf();
-  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
-  const long nr = (long)regs->orig_ax;
-  const long ret = (long)ctx->args[1];
+// A syscall `nr` returned `ret`: the call's arguments are still in the task's saved registers
+// (di, si, dx, r10 = arguments 1-4), so the data calls need no entry program and no per-thread
+// stash, and calls that moved nothing (EAGAIN, errors) cost the result check.
+static __always_inline int trace__sys_exit(const long nr, const long ret) {
   switch (nr) {
     case NR_read:
     case NR_write:
@@ -494,6 +486,9 @@ int raw_tp__sys_exit(struct bpf_raw_tracepoint_args* ctx) {
     default:
       return 0;
   }
+  // The current task's saved registers through its BTF pointer: plain loads, no probe read.
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   if (task->thread_info.status & TS_COMPAT) return 0;
   const __u64 id = bpf_get_current_pid_tgid();
   if (!trace__pid_wanted(id >> 32)) return 0;
@@ -547,6 +542,15 @@ int raw_tp__sys_exit(struct bpf_raw_tracepoint_args* ctx) {
       return trace__conn_call(id, fd, LOUPE_ROLE_CLIENT);
   }
   return 0;
+}
+
+// One program for the exit tracepoints of all the syscalls above (the syscall exit records share
+// one layout): loaded and verified once, attached by the skeleton to sys_exit_read and by the
+// sensor to the others (SocketTraceSensor, kExitTracepoints). Other syscalls run no program.
+SEC("tracepoint/syscalls/sys_exit_read")
+int tracepoint__sys_exit_socket_call(struct trace_event_raw_sys_exit* ctx) {
+  // __syscall_nr is a 32-bit field (the padding after it is not zeroed).
+  return trace__sys_exit((__s32)ctx->id, ctx->ret);
 }
 
 // close() releases the fd even when it fails, so the connection ends at the entry.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 // clang-format off: the ABI header needs the __u* types first.
 #include "bpf/intf/socket_trace.h"
@@ -130,6 +131,7 @@ absl::Status SocketTraceSensor::Start() {
   }
   // Attach last: the pid maps are complete when the first syscall is seen.
   if (status.ok()) status = skel_->Attach();
+  if (status.ok()) status = AttachExitTracepoints();
   if (!status.ok()) {
     Stop();
     std::lock_guard<std::mutex> lock(pids_mu_);
@@ -154,6 +156,12 @@ absl::Status SocketTraceSensor::Start() {
                          {{{"program", "process_events"}},
                           static_cast<double>(process_lost.ok() ? *process_lost : 0)}}});
       });
+  // Benchmarks only (docs/performance.md): the kernel side's cost alone, events read and dropped.
+  if (const char* discard = std::getenv("LOUPE_BENCH_DISCARD_SOCKET_EVENTS")) {
+    discard_events_ = std::string_view(discard) == "1";
+    if (discard_events_)
+      LOG_WARN("socket_trace: LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1, events are dropped");
+  }
   status = socket_reader_.Start(
       name_, bpf_map__fd(raw->maps.socket_events),
       [this](std::span<const uint8_t> record) { OnSocketRecord(record); },
@@ -181,7 +189,30 @@ absl::Status SocketTraceSensor::Start() {
   return absl::OkStatus();
 }
 
+absl::Status SocketTraceSensor::AttachExitTracepoints() {
+  // The skeleton attached the program to sys_exit_read (its section); the same program serves the
+  // exits of the other traced syscalls.
+  static constexpr const char* kExitTracepoints[] = {
+      "sys_exit_write",    "sys_exit_readv",    "sys_exit_writev",  "sys_exit_sendfile64",
+      "sys_exit_sendto",   "sys_exit_recvfrom", "sys_exit_sendmsg", "sys_exit_recvmsg",
+      "sys_exit_sendmmsg", "sys_exit_recvmmsg", "sys_exit_accept",  "sys_exit_accept4",
+      "sys_exit_connect"};
+  struct bpf_program* prog = skel_->get()->progs.tracepoint__sys_exit_socket_call;
+  for (const char* tp : kExitTracepoints) {
+    struct bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tp);
+    const long err = libbpf_get_error(link);
+    if (err != 0) {
+      return absl::InternalError(absl::StrCat("socket_trace: attaching to tracepoint syscalls/", tp,
+                                              ": ", std::strerror(static_cast<int>(-err))));
+    }
+    exit_links_.push_back(link);
+  }
+  return absl::OkStatus();
+}
+
 void SocketTraceSensor::Stop() {
+  for (struct bpf_link* link : exit_links_) bpf_link__destroy(link);
+  exit_links_.clear();
   socket_reader_.Stop();
   process_reader_.Stop();
   if (collector_id_ != 0) {
@@ -273,6 +304,8 @@ std::vector<uint32_t> SocketTraceSensor::traced_pids() const {
 
 void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
   events_total_->Inc();
+  if (discard_events_) [[unlikely]]
+    return;
   loupe_sock_header hdr;
   if (record.size() < sizeof(hdr)) {
     malformed_total_->Inc();

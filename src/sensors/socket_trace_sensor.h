@@ -78,6 +78,7 @@ class SocketTraceSensor final : public Sensor {
   void OnSocketRecord(std::span<const uint8_t> record);
   void OnProcessRecord(std::span<const uint8_t> record);
   void PollProcessLosses();
+  absl::Status AttachExitTracepoints();
   absl::Status WritePidLocked(int map_fd, uint32_t pid);
 
   const std::string name_ = "socket_trace";
@@ -98,9 +99,12 @@ class SocketTraceSensor final : public Sensor {
   int excluded_map_fd_ = -1;               // guarded by pids_mu_
 
   std::unique_ptr<bpf::Skeleton<struct socket_trace>> skel_;
+  // The exit-tracepoint program's attachments beyond the skeleton's own (sys_exit_read).
+  std::vector<struct bpf_link*> exit_links_;
   std::unique_ptr<FlowSink> lost_forwarder_;
   std::unique_ptr<LossTracker> losses_;
   std::vector<uint64_t> process_lost_last_;  // reader thread of process events
+  bool discard_events_ = false;  // LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1: read and drop (benchmarks)
   RingReaderThread socket_reader_;
   RingReaderThread process_reader_;
   std::atomic<int64_t> realtime_offset_ns_{0};
