@@ -8,7 +8,9 @@ The agent runs with its default configuration (every process instrumented, socke
 on, trace printer off) plus, unless `--app-only` is given, the network view on the lab's host
 veths; `--app-only` turns the network view off to isolate the application view's cost, and
 `--agent-env KEY=VALUE` (repeatable) sets more agent settings (e.g. LOUPE_APP_ENABLE=false for the
-network view alone, LOUPE_APP_CAPTURE_BYTES=256).
+network view alone, LOUPE_APP_CAPTURE_BYTES=256, LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1 for the kernel
+side alone); `--bpf-stats` prints each BPF program's run time per wrk request (bpf_stats is
+switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy.
 
 Prints one line per measurement and a summary: throughput ratio with/without (issue 4 target:
 >= 0.95), p99 latency difference, the agent's CPU seconds (utime + stime from /proc/<pid>/stat)
@@ -19,6 +21,7 @@ Needs root. Cleans up after itself: the agent is stopped and the lab torn down, 
 and Ctrl-C. Usage: sudo python3 bench/wrk_overhead.py [--loupe build/loupe] [--rounds 3]
 """
 import argparse
+import json
 import os
 import re
 import signal
@@ -117,6 +120,29 @@ class Agent:
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
+def bpf_prog_stats() -> dict[int, tuple[str, int, int]]:
+    """id -> (name, run_time_ns, run_cnt) of every loaded BPF program (kernel.bpf_stats_enabled)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], check=True, capture_output=True,
+                         text=True).stdout
+    return {p["id"]: (p.get("name", "?"), p.get("run_time_ns", 0), p.get("run_cnt", 0))
+            for p in json.loads(out)}
+
+
+def print_bpf_stats(before: dict, after: dict, requests: int) -> None:
+    total = 0
+    for prog_id, (name, run_ns, runs) in sorted(after.items()):
+        if prog_id not in before:
+            continue
+        d_ns, d_runs = run_ns - before[prog_id][1], runs - before[prog_id][2]
+        if d_runs <= 0:
+            continue
+        total += d_ns
+        print(f"    bpf {name:34s} {d_runs:9d} runs {d_ns / d_runs:6.0f} ns/run "
+              f"{d_ns / requests:6.0f} ns per wrk request", flush=True)
+    print(f"    bpf run time per wrk request {total / requests:.0f} ns (bpf_stats adds its own "
+          "clock reads to every run)", flush=True)
+
+
 def wrk(client, url: str, seconds: int, threads: int, connections: int) -> dict:
     out = client.exec(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                        url], timeout=seconds + 30)
@@ -143,6 +169,9 @@ def main() -> int:
                         help="turn the network view off (LOUPE_NETWORK_ENABLE=false)")
     parser.add_argument("--agent-env", action="append", default=[], metavar="KEY=VALUE",
                         help="more environment for the agent (repeatable)")
+    parser.add_argument("--bpf-stats", action="store_true",
+                        help="enable kernel.bpf_stats_enabled and print each program's run time "
+                             "per wrk request for the runs with the agent")
     parser.add_argument("--agent-sched", choices=["other", "batch", "idle"], default="other",
                         help="scheduling policy of the agent's threads (chrt), default other")
     args = parser.parse_args()
@@ -155,6 +184,16 @@ def main() -> int:
           f"{args.rounds} rounds; agent {'app view only' if args.app_only else 'default'} "
           f"{' '.join(args.agent_env)} sched {args.agent_sched}; "
           f"load average {load_before}", flush=True)
+    if args.bpf_stats:
+        subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
+    try:
+        return run(args, loupe, extra_env, results, load_before)
+    finally:
+        if args.bpf_stats:
+            subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=False)
+
+
+def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> int:
     with tempfile.TemporaryDirectory(prefix="loupe-bench-") as workdir, \
             Lab(pods=2, workloads={"pod0": ["nginx"]}) as lab:
         server_pod, client_pod = lab.pods
@@ -176,7 +215,11 @@ def main() -> int:
                                            stdout=subprocess.DEVNULL)
                         traced0 = agent.traced_requests()
                         cpu0 = cpu_seconds(agent.proc.pid)
+                        if args.bpf_stats:
+                            stats0 = bpf_prog_stats()
                     res = wrk(client_pod, url, args.seconds, args.threads, args.connections)
+                    if agent is not None and args.bpf_stats:
+                        print_bpf_stats(stats0, bpf_prog_stats(), res["requests"])
                     if agent is not None:
                         res["cpu"] = cpu_seconds(agent.proc.pid) - cpu0
                         # Records of the last requests are final once their connection closes:
