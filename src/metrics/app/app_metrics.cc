@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/base/build_info.h"
+#include "src/base/clock.h"
 #include "src/base/strings.h"
 #include "src/metrics/app/process_stats.h"
 
@@ -1036,6 +1038,10 @@ void AppMetrics::InitProcessMetrics(const AttributeSelector& selector) {
        MetricType::kCounter},
       {"process_network_io_bytes_total",
        "Bytes received and transmitted in the process's network namespace.", MetricType::kCounter},
+      {"process_cpu_utilization_ratio",
+       "CPU time of the process per cpu_mode since the previous collection, divided by the "
+       "elapsed time and the number of CPUs.",
+       MetricType::kGauge},
   };
   for (const auto& [name, help, type] : metrics) {
     ProcessMetric m;
@@ -1054,6 +1060,8 @@ void AppMetrics::CollectProcesses(std::vector<FamilySnapshot>* out) const {
     std::lock_guard<std::mutex> lock(processes_mu_);
     pids = processes_;
   }
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  const double cpus = online > 0 ? static_cast<double>(online) : 1.0;
   std::vector<FamilySnapshot> families;
   for (const ProcessMetric& m : process_metrics_) {
     families.push_back(FamilySnapshot{m.name, m.help, m.type, {}});
@@ -1099,6 +1107,37 @@ void AppMetrics::CollectProcesses(std::vector<FamilySnapshot>* out) const {
       add(4, static_cast<double>(*stats->net_receive_bytes), "network_io_direction", "receive");
       add(4, static_cast<double>(*stats->net_transmit_bytes), "network_io_direction", "transmit");
     }
+    // As Beyla's process.cpu.utilization: the CPU time since the previous collection over the
+    // elapsed time and the CPUs. A process's first collection has no previous one: no sample.
+    const CpuSample now{stats->user_seconds, stats->system_seconds, stats->wait_seconds,
+                        RealClock::Get().NowMonotonicNs()};
+    std::optional<CpuSample> previous;
+    {
+      std::lock_guard<std::mutex> lock(cpu_samples_mu_);
+      auto [it, inserted] = cpu_samples_.try_emplace(pid, now);
+      if (!inserted) {
+        previous = it->second;
+        it->second = now;
+      }
+    }
+    if (previous && now.monotonic_ns > previous->monotonic_ns) {
+      const double capacity =
+          static_cast<double>(now.monotonic_ns - previous->monotonic_ns) / 1e9 * cpus;
+      // A pid reused by a new process starts lower: clamp at 0.
+      auto ratio = [capacity](double cur, double prev) {
+        return cur > prev ? (cur - prev) / capacity : 0.0;
+      };
+      add(5, ratio(now.user, previous->user), "cpu_mode", "user");
+      add(5, ratio(now.system, previous->system), "cpu_mode", "system");
+      add(5, ratio(now.wait, previous->wait), "cpu_mode", "wait");
+    }
+  }
+  {
+    // Forget processes that left the set.
+    std::lock_guard<std::mutex> lock(cpu_samples_mu_);
+    std::erase_if(cpu_samples_, [&pids](const auto& entry) {
+      return std::find(pids.begin(), pids.end(), entry.first) == pids.end();
+    });
   }
   for (FamilySnapshot& f : families) {
     if (!f.samples.empty()) out->push_back(std::move(f));

@@ -195,7 +195,15 @@ class AppMetrics {
     std::vector<int> attrs;           // process attribute ids in label order
     std::vector<std::string> labels;  // their Prometheus names
   };
-  std::vector<ProcessMetric> process_metrics_;  // cpu time, memory, virtual, disk, network
+  std::vector<ProcessMetric> process_metrics_;  // cpu time, memory, virtual, disk, network,
+                                                // cpu utilization
+  // CPU times of each process at the previous collection, for process_cpu_utilization_ratio.
+  struct CpuSample {
+    double user = 0, system = 0, wait = 0;
+    int64_t monotonic_ns = 0;
+  };
+  mutable std::mutex cpu_samples_mu_;
+  mutable std::unordered_map<uint32_t, CpuSample> cpu_samples_;
 
   mutable std::shared_mutex endpoints_mu_;
   std::unordered_map<EndpointKey, std::shared_ptr<const PeerIdentity>, EndpointHash> endpoints_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -699,6 +700,59 @@ TEST_F(AppMetricsTest, ProcessMetricsFromProc) {
   One(net, {{"network_io_direction", "transmit"}});
   m->SetProcesses({});
   EXPECT_EQ(Find(Collect(), "process_cpu_time_seconds_total"), nullptr);
+}
+
+// process_cpu_utilization_ratio: CPU time per mode since the previous collection over the elapsed
+// time and the CPUs; nothing at a process's first collection.
+TEST_F(AppMetricsTest, ProcessCpuUtilizationBetweenCollections) {
+  AppMetricsOptions options = Options({"application_process"});
+  options.proc_root = "/proc";
+  auto m = Make(options);
+  const auto self = static_cast<uint32_t>(getpid());
+  m->SetProcesses({self});
+  EXPECT_EQ(Find(Collect(), "process_cpu_utilization_ratio"), nullptr);
+  // Burn 300 ms of CPU on this thread (user time) between the two collections.
+  auto process_cpu = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+  };
+  const auto wall0 = std::chrono::steady_clock::now();
+  const double cpu0 = process_cpu();
+  timespec start{}, now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  volatile uint64_t sink = 0;
+  do {
+    for (int i = 0; i < 100000; ++i) sink = sink + i;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < 300000000L);
+  const auto families = registry_.Collect();
+  const double cpu = process_cpu() - cpu0;
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const FamilySnapshot* util = Find(families, "process_cpu_utilization_ratio");
+  ASSERT_NE(util, nullptr);
+  EXPECT_EQ(util->type, MetricType::kGauge);
+  ASSERT_EQ(util->samples.size(), 3u);
+  const Sample* user = One(util, {{"cpu_mode", "user"}});
+  const Sample* system = One(util, {{"cpu_mode", "system"}});
+  ASSERT_NE(user, nullptr);
+  ASSERT_NE(system, nullptr);
+  EXPECT_EQ(Labels(*user).at("process_pid"), std::to_string(self));
+  // The process's CPU time over the window, over the window and the CPUs. /proc counts in 10 ms
+  // ticks (two readings: up to 20 ms off), and the window the agent measured starts a little
+  // before `wall0` (the first collection's own time): 25 % slack on top.
+  const double cpus = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  const double expected = cpu / (wall * cpus);
+  const double tolerance = 0.02 / (wall * cpus) + 0.25 * expected;
+  EXPECT_NEAR(user->value + system->value, expected, tolerance)
+      << "process CPU " << cpu << " s in " << wall << " s on " << cpus << " CPUs";
+  One(util, {{"cpu_mode", "wait"}});
+  // A process that left the set is forgotten: back in, its first collection has no ratio again.
+  m->SetProcesses({});
+  Collect();
+  m->SetProcesses({self});
+  EXPECT_EQ(Find(Collect(), "process_cpu_utilization_ratio"), nullptr);
 }
 
 TEST_F(AppMetricsTest, ProcessMetricsHonourSelection) {
