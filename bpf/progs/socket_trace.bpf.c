@@ -408,15 +408,12 @@ static __noinline int trace__data_call(const struct syscall_args* args, __u64 id
       }
       return 0;
     }
-    if (state && state->sk == (__u64)sk) {
-      state->file = (__u64)file;  // the same socket through another file (dup of a dup)
-    } else {
-      // Another socket under a known fd (dup2 onto it, a close we missed) or a connection that
-      // began before the sensor or before the process was traced.
-      if (state) trace__emit_close(state, id, fd);
-      state = trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
-      if (!state) return 0;
-    }
+    // Another socket under a known fd (dup2 onto it, a close we missed: a socket has one struct
+    // file, so another file is another socket) or a connection that began before the sensor or
+    // before the process was traced.
+    if (state) trace__emit_close(state, id, fd);
+    state = trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
+    if (!state) return 0;
   }
   if (args->kind != ARGS_MMSG) return trace__data(state, args, id, (__u32)ret, (__u64)ret);
   // ret messages moved: report the first, count them all (up to LOUPE_SOCK_MAX_MMSG).

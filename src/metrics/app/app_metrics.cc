@@ -305,16 +305,6 @@ std::vector<AttrId> SelectAttrs(const AttributeSelector& selector, std::string_v
   return out;
 }
 
-// Label values of one series: the selected attributes of `values`, in label order.
-template <typename Cell, typename AttrId, size_t N, typename Fn>
-void Apply(const AppMetrics::Metric<Cell, AttrId>& metric,
-           const std::array<std::string_view, N>& values, Fn&& fn) {
-  std::array<std::string_view, N> labels;
-  size_t n = 0;
-  for (AttrId a : metric.attrs) labels[n++] = values[a];
-  metric.family->Update(std::span<const std::string_view>(labels.data(), n), std::forward<Fn>(fn));
-}
-
 // The packed label key of the last attribute list applied, so that metrics selecting the same
 // attributes (a request's duration and body sizes, by default) pack and hash the values once.
 // `values` is read at the first Apply of each attribute list and must not change after it.
@@ -343,6 +333,13 @@ class SharedKey {
   size_t n_ = 0;
   std::optional<internal::PackedKey> key_;
 };
+
+// Label values of one series: the selected attributes of `values`, in label order.
+template <typename Cell, typename AttrId, size_t N, typename Fn>
+void Apply(const AppMetrics::Metric<Cell, AttrId>& metric,
+           const std::array<std::string_view, N>& values, Fn&& fn) {
+  SharedKey<AttrId, N>(values).Apply(metric, std::forward<Fn>(fn));
+}
 
 void Observe(Histogram& h, double v, const ExemplarRef* exemplar) {
   if (exemplar != nullptr && !exemplar->trace_id.empty()) {
@@ -1133,10 +1130,11 @@ void AppMetrics::CollectProcesses(std::vector<FamilySnapshot>* out) const {
     }
   }
   {
-    // Forget processes that left the set.
+    // Forget processes that left the set (sorted once: the set can hold thousands of pids).
+    std::sort(pids.begin(), pids.end());
     std::lock_guard<std::mutex> lock(cpu_samples_mu_);
     std::erase_if(cpu_samples_, [&pids](const auto& entry) {
-      return std::find(pids.begin(), pids.end(), entry.first) == pids.end();
+      return !std::binary_search(pids.begin(), pids.end(), entry.first);
     });
   }
   for (FamilySnapshot& f : families) {
