@@ -338,7 +338,10 @@ class SharedKey {
 template <typename Cell, typename AttrId, size_t N, typename Fn>
 void Apply(const AppMetrics::Metric<Cell, AttrId>& metric,
            const std::array<std::string_view, N>& values, Fn&& fn) {
-  SharedKey<AttrId, N>(values).Apply(metric, std::forward<Fn>(fn));
+  std::array<std::string_view, N> labels;
+  size_t n = 0;
+  for (AttrId a : metric.attrs) labels[n++] = values[a];
+  metric.family->Update(std::span<const std::string_view>(labels.data(), n), std::forward<Fn>(fn));
 }
 
 void Observe(Histogram& h, double v, const ExemplarRef* exemplar) {
