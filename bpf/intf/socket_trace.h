@@ -12,6 +12,9 @@
 /* recvmmsg/sendmmsg messages whose sizes are summed into the position; only the first is copied. */
 #define LOUPE_SOCK_MAX_MMSG 8
 #define LOUPE_PROC_FILENAME_LEN 256
+/* pid_bits_map: one bit per tgid up to the kernel's PID_MAX_LIMIT on 64-bit (4194304), in 64-bit
+ * words; 512 KiB. */
+#define LOUPE_PID_BITS_WORDS (4194304 / 64)
 
 enum loupe_sock_event_kind {
   LOUPE_SOCK_OPEN = 1,

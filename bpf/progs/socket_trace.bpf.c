@@ -51,21 +51,18 @@ struct {
 // Per-CPU count of process events lost because process_events was full; 1 slot.
 LOUPE_DECLARE_LOST_MAP(process_lost_map);
 
-// Processes (tgid -> 1) whose sockets are traced, maintained by discovery; 16384 entries.
+// Which processes are traced, one bit per tgid, shared with user space through mmap (user space
+// sets and clears bits with atomic operations): with trace_all_pids a set bit is a process never
+// traced (the agent), otherwise a traced one (selected by discovery and not excluded). Every
+// syscall exit of every process checks it: an array lookup is inlined by the verifier, where the
+// hash maps it replaces cost two helper calls (~90 ns per call, measured).
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, LOUPE_PID_BITS_WORDS);
   __type(key, __u32);
-  __type(value, __u8);
-} traced_pids_map SEC(".maps");
-
-// Processes (tgid -> 1) never traced, whatever the other settings (the agent); 256 entries.
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 256);
-  __type(key, __u32);
-  __type(value, __u8);
-} excluded_pids_map SEC(".maps");
+  __type(value, __u64);
+} pid_bits_map SEC(".maps");
 
 enum args_kind {
   ARGS_BUF = 1,       // one buffer: read, write, recvfrom, sendto
@@ -123,9 +120,10 @@ struct {
 } data_scratch_map SEC(".maps");
 
 static __always_inline int trace__pid_wanted(__u32 tgid) {
-  if (bpf_map_lookup_elem(&excluded_pids_map, &tgid)) return 0;
-  if (trace_all_pids) return 1;
-  return bpf_map_lookup_elem(&traced_pids_map, &tgid) != 0;
+  const __u32 word = tgid >> 6;
+  const __u64* bits = bpf_map_lookup_elem(&pid_bits_map, &word);
+  const int set = bits && ((*bits >> (tgid & 63)) & 1);
+  return trace_all_pids ? !set : set;
 }
 
 static __always_inline __u64 trace__conn_key(__u32 tgid, __s32 fd) {
@@ -483,12 +481,15 @@ static __always_inline int trace__sys_exit(const long nr, const long ret) {
     default:
       return 0;
   }
-  // The current task's saved registers through its BTF pointer: plain loads, no probe read.
+  // pid and tgid through the current task's BTF pointer (plain loads, no helper call); the
+  // process filter first, so untraced processes pay for nothing else.
   struct task_struct* task = bpf_get_current_task_btf();
-  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  const __u32 tgid = task->tgid;
+  if (!trace__pid_wanted(tgid)) return 0;
   if (task->thread_info.status & TS_COMPAT) return 0;
-  const __u64 id = bpf_get_current_pid_tgid();
-  if (!trace__pid_wanted(id >> 32)) return 0;
+  const __u64 id = ((__u64)tgid << 32) | (__u32)task->pid;
+  // The call's arguments in the task's saved registers.
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   const __s32 fd = (__s32)regs->di;
   struct syscall_args args = {};
   args.fd = fd;
@@ -587,8 +588,13 @@ int tracepoint__sched_process_exit(void* ctx) {
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  // A later process reusing the pid is not traced until discovery selects it.
-  bpf_map_delete_elem(&traced_pids_map, &tgid);
+  // A later process reusing the pid is not traced until discovery selects it (with
+  // trace_all_pids the bits are exclusions, which user space keeps).
+  if (!trace_all_pids) {
+    const __u32 word = tgid >> 6;
+    __u64* bits = bpf_map_lookup_elem(&pid_bits_map, &word);
+    if (bits) __sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
+  }
   struct loupe_proc_event* ev =
       loupe__ringbuf_reserve(&process_events, &process_lost_map, sizeof(*ev));
   if (!ev) return 0;

@@ -3,9 +3,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 // clang-format off: the ABI header needs the __u* types first.
@@ -26,6 +28,9 @@ namespace {
 // (wakeup_bytes); otherwise the reader picks events up on its own every kSocketPollMs, which bounds
 // the added latency.
 constexpr int kSocketPollMs = 5;
+
+constexpr size_t kPidBitsWords = LOUPE_PID_BITS_WORDS;
+constexpr size_t kPidBitsBytes = kPidBitsWords * sizeof(uint64_t);
 
 }  // namespace
 namespace {
@@ -119,14 +124,20 @@ absl::Status SocketTraceSensor::Start() {
   if (status.ok()) status = skel_->Load();
   if (status.ok()) {
     std::lock_guard<std::mutex> lock(pids_mu_);
-    traced_map_fd_ = bpf_map__fd(raw->maps.traced_pids_map);
-    excluded_map_fd_ = bpf_map__fd(raw->maps.excluded_pids_map);
+    void* bits = mmap(nullptr, kPidBitsBytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      bpf_map__fd(raw->maps.pid_bits_map), 0);
+    if (bits == MAP_FAILED) {
+      status = absl::InternalError(
+          absl::StrCat("socket_trace: cannot map the pid bitmap: ", std::strerror(errno)));
+    } else {
+      pid_bits_ = static_cast<uint64_t*>(bits);
+    }
     if (options_.exclude_self) excluded_.insert(static_cast<uint32_t>(getpid()));
     for (uint32_t pid : excluded_) {
-      if (status.ok()) status = WritePidLocked(excluded_map_fd_, pid);
+      if (status.ok()) status = SyncPidLocked(pid);
     }
     for (uint32_t pid : traced_) {
-      if (status.ok()) status = WritePidLocked(traced_map_fd_, pid);
+      if (status.ok()) status = SyncPidLocked(pid);
     }
   }
   // Attach last: the pid maps are complete when the first syscall is seen.
@@ -221,8 +232,8 @@ void SocketTraceSensor::Stop() {
   }
   {
     std::lock_guard<std::mutex> lock(pids_mu_);
-    traced_map_fd_ = -1;
-    excluded_map_fd_ = -1;
+    if (pid_bits_ != nullptr) munmap(pid_bits_, kPidBitsBytes);
+    pid_bits_ = nullptr;
   }
   losses_.reset();
   lost_forwarder_.reset();
@@ -230,12 +241,21 @@ void SocketTraceSensor::Stop() {
   up_ = false;
 }
 
-absl::Status SocketTraceSensor::WritePidLocked(int map_fd, uint32_t pid) {
-  if (map_fd < 0) return absl::OkStatus();
-  const uint8_t one = 1;
-  if (bpf_map_update_elem(map_fd, &pid, &one, BPF_ANY) != 0) {
-    return absl::ResourceExhaustedError(absl::StrCat("socket_trace: cannot add pid ", pid,
-                                                     " to the kernel pid set: errno ", errno));
+absl::Status SocketTraceSensor::SyncPidLocked(uint32_t pid) {
+  if (pid >= kPidBitsWords * 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket_trace: pid ", pid, " is above the kernel's pid limit"));
+  }
+  if (pid_bits_ == nullptr) return absl::OkStatus();  // applied at Start
+  const bool set = options_.trace_all_pids ? excluded_.contains(pid)
+                                           : traced_.contains(pid) && !excluded_.contains(pid);
+  // The kernel clears bits of exiting processes in the same words: atomic read-modify-writes.
+  std::atomic_ref<uint64_t> word(pid_bits_[pid / 64]);
+  const uint64_t bit = uint64_t{1} << (pid % 64);
+  if (set) {
+    word.fetch_or(bit, std::memory_order_relaxed);
+  } else {
+    word.fetch_and(~bit, std::memory_order_relaxed);
   }
   return absl::OkStatus();
 }
@@ -250,18 +270,19 @@ absl::Status SocketTraceSensor::SetTracedPids(const std::vector<uint32_t>& pids)
           absl::StrCat("socket_trace: more than ", kMaxTracedPids, " traced pids"));
       break;
     }
+    if (pid >= kPidBitsWords * 64) {
+      if (status.ok()) status = SyncPidLocked(pid);  // the error
+      continue;
+    }
     wanted.insert(pid);
   }
-  for (uint32_t pid : traced_) {
-    if (!wanted.contains(pid) && traced_map_fd_ >= 0) bpf_map_delete_elem(traced_map_fd_, &pid);
-  }
+  std::swap(traced_, wanted);  // `wanted` holds the previous set now
   for (uint32_t pid : wanted) {
-    if (!traced_.contains(pid)) {
-      absl::Status written = WritePidLocked(traced_map_fd_, pid);
-      if (status.ok() && !written.ok()) status = written;
-    }
+    if (!traced_.contains(pid)) SyncPidLocked(pid).IgnoreError();  // in range: cannot fail
   }
-  traced_ = std::move(wanted);
+  for (uint32_t pid : traced_) {
+    if (!wanted.contains(pid)) SyncPidLocked(pid).IgnoreError();
+  }
   return status;
 }
 
@@ -272,15 +293,15 @@ absl::Status SocketTraceSensor::AddPid(uint32_t pid) {
     return absl::ResourceExhaustedError(
         absl::StrCat("socket_trace: more than ", kMaxTracedPids, " traced pids"));
   }
-  RETURN_IF_ERROR(WritePidLocked(traced_map_fd_, pid));
   traced_.insert(pid);
-  return absl::OkStatus();
+  absl::Status status = SyncPidLocked(pid);
+  if (!status.ok()) traced_.erase(pid);
+  return status;
 }
 
 void SocketTraceSensor::RemovePid(uint32_t pid) {
   std::lock_guard<std::mutex> lock(pids_mu_);
-  traced_.erase(pid);
-  if (traced_map_fd_ >= 0) bpf_map_delete_elem(traced_map_fd_, &pid);
+  if (traced_.erase(pid) > 0) SyncPidLocked(pid).IgnoreError();
 }
 
 absl::Status SocketTraceSensor::ExcludePid(uint32_t pid) {
@@ -290,9 +311,10 @@ absl::Status SocketTraceSensor::ExcludePid(uint32_t pid) {
     return absl::ResourceExhaustedError(
         absl::StrCat("socket_trace: more than ", kMaxExcludedPids, " excluded pids"));
   }
-  RETURN_IF_ERROR(WritePidLocked(excluded_map_fd_, pid));
   excluded_.insert(pid);
-  return absl::OkStatus();
+  absl::Status status = SyncPidLocked(pid);
+  if (!status.ok()) excluded_.erase(pid);
+  return status;
 }
 
 std::vector<uint32_t> SocketTraceSensor::traced_pids() const {
@@ -392,7 +414,7 @@ void SocketTraceSensor::OnProcessRecord(std::span<const uint8_t> record) {
     process_sink_->OnExec(out);
   } else if (ev.kind == LOUPE_PROC_EXIT) {
     {
-      // The kernel already dropped the pid from traced_pids_map; forget it here too.
+      // The kernel already cleared the pid's bit; forget it here too.
       std::lock_guard<std::mutex> lock(pids_mu_);
       traced_.erase(ev.pid);
     }

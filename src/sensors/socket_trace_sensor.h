@@ -71,15 +71,17 @@ class SocketTraceSensor final : public Sensor {
   absl::Status ExcludePid(uint32_t pid);
   std::vector<uint32_t> traced_pids() const;
 
-  static constexpr size_t kMaxTracedPids = 16384;  // traced_pids_map
-  static constexpr size_t kMaxExcludedPids = 256;  // excluded_pids_map
+  // Bounds of the user-space sets (the kernel's pid bitmap holds every possible pid).
+  static constexpr size_t kMaxTracedPids = 16384;
+  static constexpr size_t kMaxExcludedPids = 256;
 
  private:
   void OnSocketRecord(std::span<const uint8_t> record);
   void OnProcessRecord(std::span<const uint8_t> record);
   void PollProcessLosses();
   absl::Status AttachExitTracepoints();
-  absl::Status WritePidLocked(int map_fd, uint32_t pid);
+  // Sets or clears `pid`'s bit in the kernel's pid bitmap from traced_ and excluded_.
+  absl::Status SyncPidLocked(uint32_t pid);
 
   const std::string name_ = "socket_trace";
   SocketEventSink& sink_;
@@ -95,8 +97,8 @@ class SocketTraceSensor final : public Sensor {
   mutable std::mutex pids_mu_;
   std::unordered_set<uint32_t> traced_;    // guarded by pids_mu_
   std::unordered_set<uint32_t> excluded_;  // guarded by pids_mu_
-  int traced_map_fd_ = -1;                 // guarded by pids_mu_; -1 when not started
-  int excluded_map_fd_ = -1;               // guarded by pids_mu_
+  // pid_bits_map mapped into the agent (LOUPE_PID_BITS_WORDS words); null when not started.
+  uint64_t* pid_bits_ = nullptr;  // guarded by pids_mu_ (the words are shared with the kernel)
 
   std::unique_ptr<bpf::Skeleton<struct socket_trace>> skel_;
   // The exit-tracepoint program's attachments beyond the skeleton's own (sys_exit_read).

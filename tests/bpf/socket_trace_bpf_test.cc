@@ -2,11 +2,13 @@
 // client in the root namespace, both sockets owned by this process (or a forked child), exchanging
 // known bytes through every data syscall the sensor hooks.
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -509,6 +511,19 @@ TEST_F(SocketTraceBpfTest, OnlyConnectionsOfKnownProtocolsAreCopied) {
              kHttp2);
 }
 
+// A child that connects to 198.19.250.2:`port` and writes kRequest once `go` is readable.
+[[noreturn]] void ConnectAndWriteChild(int go, uint16_t port) {
+  char x;
+  if (read(go, &x, 1) != 1) _exit(2);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = Ipv4("198.19.250.2", port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+  if (write(fd, kRequest.data(), kRequest.size()) != static_cast<ssize_t>(kRequest.size()))
+    _exit(4);
+  close(fd);
+  _exit(0);
+}
+
 TEST_F(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
   LOUPE_REQUIRE_ROOT();
   // Discovery mode with nothing selected yet; this process is not excluded, only not traced.
@@ -537,17 +552,7 @@ TEST_F(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
   int go[2];
   ASSERT_EQ(pipe(go), 0);
   const pid_t child = fork();
-  if (child == 0) {
-    char x;
-    if (read(go[0], &x, 1) != 1) _exit(2);
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr = Ipv4("198.19.250.2", 18088);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
-    if (write(fd, kRequest.data(), kRequest.size()) != static_cast<ssize_t>(kRequest.size()))
-      _exit(4);
-    close(fd);
-    _exit(0);
-  }
+  if (child == 0) ConnectAndWriteChild(go[0], 18088);
   ASSERT_GT(child, 0);
   ASSERT_TRUE(sensor_->AddPid(child).ok());
   ASSERT_EQ(write(go[1], "x", 1), 1);
@@ -573,6 +578,68 @@ TEST_F(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
   // Removed pids stop being traced.
   sensor_->RemovePid(Self());
   EXPECT_TRUE(sensor_->traced_pids().empty());
+}
+
+// A traced process's exit clears its pid in the kernel: a new process that gets the same pid
+// (clone3 with set_tid) is not traced until discovery selects it.
+TEST_F(SocketTraceBpfTest, ExitedPidReusedByAnotherProcessIsNotTraced) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.exclude_self = false}, /*trace_self=*/false);
+  Conn c;
+  c.listener = ListenInNetns(net_.ns(), net_.peer_ip(), 18090);
+  ASSERT_GE(c.listener, 0);
+  // First process: traced, exits without traffic.
+  const pid_t first = fork();
+  if (first == 0) _exit(0);
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(sensor_->AddPid(first).ok());
+  int status = 0;
+  ASSERT_EQ(waitpid(first, &status, 0), first);
+  const uint32_t pid = static_cast<uint32_t>(first);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    for (const auto& e : sink_.exits_locked())
+      if (e.pid == pid) return true;
+    return false;
+  }));
+  // Second process under the same pid.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  pid_t want = first;
+  clone_args args = {};
+  args.exit_signal = SIGCHLD;
+  args.set_tid = reinterpret_cast<uint64_t>(&want);
+  args.set_tid_size = 1;
+  const long second = syscall(SYS_clone3, &args, sizeof(args));
+  if (second == 0) ConnectAndWriteChild(go[0], 18090);
+  if (second < 0) {
+    close(go[0]);
+    close(go[1]);
+    GTEST_SKIP() << "clone3 with set_tid failed (errno " << errno << "): pid reuse not testable";
+  }
+  ASSERT_EQ(second, first);
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  const int accepted = accept4(c.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  ReadExactly(accepted, kRequest.size());
+  close(accepted);
+  ASSERT_EQ(waitpid(first, &status, 0), first);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // A traced marker process after it: once its events are in, the reused pid's would be too.
+  const pid_t marker = fork();
+  if (marker == 0) ConnectAndWriteChild(go[0], 18090);
+  ASSERT_GT(marker, 0);
+  ASSERT_TRUE(sensor_->AddPid(marker).ok());
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[0]);
+  close(go[1]);
+  const int marker_conn = accept4(c.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(marker_conn, 0);
+  ReadExactly(marker_conn, kRequest.size());
+  close(marker_conn);
+  ASSERT_EQ(waitpid(marker, &status, 0), marker);
+  const uint32_t marker_pid = static_cast<uint32_t>(marker);
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.CountForPidLocked(marker_pid) >= 3; }));
+  EXPECT_EQ(sink_.CountForPid(pid), 0u);
 }
 
 // trace_all_pids with the default exclusion of the sensor's own process.
