@@ -30,7 +30,7 @@ uint64_t FlowBuffer::Append(Flow flow) {
     slot.lost.reset();
     ++seen_flows_;
   }
-  cv_.notify_all();
+  NotifyWaiters();
   return seq;
 }
 
@@ -43,7 +43,7 @@ void FlowBuffer::AppendLost(const LostEvent& lost) {
     slot.flow.reset();
     slot.lost = lost;
   }
-  cv_.notify_all();
+  NotifyWaiters();
 }
 
 uint64_t FlowBuffer::Read(uint64_t from, uint64_t to, size_t max, std::vector<Entry>* out,
@@ -62,7 +62,18 @@ uint64_t FlowBuffer::Read(uint64_t from, uint64_t to, size_t max, std::vector<En
 
 bool FlowBuffer::WaitFor(uint64_t seq, std::chrono::steady_clock::time_point deadline) const {
   std::shared_lock lock(mu_);
-  return cv_.wait_until(lock, deadline, [&] { return shutdown_ || next_seq_ > seq; }) && !shutdown_;
+  // Counted while the lock is held: an appender takes the lock exclusively after this and so
+  // sees the count when it checks it after its append (condition_variable_any releases `lock`
+  // only once the waiter is registered, so the notify cannot be missed).
+  waiters_.fetch_add(1, std::memory_order_relaxed);
+  const bool ready =
+      cv_.wait_until(lock, deadline, [&] { return shutdown_ || next_seq_ > seq; }) && !shutdown_;
+  waiters_.fetch_sub(1, std::memory_order_relaxed);
+  return ready;
+}
+
+void FlowBuffer::NotifyWaiters() {
+  if (waiters_.load(std::memory_order_relaxed) > 0) cv_.notify_all();
 }
 
 void FlowBuffer::Shutdown() {

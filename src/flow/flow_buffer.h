@@ -7,6 +7,7 @@
 // Memory is bounded: capacity * sizeof(Flow) plus L7 details of the flows held.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -55,9 +56,13 @@ class FlowBuffer {
   uint64_t seen_flows() const;  // flows ever appended
 
  private:
+  void NotifyWaiters();
   const size_t capacity_;
   mutable std::shared_mutex mu_;
   mutable std::condition_variable_any cv_;
+  // Threads inside WaitFor: Append and AppendLost notify only when there are any (a notify of a
+  // condition_variable_any locks its internal mutex, per flow).
+  mutable std::atomic<int> waiters_{0};
   std::vector<Entry> slots_;
   uint64_t next_seq_ = 1;
   uint64_t seen_flows_ = 0;

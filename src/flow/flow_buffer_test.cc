@@ -99,5 +99,21 @@ TEST(FlowBufferTest, WaitForWakesOnAppendAndOnShutdown) {
   stopper.join();
 }
 
+// Append notifies only while a reader waits: every wake-up must still come from the append, not
+// from the deadline, also when the append races with the reader starting to wait.
+TEST(FlowBufferTest, EveryWaitingReaderIsWokenByTheAppend) {
+  FlowBuffer buffer(1023);
+  for (uint64_t seq = 1; seq <= 300; ++seq) {
+    std::thread writer([&] {
+      if (seq % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      buffer.Append(MakeFlow(static_cast<uint16_t>(seq)));
+    });
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(buffer.WaitFor(seq, start + std::chrono::seconds(10)));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << seq;
+    writer.join();
+  }
+}
+
 }  // namespace
 }  // namespace loupe::flow
