@@ -1,13 +1,24 @@
 #include "src/discovery/discovery.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "src/base/strings.h"
@@ -104,9 +115,81 @@ std::string ReadFirstLine(const std::string& path) {
   return line;
 }
 
-// Listening socket inodes of one network namespace, from /proc/<pid>/net/tcp{,6}.
-std::map<uint64_t, uint16_t> ListeningInodes(uint32_t pid) {
-  std::map<uint64_t, uint16_t> inodes;
+constexpr uint8_t kTcpListen = 10;  // TCP_LISTEN in the kernel's TCP state numbering
+
+// One SOCK_DIAG_BY_FAMILY dump of `family`'s TCP sockets in the LISTEN state on `fd`.
+bool DumpListeningFamily(int fd, uint8_t family, ListeningSockets* out) {
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof(msg);
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.nlh.nlmsg_seq = family;
+  msg.req.sdiag_family = family;
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = 1u << kTcpListen;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) !=
+      static_cast<ssize_t>(sizeof(msg))) {
+    return false;
+  }
+  alignas(nlmsghdr) char buf[16384];
+  while (true) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    int len = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) return true;
+      if (h->nlmsg_type == NLMSG_ERROR) return false;
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+          h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+        continue;
+      }
+      const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (d->idiag_state != kTcpListen || d->idiag_inode == 0) continue;
+      (*out)[d->idiag_inode] = ntohs(d->id.idiag_sport);
+    }
+  }
+}
+
+// The listening TCP sockets of the calling thread's network namespace (v4 and v6).
+std::optional<ListeningSockets> DumpListening() {
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return std::nullopt;
+  timeval timeout{.tv_sec = 2, .tv_usec = 0};  // never hang the scan on a silent kernel
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  ListeningSockets out;
+  const bool ok = DumpListeningFamily(fd, AF_INET, &out) && DumpListeningFamily(fd, AF_INET6, &out);
+  close(fd);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+namespace internal {
+
+std::optional<ListeningSockets> ListeningSocketsNetlink(uint32_t pid, bool same_netns) {
+  if (same_netns) return DumpListening();
+  // Another namespace: a short-lived thread joins it (network namespaces are per thread) and
+  // dumps there; the scan thread never leaves the agent's namespace, and no socket outlives the
+  // scan (a socket would keep a deleted namespace and its interfaces alive).
+  const int ns = open(absl::StrCat("/proc/", pid, "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return std::nullopt;
+  std::optional<ListeningSockets> result;
+  std::thread([&] {
+    if (setns(ns, CLONE_NEWNET) == 0) result = DumpListening();
+  }).join();
+  close(ns);
+  return result;
+}
+
+ListeningSockets ListeningSocketsProcfs(uint32_t pid) {
+  ListeningSockets inodes;
   for (const char* file : {"tcp", "tcp6"}) {
     std::ifstream in(absl::StrCat("/proc/", pid, "/net/", file));
     std::string line;
@@ -124,6 +207,15 @@ std::map<uint64_t, uint16_t> ListeningInodes(uint32_t pid) {
     }
   }
   return inodes;
+}
+
+}  // namespace internal
+
+namespace {
+
+ListeningSockets ListeningInodes(uint32_t pid, bool same_netns) {
+  if (auto dumped = internal::ListeningSocketsNetlink(pid, same_netns)) return *std::move(dumped);
+  return internal::ListeningSocketsProcfs(pid);
 }
 
 }  // namespace
@@ -247,11 +339,17 @@ bool Selection::Selected(const ProcessInfo& p, const PodResolver& pods) const {
                      [&](const Rule& rule) { return rule.Matches(p, pods); });
 }
 
-std::vector<ProcessInfo> ScanProcesses() {
+bool Selection::needs_listen_ports() const {
+  const auto by_ports = [](const Rule& r) { return !r.never && !r.ports.empty(); };
+  return std::any_of(include_.begin(), include_.end(), by_ports) ||
+         std::any_of(exclude_.begin(), exclude_.end(), by_ports);
+}
+
+std::vector<ProcessInfo> ScanProcesses(bool listen_ports) {
   std::vector<ProcessInfo> out;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
-  std::map<uint64_t, std::map<uint64_t, uint16_t>> listening_by_netns;
+  std::map<uint64_t, ListeningSockets> listening_by_netns;
   struct stat self_ns {};
   const bool have_self_ns = stat("/proc/self/ns/net", &self_ns) == 0;
   while (dirent* entry = readdir(proc)) {
@@ -268,9 +366,14 @@ std::vector<ProcessInfo> ScanProcesses() {
     struct stat ns {};
     if (stat((base + "/ns/net").c_str(), &ns) != 0) continue;
     p.other_netns = have_self_ns && ns.st_ino != self_ns.st_ino;
+    if (!listen_ports) {
+      out.push_back(std::move(p));
+      continue;
+    }
     auto it = listening_by_netns.find(ns.st_ino);
     if (it == listening_by_netns.end()) {
-      it = listening_by_netns.emplace(ns.st_ino, ListeningInodes(pid)).first;
+      const bool same_netns = have_self_ns && ns.st_ino == self_ns.st_ino;
+      it = listening_by_netns.emplace(ns.st_ino, ListeningInodes(pid, same_netns)).first;
     }
     const auto& listening = it->second;
     if (!listening.empty()) {
@@ -354,7 +457,7 @@ void Discovery::Loop() {
 void Discovery::ScanOnce() {
   std::set<uint32_t> now;
   std::vector<ProcessInfo> added;
-  for (ProcessInfo& p : ScanProcesses()) {
+  for (ProcessInfo& p : ScanProcesses(selection_.needs_listen_ports())) {
     if (p.pid == self_pid_ || !selection_.Selected(p, pods_)) continue;
     now.insert(p.pid);
     added.push_back(std::move(p));

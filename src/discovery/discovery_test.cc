@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +51,15 @@ TEST(SelectionTest, ExclusionsWin) {
   Selection s = Make({{{"open_ports", "1-65535"}}}, {{{"exe_path", "sshd"}}});
   EXPECT_TRUE(s.Selected(Proc(1, "/usr/sbin/nginx", {80})));
   EXPECT_FALSE(s.Selected(Proc(2, "/usr/sbin/sshd", {22})));
+}
+
+TEST(SelectionTest, ListenPortsAreLookedUpOnlyWhenARuleUsesThem) {
+  EXPECT_FALSE(Make({}).needs_listen_ports());
+  EXPECT_FALSE(Make({{{"exe_path", "nginx"}}}).needs_listen_ports());
+  EXPECT_TRUE(Make({{{"exe_path", "nginx"}}, {{"open_ports", "80"}}}).needs_listen_ports());
+  EXPECT_TRUE(Make({{{"exe_path", "nginx"}}}, {{{"open_ports", "22"}}}).needs_listen_ports());
+  EXPECT_TRUE(Make({}, {}, {}, "8080").needs_listen_ports());  // BEYLA_OPEN_PORT
+  EXPECT_FALSE(Make({}, {}, {}, "", "nginx").needs_listen_ports());
 }
 
 TEST(SelectionTest, InstrumentUsesGlobsAndIgnoresServices) {
@@ -296,6 +307,103 @@ TEST(SelectionTest, ContainersOnlyExcludesProcessesInTheAgentsNetworkNamespace) 
   EXPECT_TRUE(excluded->Selected(host));
   EXPECT_FALSE(excluded->Selected(pod));
   EXPECT_FALSE(Selection::FromConfig({}, {}, {{{"containers_only", "yes"}}}, {}, "", "").ok());
+}
+
+// A child that listens on an ephemeral TCP port (IPv6 `v6`, else IPv4) after entering a new
+// network namespace when `own_netns`; reports the port through `sync` and waits to be killed.
+pid_t ListeningChild(bool own_netns, bool v6, uint16_t* port) {
+  int sync[2];
+  if (pipe(sync) != 0) return -1;
+  const pid_t child = fork();
+  if (child == 0) {
+    if (own_netns && unshare(CLONE_NEWNET) != 0) _exit(1);
+    const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    if (v6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_any;
+      len = sizeof(*a);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_ANY);
+      len = sizeof(*a);
+    }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 1) != 0) _exit(1);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    const uint16_t p = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (write(sync[1], &p, sizeof(p)) != sizeof(p)) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(sync[1]);
+  const bool got = child > 0 && read(sync[0], port, sizeof(*port)) == sizeof(*port);
+  close(sync[0]);
+  if (child > 0 && !got) {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    return -1;
+  }
+  return child;
+}
+
+// Kills and reaps a child when the test ends, also when an assertion returns early.
+struct ChildGuard {
+  pid_t pid;
+  ~ChildGuard() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+std::vector<uint16_t> PortsOf(const std::vector<ProcessInfo>& scan, pid_t pid, bool* other_netns) {
+  for (const ProcessInfo& p : scan) {
+    if (p.pid == static_cast<uint32_t>(pid)) {
+      *other_netns = p.other_netns;
+      return p.listen_ports;
+    }
+  }
+  return {};
+}
+
+// The sock_diag dump of listening sockets finds what /proc/<pid>/net/tcp{,6} lists, in the agent's
+// namespace and in another one (entered from a helper thread).
+TEST(DiscoveryTest, ListenerDumpMatchesProcNetTcpInEveryNamespace) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (a new network namespace)";
+  uint16_t here_port = 0, there_port = 0;
+  const pid_t here = ListeningChild(/*own_netns=*/false, /*v6=*/true, &here_port);
+  const ChildGuard here_guard{here};
+  ASSERT_GT(here, 0);
+  const pid_t there = ListeningChild(/*own_netns=*/true, /*v6=*/false, &there_port);
+  const ChildGuard there_guard{there};
+  ASSERT_GT(there, 0);
+
+  const auto self = internal::ListeningSocketsNetlink(getpid(), /*same_netns=*/true);
+  ASSERT_TRUE(self.has_value());
+  EXPECT_EQ(*self, internal::ListeningSocketsProcfs(getpid()));
+  const auto other = internal::ListeningSocketsNetlink(there, /*same_netns=*/false);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(*other, internal::ListeningSocketsProcfs(there));
+  ASSERT_EQ(other->size(), 1u);  // a new namespace holds the child's listener only
+  EXPECT_EQ(other->begin()->second, there_port);
+
+  const std::vector<ProcessInfo> scan = ScanProcesses();
+  bool here_other = true, there_other = false;
+  const auto here_ports = PortsOf(scan, here, &here_other);
+  const auto there_ports = PortsOf(scan, there, &there_other);
+  EXPECT_EQ(here_ports, std::vector<uint16_t>{here_port});
+  EXPECT_FALSE(here_other);
+  EXPECT_EQ(there_ports, std::vector<uint16_t>{there_port});
+  EXPECT_TRUE(there_other);
+  // Without listen_ports the scan leaves them out.
+  for (const ProcessInfo& p : ScanProcesses(/*listen_ports=*/false)) {
+    EXPECT_TRUE(p.listen_ports.empty()) << p.pid;
+  }
 }
 
 // The scan marks processes of other network namespaces; this test process and its children
