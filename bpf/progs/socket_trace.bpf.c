@@ -193,11 +193,11 @@ static __always_inline void trace__fill_header(struct loupe_sock_header* hdr, __
 }
 
 // Wakes the reader when the pending data crosses this many bytes (user space sets an eighth of the
-// ring); otherwise the reader polls every few milliseconds, so batching costs at most that in
-// latency and saves a context switch per event (one wake-up per request halved nginx's
-// throughput). Only the record that crosses the mark wakes: a forced wake-up is a self-IPI, which
-// costs microseconds in a VM, and forcing one on every record while the reader catches up cost
-// nginx a tenth of its throughput.
+// ring); otherwise the reader polls every 5 ms (backing off to 50 ms while the ring stays empty),
+// so batching costs at most that in latency and saves a context switch per event (one wake-up per
+// request halved nginx's throughput). Only the record that crosses the mark wakes: a forced wake-up
+// is a self-IPI, which costs microseconds in a VM, and forcing one on every record while the reader
+// catches up cost nginx a tenth of its throughput.
 const volatile __u32 wakeup_bytes = 1024 * 1024;
 
 // The process's name (its main thread's comm), not the calling thread's: Java's worker threads are

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -38,21 +39,27 @@ void LossTracker::Poll() {
 }
 
 absl::Status RingReaderThread::Start(const std::string& sensor, int ringbuf_fd, Record on_record,
-                                     std::function<void()> tick, int poll_ms) {
+                                     std::function<void()> tick, int poll_ms, int idle_poll_ms) {
   auto reader = bpf::RingBufReader::Create(ringbuf_fd, std::move(on_record));
   if (!reader.ok()) return reader.status();
   stop_ = false;
   thread_ = std::thread([this, sensor,
                          reader = std::shared_ptr<bpf::RingBufReader>(std::move(reader).value()),
-                         tick = std::move(tick), poll_ms] {
+                         tick = std::move(tick), poll_ms, idle_poll_ms] {
     auto last_tick = std::chrono::steady_clock::now();
+    int timeout_ms = poll_ms;
     while (!stop_.load()) {
-      const int n = reader->Poll(poll_ms);
+      const int n = reader->Poll(timeout_ms);
       if (n < 0 && n != -EINTR) {
         LOG_EVERY_SECONDS(warn, 10, "{} sensor: ring buffer poll failed: {}", sensor, n);
       }
       // Records submitted without a wake-up are not reported by epoll: consume them here.
-      reader->Drain();
+      const int drained = reader->Drain();
+      if (n > 0 || drained > 0) {
+        timeout_ms = poll_ms;
+      } else if (idle_poll_ms > poll_ms) {
+        timeout_ms = std::min(std::max(timeout_ms, 1) * 2, idle_poll_ms);
+      }
       const auto now = std::chrono::steady_clock::now();
       if (now - last_tick >= std::chrono::seconds(1)) {
         last_tick = now;

@@ -41,8 +41,13 @@ class RingReaderThread {
   // Creates the reader (errors are returned here, not on the thread) and starts the thread.
   // `poll_ms`: how long a poll waits for a wake-up; afterwards whatever is in the ring is
   // consumed anyway, so producers that submit with BPF_RB_NO_WAKEUP are read within poll_ms.
+  // `idle_poll_ms` (> poll_ms): polls that found nothing double the wait up to this, and the
+  // first record found brings it back to poll_ms; an idle reader then wakes 1000/idle_poll_ms
+  // times a second instead of 1000/poll_ms, and a record submitted without a wake-up after a
+  // pause waits at most idle_poll_ms. 0: always poll_ms.
   [[nodiscard]] absl::Status Start(const std::string& sensor, int ringbuf_fd, Record on_record,
-                                   std::function<void()> tick, int poll_ms = 100);
+                                   std::function<void()> tick, int poll_ms = 100,
+                                   int idle_poll_ms = 0);
   void Stop();
 
  private:

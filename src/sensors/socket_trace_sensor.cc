@@ -28,6 +28,8 @@ namespace {
 // (wakeup_bytes); otherwise the reader picks events up on its own every kSocketPollMs, which bounds
 // the added latency.
 constexpr int kSocketPollMs = 5;
+// An idle reader backs off to this (RingReaderThread): 20 wake-ups a second instead of 200.
+constexpr int kSocketIdlePollMs = 50;
 
 constexpr size_t kPidBitsWords = LOUPE_PID_BITS_WORDS;
 constexpr size_t kPidBitsBytes = kPidBitsWords * sizeof(uint64_t);
@@ -181,7 +183,7 @@ absl::Status SocketTraceSensor::Start() {
         realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
         sink_.OnTick();
       },
-      kSocketPollMs);
+      kSocketPollMs, kSocketIdlePollMs);
   if (status.ok()) {
     status = process_reader_.Start(
         "process_events", bpf_map__fd(raw->maps.process_events),

@@ -1,6 +1,7 @@
 // Socket data sensor against real syscalls: a TCP server inside a test network namespace and a
 // client in the root namespace, both sockets owned by this process (or a forked child), exchanging
 // known bytes through every data syscall the sensor hooks.
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <netinet/in.h>
@@ -17,9 +18,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -509,6 +512,46 @@ TEST_F(SocketTraceBpfTest, OnlyConnectionsOfKnownProtocolsAreCopied) {
   ASSERT_EQ(h2_data.size(), 1u);
   ExpectData(h2_data[0], DataDirection::kEgress, 0, preface.size(), preface, ConnRole::kClient,
              kHttp2);
+}
+
+// Context switches of all threads of this process so far (voluntary and not).
+uint64_t ContextSwitchesOfSelf() {
+  uint64_t total = 0;
+  DIR* tasks = opendir("/proc/self/task");
+  if (tasks == nullptr) return 0;
+  while (dirent* t = readdir(tasks)) {
+    if (t->d_name[0] == '.') continue;
+    std::ifstream in(std::string("/proc/self/task/") + t->d_name + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos &&
+          line.substr(0, colon).ends_with("voluntary_ctxt_switches")) {
+        total += std::stoull(line.substr(colon + 1));
+      }
+    }
+  }
+  closedir(tasks);
+  return total;
+}
+
+// With nothing to read, the socket-event reader backs off from its 5 ms poll (200 wake-ups a
+// second) to 50 ms, and the first data after the pause is still delivered.
+TEST_F(SocketTraceBpfTest, IdleReaderBacksOffAndStillDelivers) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // long enough to back off
+  const uint64_t before = ContextSwitchesOfSelf();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const uint64_t switches = ContextSwitchesOfSelf() - before;
+  // Both readers idle: ~20 + ~10 wake-ups (each a switch out and back in); 200+ without backoff.
+  EXPECT_LT(switches, 120u);
+  Conn c;
+  Connect(net_, 18091, &c);
+  WriteAll(c.client, kRequest);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  const int client_fd = c.client;
+  EXPECT_TRUE(sink_.WaitFor([&] { return !sink_.DataOfLocked(Self(), client_fd).empty(); }));
 }
 
 // A child that connects to 198.19.250.2:`port` and writes kRequest once `go` is readable.
