@@ -60,6 +60,8 @@ absl::StatusOr<metrics::app::AppMetricsOptions> AppMetricsOptionsFromConfig(
   if (!prom.buckets.request_size.empty()) o.request_size_buckets = prom.buckets.request_size;
   if (!prom.buckets.response_size.empty()) o.response_size_buckets = prom.buckets.response_size;
 
+  o.span_names_limit = static_cast<size_t>(config.attributes().metric_span_names_limit);
+
   const auto& routes = config.routes();
   o.routes.patterns = routes.patterns;
   o.routes.ignored_patterns = routes.ignored_patterns;

@@ -20,7 +20,7 @@ struct KnownMetric {
 };
 
 // reference/beyla.md §4.1 and §4.6 (Prometheus names derived with otlptranslator).
-constexpr std::array<KnownMetric, 16> kKnownMetrics = {{
+constexpr std::array<KnownMetric, 22> kKnownMetrics = {{
     {"http_server_request_duration_seconds", {"http.server.request.duration", "s"}},
     {"http_client_request_duration_seconds", {"http.client.request.duration", "s"}},
     {"http_server_request_body_size_bytes", {"http.server.request.body.size", "By"}},
@@ -37,6 +37,13 @@ constexpr std::array<KnownMetric, 16> kKnownMetrics = {{
     {"traces_span_metrics_duration_seconds", {"traces.span.metrics.duration", "s"}},
     {"traces_span_metrics_calls_total", {"traces.span.metrics.calls", ""}},
     {"gen_ai_client_operation_duration_seconds", {"gen_ai.client.operation.duration", "s"}},
+    // Beyla's process metrics (application_process).
+    {"process_cpu_time_seconds_total", {"process.cpu.time", "s"}},
+    {"process_cpu_utilization_ratio", {"process.cpu.utilization", "1"}},
+    {"process_memory_usage_bytes", {"process.memory.usage", "By"}},
+    {"process_memory_virtual_bytes", {"process.memory.virtual", "By"}},
+    {"process_disk_io_bytes_total", {"process.disk.io", "By"}},
+    {"process_network_io_bytes_total", {"process.network.io", "By"}},
 }};
 
 struct KnownLabel {
@@ -45,7 +52,7 @@ struct KnownLabel {
   bool resource;  // moves to the resource
 };
 
-constexpr std::array<KnownLabel, 44> kKnownLabels = {{
+constexpr std::array<KnownLabel, 55> kKnownLabels = {{
     {"service_name", "service.name", true},
     {"service_namespace", "service.namespace", true},
     {"service_instance_id", "service.instance.id", true},
@@ -90,6 +97,17 @@ constexpr std::array<KnownLabel, 44> kKnownLabels = {{
     {"service_peer_name", "service.peer.name", false},
     {"network_protocol_version", "network.protocol.version", false},
     {"span_kind", "span.kind", false},
+    {"cpu_mode", "cpu.mode", false},
+    {"disk_io_direction", "disk.io.direction", false},
+    {"network_io_direction", "network.io.direction", false},
+    {"process_pid", "process.pid", false},
+    {"process_parent_pid", "process.parent_pid", false},
+    {"process_command", "process.command", false},
+    {"process_owner", "process.owner", false},
+    {"process_command_line", "process.command_line", false},
+    {"process_command_args", "process.command_args", false},
+    {"process_executable_name", "process.executable.name", false},
+    {"process_executable_path", "process.executable.path", false},
 }};
 
 const KnownLabel* LookupLabel(std::string_view label) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace loupe::otlp {
 namespace {
 
@@ -147,6 +149,49 @@ TEST(MetricsEncoderTest, NameMapping) {
   EXPECT_EQ(LookupOtelName("hubble_flows_processed_total"), nullptr);
   EXPECT_EQ(OtelAttributeName("rpc_response_status_code"), "rpc.response.status_code");
   EXPECT_EQ(OtelAttributeName("whatever"), "whatever");
+}
+
+// Beyla's process metrics leave under their OTel names (process.cpu.time with cpu.mode, ...),
+// the process attributes as data-point attributes and the service on the resource.
+TEST(MetricsEncoderTest, ProcessMetricsUseBeylasOtelNames) {
+  const std::pair<const char*, const char*> names[] = {
+      {"process_cpu_time_seconds_total", "process.cpu.time"},
+      {"process_cpu_utilization_ratio", "process.cpu.utilization"},
+      {"process_memory_usage_bytes", "process.memory.usage"},
+      {"process_memory_virtual_bytes", "process.memory.virtual"},
+      {"process_disk_io_bytes_total", "process.disk.io"},
+      {"process_network_io_bytes_total", "process.network.io"}};
+  for (const auto& [prometheus, otel] : names) {
+    const OtelMetricName* known = LookupOtelName(prometheus);
+    ASSERT_NE(known, nullptr) << prometheus;
+    EXPECT_EQ(known->name, otel);
+  }
+  metrics::FamilySnapshot cpu{
+      "process_cpu_time_seconds_total", "cpu", metrics::MetricType::kCounter, {}};
+  metrics::Sample s;
+  s.labels = {{"cpu_mode", "user"},
+              {"process_executable_name", "nginx"},
+              {"process_pid", "42"},
+              {"service_name", "shop"}};
+  s.value = 1.5;
+  cpu.samples.push_back(s);
+  MetricsEncoder encoder(Temporality::kCumulative, std::make_shared<tracing::Resource>(), kStart);
+  ExportMetricsServiceRequest req;
+  MetricsEncoder::Pending pending;
+  encoder.Encode({cpu}, kStart + 1'000'000'000, &req, &pending);
+  const pm::ResourceMetrics* rm = nullptr;
+  const pm::Metric* m = Find(req, "process.cpu.time", &rm);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->unit(), "s");
+  EXPECT_EQ(ResourceAttr(*rm, "service.name"), "shop");
+  ASSERT_EQ(m->sum().data_points_size(), 1);
+  std::map<std::string, std::string> attrs;
+  for (const auto& kv : m->sum().data_points(0).attributes()) {
+    attrs[kv.key()] = kv.value().string_value();
+  }
+  EXPECT_EQ(attrs, (std::map<std::string, std::string>{{"cpu.mode", "user"},
+                                                       {"process.executable.name", "nginx"},
+                                                       {"process.pid", "42"}}));
 }
 
 }  // namespace

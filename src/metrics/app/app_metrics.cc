@@ -795,7 +795,7 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
         std::memcpy(name_buf + method.size() + 1, route.data(), len);
         span_name = std::string_view(name_buf, method.size() + 1 + len);
       }
-      v[kSpanName] = span_name;
+      v[kSpanName] = LimitSpanName(*svc, span_name);
       v[kSpanKind] = server ? "SPAN_KIND_SERVER" : "SPAN_KIND_CLIENT";
       v[kStatusCode] = error ? "STATUS_CODE_ERROR" : "STATUS_CODE_UNSET";
       SharedKey<Attr, kAttrCount> key(v);
@@ -924,6 +924,22 @@ void AddKubernetesTargetLabels(const ServiceIdentity& id,
   for (const auto& [name, value] : k8s) labels->emplace_back(name, value);
 }
 }  // namespace
+
+std::string_view AppMetrics::LimitSpanName(const ServiceIdentity& svc, std::string_view span_name) {
+  const size_t limit = options_.span_names_limit;
+  if (limit == 0) return span_name;
+  thread_local std::string key;  // reused: no allocation per request once grown
+  key.assign(svc.name).push_back('\x1f');
+  key.append(svc.namespace_name);
+  std::lock_guard<std::mutex> lock(span_names_mu_);
+  auto it = span_names_.find(std::string_view(key));
+  if (it == span_names_.end()) it = span_names_.emplace(key, StringSet()).first;
+  StringSet& names = it->second;
+  if (names.contains(span_name)) return span_name;
+  if (names.size() >= limit) return "AGGREGATED";
+  names.emplace(span_name);
+  return span_name;
+}
 
 void AppMetrics::CollectTargetInfo(std::vector<FamilySnapshot>* out) const {
   FamilySnapshot family{"target_info", "Target metadata", MetricType::kGauge, {}};

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -204,6 +205,16 @@ class AppMetrics {
   };
   mutable std::mutex cpu_samples_mu_;
   mutable std::unordered_map<uint32_t, CpuSample> cpu_samples_;
+
+  // Span names seen per service (name '\x1f' namespace), for span_names_limit.
+  std::string_view LimitSpanName(const ServiceIdentity& svc, std::string_view span_name);
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+  std::mutex span_names_mu_;
+  std::unordered_map<std::string, StringSet, StringHash, std::equal_to<>> span_names_;
 
   mutable std::shared_mutex endpoints_mu_;
   std::unordered_map<EndpointKey, std::shared_ptr<const PeerIdentity>, EndpointHash> endpoints_;

@@ -505,6 +505,41 @@ TEST_F(AppMetricsTest, SpanMetrics) {
   EXPECT_EQ(latency->bucket_counts[8], 1u);  // 0.3 -> le=0.5
 }
 
+// attributes.metric_span_names_limit: past the limit a service's new span names become
+// AGGREGATED; names it already has keep counting, and each service has its own budget.
+TEST_F(AppMetricsTest, SpanNamesBeyondTheLimitAreAggregated) {
+  AppMetricsOptions options = Options({"application_span"});
+  options.span_names_limit = 2;
+  auto m = Make(options);
+  for (const char* path : {"/alpha", "/beta", "/gamma", "/delta", "/alpha"}) {
+    m->OnRequest(Http(telemetry::Role::kServer, 100, "GET", path, 200, 0.01));
+  }
+  m->OnRequest(Http(telemetry::Role::kServer, 200, "GET", "/gamma", 200, 0.01));
+  const auto families = registry_.Collect();
+  const FamilySnapshot* calls = Find(families, "traces_spanmetrics_calls_total");
+  ASSERT_NE(calls, nullptr);
+  std::map<std::pair<std::string, std::string>, double> counts;  // (service, span name)
+  for (const Sample& sample : calls->samples) {
+    const LabelMap labels = Labels(sample);
+    counts[{labels.at("service_name"), labels.at("span_name")}] += sample.value;
+  }
+  using Key = std::pair<std::string, std::string>;
+  EXPECT_EQ(counts, (std::map<Key, double>{{{"frontend", "GET /alpha"}, 2},
+                                           {{"frontend", "GET /beta"}, 1},
+                                           {{"frontend", "AGGREGATED"}, 2},
+                                           {{"orders", "GET /gamma"}, 1}}));
+  // 0 turns the limit off.
+  options.span_names_limit = 0;
+  metrics::Registry other;
+  auto unlimited = AppMetrics::Create(other, options);
+  ASSERT_TRUE(unlimited.ok());
+  for (const char* path : {"/alpha", "/beta", "/gamma"}) {
+    (*unlimited)->OnRequest(Http(telemetry::Role::kServer, 100, "GET", path, 200, 0.01));
+  }
+  const auto unlimited_families = other.Collect();
+  EXPECT_EQ(Find(unlimited_families, "traces_spanmetrics_calls_total")->samples.size(), 3u);
+}
+
 TEST_F(AppMetricsTest, RequestErrorClassification) {
   using telemetry::Role;
   EXPECT_TRUE(IsErrorRequest(Http(Role::kServer, 1, "GET", "/", 500, 0)));

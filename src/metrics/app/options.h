@@ -71,6 +71,9 @@ struct AppMetricsOptions {
   std::string unresolved_outgoing = "outgoing";
   // Limits of every event-labelled family (registry FamilyOptions).
   size_t max_series_per_metric = 0;
+  // attributes.metric_span_names_limit: distinct span_name values per service in the span metrics;
+  // later names become "AGGREGATED". 0: no limit.
+  size_t span_names_limit = 100;
   int64_t series_ttl_seconds = 300;   // Beyla's prometheus_export.ttl default (5m)
   std::string telemetry_sdk_version;  // target_info telemetry_sdk_version; empty = Loupe's
   // Kubernetes metadata is on: the application metrics carry Beyla's k8s_* labels (values from
