@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "src/bpf/libbpf_log.h"
+#include "src/bpf/links.h"
 #include "src/bpf/load_error.h"
 
 namespace loupe::bpf {
@@ -50,7 +51,9 @@ class Skeleton {
   }
 
   ~Skeleton() {
-    if (skel_ != nullptr) ops_.destroy(skel_);
+    if (skel_ == nullptr) return;
+    DestroyLinksConcurrently(TakeSkeletonLinks(skel_->skeleton));
+    ops_.destroy(skel_);
   }
   Skeleton(const Skeleton&) = delete;
   Skeleton& operator=(const Skeleton&) = delete;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/base/logging.h"
 #include "src/base/status.h"
+#include "src/bpf/links.h"
 #include "src/bpf/ringbuf_reader.h"
 #include "src/sensors/decode.h"
 
@@ -224,8 +225,15 @@ absl::Status SocketTraceSensor::AttachExitTracepoints() {
 }
 
 void SocketTraceSensor::Stop() {
-  for (struct bpf_link* link : exit_links_) bpf_link__destroy(link);
+  // All tracepoints at once: each detach waits for RCU grace periods, which concurrent ones share.
+  std::vector<struct bpf_link*> links = std::move(exit_links_);
   exit_links_.clear();
+  if (skel_ != nullptr) {
+    for (struct bpf_link* link : bpf::TakeSkeletonLinks(skel_->get()->skeleton)) {
+      links.push_back(link);
+    }
+  }
+  bpf::DestroyLinksConcurrently(links);
   socket_reader_.Stop();
   process_reader_.Stop();
   if (collector_id_ != 0) {

@@ -1,6 +1,7 @@
 // Socket data sensor against real syscalls: a TCP server inside a test network namespace and a
 // client in the root namespace, both sockets owned by this process (or a forked child), exchanging
 // known bytes through every data syscall the sensor hooks.
+#include <bpf/bpf.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -512,6 +514,50 @@ TEST_F(SocketTraceBpfTest, OnlyConnectionsOfKnownProtocolsAreCopied) {
   ASSERT_EQ(h2_data.size(), 1u);
   ExpectData(h2_data[0], DataDirection::kEgress, 0, preface.size(), preface, ConnRole::kClient,
              kHttp2);
+}
+
+// Ids of the BPF programs loaded on the host whose name starts with `prefix`.
+std::vector<uint32_t> ProgramIds(const std::string& prefix) {
+  std::vector<uint32_t> ids;
+  uint32_t id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    const int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+        std::string(info.name).starts_with(prefix.substr(0, sizeof(info.name) - 1))) {
+      ids.push_back(id);
+    }
+    close(fd);
+  }
+  return ids;
+}
+
+// Stop detaches all 17 tracepoints (concurrently) and frees the programs: none of the programs
+// the sensor loaded is left in the kernel.
+TEST_F(SocketTraceBpfTest, StopDetachesAndFreesEveryProgram) {
+  LOUPE_REQUIRE_ROOT();
+  const std::vector<uint32_t> before = ProgramIds("tracepoint__");
+  StartSensor();
+  std::vector<uint32_t> mine;  // the sensor's: exit, close, exec, exit-of-process programs
+  for (uint32_t id : ProgramIds("tracepoint__")) {
+    if (std::find(before.begin(), before.end(), id) == before.end()) mine.push_back(id);
+  }
+  ASSERT_EQ(mine.size(), 4u);
+  sensor_->Stop();
+  const auto left = [&] {
+    size_t n = 0;
+    for (uint32_t id : ProgramIds("tracepoint__")) {
+      n += std::find(mine.begin(), mine.end(), id) != mine.end() ? 1 : 0;
+    }
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (left() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // programs are freed via RCU
+  }
+  EXPECT_EQ(left(), 0u);
 }
 
 // Context switches of all threads of this process so far (voluntary and not).
