@@ -1,5 +1,6 @@
 #include "src/bpf/links.h"
 
+#include <system_error>
 #include <thread>
 
 namespace loupe::bpf {
@@ -9,7 +10,11 @@ void DestroyLinksConcurrently(std::span<struct bpf_link* const> links) {
   threads.reserve(links.size());
   for (struct bpf_link* link : links) {
     if (link == nullptr) continue;
-    threads.emplace_back([link] { bpf_link__destroy(link); });
+    try {
+      threads.emplace_back([link] { bpf_link__destroy(link); });
+    } catch (const std::system_error&) {
+      bpf_link__destroy(link);  // no thread to be had: detach here, one after the other
+    }
   }
   for (std::thread& t : threads) t.join();
 }

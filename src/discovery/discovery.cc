@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -181,9 +182,13 @@ std::optional<ListeningSockets> ListeningSocketsNetlink(uint32_t pid, bool same_
   const int ns = open(absl::StrCat("/proc/", pid, "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
   if (ns < 0) return std::nullopt;
   std::optional<ListeningSockets> result;
-  std::thread([&] {
-    if (setns(ns, CLONE_NEWNET) == 0) result = DumpListening();
-  }).join();
+  try {
+    std::thread([&] {
+      if (setns(ns, CLONE_NEWNET) == 0) result = DumpListening();
+    }).join();
+  } catch (const std::system_error&) {
+    // No thread to be had: the caller falls back to /proc/<pid>/net/tcp.
+  }
   close(ns);
   return result;
 }
