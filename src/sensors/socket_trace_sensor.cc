@@ -251,11 +251,20 @@ void SocketTraceSensor::Stop() {
   up_ = false;
 }
 
-absl::Status SocketTraceSensor::SyncPidLocked(uint32_t pid) {
+namespace {
+
+absl::Status CheckPidInRange(uint32_t pid) {
   if (pid >= kPidBitsWords * 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket_trace: pid ", pid, " is above the kernel's pid limit"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SocketTraceSensor::SyncPidLocked(uint32_t pid) {
+  RETURN_IF_ERROR(CheckPidInRange(pid));
   if (pid_bits_ == nullptr) return absl::OkStatus();  // applied at Start
   const bool set = options_.trace_all_pids ? excluded_.contains(pid)
                                            : traced_.contains(pid) && !excluded_.contains(pid);
@@ -280,8 +289,8 @@ absl::Status SocketTraceSensor::SetTracedPids(const std::vector<uint32_t>& pids)
           absl::StrCat("socket_trace: more than ", kMaxTracedPids, " traced pids"));
       break;
     }
-    if (pid >= kPidBitsWords * 64) {
-      if (status.ok()) status = SyncPidLocked(pid);  // the error
+    if (absl::Status range = CheckPidInRange(pid); !range.ok()) {
+      if (status.ok()) status = range;
       continue;
     }
     wanted.insert(pid);
