@@ -14,12 +14,14 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "src/base/strings.h"
@@ -350,13 +352,55 @@ bool Selection::needs_listen_ports() const {
          std::any_of(exclude_.begin(), exclude_.end(), by_ports);
 }
 
-std::vector<ProcessInfo> ScanProcesses(bool listen_ports) {
+namespace {
+
+// The listening-socket inodes among `pid`'s open fds.
+std::vector<uint64_t> ListeningInodesOf(const std::string& base,
+                                        const ListeningSockets& listening) {
+  std::vector<uint64_t> inodes;
+  DIR* fds = opendir((base + "/fd").c_str());
+  if (fds == nullptr) return inodes;
+  char buf[64];
+  while (dirent* fd = readdir(fds)) {
+    if (fd->d_name[0] == '.') continue;
+    const ssize_t len =
+        readlink(absl::StrCat(base, "/fd/", fd->d_name).c_str(), buf, sizeof(buf) - 1);
+    if (len <= 0) continue;
+    std::string_view target(buf, static_cast<size_t>(len));
+    if (!target.starts_with("socket:[")) continue;
+    uint64_t inode = 0;
+    if (!ParseInt(target.substr(8, target.size() - 9), &inode)) continue;
+    if (listening.contains(inode)) inodes.push_back(inode);
+  }
+  closedir(fds);
+  return inodes;
+}
+
+struct NetnsListeners {
+  ListeningSockets sockets;
+  bool walk_all = true;  // every process of the namespace has its fds walked this scan
+};
+
+}  // namespace
+
+std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ListenerOwners* owners) {
   std::vector<ProcessInfo> out;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
-  std::map<uint64_t, ListeningSockets> listening_by_netns;
+  std::map<uint64_t, NetnsListeners> listening_by_netns;
   struct stat self_ns {};
   const bool have_self_ns = stat("/proc/self/ns/net", &self_ns) == 0;
+  bool full = true;
+  if (owners != nullptr) {
+    full = owners->scans_until_full_ <= 0;
+    owners->scans_until_full_ =
+        full ? ListenerOwners::kFullWalkEvery : owners->scans_until_full_ - 1;
+    owners->last_walked_.clear();
+    owners->last_cached_ = 0;
+    if (full) owners->inodes_by_pid_.clear();
+  }
+  std::unordered_set<uint32_t> seen;
+  std::unordered_set<uint64_t> known;
   while (dirent* entry = readdir(proc)) {
     uint32_t pid = 0;
     if (!ParseInt(std::string_view(entry->d_name), &pid)) continue;
@@ -378,30 +422,46 @@ std::vector<ProcessInfo> ScanProcesses(bool listen_ports) {
     auto it = listening_by_netns.find(ns.st_ino);
     if (it == listening_by_netns.end()) {
       const bool same_netns = have_self_ns && ns.st_ino == self_ns.st_ino;
-      it = listening_by_netns.emplace(ns.st_ino, ListeningInodes(pid, same_netns)).first;
-    }
-    const auto& listening = it->second;
-    if (!listening.empty()) {
-      DIR* fds = opendir((base + "/fd").c_str());
-      if (fds != nullptr) {
-        while (dirent* fd = readdir(fds)) {
-          if (fd->d_name[0] == '.') continue;
-          const ssize_t len =
-              readlink(absl::StrCat(base, "/fd/", fd->d_name).c_str(), buf, sizeof(buf) - 1);
-          if (len <= 0) continue;
-          std::string_view target(buf, static_cast<size_t>(len));
-          if (!target.starts_with("socket:[")) continue;
-          uint64_t inode = 0;
-          if (!ParseInt(target.substr(8, target.size() - 9), &inode)) continue;
-          auto l = listening.find(inode);
-          if (l != listening.end()) p.listen_ports.push_back(l->second);
-        }
-        closedir(fds);
+      NetnsListeners l{ListeningInodes(pid, same_netns), true};
+      if (owners != nullptr && !full) {
+        // Walk the namespace's processes only if one of its listeners is new.
+        l.walk_all = std::any_of(l.sockets.begin(), l.sockets.end(),
+                                 [&](const auto& s) { return !owners->known_.contains(s.first); });
       }
+      for (const auto& s : l.sockets) known.insert(s.first);
+      it = listening_by_netns.emplace(ns.st_ino, std::move(l)).first;
+    }
+    const NetnsListeners& listening = it->second;
+    if (!listening.sockets.empty()) {
+      seen.insert(pid);
+      const std::vector<uint64_t>* inodes = nullptr;
+      std::vector<uint64_t> walked;
+      if (owners != nullptr && !listening.walk_all) {
+        auto cached = owners->inodes_by_pid_.find(pid);
+        if (cached != owners->inodes_by_pid_.end()) {
+          inodes = &cached->second;
+          ++owners->last_cached_;
+        }
+      }
+      if (inodes == nullptr) {
+        walked = ListeningInodesOf(base, listening.sockets);
+        inodes = &walked;
+        if (owners != nullptr) owners->last_walked_.push_back(pid);
+      }
+      for (uint64_t inode : *inodes) {
+        // A cached inode may have been closed since: only the namespace's current listeners count.
+        auto l = listening.sockets.find(inode);
+        if (l != listening.sockets.end()) p.listen_ports.push_back(l->second);
+      }
+      if (owners != nullptr && inodes == &walked) owners->inodes_by_pid_[pid] = std::move(walked);
     }
     out.push_back(std::move(p));
   }
   closedir(proc);
+  if (owners != nullptr && listen_ports) {
+    std::erase_if(owners->inodes_by_pid_, [&](const auto& e) { return !seen.contains(e.first); });
+    owners->known_ = std::move(known);
+  }
   return out;
 }
 
@@ -462,7 +522,7 @@ void Discovery::Loop() {
 void Discovery::ScanOnce() {
   std::set<uint32_t> now;
   std::vector<ProcessInfo> added;
-  for (ProcessInfo& p : ScanProcesses(selection_.needs_listen_ports())) {
+  for (ProcessInfo& p : ScanProcesses(selection_.needs_listen_ports(), &listener_owners_)) {
     if (p.pid == self_pid_ || !selection_.Selected(p, pods_)) continue;
     now.insert(p.pid);
     added.push_back(std::move(p));

@@ -18,6 +18,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -93,11 +95,37 @@ class Selection {
 // Listening TCP sockets of a network namespace: socket inode -> local port.
 using ListeningSockets = std::map<uint64_t, uint16_t>;
 
+// Which process holds which listening socket, remembered between scans so that a scan reads
+// /proc/<pid>/fd only where something changed: for a process it has not walked before (a new pid,
+// e.g. a forked worker inheriting its parent's listener), for every process of a network
+// namespace in which a listening socket appeared that no earlier scan saw (a process bound a new
+// port), and for every process every kFullWalkEvery scans. The last bounds what the cache can
+// miss: a listener passed to a running process over a unix socket, or one closed by one of
+// several holders, is seen within kFullWalkEvery scans (10 s at the 500 ms default interval).
+class ListenerOwners {
+ public:
+  static constexpr int kFullWalkEvery = 20;
+  // Processes whose fds the last scan walked, and how many it took from the cache.
+  const std::vector<uint32_t>& last_walked() const { return last_walked_; }
+  size_t last_cached() const { return last_cached_; }
+
+ private:
+  friend std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ListenerOwners* owners);
+  // Listening-socket inodes each walked process held at its walk (empty: none).
+  std::unordered_map<uint32_t, std::vector<uint64_t>> inodes_by_pid_;
+  // Listening-socket inodes of the previous scan (each was there at a walk of its namespace).
+  std::unordered_set<uint64_t> known_;
+  int scans_until_full_ = 0;
+  std::vector<uint32_t> last_walked_;
+  size_t last_cached_ = 0;
+};
+
 // Reads the processes of the host from /proc (pid namespace of the agent). With `listen_ports`
 // also the TCP ports each process listens on: one listening-socket dump per network namespace
 // (NETLINK_SOCK_DIAG restricted to LISTEN, /proc/<pid>/net/tcp{,6} when that is unavailable) and
-// an fd walk per process of a namespace that has listeners.
-std::vector<ProcessInfo> ScanProcesses(bool listen_ports = true);
+// an fd walk per process of a namespace that has listeners, or, with `owners`, only where the
+// listeners or the processes changed since the previous scan given the same `owners`.
+std::vector<ProcessInfo> ScanProcesses(bool listen_ports = true, ListenerOwners* owners = nullptr);
 
 namespace internal {
 // The listening sockets of `pid`'s network namespace from a sock_diag dump (entering the namespace
@@ -140,6 +168,7 @@ class Discovery {
   bool poked_ = false;
   bool stop_ = false;
   std::set<uint32_t> selected_;
+  ListenerOwners listener_owners_;  // scan thread only
   std::thread thread_;
 };
 

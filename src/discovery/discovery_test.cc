@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -404,6 +405,89 @@ TEST(DiscoveryTest, ListenerDumpMatchesProcNetTcpInEveryNamespace) {
   for (const ProcessInfo& p : ScanProcesses(/*listen_ports=*/false)) {
     EXPECT_TRUE(p.listen_ports.empty()) << p.pid;
   }
+}
+
+bool Walked(const ListenerOwners& owners, pid_t pid) {
+  const auto& w = owners.last_walked();
+  return std::find(w.begin(), w.end(), static_cast<uint32_t>(pid)) != w.end();
+}
+
+// With a ListenerOwners the scan reads a process's fds only when it is new, when its namespace
+// got a listener no scan saw before, or at the periodic full walk; the ports it reports stay
+// those of the namespace's current listeners.
+TEST(DiscoveryTest, ListenerOwnersWalkOnlyWhatChanged) {
+  ListenerOwners owners;
+  uint16_t a_port = 0;
+  const pid_t a = ListeningChild(/*own_netns=*/false, /*v6=*/false, &a_port);
+  const ChildGuard a_guard{a};
+  ASSERT_GT(a, 0);
+  bool other = false;
+
+  // First scan: a full walk.
+  std::vector<ProcessInfo> scan = ScanProcesses(true, &owners);
+  EXPECT_EQ(PortsOf(scan, a, &other), std::vector<uint16_t>{a_port});
+  EXPECT_TRUE(Walked(owners, a));
+  EXPECT_TRUE(Walked(owners, getpid()));
+
+  // Nothing changed: both come from the cache, with the same ports.
+  scan = ScanProcesses(true, &owners);
+  EXPECT_EQ(PortsOf(scan, a, &other), std::vector<uint16_t>{a_port});
+  EXPECT_FALSE(Walked(owners, a));
+  EXPECT_FALSE(Walked(owners, getpid()));
+  EXPECT_GT(owners.last_cached(), 0u);
+
+  // This process binds a new port: the namespace is walked again and the port is found.
+  const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(s, 1), 0);
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const uint16_t s_port = ntohs(addr.sin_port);
+  scan = ScanProcesses(true, &owners);
+  EXPECT_TRUE(Walked(owners, getpid()));
+  EXPECT_TRUE(Walked(owners, a));
+  EXPECT_EQ(PortsOf(scan, getpid(), &other), std::vector<uint16_t>{s_port});
+  EXPECT_EQ(PortsOf(scan, a, &other), std::vector<uint16_t>{a_port});
+
+  // A new process inheriting the listener (a forked worker) is walked; the others are not.
+  const pid_t worker = fork();
+  if (worker == 0) {
+    pause();
+    _exit(0);
+  }
+  const ChildGuard worker_guard{worker};
+  ASSERT_GT(worker, 0);
+  scan = ScanProcesses(true, &owners);
+  EXPECT_TRUE(Walked(owners, worker));
+  EXPECT_FALSE(Walked(owners, getpid()));
+  EXPECT_EQ(PortsOf(scan, worker, &other), std::vector<uint16_t>{s_port});
+  EXPECT_EQ(PortsOf(scan, getpid(), &other), std::vector<uint16_t>{s_port});
+
+  // a exits, taking its listener along: gone from the scan, the rest unchanged and cached.
+  kill(a, SIGKILL);
+  waitpid(a, nullptr, 0);
+  scan = ScanProcesses(true, &owners);
+  EXPECT_EQ(PortsOf(scan, a, &other), std::vector<uint16_t>{});
+  EXPECT_FALSE(Walked(owners, getpid()));
+  EXPECT_EQ(PortsOf(scan, worker, &other), std::vector<uint16_t>{s_port});
+
+  // This process closes its copy while the worker keeps the socket listening: the cache reports
+  // the port for this process until the periodic full walk, and no longer after it.
+  close(s);
+  bool corrected = false;
+  for (int i = 0; i <= ListenerOwners::kFullWalkEvery && !corrected; ++i) {
+    scan = ScanProcesses(true, &owners);
+    corrected = PortsOf(scan, getpid(), &other).empty();
+    if (corrected) {
+      EXPECT_TRUE(Walked(owners, getpid()));
+    }
+  }
+  EXPECT_TRUE(corrected);
+  EXPECT_EQ(PortsOf(scan, worker, &other), std::vector<uint16_t>{s_port});
 }
 
 // The scan marks processes of other network namespaces; this test process and its children

@@ -1,0 +1,77 @@
+// Benchmark of discovery's process scan with listening-port lookup (what BEYLA_OPEN_PORT and
+// `open_ports` selectors cost every scan interval): without and with the ListenerOwners cache
+// that skips the /proc/<pid>/fd walk of processes whose listeners did not change. `procs` extra
+// idle processes (forked, each holding 64 extra fds and an inherited listener, like the workers of
+// a prefork server) make the host look busier than this VM.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "src/discovery/discovery.h"
+
+namespace loupe::discovery {
+namespace {
+
+struct Children {
+  std::vector<pid_t> pids;
+  ~Children() {
+    for (pid_t pid : pids) kill(pid, SIGKILL);
+    for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  }
+};
+
+void BM_ScanProcesses(benchmark::State& state) {
+  const bool cached = state.range(0) != 0;
+  const int extra = static_cast<int>(state.range(1));
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listener, 1) != 0) {
+    state.SkipWithError("cannot listen");
+    return;
+  }
+  std::vector<int> fds;
+  for (int i = 0; i < 64; ++i) fds.push_back(dup(listener));
+  Children children;
+  for (int i = 0; i < extra; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      pause();
+      _exit(0);
+    }
+    if (pid > 0) children.pids.push_back(pid);
+  }
+  ListenerOwners owners;
+  size_t processes = 0;
+  size_t walks = 0;
+  for (auto _ : state) {
+    const auto scan = ScanProcesses(/*listen_ports=*/true, cached ? &owners : nullptr);
+    processes = scan.size();
+    walks += cached ? owners.last_walked().size() : processes;
+    benchmark::DoNotOptimize(scan.data());
+  }
+  state.counters["processes"] = static_cast<double>(processes);
+  // Processes whose fds were read, per scan (without the cache: every process of the namespace).
+  state.counters["walks/scan"] =
+      static_cast<double>(walks) / static_cast<double>(state.iterations());
+  for (int fd : fds) close(fd);
+  close(listener);
+}
+BENCHMARK(BM_ScanProcesses)
+    ->ArgNames({"cached", "procs"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 200})
+    ->Args({1, 200})
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace loupe::discovery
