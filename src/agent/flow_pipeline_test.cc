@@ -445,5 +445,28 @@ TEST(TracingResourceTest, CarriesTheKubernetesAttributesOfThePod) {
   EXPECT_FALSE(resource->GetString("service.name").empty());
 }
 
+// A pid's resource follows its identity: when the process exits, the namer forgets the pid, and
+// a new process under the same pid gets its own service name, not the exited one's.
+TEST(TracingResourceTest, AReusedPidGetsTheNewProcesssResource) {
+  AppFixture f("");
+  std::string name = "checkout";
+  f.app->service_namer().SetHook([&name](metrics::app::ServiceIdentity* id) {
+    id->name = name;
+    id->name_from_env = true;
+  });
+  telemetry::Request r = HttpRequest("/users/1");
+  r.pid = 4243;
+  const auto first = f.tracing->ResourceOf(r);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->GetString("service.name"), "checkout");
+  EXPECT_EQ(f.tracing->ResourceOf(r), first);  // unchanged identity: the same resource
+
+  f.app->service_namer().Forget(4243);  // the process exited (Agent::InstrumentedChanged)
+  name = "payments";
+  const auto second = f.tracing->ResourceOf(r);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->GetString("service.name"), "payments");
+}
+
 }  // namespace
 }  // namespace loupe::agent

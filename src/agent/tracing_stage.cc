@@ -147,11 +147,15 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceOf(
 
 std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
     const telemetry::Request& request) {
+  std::shared_ptr<const metrics::app::ServiceIdentity> service;
+  if (app_ != nullptr) service = app_->service_namer().Get(request.pid, request.process);
   auto it = resources_.find(request.pid);
-  if (it != resources_.end()) return it->second;
+  if (it != resources_.end() && it->second.service == service &&
+      (service != nullptr || it->second.process == request.process)) {
+    return it->second.resource;
+  }
   auto resource = std::make_shared<tracing::Resource>();
-  if (app_ != nullptr) {
-    auto service = app_->service_namer().Get(request.pid, request.process);
+  if (service != nullptr) {
     resource->Add("service.name", service->name);
     if (!service->namespace_name.empty()) {
       resource->Add("service.namespace", service->namespace_name);
@@ -165,8 +169,15 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
   }
   resource->Add("process.pid", static_cast<int64_t>(request.pid));
   tracing::AddSdkAttributes(resource.get(), host_name_);
-  if (resources_.size() > 16384) resources_.clear();
-  return resources_.emplace(request.pid, std::move(resource)).first->second;
+  std::string process = service == nullptr ? request.process : std::string();
+  CachedResource cached{std::move(service), std::move(process), resource};
+  if (it != resources_.end()) {
+    it->second = std::move(cached);
+  } else {
+    if (resources_.size() > 16384) resources_.clear();
+    resources_.emplace(request.pid, std::move(cached));
+  }
+  return resource;
 }
 
 std::optional<tracing::SampledSpanIds> TracingStage::OnRequest(const telemetry::Request& request) {

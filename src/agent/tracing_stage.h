@@ -45,9 +45,9 @@ class TracingStage {
   // span (for exemplars), else nullopt. Thread-safe.
   std::optional<tracing::SampledSpanIds> OnRequest(const telemetry::Request& request);
 
-  // The OTLP resource of the request's process (cached per pid): service.name/namespace/
-  // instance.id as the metrics name them, Beyla's k8s.* attributes when the process runs in a
-  // pod, process.pid, host.name and telemetry.sdk.*. Thread-safe.
+  // The OTLP resource of the request's process (cached per pid and identity):
+  // service.name/namespace/ instance.id as the metrics name them, Beyla's k8s.* attributes when the
+  // process runs in a pod, process.pid, host.name and telemetry.sdk.*. Thread-safe.
   std::shared_ptr<const tracing::Resource> ResourceOf(const telemetry::Request& request);
 
  private:
@@ -62,7 +62,15 @@ class TracingStage {
   std::unique_ptr<otlp::MetricsExporter> metrics_exporter_;
   std::unique_ptr<tracing::Tracer> tracer_;
   std::mutex mu_;  // tracer_ and resources_
-  std::unordered_map<uint32_t, std::shared_ptr<const tracing::Resource>> resources_;
+  // A resource is reused while the process's identity is the one it was built from: the service
+  // namer forgets a pid when its process exits (the pid may then be reused) and its identity may
+  // be recomputed; without app metrics the process name stands in for it.
+  struct CachedResource {
+    std::shared_ptr<const metrics::app::ServiceIdentity> service;
+    std::string process;
+    std::shared_ptr<const tracing::Resource> resource;
+  };
+  std::unordered_map<uint32_t, CachedResource> resources_;
   std::thread flusher_;
   std::mutex flush_mu_;
   std::condition_variable flush_cv_;
