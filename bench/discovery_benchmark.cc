@@ -1,8 +1,8 @@
 // Benchmark of discovery's process scan with listening-port lookup (what BEYLA_OPEN_PORT and
 // `open_ports` selectors cost every scan interval): without and with the ListenerOwners cache
-// that skips the /proc/<pid>/fd walk of processes whose listeners did not change. `procs` extra
-// idle processes (forked, each holding 64 extra fds and an inherited listener, like the workers of
-// a prefork server) make the host look busier than this VM.
+// that skips the /proc reads of processes that did not change (exe, comm, namespace, fds). `procs`
+// extra idle processes (forked, each holding 64 extra fds and an inherited listener, like the
+// workers of a prefork server) make the host look busier than this VM.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -29,6 +29,7 @@ struct Children {
 void BM_ScanProcesses(benchmark::State& state) {
   const bool cached = state.range(0) != 0;
   const int extra = static_cast<int>(state.range(1));
+  const bool listen_ports = state.range(2) != 0;
   const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -49,28 +50,35 @@ void BM_ScanProcesses(benchmark::State& state) {
     }
     if (pid > 0) children.pids.push_back(pid);
   }
-  ListenerOwners owners;
+  ScanCache owners;
   size_t processes = 0;
   size_t walks = 0;
+  size_t reads = 0;
   for (auto _ : state) {
-    const auto scan = ScanProcesses(/*listen_ports=*/true, cached ? &owners : nullptr);
+    const auto scan = ScanProcesses(listen_ports, cached ? &owners : nullptr);
     processes = scan.size();
-    walks += cached ? owners.last_walked().size() : processes;
+    walks += cached ? owners.last_walked().size() : (listen_ports ? processes : 0);
+    reads += cached ? owners.last_read().size() : processes;
     benchmark::DoNotOptimize(scan.data());
   }
   state.counters["processes"] = static_cast<double>(processes);
   // Processes whose fds were read, per scan (without the cache: every process of the namespace).
   state.counters["walks/scan"] =
       static_cast<double>(walks) / static_cast<double>(state.iterations());
+  // Processes whose exe, comm and namespace were read, per scan (kernel threads included).
+  state.counters["reads/scan"] =
+      static_cast<double>(reads) / static_cast<double>(state.iterations());
   for (int fd : fds) close(fd);
   close(listener);
 }
 BENCHMARK(BM_ScanProcesses)
-    ->ArgNames({"cached", "procs"})
-    ->Args({0, 0})
-    ->Args({1, 0})
-    ->Args({0, 200})
-    ->Args({1, 200})
+    ->ArgNames({"cached", "procs", "ports"})
+    ->Args({0, 0, 1})
+    ->Args({1, 0, 1})
+    ->Args({0, 200, 1})
+    ->Args({1, 200, 1})
+    ->Args({0, 200, 0})
+    ->Args({1, 200, 0})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

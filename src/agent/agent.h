@@ -59,22 +59,20 @@ class Agent {
   class ProcessEvents final : public sensors::ProcessEventSink {
    public:
     // exec replaces the image and exit ends the process: cached process metadata is stale.
+    // Discovery reads the process again (its scan cache keeps what did not change).
     void OnExec(const sensors::ProcessExecEvent& e) override {
       if (identity != nullptr) identity->ForgetProcess(e.pid);
-      Poke();
+      if (auto* d = discovery.load()) d->Poke(e.pid);
     }
     void OnExit(const sensors::ProcessExitEvent& e) override {
       if (identity != nullptr) identity->ForgetProcess(e.pid);
-      Poke();
+      if (auto* d = discovery.load()) d->Poke(e.pid);
     }
-    void OnProcessEventsLost(uint64_t) override { Poke(); }
+    void OnProcessEventsLost(uint64_t) override {
+      if (auto* d = discovery.load()) d->PokeAll();
+    }
     std::atomic<discovery::Discovery*> discovery{nullptr};
     identity::IdentityCache* identity = nullptr;
-
-   private:
-    void Poke() {
-      if (auto* d = discovery.load()) d->Poke();
-    }
   };
 
   config::Config config_;

@@ -383,7 +383,12 @@ struct NetnsListeners {
 
 }  // namespace
 
-std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ListenerOwners* owners) {
+void ScanCache::Invalidate(uint32_t pid) {
+  details_by_pid_.erase(pid);
+  inodes_by_pid_.erase(pid);
+}
+
+std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ScanCache* cache) {
   std::vector<ProcessInfo> out;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
@@ -391,76 +396,99 @@ std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ListenerOwners* owners
   struct stat self_ns {};
   const bool have_self_ns = stat("/proc/self/ns/net", &self_ns) == 0;
   bool full = true;
-  if (owners != nullptr) {
-    full = owners->scans_until_full_ <= 0;
-    owners->scans_until_full_ =
-        full ? ListenerOwners::kFullWalkEvery : owners->scans_until_full_ - 1;
-    owners->last_walked_.clear();
-    owners->last_cached_ = 0;
-    if (full) owners->inodes_by_pid_.clear();
+  if (cache != nullptr) {
+    full = cache->scans_until_full_ <= 0;
+    cache->scans_until_full_ = full ? ScanCache::kFullRefreshEvery : cache->scans_until_full_ - 1;
+    cache->last_read_.clear();
+    cache->last_walked_.clear();
+    if (full) {
+      cache->details_by_pid_.clear();
+      cache->inodes_by_pid_.clear();
+    }
   }
   std::unordered_set<uint32_t> seen;
   std::unordered_set<uint64_t> known;
   while (dirent* entry = readdir(proc)) {
     uint32_t pid = 0;
     if (!ParseInt(std::string_view(entry->d_name), &pid)) continue;
+    seen.insert(pid);
     ProcessInfo p;
     p.pid = pid;
-    char buf[4096];
     const std::string base = absl::StrCat("/proc/", pid);
-    const ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof(buf) - 1);
-    if (n <= 0) continue;  // kernel thread, or gone
-    p.exe.assign(buf, static_cast<size_t>(n));
-    p.comm = ReadFirstLine(base + "/comm");
-    struct stat ns {};
-    if (stat((base + "/ns/net").c_str(), &ns) != 0) continue;
-    p.other_netns = have_self_ns && ns.st_ino != self_ns.st_ino;
+    uint64_t netns = 0;
+    const ScanCache::Details* known_details = nullptr;
+    if (cache != nullptr) {
+      auto d = cache->details_by_pid_.find(pid);
+      if (d != cache->details_by_pid_.end()) known_details = &d->second;
+    }
+    if (known_details != nullptr) {
+      if (known_details->exe.empty()) continue;  // a kernel thread
+      p.exe = known_details->exe;
+      p.comm = known_details->comm;
+      netns = known_details->netns;
+      p.other_netns = known_details->other_netns;
+    } else {
+      char buf[4096];
+      const ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof(buf) - 1);
+      struct stat ns {};
+      const bool have_ns = n > 0 && stat((base + "/ns/net").c_str(), &ns) == 0;
+      if (n > 0 && !have_ns) continue;  // gone meanwhile
+      if (n > 0) {
+        p.exe.assign(buf, static_cast<size_t>(n));
+        p.comm = ReadFirstLine(base + "/comm");
+        netns = ns.st_ino;
+        p.other_netns = have_self_ns && ns.st_ino != self_ns.st_ino;
+      }
+      if (cache != nullptr) {
+        // A process that exists but has no exe link is a kernel thread (or gone).
+        cache->details_by_pid_[pid] = {p.exe, p.comm, netns, p.other_netns};
+        cache->last_read_.push_back(pid);
+      }
+      if (n <= 0) continue;
+    }
     if (!listen_ports) {
       out.push_back(std::move(p));
       continue;
     }
-    auto it = listening_by_netns.find(ns.st_ino);
+    auto it = listening_by_netns.find(netns);
     if (it == listening_by_netns.end()) {
-      const bool same_netns = have_self_ns && ns.st_ino == self_ns.st_ino;
+      const bool same_netns = have_self_ns && netns == self_ns.st_ino;
       NetnsListeners l{ListeningInodes(pid, same_netns), true};
-      if (owners != nullptr && !full) {
+      if (cache != nullptr && !full) {
         // Walk the namespace's processes only if one of its listeners is new.
         l.walk_all = std::any_of(l.sockets.begin(), l.sockets.end(),
-                                 [&](const auto& s) { return !owners->known_.contains(s.first); });
+                                 [&](const auto& s) { return !cache->known_.contains(s.first); });
       }
       for (const auto& s : l.sockets) known.insert(s.first);
-      it = listening_by_netns.emplace(ns.st_ino, std::move(l)).first;
+      it = listening_by_netns.emplace(netns, std::move(l)).first;
     }
     const NetnsListeners& listening = it->second;
     if (!listening.sockets.empty()) {
-      seen.insert(pid);
       const std::vector<uint64_t>* inodes = nullptr;
       std::vector<uint64_t> walked;
-      if (owners != nullptr && !listening.walk_all) {
-        auto cached = owners->inodes_by_pid_.find(pid);
-        if (cached != owners->inodes_by_pid_.end()) {
-          inodes = &cached->second;
-          ++owners->last_cached_;
-        }
+      if (cache != nullptr && !listening.walk_all) {
+        auto cached = cache->inodes_by_pid_.find(pid);
+        if (cached != cache->inodes_by_pid_.end()) inodes = &cached->second;
       }
       if (inodes == nullptr) {
         walked = ListeningInodesOf(base, listening.sockets);
         inodes = &walked;
-        if (owners != nullptr) owners->last_walked_.push_back(pid);
+        if (cache != nullptr) cache->last_walked_.push_back(pid);
       }
       for (uint64_t inode : *inodes) {
         // A cached inode may have been closed since: only the namespace's current listeners count.
         auto l = listening.sockets.find(inode);
         if (l != listening.sockets.end()) p.listen_ports.push_back(l->second);
       }
-      if (owners != nullptr && inodes == &walked) owners->inodes_by_pid_[pid] = std::move(walked);
+      if (cache != nullptr && inodes == &walked) cache->inodes_by_pid_[pid] = std::move(walked);
     }
     out.push_back(std::move(p));
   }
   closedir(proc);
-  if (owners != nullptr && listen_ports) {
-    std::erase_if(owners->inodes_by_pid_, [&](const auto& e) { return !seen.contains(e.first); });
-    owners->known_ = std::move(known);
+  if (cache != nullptr) {
+    std::erase_if(cache->details_by_pid_, [&](const auto& e) { return !seen.contains(e.first); });
+    std::erase_if(cache->inodes_by_pid_, [&](const auto& e) { return !seen.contains(e.first); });
+    if (listen_ports) cache->known_ = std::move(known);
   }
   return out;
 }
@@ -497,6 +525,29 @@ void Discovery::Poke() {
   cv_.notify_all();
 }
 
+void Discovery::Poke(uint32_t pid) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+    // Bounded: past this many pending pids, read everything again.
+    if (invalidated_.size() < 4096) {
+      invalidated_.insert(pid);
+    } else {
+      invalidate_all_ = true;
+    }
+  }
+  cv_.notify_all();
+}
+
+void Discovery::PokeAll() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+    invalidate_all_ = true;
+  }
+  cv_.notify_all();
+}
+
 std::set<uint32_t> Discovery::selected() const {
   std::lock_guard<std::mutex> lock(mu_);
   return selected_;
@@ -520,9 +571,16 @@ void Discovery::Loop() {
 }
 
 void Discovery::ScanOnce() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t pid : invalidated_) scan_cache_.Invalidate(pid);
+    invalidated_.clear();
+    if (invalidate_all_) scan_cache_.InvalidateAll();
+    invalidate_all_ = false;
+  }
   std::set<uint32_t> now;
   std::vector<ProcessInfo> added;
-  for (ProcessInfo& p : ScanProcesses(selection_.needs_listen_ports(), &listener_owners_)) {
+  for (ProcessInfo& p : ScanProcesses(selection_.needs_listen_ports(), &scan_cache_)) {
     if (p.pid == self_pid_ || !selection_.Selected(p, pods_)) continue;
     now.insert(p.pid);
     added.push_back(std::move(p));

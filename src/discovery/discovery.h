@@ -95,37 +95,52 @@ class Selection {
 // Listening TCP sockets of a network namespace: socket inode -> local port.
 using ListeningSockets = std::map<uint64_t, uint16_t>;
 
-// Which process holds which listening socket, remembered between scans so that a scan reads
-// /proc/<pid>/fd only where something changed: for a process it has not walked before (a new pid,
-// e.g. a forked worker inheriting its parent's listener), for every process of a network
-// namespace in which a listening socket appeared that no earlier scan saw (a process bound a new
-// port), and for every process every kFullWalkEvery scans. The last bounds what the cache can
-// miss: a listener passed to a running process over a unix socket, or one closed by one of
-// several holders, is seen within kFullWalkEvery scans (10 s at the 500 ms default interval).
-class ListenerOwners {
+// What a scan learnt about the host's processes, kept for the next scan so that a scan reads /proc
+// only where something changed:
+// - a process's exe, comm and network namespace are read when its pid is new, or after
+//   Invalidate(pid) (the agent calls it for every exec and exit, so a reused pid or a new image is
+//   read again);
+// - its fds are walked for listening sockets when its pid is new, and for every process of a
+//   network namespace in which a listening socket appeared that no earlier scan saw (a process
+//   bound a new port); a forked worker that inherits a listener is new, so it is found at once;
+// - every kFullRefreshEvery scans, and after InvalidateAll() (exec/exit events were lost),
+//   everything is read again. That bounds what the cache can miss: a change of comm, a listener
+//   passed to a running process over a unix socket, or a port one of several holders closed is
+//   seen within kFullRefreshEvery scans (10 s at the 500 ms default interval).
+// Not thread-safe: one scanning thread.
+class ScanCache {
  public:
-  static constexpr int kFullWalkEvery = 20;
-  // Processes whose fds the last scan walked, and how many it took from the cache.
+  static constexpr int kFullRefreshEvery = 20;
+  void Invalidate(uint32_t pid);
+  void InvalidateAll() { scans_until_full_ = 0; }
+  // Of the last scan: the processes whose exe/comm/namespace it read, and whose fds it walked.
+  const std::vector<uint32_t>& last_read() const { return last_read_; }
   const std::vector<uint32_t>& last_walked() const { return last_walked_; }
-  size_t last_cached() const { return last_cached_; }
 
  private:
-  friend std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ListenerOwners* owners);
+  friend std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ScanCache* cache);
+  struct Details {
+    std::string exe;  // empty: a kernel thread (no exe link)
+    std::string comm;
+    uint64_t netns = 0;
+    bool other_netns = false;
+  };
+  std::unordered_map<uint32_t, Details> details_by_pid_;
   // Listening-socket inodes each walked process held at its walk (empty: none).
   std::unordered_map<uint32_t, std::vector<uint64_t>> inodes_by_pid_;
   // Listening-socket inodes of the previous scan (each was there at a walk of its namespace).
   std::unordered_set<uint64_t> known_;
   int scans_until_full_ = 0;
+  std::vector<uint32_t> last_read_;
   std::vector<uint32_t> last_walked_;
-  size_t last_cached_ = 0;
 };
 
 // Reads the processes of the host from /proc (pid namespace of the agent). With `listen_ports`
 // also the TCP ports each process listens on: one listening-socket dump per network namespace
 // (NETLINK_SOCK_DIAG restricted to LISTEN, /proc/<pid>/net/tcp{,6} when that is unavailable) and
-// an fd walk per process of a namespace that has listeners, or, with `owners`, only where the
-// listeners or the processes changed since the previous scan given the same `owners`.
-std::vector<ProcessInfo> ScanProcesses(bool listen_ports = true, ListenerOwners* owners = nullptr);
+// an fd walk per process of a namespace that has listeners. With `cache`, only what changed since
+// the previous scan given the same cache is read (see ScanCache).
+std::vector<ProcessInfo> ScanProcesses(bool listen_ports = true, ScanCache* cache = nullptr);
 
 namespace internal {
 // The listening sockets of `pid`'s network namespace from a sock_diag dump (entering the namespace
@@ -151,6 +166,10 @@ class Discovery {
   void Stop();
   // A process started (exec) or exited: rescan soon (within ~50 ms) instead of at the next tick.
   void Poke();
+  // As Poke, and the next scan reads `pid` again (its image or the process behind the pid changed).
+  void Poke(uint32_t pid);
+  // As Poke, and the next scan reads every process again (exec/exit events were lost).
+  void PokeAll();
 
   std::set<uint32_t> selected() const;
 
@@ -168,7 +187,9 @@ class Discovery {
   bool poked_ = false;
   bool stop_ = false;
   std::set<uint32_t> selected_;
-  ListenerOwners listener_owners_;  // scan thread only
+  ScanCache scan_cache_;            // scan thread only
+  std::set<uint32_t> invalidated_;  // pids to read again at the next scan (under mu_)
+  bool invalidate_all_ = false;     // under mu_
   std::thread thread_;
 };
 

@@ -407,16 +407,21 @@ TEST(DiscoveryTest, ListenerDumpMatchesProcNetTcpInEveryNamespace) {
   }
 }
 
-bool Walked(const ListenerOwners& owners, pid_t pid) {
+bool Walked(const ScanCache& owners, pid_t pid) {
   const auto& w = owners.last_walked();
   return std::find(w.begin(), w.end(), static_cast<uint32_t>(pid)) != w.end();
 }
 
-// With a ListenerOwners the scan reads a process's fds only when it is new, when its namespace
-// got a listener no scan saw before, or at the periodic full walk; the ports it reports stay
-// those of the namespace's current listeners.
-TEST(DiscoveryTest, ListenerOwnersWalkOnlyWhatChanged) {
-  ListenerOwners owners;
+bool Read(const ScanCache& cache, pid_t pid) {
+  const auto& r = cache.last_read();
+  return std::find(r.begin(), r.end(), static_cast<uint32_t>(pid)) != r.end();
+}
+
+// With a ScanCache the scan reads a process's fds only when it is new, when its namespace got a
+// listener no scan saw before, or at the periodic full refresh; the ports it reports stay those of
+// the namespace's current listeners.
+TEST(DiscoveryTest, ScanCacheWalksFdsOnlyWhatChanged) {
+  ScanCache owners;
   uint16_t a_port = 0;
   const pid_t a = ListeningChild(/*own_netns=*/false, /*v6=*/false, &a_port);
   const ChildGuard a_guard{a};
@@ -434,7 +439,8 @@ TEST(DiscoveryTest, ListenerOwnersWalkOnlyWhatChanged) {
   EXPECT_EQ(PortsOf(scan, a, &other), std::vector<uint16_t>{a_port});
   EXPECT_FALSE(Walked(owners, a));
   EXPECT_FALSE(Walked(owners, getpid()));
-  EXPECT_GT(owners.last_cached(), 0u);
+  EXPECT_FALSE(Read(owners, getpid()));
+  EXPECT_FALSE(Read(owners, a));
 
   // This process binds a new port: the namespace is walked again and the port is found.
   const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -479,7 +485,7 @@ TEST(DiscoveryTest, ListenerOwnersWalkOnlyWhatChanged) {
   // the port for this process until the periodic full walk, and no longer after it.
   close(s);
   bool corrected = false;
-  for (int i = 0; i <= ListenerOwners::kFullWalkEvery && !corrected; ++i) {
+  for (int i = 0; i <= ScanCache::kFullRefreshEvery && !corrected; ++i) {
     scan = ScanProcesses(true, &owners);
     corrected = PortsOf(scan, getpid(), &other).empty();
     if (corrected) {
@@ -488,6 +494,104 @@ TEST(DiscoveryTest, ListenerOwnersWalkOnlyWhatChanged) {
   }
   EXPECT_TRUE(corrected);
   EXPECT_EQ(PortsOf(scan, worker, &other), std::vector<uint16_t>{s_port});
+}
+
+// A child that execs /bin/sleep when `go` is written to; its exe is this test binary until then.
+pid_t ExecOnSignal(int* go) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[1]);
+    char c;
+    if (read(fds[0], &c, 1) == 1) execl("/bin/sleep", "sleep", "30", nullptr);
+    _exit(127);
+  }
+  close(fds[0]);
+  *go = fds[1];
+  return child;
+}
+
+std::string ExeOf(const std::vector<ProcessInfo>& scan, pid_t pid) {
+  for (const ProcessInfo& p : scan) {
+    if (p.pid == static_cast<uint32_t>(pid)) return p.exe;
+  }
+  return "";
+}
+
+bool WaitForExe(pid_t pid, std::string_view suffix) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n =
+        readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof(buf) - 1);
+    if (n > 0 && std::string_view(buf, static_cast<size_t>(n)).ends_with(suffix)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// With a ScanCache a known process's exe, comm and namespace are read again only after
+// Invalidate(pid) (the agent's exec/exit events) or at the periodic full refresh.
+TEST(DiscoveryTest, ScanCacheReadsAProcessAgainOnlyWhenInvalidated) {
+  int go = -1;
+  const pid_t child = ExecOnSignal(&go);
+  const ChildGuard guard{child};
+  ASSERT_GT(child, 0);
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  const std::string self_exe(self, static_cast<size_t>(n));
+
+  ScanCache cache;
+  std::vector<ProcessInfo> scan = ScanProcesses(/*listen_ports=*/false, &cache);
+  EXPECT_EQ(ExeOf(scan, child), self_exe);
+  EXPECT_TRUE(Read(cache, child));
+  scan = ScanProcesses(false, &cache);
+  EXPECT_EQ(ExeOf(scan, child), self_exe);
+  EXPECT_FALSE(Read(cache, child));
+
+  ASSERT_EQ(write(go, "x", 1), 1);
+  close(go);
+  ASSERT_TRUE(WaitForExe(child, "/sleep"));
+  // Not invalidated: the cached image stands (the exec event would have invalidated it).
+  scan = ScanProcesses(false, &cache);
+  EXPECT_EQ(ExeOf(scan, child), self_exe);
+  cache.Invalidate(static_cast<uint32_t>(child));
+  scan = ScanProcesses(false, &cache);
+  EXPECT_TRUE(Read(cache, child));
+  EXPECT_TRUE(ExeOf(scan, child).ends_with("/sleep")) << ExeOf(scan, child);
+
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  scan = ScanProcesses(false, &cache);
+  EXPECT_EQ(ExeOf(scan, child), "");
+}
+
+// Discovery::Poke(pid), which the agent calls for every exec, makes the next scan see the new
+// image: a process that execs into a selected executable is picked up within a second.
+TEST(DiscoveryTest, PokeWithThePidPicksUpAnExecWithinASecond) {
+  int go = -1;
+  const pid_t child = ExecOnSignal(&go);
+  const ChildGuard guard{child};
+  ASSERT_GT(child, 0);
+  Discovery discovery(Make({{{"exe_path", "/sleep$"}}}), {}, std::chrono::milliseconds(500),
+                      static_cast<uint32_t>(getpid()));
+  discovery.Start();
+  EXPECT_FALSE(discovery.selected().contains(static_cast<uint32_t>(child)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a periodic scan caches it
+  ASSERT_EQ(write(go, "x", 1), 1);
+  close(go);
+  ASSERT_TRUE(WaitForExe(child, "/sleep"));
+  discovery.Poke(static_cast<uint32_t>(child));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  bool selected = false;
+  while (!selected && std::chrono::steady_clock::now() < deadline) {
+    selected = discovery.selected().contains(static_cast<uint32_t>(child));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  discovery.Stop();
+  EXPECT_TRUE(selected);
 }
 
 // The scan marks processes of other network namespaces; this test process and its children
