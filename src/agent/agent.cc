@@ -99,7 +99,8 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(config::Config config, discovery::Selection selection)
+Agent::Agent(config::Config config, discovery::Selection selection,
+             std::optional<identity::ServiceNameTemplate> name_template)
     : config_(std::move(config)),
       buffer_(static_cast<size_t>(config_.GetInt("loupe.flow_buffer_capacity"))),
       pipeline_(buffer_, registry_, identity_,
@@ -123,6 +124,16 @@ Agent::Agent(config::Config config, discovery::Selection selection)
     sensors_.push_back(std::make_unique<sensors::TcpLifecycleSensor>(pipeline_, registry_));
   }
   annotation_keys_ = selection.annotation_keys();
+  name_template_ = std::move(name_template);
+  if (name_template_) {
+    // The pod informer keeps only the annotations something reads.
+    for (const std::string& key : name_template_->annotation_keys()) {
+      if (std::find(annotation_keys_.begin(), annotation_keys_.end(), key) ==
+          annotation_keys_.end()) {
+        annotation_keys_.push_back(key);
+      }
+    }
+  }
   if (config_.GetBool("loupe.app.enable")) SetUpApplicationView(std::move(selection));
 }
 
@@ -219,7 +230,9 @@ absl::Status Agent::SetUpMetrics() {
   // (identity/process_pods.h).
   app_metrics_->service_namer().SetHook([this](metrics::app::ServiceIdentity* id) {
     if (!kubernetes_) return;
-    if (auto pod = kubernetes_->PodOf(id->pid)) identity::ApplyPodToService(*pod, id);
+    if (auto pod = kubernetes_->PodOf(id->pid)) {
+      identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr);
+    }
   });
   auto app_observer = std::make_unique<AppObserver>(*app_metrics_);
   AppObserver* app_observer_ptr = app_observer.get();
@@ -401,7 +414,20 @@ int RunAgent(const AgentOptions& options) {
                  std::string(selection.status().message()).c_str());
     return 2;
   }
-  Agent agent(std::move(loaded).value(), std::move(selection).value());
+  std::optional<identity::ServiceNameTemplate> name_template;
+  if (const std::string text = cfg.GetString("attributes.kubernetes.service_name_template");
+      !text.empty()) {
+    auto parsed = identity::ServiceNameTemplate::Parse(text);
+    if (!parsed.ok()) {
+      std::fprintf(stderr,
+                   "loupe agent: invalid configuration: attributes.kubernetes.service_name_template"
+                   ": %s\n",
+                   std::string(parsed.status().message()).c_str());
+      return 2;
+    }
+    name_template = *std::move(parsed);
+  }
+  Agent agent(std::move(loaded).value(), std::move(selection).value(), std::move(name_template));
   absl::Status status = agent.Start();
   if (!status.ok()) {
     LOG_ERROR("loupe agent cannot start: {}", std::string(status.message()));

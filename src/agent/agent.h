@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include "src/discovery/discovery.h"
 #include "src/export/prometheus/http_endpoint.h"
 #include "src/flow/flow_buffer.h"
+#include "src/identity/service_name_template.h"
 #include "src/ingest/conn_manager.h"
 #include "src/metrics/app/app_metrics.h"
 #include "src/metrics/hubble/hubble_metrics.h"
@@ -33,7 +35,10 @@ namespace loupe::agent {
 class Agent {
  public:
   // `selection` is built from the same configuration (discovery.*, open_port, executable_name).
-  Agent(config::Config config, discovery::Selection selection);
+  // `name_template`: attributes.kubernetes.service_name_template, parsed
+  // (ParseServiceNameTemplate).
+  Agent(config::Config config, discovery::Selection selection,
+        std::optional<identity::ServiceNameTemplate> name_template = std::nullopt);
   ~Agent();
 
   // Takes the lock, binds the metrics endpoint and the Observer API, then starts the sensors. A
@@ -92,6 +97,7 @@ class Agent {
   std::mutex instrumented_mu_;
   std::set<uint32_t> instrumented_;           // pids discovery instruments, for process metrics
   std::vector<std::string> annotation_keys_;  // pod annotations discovery selectors name
+  std::optional<identity::ServiceNameTemplate> name_template_;
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
   std::unique_ptr<api::ObserverServer> observer_;

@@ -891,8 +891,11 @@ std::vector<KeySpec> BuildSchema() {
                .type = ValueType::kString,
                .default_value = std::string(""),
                .env = {"BEYLA_SERVICE_NAME_TEMPLATE", "OTEL_EBPF_SERVICE_NAME_TEMPLATE"},
-               .doc = "Go-template for service.name from pod metadata (stored; not evaluated "
-                      "yet).",
+               .doc = "Go text/template naming the service of a process in a pod (.Meta: the pod's "
+                      "Name, Namespace, Kind, Labels, Annotations; .ContainerName); replaces the "
+                      "annotation, label and owner rules; the process's OTEL_SERVICE_NAME still "
+                      "wins. Subset: if/else/with, and or not eq ne index len print printf; "
+                      "anything else stops the agent with exit code 2 (docs/identity.md).",
                .equivalent = "Beyla attributes.kubernetes.service_name_template"});
   s.push_back({.path = "attributes.host_id.override",
                .type = ValueType::kString,

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "src/base/logging.h"
 #include "src/base/strings.h"
 #include "src/identity/cgroup.h"
 #include "src/identity/netns_addresses.h"
@@ -144,8 +145,20 @@ std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
       PodMetadataOf(*pod, workload, options_.cluster_name, container_id));
 }
 
-void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id) {
-  if (!id->name_from_env) {
+void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
+                       const ServiceNameTemplate* name_template) {
+  if (!id->name_from_env && name_template != nullptr) {
+    auto name = name_template->Execute(pod);
+    if (name.ok() && !name->empty()) {
+      id->name = *std::move(name);
+    } else {
+      if (!name.ok()) {
+        LOG_EVERY_SECONDS(warn, 60, "service_name_template failed for pod {}/{}: {}",
+                          pod.namespace_name, pod.pod_name, std::string(name.status().message()));
+      }
+      id->name = pod.pod_name;
+    }
+  } else if (!id->name_from_env) {
     const std::string* name = Find(pod.annotations, kServiceNameAnnotation);
     if (name == nullptr) name = Find(pod.labels, "app.kubernetes.io/instance");
     if (name == nullptr) name = Find(pod.labels, "app.kubernetes.io/name");

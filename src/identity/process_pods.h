@@ -26,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "src/identity/identity_cache.h"
 #include "src/identity/pod_metadata.h"
+#include "src/identity/service_name_template.h"
 #include "src/k8s/cluster.h"
 #include "src/k8s/objects.h"
 #include "src/metrics/app/service_name.h"
@@ -97,8 +98,11 @@ class ProcessPods {
 // app.kubernetes.io/instance, else app.kubernetes.io/name, else the top workload, else the pod
 // name. Unless namespace_from_env: service.namespace from the annotation
 // resource.opentelemetry.io/service.namespace, else the label app.kubernetes.io/part-of, else the
-// pod's namespace.
-void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id);
+// pod's namespace. With `name_template` (attributes.kubernetes.service_name_template) the template
+// names the service instead of the annotation, label and owner rules, as in Beyla; when it fails
+// or gives an empty name, the pod name.
+void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
+                       const ServiceNameTemplate* name_template = nullptr);
 
 // The k8s_* fields of `id` as OpenTelemetry resource attributes (k8s.namespace.name,
 // k8s.pod.name, k8s.container.name, k8s.node.name, k8s.pod.uid, k8s.pod.start_time,

@@ -303,6 +303,36 @@ TEST(ApplyPodToServiceTest, BeylaOrderForNameAndNamespace) {
   EXPECT_EQ(apply(pod).name, "checkout-instance");
 }
 
+// attributes.kubernetes.service_name_template names the service instead of the annotation, label
+// and owner rules; the process environment still wins, the namespace rules stay, and a template
+// that fails or gives nothing leaves the pod name.
+TEST(ApplyPodToServiceTest, TemplateReplacesTheAnnotationLabelAndOwnerRules) {
+  PodMetadata pod;
+  pod.namespace_name = "shop";
+  pod.pod_name = "checkout-7d4b9c-x1";
+  pod.owner_name = "checkout-deploy";
+  pod.container_name = "app";
+  pod.labels = {{"app.kubernetes.io/name", "checkout"}, {"app.kubernetes.io/part-of", "webshop"}};
+  pod.annotations = {{"resource.opentelemetry.io/service.name", "annotated"}};
+  auto apply = [&](const std::string& text, bool name_env = false) {
+    auto t = ServiceNameTemplate::Parse(text);
+    EXPECT_TRUE(t.ok()) << t.status();
+    metrics::app::ServiceIdentity id;
+    id.name = "python3";
+    id.name_from_env = name_env;
+    ApplyPodToService(pod, &id, t.ok() ? &*t : nullptr);
+    return id;
+  };
+  const std::string tmpl =
+      R"({{ .Meta.Namespace }}/{{ index .Meta.Labels "app.kubernetes.io/name" }}-{{ .ContainerName }})";
+  metrics::app::ServiceIdentity id = apply(tmpl);
+  EXPECT_EQ(id.name, "shop/checkout-app");
+  EXPECT_EQ(id.namespace_name, "webshop");  // the namespace rules are unchanged
+  EXPECT_EQ(apply(tmpl, /*name_env=*/true).name, "python3");
+  EXPECT_EQ(apply(R"({{ index .Meta.Name "x" }})").name, "checkout-7d4b9c-x1");  // fails
+  EXPECT_EQ(apply(R"({{ if .Meta.Labels.none }}x{{ end }})").name, "checkout-7d4b9c-x1");
+}
+
 TEST(KubernetesResourceAttributesTest, OtelNamesOfTheNonEmptyFields) {
   metrics::app::ServiceIdentity id;
   EXPECT_TRUE(KubernetesResourceAttributes(id).empty());

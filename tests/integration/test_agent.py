@@ -72,6 +72,10 @@ def veth_ns():
      "bad value for 'prometheus_export.port': '99999' is not an integer in [1, 65535]"),
     ("loupe:\n  network:\n    enable: sometimes\n", "'loupe.network.enable'"),
     ("- just\n- a list\n", "must be a mapping"),
+    ("attributes:\n  kubernetes:\n    service_name_template: '{{ range .Meta.Labels }}x{{ end }}'\n",
+     "attributes.kubernetes.service_name_template: at offset 0: {{range}} is not supported"),
+    ("attributes:\n  kubernetes:\n    service_name_template: '{{ .Meta.Pod.NodeName }}'\n",
+     "field .Meta.Pod.NodeName is not supported"),
 ])
 def test_bad_config_exits_2_naming_the_key(loupe_bin, tmp_path, config, expected):
     cfg = tmp_path / "bad.yml"

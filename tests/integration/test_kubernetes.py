@@ -204,6 +204,33 @@ def test_discovery_selects_processes_by_their_pod(lab_factory, start_agent, tmp_
     assert agent.stop() == 0
 
 
+def test_service_name_template_names_the_service(lab_factory, start_agent, tmp_path):
+    """attributes.kubernetes.service_name_template (BEYLA_SERVICE_NAME_TEMPLATE) names the service
+    of a process in a pod from the pod's metadata, instead of the label rule ("nginx")."""
+    lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
+    pod0, pod1 = lab.pods
+    template = ('{{- .Meta.Namespace }}.{{ index .Meta.Labels "app" }}'
+                '{{ if .ContainerName }}.{{ .ContainerName }}{{ end -}}')
+    agent = start_agent(config=K8S_DISCOVERY, env={
+        "LOUPE_NETWORK_ENABLE": "false",
+        "BEYLA_SERVICE_NAME_TEMPLATE": template,
+        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **lab.kubernetes.env()})
+    wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
+             what="the agent's informers to sync")
+
+    def named():
+        assert pod0.curl(f"http://{pod1.ip}/").status == 200
+        series = [k for k in agent.metrics()
+                  if k.startswith("http_server_request_duration_seconds_count{")]
+        return series or None
+
+    series = wait_for(named, timeout=20, what="requests of the nginx pod")
+    assert all('service_name="lab.nginx"' in k for k in series), series
+    assert all('k8s_deployment_name="nginx"' in k for k in series), series
+    assert agent.stop() == 0
+
+
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
