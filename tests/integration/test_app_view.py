@@ -836,3 +836,38 @@ def test_discovery_by_open_port_and_observe_5xx(lab_factory, start_agent, loupe_
     assert collections.Counter((r["pid"], key(r)) for r in recs) == {
         (late.pid, ("GET", "/status/404", 404)): 5}
     assert agent.stop() == 0
+
+
+EXEC_LATER = """
+import os, sys, time
+flag = sys.argv[1]
+while not os.path.exists(flag):
+    time.sleep(0.02)
+os.execv("/bin/sleep", ["sleep", "30"])
+"""
+
+
+def test_exec_into_a_selected_executable_is_picked_up_within_1s(start_agent, tmp_path):
+    """Discovery caches what it read about a process; the kernel's exec event makes it read the
+    process again. A process that discovery already knows (python3) and that then execs into a
+    selected executable (BEYLA_EXECUTABLE_NAME) is instrumented within 1 s of the exec, not at the
+    cache's periodic refresh (10 s)."""
+    agent = start_agent(env=agent_env(tmp_path, BEYLA_EXECUTABLE_NAME="/sleep$",
+                                      LOUPE_NETWORK_ENABLE="false"))
+    flag = tmp_path / "exec-now"
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", EXEC_LATER, str(flag)])
+    try:
+        time.sleep(1.5)  # several scans see it as python3 and cache that
+        assert f"instrumenting process pid={proc.pid} " not in agent.output()
+        t0 = time.time()
+        flag.touch()
+        line = wait_for(lambda: next((l for l in agent.output().splitlines()
+                                      if f"instrumenting process pid={proc.pid} " in l), None),
+                        timeout=15, what="the exec'd process instrumented")
+        delay = log_time(line) - t0
+        print(f"\npid {proc.pid} instrumented {delay * 1000:.0f} ms after its exec")
+        assert delay <= 1.0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert agent.stop() == 0
