@@ -167,6 +167,10 @@ namespace {
 
 using Node = ServiceNameTemplate::Node;
 
+// Nesting of parentheses and of if/with blocks: deeper templates are refused (the parser and the
+// executor recurse).
+constexpr int kMaxDepth = 64;
+
 constexpr std::string_view kFunctions[] = {"and",   "or",  "not",   "eq",    "ne",
                                            "index", "len", "print", "printf"};
 
@@ -432,7 +436,9 @@ class ActionParser {
         op.text = std::move(tok.text);
         return op;
       case Token::Type::kLParen: {
+        if (++depth_ > kMaxDepth) return ErrorAt(tok.offset, "nested too deeply");
         auto sub = ParsePipeline();
+        --depth_;
         if (!sub.ok()) return sub.status();
         if (pos_ >= tokens_.size() || tokens_[pos_].type != Token::Type::kRParen) {
           return ErrorAt(tok.offset, "unclosed parenthesis");
@@ -463,6 +469,7 @@ class ActionParser {
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;
   size_t end_offset_;
   std::vector<std::string>* annotations_;
 };
@@ -568,6 +575,14 @@ class TreeParser {
 
   absl::StatusOr<Node> ParseControl(Node::Type type, std::string_view condition, size_t offset,
                                     size_t item_offset, int with_depth) {
+    if (++nesting_ > kMaxDepth) return ErrorAt(item_offset, "nested too deeply");
+    absl::StatusOr<Node> node = ParseControlBody(type, condition, offset, item_offset, with_depth);
+    --nesting_;
+    return node;
+  }
+
+  absl::StatusOr<Node> ParseControlBody(Node::Type type, std::string_view condition, size_t offset,
+                                        size_t item_offset, int with_depth) {
     Node node{type};
     auto pipeline = ParsePipeline(condition, offset, with_depth);
     if (!pipeline.ok()) return pipeline.status();
@@ -619,6 +634,7 @@ class TreeParser {
 
   std::vector<Item> items_;
   size_t pos_ = 0;
+  int nesting_ = 0;
   size_t last_offset_ = 0;
   std::string pending_else_;
   size_t pending_else_offset_ = 0;

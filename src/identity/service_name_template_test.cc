@@ -99,6 +99,21 @@ TEST(ServiceNameTemplateTest, BadTemplatesAreParseErrors) {
   }
 }
 
+// Deep nesting is refused instead of exhausting the stack.
+TEST(ServiceNameTemplateTest, DeepNestingIsAParseError) {
+  const std::string parens =
+      "{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}";
+  EXPECT_FALSE(ServiceNameTemplate::Parse(parens).ok());
+  std::string ifs;
+  for (int i = 0; i < 100000; ++i) ifs += "{{ if 1 }}";
+  for (int i = 0; i < 100000; ++i) ifs += "{{ end }}";
+  EXPECT_FALSE(ServiceNameTemplate::Parse(ifs).ok());
+  std::string ok = "{{ " + std::string(10, '(') + "1" + std::string(10, ')') + " }}";
+  for (int i = 0; i < 10; ++i) ok += "{{ if 1 }}";
+  for (int i = 0; i < 10; ++i) ok += "{{ end }}";
+  EXPECT_TRUE(ServiceNameTemplate::Parse(ok).ok());
+}
+
 TEST(ServiceNameTemplateTest, RuntimeErrorsAreErrors) {
   for (const char* bad : {
            R"({{ index .Meta.Name "x" }})",                // index of a string
