@@ -4,12 +4,11 @@
 // Request record, its two L7 flows, the Hubble handlers and the RED metrics of the default
 // configuration, and the flow buffer. This is the work `loupe agent` does per wrk request in
 // bench/wrk_overhead.py with only nginx traced; `allocs/request` counts heap allocations.
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 
+#include "bench/counting_new.h"
 #include "benchmark/benchmark.h"
 #include "src/agent/flow_pipeline.h"
 #include "src/agent/metrics_setup.h"
@@ -19,19 +18,6 @@
 #include "src/ingest/conn_manager.h"
 #include "src/metrics/app/app_metrics.h"
 #include "src/metrics/hubble/hubble_metrics.h"
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
 
 namespace loupe::agent {
 namespace {
@@ -139,9 +125,9 @@ void BM_AgentPathPerRequest(benchmark::State& state) {
   };
   for (int i = 0; i < 70000; ++i) one();  // series exist, the flow buffer is full
   const uint64_t seen = buffer.seen_flows();
-  const uint64_t allocs_before = g_allocations.load();
+  const uint64_t allocs_before = bench::Allocations();
   for (auto _ : state) one();
-  const uint64_t allocs = g_allocations.load() - allocs_before;
+  const uint64_t allocs = bench::Allocations() - allocs_before;
   if (buffer.seen_flows() - seen != 2 * static_cast<uint64_t>(state.iterations())) {
     state.SkipWithError("not every request became two flows");
   }

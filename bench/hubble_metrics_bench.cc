@@ -2,33 +2,14 @@
 // the seed's handler list (dns, drop, tcp, flow, port-distribution, icmp, httpV2 with exemplars
 // and seven labelsContext labels), per kind of flow, and of OnTcpConnect. Every series already
 // exists (the steady state); `allocs/flow` counts heap allocations per flow on that path.
-#include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "bench/counting_new.h"
 #include "benchmark/benchmark.h"
 #include "src/metrics/hubble/hubble_metrics.h"
-
-namespace {
-
-std::atomic<uint64_t> g_allocations{0};
-
-}  // namespace
-
-// Counts every allocation of the process (the benchmark's own are outside the timed loops).
-// g++ 12 flags free() of memory from this replaced operator new as mismatched, wrongly: both sides
-// of the pair are replaced here.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
 
 namespace loupe::metrics::hubble {
 namespace {
@@ -176,12 +157,12 @@ void RunOnFlow(benchmark::State& state, const std::vector<std::string>& entries)
   const TraceIds trace{"4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"};
   for (const auto& f : flows) (*metrics)->OnFlow(f, trace);  // create the series
   size_t i = 0;
-  const uint64_t allocs_before = g_allocations.load();
+  const uint64_t allocs_before = bench::Allocations();
   for (auto _ : state) {
     (*metrics)->OnFlow(flows[i], trace);
     if (++i == flows.size()) i = 0;
   }
-  const uint64_t allocs = g_allocations.load() - allocs_before;
+  const uint64_t allocs = bench::Allocations() - allocs_before;
   state.SetLabel(KindName(static_cast<int>(state.range(0))));
   state.SetItemsProcessed(state.iterations());
   state.counters["allocs/flow"] =
@@ -203,10 +184,10 @@ void BM_OnTcpConnect(benchmark::State& state) {
   flow::Flow tuple = TcpPacket(8080, 0);
   tuple.direction = flow::TrafficDirection::kEgress;
   (*metrics)->OnTcpConnect(tuple, 0.001);
-  const uint64_t allocs_before = g_allocations.load();
+  const uint64_t allocs_before = bench::Allocations();
   for (auto _ : state) (*metrics)->OnTcpConnect(tuple, 0.001);
   state.SetItemsProcessed(state.iterations());
-  state.counters["allocs/connect"] = static_cast<double>(g_allocations.load() - allocs_before) /
+  state.counters["allocs/connect"] = static_cast<double>(bench::Allocations() - allocs_before) /
                                      static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_OnTcpConnect);

@@ -36,7 +36,7 @@ class Agent {
  public:
   // `selection` is built from the same configuration (discovery.*, open_port, executable_name).
   // `name_template`: attributes.kubernetes.service_name_template, parsed
-  // (ParseServiceNameTemplate).
+  // (identity::ServiceNameTemplate::Parse).
   Agent(config::Config config, discovery::Selection selection,
         std::optional<identity::ServiceNameTemplate> name_template = std::nullopt);
   ~Agent();

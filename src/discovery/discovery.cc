@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -376,6 +377,22 @@ std::vector<uint64_t> ListeningInodesOf(const std::string& base,
   return inodes;
 }
 
+// What a scan needs of a process from /proc/<pid> (`base`): exe link, comm, network namespace;
+// the exe is empty for a kernel thread (no exe link), nullopt when the process is gone.
+std::optional<ScanCache::Details> ReadDetails(const std::string& base, const ino_t* self_netns) {
+  ScanCache::Details d;
+  char buf[4096];
+  const ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return d;
+  struct stat ns {};
+  if (stat((base + "/ns/net").c_str(), &ns) != 0) return std::nullopt;
+  d.exe.assign(buf, static_cast<size_t>(n));
+  d.comm = ReadFirstLine(base + "/comm");
+  d.netns = ns.st_ino;
+  d.other_netns = self_netns != nullptr && ns.st_ino != *self_netns;
+  return d;
+}
+
 struct NetnsListeners {
   ListeningSockets sockets;
   bool walk_all = true;  // every process of the namespace has its fds walked this scan
@@ -421,31 +438,22 @@ std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ScanCache* cache) {
       auto d = cache->details_by_pid_.find(pid);
       if (d != cache->details_by_pid_.end()) known_details = &d->second;
     }
-    if (known_details != nullptr) {
-      if (known_details->exe.empty()) continue;  // a kernel thread
-      p.exe = known_details->exe;
-      p.comm = known_details->comm;
-      netns = known_details->netns;
-      p.other_netns = known_details->other_netns;
-    } else {
-      char buf[4096];
-      const ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof(buf) - 1);
-      struct stat ns {};
-      const bool have_ns = n > 0 && stat((base + "/ns/net").c_str(), &ns) == 0;
-      if (n > 0 && !have_ns) continue;  // gone meanwhile
-      if (n > 0) {
-        p.exe.assign(buf, static_cast<size_t>(n));
-        p.comm = ReadFirstLine(base + "/comm");
-        netns = ns.st_ino;
-        p.other_netns = have_self_ns && ns.st_ino != self_ns.st_ino;
-      }
+    std::optional<ScanCache::Details> read;
+    if (known_details == nullptr) {
+      read = ReadDetails(base, have_self_ns ? &self_ns.st_ino : nullptr);
+      if (!read) continue;  // gone meanwhile
       if (cache != nullptr) {
-        // A process that exists but has no exe link is a kernel thread (or gone).
-        cache->details_by_pid_[pid] = {p.exe, p.comm, netns, p.other_netns};
+        known_details = &(cache->details_by_pid_[pid] = *read);
         cache->last_read_.push_back(pid);
+      } else {
+        known_details = &*read;
       }
-      if (n <= 0) continue;
     }
+    if (known_details->exe.empty()) continue;  // a kernel thread
+    p.exe = known_details->exe;
+    p.comm = known_details->comm;
+    netns = known_details->netns;
+    p.other_netns = known_details->other_netns;
     if (!listen_ports) {
       out.push_back(std::move(p));
       continue;
@@ -515,14 +523,6 @@ void Discovery::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-}
-
-void Discovery::Poke() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    poked_ = true;
-  }
-  cv_.notify_all();
 }
 
 void Discovery::Poke(uint32_t pid) {

@@ -111,6 +111,14 @@ using ListeningSockets = std::map<uint64_t, uint16_t>;
 class ScanCache {
  public:
   static constexpr int kFullRefreshEvery = 20;
+  // What a scan reads of a process.
+  struct Details {
+    std::string exe;  // empty: a kernel thread (no exe link)
+    std::string comm;
+    uint64_t netns = 0;
+    bool other_netns = false;
+  };
+
   void Invalidate(uint32_t pid);
   void InvalidateAll() { scans_until_full_ = 0; }
   // Of the last scan: the processes whose exe/comm/namespace it read, and whose fds it walked.
@@ -119,12 +127,6 @@ class ScanCache {
 
  private:
   friend std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ScanCache* cache);
-  struct Details {
-    std::string exe;  // empty: a kernel thread (no exe link)
-    std::string comm;
-    uint64_t netns = 0;
-    bool other_netns = false;
-  };
   std::unordered_map<uint32_t, Details> details_by_pid_;
   // Listening-socket inodes each walked process held at its walk (empty: none).
   std::unordered_map<uint32_t, std::vector<uint64_t>> inodes_by_pid_;
@@ -164,9 +166,8 @@ class Discovery {
 
   void Start();
   void Stop();
-  // A process started (exec) or exited: rescan soon (within ~50 ms) instead of at the next tick.
-  void Poke();
-  // As Poke, and the next scan reads `pid` again (its image or the process behind the pid changed).
+  // Process `pid` exec'd or exited: rescan soon (within ~50 ms) instead of at the next tick, and
+  // read `pid` again (its image or the process behind the pid changed).
   void Poke(uint32_t pid);
   // As Poke, and the next scan reads every process again (exec/exit events were lost).
   void PokeAll();

@@ -136,7 +136,7 @@ TEST(DiscoveryTest, FindsAListenerAndDropsItWhenItExits) {
   }
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  discovery.Poke();
+  discovery.Poke(static_cast<uint32_t>(child));  // the agent's exit event
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (std::chrono::steady_clock::now() < deadline) {
     {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/base/strings.h"
 
 namespace loupe::identity {
 
@@ -174,6 +175,7 @@ constexpr int kMaxDepth = 64;
 constexpr std::string_view kFunctions[] = {"and",   "or",  "not",   "eq",    "ne",
                                            "index", "len", "print", "printf"};
 
+// White space as text/template defines it for trim markers and between tokens.
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -344,8 +346,9 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view a, size_t base) {
       const size_t s = i;
       ++i;
       while (i < a.size() && std::isdigit(static_cast<unsigned char>(a[i]))) ++i;
-      if (i - s > 18) return ErrorAt(at, "number out of range");
-      out.push_back({Token::Type::kInt, "", {}, std::stoll(std::string(a.substr(s, i - s))), at});
+      int64_t value = 0;
+      if (!ParseInt(a.substr(s, i - s), &value)) return ErrorAt(at, "number out of range");
+      out.push_back({Token::Type::kInt, "", {}, value, at});
     } else if (IsIdentStart(c)) {
       const size_t s = i;
       while (i < a.size() && IsIdentChar(a[i])) ++i;
@@ -530,9 +533,7 @@ class TreeParser {
         if (!item.text.empty()) nodes.push_back({Node::Type::kText, std::move(item.text)});
         continue;
       }
-      std::string_view content = item.text;
-      while (!content.empty() && IsSpace(content.front())) content.remove_prefix(1);
-      while (!content.empty() && IsSpace(content.back())) content.remove_suffix(1);
+      const std::string_view content = StripWhitespace(item.text);
       if (content.starts_with("/*")) {
         if (!content.ends_with("*/")) return ErrorAt(item.offset, "comment ends before the action");
         continue;
@@ -595,9 +596,8 @@ class TreeParser {
     if (terminator.empty()) return ErrorAt(item_offset, "missing {{end}}");
     if (terminator == "end") return node;
     // {{else}} or {{else if ...}} / {{else with ...}}.
-    std::string_view rest = pending_else_;
+    const std::string_view rest = StripWhitespace(pending_else_);
     const size_t rest_offset = pending_else_offset_;
-    while (!rest.empty() && IsSpace(rest.front())) rest.remove_prefix(1);
     if (rest.empty()) {
       auto else_nodes = ParseList(&terminator, with_depth);
       if (!else_nodes.ok()) return else_nodes.status();
@@ -905,11 +905,7 @@ absl::StatusOr<std::string> ServiceNameTemplate::Execute(const PodMetadata& pod)
   Executor executor(pod);
   if (absl::Status s = executor.Run(*nodes_, Value{Kind::kRoot}, &out); !s.ok()) return s;
   // Beyla keeps the first line, trimmed.
-  std::string_view name = out;
-  name = name.substr(0, name.find('\n'));
-  while (!name.empty() && IsSpace(name.front())) name.remove_prefix(1);
-  while (!name.empty() && IsSpace(name.back())) name.remove_suffix(1);
-  return std::string(name);
+  return std::string(StripWhitespace(std::string_view(out).substr(0, out.find('\n'))));
 }
 
 }  // namespace loupe::identity
