@@ -126,6 +126,13 @@ Agent::Agent(config::Config config, discovery::Selection selection,
   annotation_keys_ = selection.annotation_keys();
   name_template_ = std::move(name_template);
   if (name_template_) {
+    name_template_errors_ =
+        registry_
+            .AddCounter("loupe_service_name_template_errors_total",
+                        "Processes whose service the service_name_template could not name (it "
+                        "failed or printed nothing); they are named after their pod.",
+                        {})
+            .WithLabels({});
     // The pod informer keeps only the annotations something reads.
     for (const std::string& key : name_template_->annotation_keys()) {
       if (std::find(annotation_keys_.begin(), annotation_keys_.end(), key) ==
@@ -231,7 +238,9 @@ absl::Status Agent::SetUpMetrics() {
   app_metrics_->service_namer().SetHook([this](metrics::app::ServiceIdentity* id) {
     if (!kubernetes_) return;
     if (auto pod = kubernetes_->PodOf(id->pid)) {
-      identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr);
+      if (!identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr)) {
+        name_template_errors_->Inc();
+      }
     }
   });
   auto app_observer = std::make_unique<AppObserver>(*app_metrics_);

@@ -98,6 +98,7 @@ class Agent {
   std::set<uint32_t> instrumented_;           // pids discovery instruments, for process metrics
   std::vector<std::string> annotation_keys_;  // pod annotations discovery selectors name
   std::optional<identity::ServiceNameTemplate> name_template_;
+  metrics::Counter* name_template_errors_ = nullptr;  // set with name_template_
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
   std::unique_ptr<api::ObserverServer> observer_;

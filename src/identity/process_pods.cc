@@ -145,8 +145,9 @@ std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
       PodMetadataOf(*pod, workload, options_.cluster_name, container_id));
 }
 
-void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
+bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
                        const ServiceNameTemplate* name_template) {
+  bool named = true;
   if (!id->name_from_env && name_template != nullptr) {
     auto name = name_template->Execute(pod);
     if (name.ok() && !name->empty()) {
@@ -157,6 +158,7 @@ void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id
                           pod.namespace_name, pod.pod_name, std::string(name.status().message()));
       }
       id->name = pod.pod_name;
+      named = false;
     }
   } else if (!id->name_from_env) {
     const std::string* name = Find(pod.annotations, kServiceNameAnnotation);
@@ -183,6 +185,7 @@ void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id
   id->k8s_container_name = pod.container_name;
   id->k8s_node_name = pod.node_name;
   id->k8s_cluster_name = pod.cluster_name;
+  return named;
 }
 
 std::vector<std::pair<std::string, std::string>> KubernetesResourceAttributes(

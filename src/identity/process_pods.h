@@ -100,8 +100,8 @@ class ProcessPods {
 // resource.opentelemetry.io/service.namespace, else the label app.kubernetes.io/part-of, else the
 // pod's namespace. With `name_template` (attributes.kubernetes.service_name_template) the template
 // names the service instead of the annotation, label and owner rules, as in Beyla; when it fails
-// or gives an empty name, the pod name.
-void ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
+// or gives an empty name, the pod name, and the result is false (true otherwise).
+bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
                        const ServiceNameTemplate* name_template = nullptr);
 
 // The k8s_* fields of `id` as OpenTelemetry resource attributes (k8s.namespace.name,

@@ -314,23 +314,27 @@ TEST(ApplyPodToServiceTest, TemplateReplacesTheAnnotationLabelAndOwnerRules) {
   pod.container_name = "app";
   pod.labels = {{"app.kubernetes.io/name", "checkout"}, {"app.kubernetes.io/part-of", "webshop"}};
   pod.annotations = {{"resource.opentelemetry.io/service.name", "annotated"}};
+  bool named = false;
   auto apply = [&](const std::string& text, bool name_env = false) {
     auto t = ServiceNameTemplate::Parse(text);
     EXPECT_TRUE(t.ok()) << t.status();
     metrics::app::ServiceIdentity id;
     id.name = "python3";
     id.name_from_env = name_env;
-    ApplyPodToService(pod, &id, t.ok() ? &*t : nullptr);
+    named = ApplyPodToService(pod, &id, t.ok() ? &*t : nullptr);
     return id;
   };
   const std::string tmpl =
       R"({{ .Meta.Namespace }}/{{ index .Meta.Labels "app.kubernetes.io/name" }}-{{ .ContainerName }})";
   metrics::app::ServiceIdentity id = apply(tmpl);
   EXPECT_EQ(id.name, "shop/checkout-app");
+  EXPECT_TRUE(named);
   EXPECT_EQ(id.namespace_name, "webshop");  // the namespace rules are unchanged
   EXPECT_EQ(apply(tmpl, /*name_env=*/true).name, "python3");
   EXPECT_EQ(apply(R"({{ index .Meta.Name "x" }})").name, "checkout-7d4b9c-x1");  // fails
+  EXPECT_FALSE(named);
   EXPECT_EQ(apply(R"({{ if .Meta.Labels.none }}x{{ end }})").name, "checkout-7d4b9c-x1");
+  EXPECT_FALSE(named);  // printed nothing
 }
 
 TEST(KubernetesResourceAttributesTest, OtelNamesOfTheNonEmptyFields) {

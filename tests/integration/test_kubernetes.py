@@ -204,13 +204,11 @@ def test_discovery_selects_processes_by_their_pod(lab_factory, start_agent, tmp_
     assert agent.stop() == 0
 
 
-def test_service_name_template_names_the_service(lab_factory, start_agent, tmp_path):
-    """attributes.kubernetes.service_name_template (BEYLA_SERVICE_NAME_TEMPLATE) names the service
-    of a process in a pod from the pod's metadata, instead of the label rule ("nginx")."""
+def nginx_series_with_template(lab_factory, start_agent, tmp_path, template: str):
+    """An agent with BEYLA_SERVICE_NAME_TEMPLATE=`template` and the lab's nginx pod traced; returns
+    the agent and the labels of the nginx request series once requests were seen."""
     lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
     pod0, pod1 = lab.pods
-    template = ('{{- .Meta.Namespace }}.{{ index .Meta.Labels "app" }}'
-                '{{ if .ContainerName }}.{{ .ContainerName }}{{ end -}}')
     agent = start_agent(config=K8S_DISCOVERY, env={
         "LOUPE_NETWORK_ENABLE": "false",
         "BEYLA_SERVICE_NAME_TEMPLATE": template,
@@ -219,15 +217,33 @@ def test_service_name_template_names_the_service(lab_factory, start_agent, tmp_p
     wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
              what="the agent's informers to sync")
 
-    def named():
+    def labels():
         assert pod0.curl(f"http://{pod1.ip}/").status == 200
-        series = [k for k in agent.metrics()
-                  if k.startswith("http_server_request_duration_seconds_count{")]
-        return series or None
+        return list(series_of(agent).values()) or None
 
-    series = wait_for(named, timeout=20, what="requests of the nginx pod")
-    assert all('service_name="lab.nginx"' in k for k in series), series
-    assert all('k8s_deployment_name="nginx"' in k for k in series), series
+    return agent, wait_for(labels, timeout=20, what="requests of the nginx pod")
+
+
+def test_service_name_template_names_the_service(lab_factory, start_agent, tmp_path):
+    """attributes.kubernetes.service_name_template (BEYLA_SERVICE_NAME_TEMPLATE) names the service
+    of a process in a pod from the pod's metadata, instead of the label rule ("nginx")."""
+    template = ('{{- .Meta.Namespace }}.{{ index .Meta.Labels "app" }}'
+                '{{ if .ContainerName }}.{{ .ContainerName }}{{ end -}}')
+    agent, found = nginx_series_with_template(lab_factory, start_agent, tmp_path, template)
+    assert all(l["service_name"] == "lab.nginx" for l in found), found
+    assert all(l["k8s_deployment_name"] == "nginx" for l in found), found
+    assert agent.metrics()["loupe_service_name_template_errors_total"] == 0
+    assert agent.stop() == 0
+
+
+def test_failing_service_name_template_names_the_pod_and_is_counted(lab_factory, start_agent,
+                                                                       tmp_path):
+    """A template that fails for a pod (index of a string) names the service after the pod, as
+    Beyla does, and counts the failure."""
+    agent, found = nginx_series_with_template(lab_factory, start_agent, tmp_path,
+                                              '{{ index .Meta.Name "x" }}')
+    assert {l["service_name"] for l in found} == {l["k8s_pod_name"] for l in found}, found
+    assert agent.metrics()["loupe_service_name_template_errors_total"] >= 1
     assert agent.stop() == 0
 
 
