@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
 
 namespace loupe::cli {
 namespace {
@@ -187,7 +188,11 @@ absl::StatusOr<int64_t> ParseGoDurationNs(const std::string& text) {
     } else {
       return bad;
     }
+    // Go rejects durations beyond int64 nanoseconds ("invalid duration"); so do we, before
+    // std::stold would throw on a number beyond long double or the cast would overflow.
+    if (number.size() > 30) return bad;
     total += std::stold(number) * scale;
+    if (total > static_cast<long double>(std::numeric_limits<int64_t>::max())) return bad;
   }
   const auto ns = static_cast<int64_t>(total);
   return negative ? -ns : ns;

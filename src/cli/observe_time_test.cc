@@ -18,6 +18,11 @@ TEST(ObserveTimeTest, Durations) {
   EXPECT_FALSE(ParseGoDurationNs("3").ok());
   EXPECT_FALSE(ParseGoDurationNs("3d").ok());
   EXPECT_FALSE(ParseGoDurationNs("").ok());
+  // Beyond int64 nanoseconds (Go: "invalid duration"), and beyond long double: an error, not a
+  // std::out_of_range from std::stold.
+  EXPECT_FALSE(ParseGoDurationNs("9999999999h").ok());
+  EXPECT_FALSE(ParseGoDurationNs(std::string(5000, '9') + "s").ok());
+  EXPECT_EQ(*ParseGoDurationNs("2562047h"), int64_t{2562047} * 3600 * kS);
 }
 
 TEST(ObserveTimeTest, RelativeMeansAgo) {

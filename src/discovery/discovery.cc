@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -211,7 +212,11 @@ ListeningSockets ListeningSocketsProcfs(uint32_t pid) {
       if (state != "0A" || inode == 0) continue;  // 0A = LISTEN
       const size_t colon = local.rfind(':');
       if (colon == std::string::npos) continue;
-      inodes[inode] = static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+      uint16_t port = 0;
+      const std::string_view hex = std::string_view(local).substr(colon + 1);
+      const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), port, 16);
+      if (ec != std::errc() || end != hex.data() + hex.size()) continue;
+      inodes[inode] = port;
     }
   }
   return inodes;

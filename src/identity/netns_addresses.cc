@@ -1,21 +1,12 @@
 #include "src/identity/netns_addresses.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
+#include "src/base/read_file.h"
 #include "src/base/strings.h"
 
 namespace loupe::identity {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Calls fn(line) for every line of `text` (without the newline).
 template <typename Fn>
@@ -86,8 +77,8 @@ std::vector<flow::IpAddress> ParseIfInet6Addresses(std::string_view if_inet6) {
 
 std::vector<flow::IpAddress> NetnsAddressesOf(uint32_t pid, const std::string& proc_root) {
   const std::string base = proc_root + "/" + std::to_string(pid) + "/net/";
-  std::vector<flow::IpAddress> out = ParseFibTrieLocalAddresses(ReadFile(base + "fib_trie"));
-  for (const flow::IpAddress& ip : ParseIfInet6Addresses(ReadFile(base + "if_inet6"))) {
+  std::vector<flow::IpAddress> out = ParseFibTrieLocalAddresses(ReadFileOrEmpty(base + "fib_trie"));
+  for (const flow::IpAddress& ip : ParseIfInet6Addresses(ReadFileOrEmpty(base + "if_inet6"))) {
     out.push_back(ip);
   }
   return out;

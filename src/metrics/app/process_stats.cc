@@ -5,22 +5,18 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "src/base/read_file.h"
 #include "src/base/strings.h"
 
 namespace loupe::metrics::app {
 namespace {
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return !in.bad();
-}
+// /proc files of a process that exits while being read fail with ESRCH; that is reported, not
+// thrown (see src/base/read_file.h).
+bool ReadFile(const std::string& path, std::string* out) { return ReadFileTo(path, out) == 0; }
 
 // "read_bytes: 123" -> 123 for `key`.
 std::optional<uint64_t> FindKeyValue(std::string_view text, std::string_view key) {

@@ -4,20 +4,13 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
-#include <iterator>
 #include <mutex>
 
+#include "src/base/read_file.h"
 #include "src/base/strings.h"
 
 namespace loupe::metrics::app {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -118,11 +111,11 @@ ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const
     }
     id.executable = BaseName(exe);
   } else {
-    std::string file_comm = ReadFile(dir + "/comm");
+    std::string file_comm = ReadFileOrEmpty(dir + "/comm");
     while (!file_comm.empty() && file_comm.back() == '\n') file_comm.pop_back();
     id.executable = file_comm.empty() ? std::string(comm) : file_comm;
   }
-  const EnvServiceInfo env = ParseServiceEnviron(ReadFile(dir + "/environ"));
+  const EnvServiceInfo env = ParseServiceEnviron(ReadFileOrEmpty(dir + "/environ"));
   if (env.name) {
     id.name = *env.name;
     id.name_from_env = true;
