@@ -124,6 +124,7 @@ Agent::Agent(config::Config config, discovery::Selection selection,
     sensors_.push_back(std::make_unique<sensors::TcpLifecycleSensor>(pipeline_, registry_));
   }
   annotation_keys_ = selection.annotation_keys();
+  resource_labels_ = config_.kubernetes().resource_labels;
   name_template_ = std::move(name_template);
   if (name_template_) {
     name_template_errors_ =
@@ -238,7 +239,8 @@ absl::Status Agent::SetUpMetrics() {
   app_metrics_->service_namer().SetHook([this](metrics::app::ServiceIdentity* id) {
     if (!kubernetes_) return;
     if (auto pod = kubernetes_->PodOf(id->pid)) {
-      if (!identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr)) {
+      if (!identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr,
+                                       resource_labels_)) {
         name_template_errors_->Inc();
       }
     }

@@ -99,6 +99,7 @@ class Agent {
   std::vector<std::string> annotation_keys_;  // pod annotations discovery selectors name
   std::optional<identity::ServiceNameTemplate> name_template_;
   metrics::Counter* name_template_errors_ = nullptr;  // set with name_template_
+  identity::ResourceLabels resource_labels_;          // attributes.kubernetes.resource_labels
   std::unique_ptr<ProcessLock> lock_;
   std::unique_ptr<prometheus::HttpEndpoint> endpoint_;
   std::unique_ptr<api::ObserverServer> observer_;

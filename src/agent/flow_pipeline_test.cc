@@ -468,5 +468,25 @@ TEST(TracingResourceTest, AReusedPidGetsTheNewProcesssResource) {
   EXPECT_EQ(second->GetString("service.name"), "payments");
 }
 
+// The pod's other resource attributes (service.version, ...) are on the span resource, after
+// the attributes Loupe sets, and never replace one of them.
+TEST(TracingResourceTest, PodResourceAttributesAreOnTheSpanResource) {
+  AppFixture f("");
+  f.app->service_namer().SetHook([](metrics::app::ServiceIdentity* id) {
+    id->name = "checkout";
+    id->name_from_env = true;
+    id->resource_attributes = {{"service.version", "1.4.2"}, {"service.name", "not-this"}};
+  });
+  telemetry::Request r = HttpRequest("/users/1");
+  r.pid = 4244;
+  const auto resource = f.tracing->ResourceOf(r);
+  ASSERT_NE(resource, nullptr);
+  EXPECT_EQ(resource->GetString("service.version"), "1.4.2");
+  EXPECT_EQ(resource->GetString("service.name"), "checkout");
+  int names = 0;
+  for (const auto& entry : resource->entries()) names += entry.key == "service.name" ? 1 : 0;
+  EXPECT_EQ(names, 1);
+}
+
 }  // namespace
 }  // namespace loupe::agent

@@ -164,11 +164,19 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
     for (auto& [key, value] : identity::KubernetesResourceAttributes(*service)) {
       resource->Add(std::move(key), std::move(value));
     }
+
   } else {
     resource->Add("service.name", request.process);
   }
   resource->Add("process.pid", static_cast<int64_t>(request.pid));
   tracing::AddSdkAttributes(resource.get(), host_name_);
+  if (service != nullptr) {
+    // service.version and the like (attributes.kubernetes.resource_labels, pod annotations);
+    // they never replace an attribute set above.
+    for (const auto& [key, value] : service->resource_attributes) {
+      if (!resource->Has(key)) resource->Add(key, value);
+    }
+  }
   std::string process = service == nullptr ? request.process : std::string();
   CachedResource cached{std::move(service), std::move(process), resource};
   if (it != resources_.end()) {

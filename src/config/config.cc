@@ -221,6 +221,29 @@ absl::Status ParseCidrList(const KeySpec& spec, const YAML::Node& node, const st
   return absl::OkStatus();
 }
 
+absl::Status ParseStringListMap(const KeySpec& spec, const YAML::Node& node,
+                                const std::string& origin, Value* out) {
+  if (!node.IsMap()) {
+    return absl::InvalidArgumentError(
+        Bad(spec.path, Where(node, origin), "expected a mapping of name -> [strings]"));
+  }
+  StringListMap map;
+  if (spec.merge_with_default) map = std::get<StringListMap>(spec.default_value);
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {
+      return absl::InvalidArgumentError(
+          Bad(spec.path, Where(kv.first, origin), "keys must be strings"));
+    }
+    const std::string key = kv.first.Scalar();
+    std::vector<std::string>& list = map[key];
+    list.clear();
+    if (kv.second.IsNull()) continue;  // `key:` or `key: []`: nothing for this key
+    RETURN_IF_ERROR(ParseStringSeq(absl::StrCat(spec.path, ".", key), kv.second, origin, &list));
+  }
+  *out = std::move(map);
+  return absl::OkStatus();
+}
+
 absl::Status ParseAttributeSelect(const KeySpec& spec, const YAML::Node& node,
                                   const std::string& origin, Value* out) {
   if (!node.IsMap()) {
@@ -298,7 +321,8 @@ absl::Status ParseKey(const KeySpec& spec, const YAML::Node& node, const std::st
   const std::string where = Where(node, origin);
   // A scalar is always read as text: lists and maps from text, like environment variables.
   if (node.IsScalar() && spec.type != ValueType::kSelectorList &&
-      spec.type != ValueType::kHistogramList && spec.type != ValueType::kAttributeSelect) {
+      spec.type != ValueType::kHistogramList && spec.type != ValueType::kAttributeSelect &&
+      spec.type != ValueType::kStringListMap) {
     return ParseLeaf(spec, node, where, out);
   }
   switch (spec.type) {
@@ -328,6 +352,9 @@ absl::Status ParseKey(const KeySpec& spec, const YAML::Node& node, const std::st
       break;
     case ValueType::kAttributeSelect:
       RETURN_IF_ERROR(ParseAttributeSelect(spec, node, origin, out));
+      break;
+    case ValueType::kStringListMap:
+      RETURN_IF_ERROR(ParseStringListMap(spec, node, origin, out));
       break;
     default:
       return ParseLeaf(spec, node, where, out);
@@ -587,6 +614,7 @@ absl::Status Config::BuildViews() {
   kube.meta_cache_address = GetString("attributes.kubernetes.meta_cache_address");
   kube.drop_external = GetBool("attributes.kubernetes.drop_external");
   kube.service_name_template = GetString("attributes.kubernetes.service_name_template");
+  kube.resource_labels = GetStringListMap("attributes.kubernetes.resource_labels");
 
   AttributesConfig& attrs = attributes_;
   attrs.host_id_override = GetString("attributes.host_id.override");
@@ -691,6 +719,10 @@ const CidrList& Config::GetCidrs(const std::string& path) const {
 }
 const AttributeSelect& Config::GetAttributeSelect(const std::string& path) const {
   return std::get<AttributeSelect>(Get(path).value);
+}
+
+const StringListMap& Config::GetStringListMap(const std::string& path) const {
+  return std::get<StringListMap>(Get(path).value);
 }
 
 }  // namespace loupe::config

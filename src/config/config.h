@@ -139,6 +139,8 @@ struct KubernetesConfig {
   std::string meta_cache_address;
   bool drop_external = false;
   std::string service_name_template;
+  // resource attribute -> pod label names: the schema default with the configured keys replaced.
+  StringListMap resource_labels;
 };
 
 // attributes.* other than kubernetes.
@@ -193,6 +195,7 @@ class Config {
   const HistogramList& GetHistograms(const std::string& path) const;
   const CidrList& GetCidrs(const std::string& path) const;
   const AttributeSelect& GetAttributeSelect(const std::string& path) const;
+  const StringListMap& GetStringListMap(const std::string& path) const;
   const Setting& Get(const std::string& path) const;
 
   // By section.

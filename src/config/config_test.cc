@@ -373,6 +373,36 @@ TEST(ConfigTest, BeylaDefaultsWithoutAFile) {
                                 "destination_namespace,destination_workload,traffic_direction"}}}));
 }
 
+// As in Beyla, where the YAML is decoded into the default map: a configured attribute replaces
+// that attribute's label list, the other defaults stay; an empty list turns one off.
+TEST(ConfigTest, ResourceLabelsReplaceTheDefaultPerAttribute) {
+  using Labels = StringListMap;
+  auto defaults = Config::LoadFromString("", "t.yml", FakeEnv({}));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->kubernetes().resource_labels,
+            (Labels{{"service.name", {"app.kubernetes.io/instance", "app.kubernetes.io/name"}},
+                    {"service.namespace", {"app.kubernetes.io/part-of"}},
+                    {"service.version", {"app.kubernetes.io/version"}}}));
+  const std::string yaml = R"(
+attributes:
+  kubernetes:
+    resource_labels:
+      service.name: [app, app.kubernetes.io/name]
+      service.version: []
+      deployment.environment: [env]
+)";
+  auto config = Config::LoadFromString(yaml, "t.yml", FakeEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->kubernetes().resource_labels,
+            (Labels{{"deployment.environment", {"env"}},
+                    {"service.name", {"app", "app.kubernetes.io/name"}},
+                    {"service.namespace", {"app.kubernetes.io/part-of"}},
+                    {"service.version", {}}}));
+  EXPECT_EQ(FormatValue(config->Get("attributes.kubernetes.resource_labels").value),
+            "{deployment.environment: [env], service.name: [app, app.kubernetes.io/name], "
+            "service.namespace: [app.kubernetes.io/part-of], service.version: []}");
+}
+
 TEST(ConfigTest, RoutesCidrsHeadersAndSelectFromYaml) {
   const std::string yaml = R"(
 routes:
@@ -510,6 +540,16 @@ INSTANTIATE_TEST_SUITE_P(
                      "'beyla network' is not a metric name or glob"},
         BadValueCase{"attributes:\n  select:\n    http_server:\n      include: [\"a b\"]\n",
                      "'http_server' names 'a b', which is not an attribute name or glob"},
+        BadValueCase{"attributes:\n  kubernetes:\n    resource_labels: app.kubernetes.io/name\n",
+                     "'attributes.kubernetes.resource_labels' (bad.yml:3): expected a mapping of "
+                     "name -> [strings]"},
+        BadValueCase{"attributes:\n  kubernetes:\n    resource_labels:\n      service.name: "
+                     "app\n",
+                     "'attributes.kubernetes.resource_labels.service.name' (bad.yml:4): expected "
+                     "a list of strings"},
+        BadValueCase{"attributes:\n  kubernetes:\n    resource_labels:\n      service.name: "
+                     "[\"\"]\n",
+                     "has an empty label name for 'service.name'"},
         BadValueCase{"attributes:\n  kubernetes:\n    enable: sometimes\n",
                      "'attributes.kubernetes.enable': 'sometimes' is not one of: true, false, "
                      "autodetect"},

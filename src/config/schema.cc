@@ -328,6 +328,21 @@ bool IsValidAttributeSelector(std::string_view name) {
                      [](char c) { return IsNameChar(c, true) || c == '-'; });
 }
 
+absl::Status ValidateResourceLabels(const Value& v) {
+  for (const auto& [attribute, labels] : std::get<StringListMap>(v)) {
+    if (StripWhitespace(attribute).empty()) {
+      return absl::InvalidArgumentError("has an empty attribute name");
+    }
+    for (const std::string& label : labels) {
+      if (StripWhitespace(label).empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("has an empty label name for '", attribute, "'"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAttributeSelect(const Value& v) {
   for (const auto& [metric, selection] : std::get<AttributeSelect>(v)) {
     if (!IsValidMetricSelector(metric)) {
@@ -897,6 +912,21 @@ std::vector<KeySpec> BuildSchema() {
                       "wins. Subset: if/else/with, and or not eq ne index len print printf; "
                       "anything else stops the agent with exit code 2 (docs/identity.md).",
                .equivalent = "Beyla attributes.kubernetes.service_name_template"});
+  s.push_back(
+      {.path = "attributes.kubernetes.resource_labels",
+       .type = ValueType::kStringListMap,
+       .default_value =
+           StringListMap{{"service.name", {"app.kubernetes.io/instance", "app.kubernetes.io/name"}},
+                         {"service.namespace", {"app.kubernetes.io/part-of"}},
+                         {"service.version", {"app.kubernetes.io/version"}}},
+       .doc = "Resource attribute -> pod labels to take it from, first present wins. "
+              "Keys given replace the default's entry for that key (an empty list turns "
+              "it off); the others keep their default. Attributes other than "
+              "service.name/service.namespace go to span resources and target_info; a "
+              "pod annotation resource.opentelemetry.io/<attribute> wins over labels.",
+       .equivalent = "Beyla attributes.kubernetes.resource_labels",
+       .validate = ValidateResourceLabels,
+       .merge_with_default = true});
   s.push_back({.path = "attributes.host_id.override",
                .type = ValueType::kString,
                .default_value = std::string(""),
@@ -1276,6 +1306,8 @@ const char* TypeName(ValueType type) {
       return "list of CIDRs";
     case ValueType::kAttributeSelect:
       return "map of metric -> {include, exclude}";
+    case ValueType::kStringListMap:
+      return "map of name -> list of strings";
   }
   return "value";
 }
@@ -1335,6 +1367,13 @@ std::string FormatValue(const Value& value) {
       for (const auto& [metric, sel] : select) {
         entries.push_back(absl::StrCat(metric, ": {include: [", absl::StrJoin(sel.include, ", "),
                                        "], exclude: [", absl::StrJoin(sel.exclude, ", "), "]}"));
+      }
+      return absl::StrCat("{", absl::StrJoin(entries, ", "), "}");
+    }
+    std::string operator()(const StringListMap& map) const {
+      std::vector<std::string> entries;
+      for (const auto& [key, list] : map) {
+        entries.push_back(absl::StrCat(key, ": [", absl::StrJoin(list, ", "), "]"));
       }
       return absl::StrCat("{", absl::StrJoin(entries, ", "), "}");
     }
@@ -1587,6 +1626,7 @@ absl::Status ParseText(const KeySpec& spec, std::string_view text, Value* out) {
     case ValueType::kSelectorList:
     case ValueType::kHistogramList:
     case ValueType::kAttributeSelect:
+    case ValueType::kStringListMap:
       return absl::InvalidArgumentError(absl::StrCat("bad value for '", spec.path, "': a ",
                                                      TypeName(spec.type),
                                                      " can only be set in the YAML file"));

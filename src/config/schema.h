@@ -30,6 +30,7 @@ enum class ValueType {
   kHistogramList,    // [{explicit: {boundaries: [..]}}, ...]
   kCidrList,         // ["10.0.0.0/8", {cidr: "fd00::/8", name: "pods"}, ...]
   kAttributeSelect,  // {<metric name or glob>: {include: [..], exclude: [..]}, ...}
+  kStringListMap,    // string -> list of strings (attributes.kubernetes.resource_labels)
 };
 
 // One entry of a Beyla selector list (discovery.services, discovery.instrument, ...): field ->
@@ -67,9 +68,12 @@ struct AttributeSelection {
 // "http_server_request_duration_seconds" form, or "traces" for span attributes).
 using AttributeSelect = std::map<std::string, AttributeSelection>;
 
+// attributes.kubernetes.resource_labels: resource attribute -> pod label names, first present wins.
+using StringListMap = std::map<std::string, std::vector<std::string>>;
+
 using Value = std::variant<bool, int64_t, std::string, std::chrono::nanoseconds,
                            std::vector<std::string>, SelectorList, std::vector<double>, StringMap,
-                           HistogramList, CidrList, AttributeSelect>;
+                           HistogramList, CidrList, AttributeSelect, StringListMap>;
 
 struct KeySpec {
   std::string path;  // dotted YAML path, e.g. "prometheus_export.port"
@@ -92,6 +96,9 @@ struct KeySpec {
   char list_separator = ',';
   // `loupe config print` shows the keys of a secret map but not the values.
   bool secret = false;
+  // kStringListMap: the configured map is laid over the default one (as YAML decoded into a
+  // pre-filled Go map): configured keys replace the default's, the others stay.
+  bool merge_with_default = false;
 };
 
 // The full schema, in documentation order.

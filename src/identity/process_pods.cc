@@ -10,6 +10,7 @@
 namespace loupe::identity {
 namespace {
 
+constexpr std::string_view kResourceAnnotationPrefix = "resource.opentelemetry.io/";
 constexpr std::string_view kServiceNameAnnotation = "resource.opentelemetry.io/service.name";
 constexpr std::string_view kServiceNamespaceAnnotation =
     "resource.opentelemetry.io/service.namespace";
@@ -145,8 +146,34 @@ std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
       PodMetadataOf(*pod, workload, options_.cluster_name, container_id));
 }
 
+const ResourceLabels& DefaultResourceLabels() {
+  static const ResourceLabels* const kDefault =
+      new ResourceLabels{{"service.name", {"app.kubernetes.io/instance", "app.kubernetes.io/name"}},
+                         {"service.namespace", {"app.kubernetes.io/part-of"}},
+                         {"service.version", {"app.kubernetes.io/version"}}};
+  return *kDefault;
+}
+
+namespace {
+
+// The value of the first of resource_labels[attribute] the pod has, or nullptr.
+const std::string* FromLabels(const PodMetadata& pod, const ResourceLabels& resource_labels,
+                              const std::string& attribute) {
+  auto it = resource_labels.find(attribute);
+  if (it == resource_labels.end()) return nullptr;
+  for (const std::string& label : it->second) {
+    if (const std::string* value = Find(pod.labels, label)) return value;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
-                       const ServiceNameTemplate* name_template) {
+                       const ServiceNameTemplate* name_template,
+                       const ResourceLabels& resource_labels) {
+  static const std::string kName = "service.name";
+  static const std::string kNamespace = "service.namespace";
   bool named = true;
   if (!id->name_from_env && name_template != nullptr) {
     auto name = name_template->Execute(pod);
@@ -162,8 +189,7 @@ bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id
     }
   } else if (!id->name_from_env) {
     const std::string* name = Find(pod.annotations, kServiceNameAnnotation);
-    if (name == nullptr) name = Find(pod.labels, "app.kubernetes.io/instance");
-    if (name == nullptr) name = Find(pod.labels, "app.kubernetes.io/name");
+    if (name == nullptr) name = FromLabels(pod, resource_labels, kName);
     if (name != nullptr) {
       id->name = *name;
     } else {
@@ -172,9 +198,24 @@ bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id
   }
   if (!id->namespace_from_env) {
     const std::string* ns = Find(pod.annotations, kServiceNamespaceAnnotation);
-    if (ns == nullptr) ns = Find(pod.labels, "app.kubernetes.io/part-of");
+    if (ns == nullptr) ns = FromLabels(pod, resource_labels, kNamespace);
     id->namespace_name = ns != nullptr ? *ns : pod.namespace_name;
   }
+  // The other resource attributes: labels first, annotations win.
+  std::map<std::string, std::string> attributes;
+  for (const auto& [attribute, labels] : resource_labels) {
+    if (attribute == kName || attribute == kNamespace) continue;
+    if (const std::string* value = FromLabels(pod, resource_labels, attribute)) {
+      attributes[attribute] = *value;
+    }
+  }
+  for (const auto& [key, value] : pod.annotations) {
+    if (!key.starts_with(kResourceAnnotationPrefix) || value.empty()) continue;
+    std::string attribute = key.substr(kResourceAnnotationPrefix.size());
+    if (attribute.empty() || attribute == kName || attribute == kNamespace) continue;
+    attributes[std::move(attribute)] = value;
+  }
+  id->resource_attributes.assign(attributes.begin(), attributes.end());
   id->k8s_namespace = pod.namespace_name;
   id->k8s_pod_name = pod.pod_name;
   id->k8s_owner_name = pod.owner_name;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -92,17 +93,30 @@ class ProcessPods {
       cache_;
 };
 
+// attributes.kubernetes.resource_labels: resource attribute -> pod label names, first present
+// (and non-empty) wins.
+using ResourceLabels = std::map<std::string, std::vector<std::string>>;
+
+// Beyla's default (reference/beyla.md §2.3): service.name <- app.kubernetes.io/instance, then
+// app.kubernetes.io/name; service.namespace <- app.kubernetes.io/part-of; service.version <-
+// app.kubernetes.io/version. The configuration schema carries the same default.
+const ResourceLabels& DefaultResourceLabels();
+
 // Beyla's service naming for a process in a pod (reference/beyla.md §2.3) and the k8s_*
 // attributes of its metrics (§4.5). Unless the process environment named it (name_from_env):
-// service.name from the annotation resource.opentelemetry.io/service.name, else the label
-// app.kubernetes.io/instance, else app.kubernetes.io/name, else the top workload, else the pod
-// name. Unless namespace_from_env: service.namespace from the annotation
-// resource.opentelemetry.io/service.namespace, else the label app.kubernetes.io/part-of, else the
-// pod's namespace. With `name_template` (attributes.kubernetes.service_name_template) the template
-// names the service instead of the annotation, label and owner rules, as in Beyla; when it fails
-// or gives an empty name, the pod name, and the result is false (true otherwise).
+// service.name from the annotation resource.opentelemetry.io/service.name, else the first label
+// of resource_labels["service.name"] the pod has, else the top workload, else the pod name.
+// Unless namespace_from_env: service.namespace from the annotation
+// resource.opentelemetry.io/service.namespace, else resource_labels["service.namespace"], else the
+// pod's namespace. Every other attribute of resource_labels, and every other
+// resource.opentelemetry.io/<attribute> annotation (which wins over labels), goes to
+// id->resource_attributes, sorted by name. With `name_template`
+// (attributes.kubernetes.service_name_template) the template names the service instead of the
+// annotation, label and owner rules, as in Beyla; when it fails or gives an empty name, the pod
+// name, and the result is false (true otherwise).
 bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id,
-                       const ServiceNameTemplate* name_template = nullptr);
+                       const ServiceNameTemplate* name_template = nullptr,
+                       const ResourceLabels& resource_labels = DefaultResourceLabels());
 
 // The k8s_* fields of `id` as OpenTelemetry resource attributes (k8s.namespace.name,
 // k8s.pod.name, k8s.container.name, k8s.node.name, k8s.pod.uid, k8s.pod.start_time,

@@ -337,6 +337,66 @@ TEST(ApplyPodToServiceTest, TemplateReplacesTheAnnotationLabelAndOwnerRules) {
   EXPECT_FALSE(named);  // printed nothing
 }
 
+// attributes.kubernetes.resource_labels: which labels name the service, its namespace and other
+// resource attributes; resource.opentelemetry.io/<attribute> annotations win over labels.
+TEST(ApplyPodToServiceTest, ResourceLabelsChooseTheLabelsAndAddResourceAttributes) {
+  PodMetadata pod;
+  pod.namespace_name = "shop";
+  pod.pod_name = "checkout-7d4b9c-x1";
+  pod.owner_name = "checkout-deploy";
+  pod.labels = {{"app.kubernetes.io/name", "checkout"},
+                {"app.kubernetes.io/version", "1.4.2"},
+                {"app.kubernetes.io/part-of", "webshop"},
+                {"team", "payments"},
+                {"component", "api"},
+                {"env", "prod"}};
+  auto apply = [&](const ResourceLabels& labels) {
+    metrics::app::ServiceIdentity id;
+    id.name = "python3";
+    ApplyPodToService(pod, &id, nullptr, labels);
+    return id;
+  };
+  using Attrs = std::vector<std::pair<std::string, std::string>>;
+
+  // The default: Beyla's labels, and service.version from app.kubernetes.io/version.
+  metrics::app::ServiceIdentity id = apply(DefaultResourceLabels());
+  EXPECT_EQ(id.name, "checkout");
+  EXPECT_EQ(id.namespace_name, "webshop");
+  EXPECT_EQ(id.resource_attributes, (Attrs{{"service.version", "1.4.2"}}));
+
+  // Configured: the first label present wins; an absent label is skipped.
+  ResourceLabels custom = DefaultResourceLabels();
+  custom["service.name"] = {"missing", "component", "app.kubernetes.io/name"};
+  custom["service.namespace"] = {"team"};
+  custom["deployment.environment"] = {"env"};
+  id = apply(custom);
+  EXPECT_EQ(id.name, "api");
+  EXPECT_EQ(id.namespace_name, "payments");
+  EXPECT_EQ(id.resource_attributes,
+            (Attrs{{"deployment.environment", "prod"}, {"service.version", "1.4.2"}}));
+
+  // An empty list turns the labels off: the top workload names the service, the pod's
+  // namespace is the service namespace, and no service.version.
+  custom["service.name"] = {};
+  custom["service.namespace"] = {};
+  custom["service.version"] = {};
+  id = apply(custom);
+  EXPECT_EQ(id.name, "checkout-deploy");
+  EXPECT_EQ(id.namespace_name, "shop");
+  EXPECT_EQ(id.resource_attributes, (Attrs{{"deployment.environment", "prod"}}));
+
+  // Annotations win over labels, and add attributes no label maps.
+  pod.annotations = {{"resource.opentelemetry.io/deployment.environment", "staging"},
+                     {"resource.opentelemetry.io/service.version", "2.0.0"},
+                     {"resource.opentelemetry.io/vcs.ref", "abc123"},
+                     {"resource.opentelemetry.io/empty", ""},
+                     {"other.io/ignored", "x"}};
+  id = apply(custom);
+  EXPECT_EQ(id.resource_attributes, (Attrs{{"deployment.environment", "staging"},
+                                           {"service.version", "2.0.0"},
+                                           {"vcs.ref", "abc123"}}));
+}
+
 TEST(KubernetesResourceAttributesTest, OtelNamesOfTheNonEmptyFields) {
   metrics::app::ServiceIdentity id;
   EXPECT_TRUE(KubernetesResourceAttributes(id).empty());

@@ -123,6 +123,13 @@ class AgentProcess:
         assert status == 200
         return parse_metrics(body)
 
+    def loss_counters(self) -> dict[str, float]:
+        """The agent's non-zero loss, gap, eviction and parse-error counters: printed when an
+        exact-count assertion fails, so that a missing record names where it was lost."""
+        words = ("lost", "unmatched", "evict", "gap", "resync", "error", "dropped", "partial")
+        return {k: v for k, v in self.metrics().items()
+                if k.startswith("loupe_") and v and any(w in k for w in words)}
+
     def health(self) -> dict:
         status, body = http_get(self.base_url + "/healthz")
         return {"http_status": status, **json.loads(body)}

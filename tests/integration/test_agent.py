@@ -76,6 +76,8 @@ def veth_ns():
      "attributes.kubernetes.service_name_template: at offset 0: {{range}} is not supported"),
     ("attributes:\n  kubernetes:\n    service_name_template: '{{ .Meta.Pod.NodeName }}'\n",
      "field .Meta.Pod.NodeName is not supported"),
+    ("attributes:\n  kubernetes:\n    resource_labels:\n      service.name: app\n",
+     "bad value for 'attributes.kubernetes.resource_labels.service.name'"),
 ])
 def test_bad_config_exits_2_naming_the_key(loupe_bin, tmp_path, config, expected):
     cfg = tmp_path / "bad.yml"

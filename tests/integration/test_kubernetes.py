@@ -204,16 +204,16 @@ def test_discovery_selects_processes_by_their_pod(lab_factory, start_agent, tmp_
     assert agent.stop() == 0
 
 
-def nginx_series_with_template(lab_factory, start_agent, tmp_path, template: str):
-    """An agent with BEYLA_SERVICE_NAME_TEMPLATE=`template` and the lab's nginx pod traced; returns
-    the agent and the labels of the nginx request series once requests were seen."""
+def nginx_series(lab_factory, start_agent, tmp_path, config: str = K8S_DISCOVERY,
+                 env: dict[str, str] | None = None):
+    """An agent with `config` (by default K8S_DISCOVERY: the lab's nginx pod traced) and `env`;
+    returns the agent and the labels of the nginx request series once requests were seen."""
     lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
     pod0, pod1 = lab.pods
-    agent = start_agent(config=K8S_DISCOVERY, env={
+    agent = start_agent(config=config, env={
         "LOUPE_NETWORK_ENABLE": "false",
-        "BEYLA_SERVICE_NAME_TEMPLATE": template,
         "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **lab.kubernetes.env()})
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **lab.kubernetes.env(), **(env or {})})
     wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
              what="the agent's informers to sync")
 
@@ -222,6 +222,12 @@ def nginx_series_with_template(lab_factory, start_agent, tmp_path, template: str
         return list(series_of(agent).values()) or None
 
     return agent, wait_for(labels, timeout=20, what="requests of the nginx pod")
+
+
+def nginx_series_with_template(lab_factory, start_agent, tmp_path, template: str):
+    """nginx_series with BEYLA_SERVICE_NAME_TEMPLATE=`template`."""
+    return nginx_series(lab_factory, start_agent, tmp_path,
+                        env={"BEYLA_SERVICE_NAME_TEMPLATE": template})
 
 
 def test_service_name_template_names_the_service(lab_factory, start_agent, tmp_path):
@@ -244,6 +250,32 @@ def test_failing_service_name_template_names_the_pod_and_is_counted(lab_factory,
                                               '{{ index .Meta.Name "x" }}')
     assert {l["service_name"] for l in found} == {l["k8s_pod_name"] for l in found}, found
     assert agent.metrics()["loupe_service_name_template_errors_total"] >= 1
+    assert agent.stop() == 0
+
+
+def test_resource_labels_choose_the_service_name_and_add_resource_attributes(
+        lab_factory, start_agent, tmp_path):
+    """attributes.kubernetes.resource_labels: the pod label it names for service.name names the
+    service; other attributes (service.version, deployment.environment) appear on target_info."""
+    config = K8S_DISCOVERY + """
+attributes:
+  kubernetes:
+    resource_labels:
+      service.name: [missing-label, pod-template-hash]
+      service.version: [app]
+      deployment.environment: [app.kubernetes.io/name]
+"""
+    agent, found = nginx_series(lab_factory, start_agent, tmp_path, config=config)
+    # The ReplicaSet is <deployment>-<pod-template-hash>.
+    template_hash = {l["k8s_replicaset_name"].rsplit("-", 1)[1] for l in found}
+    assert len(template_hash) == 1, found
+    assert {l["service_name"] for l in found} == template_hash, found
+    info = [l for l in series_of(agent, "target_info").values()
+            if l.get("k8s_pod_name") == found[0]["k8s_pod_name"]]
+    assert len(info) == 1, series_of(agent, "target_info")
+    assert info[0]["service_name"] in template_hash
+    assert info[0]["service_version"] == "nginx"
+    assert info[0]["deployment_environment"] == "nginx"
     assert agent.stop() == 0
 
 

@@ -923,6 +923,31 @@ void AddKubernetesTargetLabels(const ServiceIdentity& id,
       {"k8s_owner_name", id.k8s_owner_name}};
   for (const auto& [name, value] : k8s) labels->emplace_back(name, value);
 }
+
+// A resource attribute name as a Prometheus label name: service.version -> service_version;
+// anything outside [A-Za-z0-9_] becomes '_', and a leading digit gets a '_' in front.
+std::string AttributeLabelName(std::string_view attribute) {
+  std::string out;
+  out.reserve(attribute.size() + 1);
+  if (!attribute.empty() && attribute[0] >= '0' && attribute[0] <= '9') out.push_back('_');
+  for (char c : attribute) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    out.push_back(ok ? c : '_');
+  }
+  return out;
+}
+
+// The pod's other resource attributes (service.version, ...) as target_info labels, as an OTel
+// Prometheus exporter writes resource attributes; a name that is already a label is left out.
+void AddResourceAttributeLabels(const ServiceIdentity& id,
+                                std::vector<std::pair<std::string, std::string>>* labels) {
+  for (const auto& [attribute, value] : id.resource_attributes) {
+    std::string name = AttributeLabelName(attribute);
+    const bool taken = std::any_of(labels->begin(), labels->end(),
+                                   [&](const auto& label) { return label.first == name; });
+    if (!taken) labels->emplace_back(std::move(name), value);
+  }
+}
 }  // namespace
 
 std::string_view AppMetrics::LimitSpanName(const ServiceIdentity& svc, std::string_view span_name) {
@@ -958,6 +983,7 @@ void AppMetrics::CollectTargetInfo(std::vector<FamilySnapshot>* out) const {
                      {"telemetry_sdk_name", std::string(kSourceValue)},
                      {"telemetry_sdk_version", sdk_version}};
     if (options_.kubernetes) AddKubernetesTargetLabels(*id, &sample.labels);
+    AddResourceAttributeLabels(*id, &sample.labels);
     sample.value = 1;
     family.samples.push_back(std::move(sample));
   }

@@ -874,6 +874,12 @@ TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
     id->k8s_pod_uid = "3f8e2a4c-1b7d-4e9a-8c2f-5d6e7f8a9b0c";
     id->k8s_pod_start_time = "2024-05-01 10:00:01 +0000 UTC";
     id->k8s_container_name = "app";
+    // attributes.kubernetes.resource_labels / resource.opentelemetry.io/* annotations; one that
+    // collides with a label target_info already has is left out.
+    id->resource_attributes = {{"deployment.environment", "prod"},
+                               {"k8s.pod.uid", "not-this"},
+                               {"service.version", "1.4.2"},
+                               {"9lives/x", "y"}};
   });
   telemetry::Request r;
   r.pid = 4242;
@@ -927,6 +933,12 @@ TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
     EXPECT_EQ(labels.at("k8s_statefulset_name"), "");
     EXPECT_EQ(labels.at("k8s_container_name"), "app");
     EXPECT_EQ(labels.at("k8s_kind"), "Deployment");
+    EXPECT_EQ(labels.at("service_version"), "1.4.2");
+    EXPECT_EQ(labels.at("deployment_environment"), "prod");
+    EXPECT_EQ(labels.at("_9lives_x"), "y");
+    EXPECT_EQ(std::count_if(family.samples[0].labels.begin(), family.samples[0].labels.end(),
+                            [](const auto& l) { return l.first == "k8s_pod_uid"; }),
+              1);
     target = true;
   }
   EXPECT_TRUE(target);

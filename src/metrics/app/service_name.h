@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace loupe::metrics::app {
@@ -42,6 +43,9 @@ struct ServiceIdentity {
   std::string k8s_container_name;  // the container of the process, when its cgroup names it
   std::string k8s_node_name;
   std::string k8s_cluster_name;
+  // Other resource attributes of the pod (attributes.kubernetes.resource_labels and
+  // resource.opentelemetry.io/<attribute> annotations), e.g. service.version; sorted by name.
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
 };
 
 // What a process's environment says. `environ` is /proc/<pid>/environ: NUL-separated

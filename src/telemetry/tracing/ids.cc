@@ -129,6 +129,13 @@ void Resource::Add(std::string key, AttributeValue value) {
   entries_.push_back({std::move(key), std::move(value)});
 }
 
+bool Resource::Has(std::string_view key) const {
+  for (const auto& entry : entries_) {
+    if (entry.key == key) return true;
+  }
+  return false;
+}
+
 std::string_view Resource::GetString(std::string_view key) const {
   for (const auto& entry : entries_) {
     if (entry.key == key) {

@@ -35,6 +35,7 @@ class Resource {
  public:
   Resource() = default;
   void Add(std::string key, AttributeValue value);
+  bool Has(std::string_view key) const;
   // Value of a string attribute, "" when absent.
   std::string_view GetString(std::string_view key) const;
   struct Entry {
