@@ -95,8 +95,28 @@ absl::StatusOr<std::unique_ptr<TracingStage>> TracingStage::Create(const config:
     auto resource = std::make_shared<tracing::Resource>();
     resource->Add("service.name", std::string("loupe"));
     tracing::AddSdkAttributes(resource.get(), host_name);
+    // The pod's other resource attributes (service.version, ...) on the resource of its
+    // services' metrics: every process of a pod has the same ones.
+    otlp::MetricsEncoder::ServiceResourceFn service_resource;
+    if (app != nullptr) {
+      service_resource = [app](const std::vector<std::pair<std::string_view, std::string>>& attrs) {
+        std::string_view ns;
+        std::string_view pod;
+        for (const auto& [key, value] : attrs) {
+          if (key == "k8s.namespace.name") ns = value;
+          if (key == "k8s.pod.name") pod = value;
+        }
+        if (!pod.empty()) {
+          for (const auto& id : app->service_namer().Known()) {
+            if (id->k8s_pod_name == pod && id->k8s_namespace == ns) return id->resource_attributes;
+          }
+        }
+        return std::vector<std::pair<std::string, std::string>>();
+      };
+    }
     stage->metrics_exporter_ = std::make_unique<otlp::MetricsExporter>(
-        options, *std::move(transport), &registry, stage->self_metrics_.get(), std::move(resource));
+        options, *std::move(transport), &registry, stage->self_metrics_.get(), std::move(resource),
+        std::move(service_resource));
   }
   return stage;
 }

@@ -922,8 +922,9 @@ std::vector<KeySpec> BuildSchema() {
        .doc = "Resource attribute -> pod labels to take it from, first present wins. "
               "Keys given replace the default's entry for that key (an empty list turns "
               "it off); the others keep their default. Attributes other than "
-              "service.name/service.namespace go to span resources and target_info; a "
-              "pod annotation resource.opentelemetry.io/<attribute> wins over labels.",
+              "service.name/service.namespace go to span and OTLP metric resources and "
+              "target_info; a pod annotation resource.opentelemetry.io/<attribute> wins over "
+              "labels.",
        .equivalent = "Beyla attributes.kubernetes.resource_labels",
        .validate = ValidateResourceLabels,
        .merge_with_default = true});

@@ -92,3 +92,44 @@ def test_agent_exports_a_span_per_request(protocol, receiver, lab_factory, start
                if k.startswith("http_server_request_duration_seconds_count{"))
     assert prom == n + 1
     assert agent.stop() == 0
+
+
+def test_resource_labels_reach_span_and_metric_resources(receiver, lab_factory, start_agent,
+                                                         tmp_path):
+    """attributes.kubernetes.resource_labels against the lab's Kubernetes API server: the pod's
+    other resource attributes (here service.version from the label `app`) are on the resource of
+    its spans and of its service's OTLP metrics, not on the agent's own resource."""
+    from test_kubernetes import K8S_DISCOVERY, nginx_series
+    config = K8S_DISCOVERY + """
+attributes:
+  kubernetes:
+    resource_labels:
+      service.version: [app]
+"""
+    agent, found = nginx_series(lab_factory, start_agent, tmp_path, config=config, env={
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500", "BEYLA_OTLP_TRACES_BATCH_TIMEOUT": "200ms"})
+    pod = found[0]["k8s_pod_name"]
+
+    def span_resources():
+        res = [r for r, _, s in receiver.spans() if r.get("k8s.pod.name") == pod]
+        return res or None
+    for resource in wait_for(span_resources, timeout=20, what="spans of the nginx pod"):
+        assert resource["service.version"] == "nginx", resource
+        assert resource["service.name"] == "nginx"
+
+    def metric_resources():
+        out = []
+        for _, request, _ in list(receiver.metrics):
+            for rm in request.resource_metrics:
+                r = attributes(rm.resource.attributes)
+                names = {m.name for sm in rm.scope_metrics for m in sm.metrics}
+                if "http.server.request.duration" in names:
+                    out.append(r)
+                elif r.get("service.name") == "loupe":
+                    assert "service.version" not in r, r
+        return [r for r in out if r.get("k8s.pod.name") == pod] or None
+    for resource in wait_for(metric_resources, timeout=20, what="OTLP metrics of the nginx pod"):
+        assert resource["service.version"] == "nginx", resource
+    assert agent.stop() == 0

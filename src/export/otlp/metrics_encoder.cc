@@ -154,9 +154,10 @@ std::string_view OtelAttributeName(std::string_view prometheus_label) {
 
 MetricsEncoder::MetricsEncoder(Temporality temporality,
                                std::shared_ptr<const tracing::Resource> agent_resource,
-                               int64_t start_ns)
+                               int64_t start_ns, ServiceResourceFn service_resource)
     : temporality_(temporality),
       agent_resource_(std::move(agent_resource)),
+      service_resource_(std::move(service_resource)),
       start_ns_(start_ns),
       last_commit_ns_(start_ns) {}
 
@@ -194,6 +195,15 @@ size_t MetricsEncoder::Encode(
       for (const auto& [k, v] : resource_attrs) {
         SetAttribute(resource->add_attributes(), k, v);
         set_keys.push_back(k);
+      }
+      std::vector<std::pair<std::string, std::string>> service_attrs;
+      if (service_resource_ && !resource_attrs.empty()) {
+        service_attrs = service_resource_(resource_attrs);
+        for (const auto& [k, v] : service_attrs) {
+          if (std::find(set_keys.begin(), set_keys.end(), k) != set_keys.end()) continue;
+          SetAttribute(resource->add_attributes(), k, v);
+          set_keys.push_back(k);
+        }
       }
       if (agent_resource_ != nullptr) {
         for (const auto& entry : agent_resource_->entries()) {

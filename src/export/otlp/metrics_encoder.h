@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,8 +55,15 @@ class MetricsEncoder {
     std::map<std::string, Baseline> series;
   };
 
+  // Further attributes of a service's resource, given the attributes its metric labels gave it
+  // (OTel names, sorted): e.g. service.version of the pod named by k8s.namespace.name and
+  // k8s.pod.name (attributes.kubernetes.resource_labels). Appended unless the labels already set
+  // the attribute. Called once per resource per Encode.
+  using ServiceResourceFn = std::function<std::vector<std::pair<std::string, std::string>>(
+      const std::vector<std::pair<std::string_view, std::string>>& resource)>;
+
   MetricsEncoder(Temporality temporality, std::shared_ptr<const tracing::Resource> agent_resource,
-                 int64_t start_ns);
+                 int64_t start_ns, ServiceResourceFn service_resource = nullptr);
 
   // Encodes `families` as observed at `now_ns` into `out`; returns the number of data points.
   size_t Encode(const std::vector<metrics::FamilySnapshot>& families, int64_t now_ns,
@@ -68,6 +76,7 @@ class MetricsEncoder {
  private:
   Temporality temporality_;
   std::shared_ptr<const tracing::Resource> agent_resource_;
+  ServiceResourceFn service_resource_;
   int64_t start_ns_;
   int64_t last_commit_ns_;
   std::map<std::string, Baseline> baseline_;

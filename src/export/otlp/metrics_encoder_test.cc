@@ -113,6 +113,33 @@ TEST(MetricsEncoderTest, Cumulative) {
   EXPECT_EQ(dp.exemplars(0).time_unix_nano(), 1700000000250000000ULL);
 }
 
+// The service resource hook (attributes.kubernetes.resource_labels): its attributes are added
+// to the service's resource, after the label-derived ones, which it never replaces; the agent's
+// own resource does not get them.
+TEST(MetricsEncoderTest, ServiceResourceHookAddsAttributes) {
+  std::vector<std::string> seen;
+  MetricsEncoder enc(
+      Temporality::kCumulative, std::make_shared<tracing::Resource>(), kStart,
+      [&seen](const std::vector<std::pair<std::string_view, std::string>>& resource) {
+        for (const auto& [k, v] : resource) seen.push_back(std::string(k) + "=" + v);
+        return std::vector<std::pair<std::string, std::string>>{{"service.version", "1.4.2"},
+                                                                {"service.name", "not-this"}};
+      });
+  ExportMetricsServiceRequest req;
+  MetricsEncoder::Pending pending;
+  enc.Encode(Families(5, 1, 2, 3), 2 * kStart, &req, &pending);
+  EXPECT_EQ(seen, (std::vector<std::string>{"service.name=shop", "service.namespace=prod"}));
+  const pm::ResourceMetrics* rm = nullptr;
+  ASSERT_NE(Find(req, "http.server.request.duration", &rm), nullptr);
+  EXPECT_EQ(ResourceAttr(*rm, "service.version"), "1.4.2");
+  EXPECT_EQ(ResourceAttr(*rm, "service.name"), "shop");
+  int names = 0;
+  for (const auto& kv : rm->resource().attributes()) names += kv.key() == "service.name" ? 1 : 0;
+  EXPECT_EQ(names, 1);
+  ASSERT_NE(Find(req, "loupe_things_total", &rm), nullptr);
+  EXPECT_EQ(ResourceAttr(*rm, "service.version"), "<absent>");
+}
+
 TEST(MetricsEncoderTest, DeltaAgainstLastCommit) {
   MetricsEncoder enc(Temporality::kDelta, nullptr, kStart);
   ExportMetricsServiceRequest first;

@@ -11,13 +11,15 @@ namespace loupe::otlp {
 
 MetricsExporter::MetricsExporter(const OtlpOptions& options, std::unique_ptr<Transport> transport,
                                  const metrics::Registry* registry, SelfMetrics* self_metrics,
-                                 std::shared_ptr<const tracing::Resource> agent_resource)
+                                 std::shared_ptr<const tracing::Resource> agent_resource,
+                                 MetricsEncoder::ServiceResourceFn service_resource)
     : interval_(options.interval),
       retry_{options.backoff_initial, options.backoff_max, options.backoff_max_elapsed},
       transport_(std::move(transport)),
       registry_(registry),
       metrics_(&self_metrics->For(Signal::kMetrics)),
-      encoder_(options.temporality, std::move(agent_resource), RealClock::Get().NowRealtimeNs()) {}
+      encoder_(options.temporality, std::move(agent_resource), RealClock::Get().NowRealtimeNs(),
+               std::move(service_resource)) {}
 
 MetricsExporter::~MetricsExporter() { Stop(std::chrono::milliseconds(0)); }
 

@@ -27,7 +27,8 @@ class MetricsExporter {
  public:
   MetricsExporter(const OtlpOptions& options, std::unique_ptr<Transport> transport,
                   const metrics::Registry* registry, SelfMetrics* self_metrics,
-                  std::shared_ptr<const tracing::Resource> agent_resource);
+                  std::shared_ptr<const tracing::Resource> agent_resource,
+                  MetricsEncoder::ServiceResourceFn service_resource = nullptr);
   ~MetricsExporter();
   MetricsExporter(const MetricsExporter&) = delete;
   MetricsExporter& operator=(const MetricsExporter&) = delete;
