@@ -392,7 +392,8 @@ prometheus::HealthReport Agent::Health() const {
                           {"informers", informers}};
   }
   // Degraded still answers 200: a missing hook must not make Kubernetes restart the agent.
-  return {started && !stopping, body.dump()};
+  return {started && !stopping,
+          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 int RunAgent(const AgentOptions& options) {

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "src/base/strings.h"
+#include "src/base/utf8.h"
 
 namespace loupe::ingest {
 namespace {
@@ -154,6 +155,13 @@ void ConnManager::DrainParser(Entry& entry) {
     // The kernel's name from the open event when there was one: a short-lived client may have
     // exited by now. /proc for connections that predate the agent.
     if (request.process.empty()) request.process = ProcessName(request.pid);
+    // Bytes from the wire (and comm) may be anything; everything downstream (Observer API and
+    // OTLP protobuf strings, the JSON trace printer, metric labels) needs valid UTF-8.
+    MakeValidUtf8(&request.method);
+    MakeValidUtf8(&request.path);
+    MakeValidUtf8(&request.version);
+    MakeValidUtf8(&request.host);
+    MakeValidUtf8(&request.process);
     counters.requests->Inc();
     sink_.OnRequest(std::move(request));
   }

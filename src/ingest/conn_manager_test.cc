@@ -96,6 +96,19 @@ TEST(ConnManagerTest, ServerExchangeBecomesARequestWithProcessFields) {
   EXPECT_FALSE(r.partial);
 }
 
+// Bytes that are not UTF-8 in the request line and Host header reach the records repaired (each
+// invalid byte is U+FFFD): protobuf strings, JSON and metric labels downstream need valid UTF-8.
+TEST(ConnManagerTest, InvalidUtf8FromTheWireIsRepaired) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, "GET /caf\xC3\xA9/\xFF\xFE HTTP/1.1\r\nHost: \x80x\r\n\r\n");
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  const telemetry::Request& r = h.sink.requests[0];
+  EXPECT_EQ(r.path, "/caf\xC3\xA9/\xEF\xBF\xBD\xEF\xBF\xBD");  // the valid \xC3\xA9 kept
+  EXPECT_EQ(r.host, "\xEF\xBF\xBDx");
+}
+
 TEST(ConnManagerTest, ClientRoleSwapsSides) {
   Harness h;
   h.Open(ConnRole::kClient);

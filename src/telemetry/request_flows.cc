@@ -147,7 +147,8 @@ std::string FormatRequestJson(const Request& r) {
                       {"trace_id", r.trace.trace_id},
                       {"parent_span_id", r.trace.parent_span_id},
                       {"partial", r.partial}};
-  return j.dump();
+  // Replace, never throw, on invalid UTF-8 (the ingest path already repairs wire strings).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace loupe::telemetry

@@ -26,6 +26,18 @@ Request Exchange() {
   return r;
 }
 
+// The JSON trace printer replaces invalid UTF-8 instead of throwing (nlohmann's strict default
+// threw type_error 316 and aborted the agent on a request line with such bytes).
+TEST(RequestFlowsTest, JsonPrinterReplacesInvalidUtf8) {
+  Request r = Exchange();
+  r.path = "/\xFF\xFE";
+  r.process = "a\x80";
+  std::string line;
+  ASSERT_NO_THROW(line = FormatRequestJson(r));
+  EXPECT_NE(line.find("\"path\":\"/\xEF\xBF\xBD\xEF\xBF\xBD\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"process\":\"a\xEF\xBF\xBD\""), std::string::npos) << line;
+}
+
 TEST(RequestFlowsTest, RequestAndResponseFlows) {
   flow::Flow req;
   flow::Flow resp;

@@ -583,6 +583,10 @@ def test_garbage_truncated_and_oversized_input(lab_factory, start_agent, tmp_pat
     # A 1 MiB response sent with sendfile (positions only, no data).
     case("1 MiB sendfile", lambda: p1.curl(f"http://{nginx_addr}/data/1m.bin"), {},
          collections.Counter({("GET", "/data/1m.bin", 200): 1}))
+    # Request-line bytes that are not UTF-8: one record, each invalid byte U+FFFD (the JSON trace
+    # printer these records come from threw on them and aborted the agent).
+    case("path not UTF-8", lambda: conversation(80, b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"),
+         {}, collections.Counter({("GET", "/\ufffd\ufffd", 404): 1}))
     # Still tracing correctly afterwards.
     def correct():
         out = p1.exec(["curl", "-sS", "-o", "/dev/null", f"http://{nginx_addr}/",

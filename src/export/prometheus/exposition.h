@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/base/utf8.h"
 #include "src/metrics/registry.h"
 
 namespace loupe::prometheus {
@@ -42,7 +43,6 @@ absl::StatusOr<std::string> GzipCompress(std::string_view data);
 std::string EscapeLabelValue(const std::string& value);
 std::string EscapeHelp(const std::string& help);
 std::string EscapeHelpOpenMetrics(const std::string& help);
-std::string SanitizeUtf8(std::string_view text);
 std::string FormatSampleValue(double value);
 // OpenMetrics canonical number for `le`: a float always has a "." or an exponent ("1.0").
 std::string FormatCanonicalFloat(double value);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include "absl/strings/str_cat.h"
+#include "src/base/utf8.h"
 
 namespace loupe::protocols::dns {
 namespace {
@@ -51,6 +52,8 @@ class Reader {
       if (len == 0) {
         if (!jumped) pos_ = pos + 1;
         if (out->empty()) *out = ".";
+        // Labels are raw bytes; flows (protobuf strings) and labels need valid UTF-8.
+        MakeValidUtf8(out);
         return ParseState::kSuccess;
       }
       if (pos + 1 + len > data_.size()) return ParseState::kNeedsMoreData;

@@ -81,6 +81,15 @@ TEST(DnsParserTest, Query) {
   EXPECT_EQ(TypeName(m.questions[0].qtype), "AAAA");
 }
 
+// Labels are raw bytes on the wire; names reach flows (protobuf strings) as valid UTF-8, each
+// invalid byte U+FFFD, valid multi-byte sequences kept.
+TEST(DnsParserTest, NamesAreMadeValidUtf8) {
+  Message m;
+  ASSERT_EQ(ParseMessage(Query(7, "caf\xC3\xA9.\xFF\xFEx.example", 1), &m), ParseState::kSuccess);
+  ASSERT_EQ(m.questions.size(), 1u);
+  EXPECT_EQ(m.questions[0].name, "caf\xC3\xA9.\xEF\xBF\xBD\xEF\xBF\xBDx.example.");
+}
+
 TEST(DnsParserTest, ResponseWithCompressionCnameAAndAaaa) {
   Message m;
   ASSERT_EQ(ParseMessage(Response(7, 0), &m), ParseState::kSuccess);
