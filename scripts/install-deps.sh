@@ -12,7 +12,7 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
-  libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
+  libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libre2-dev
   # tests and lab
   python3 python3-pytest python3-grpcio python3-protobuf prometheus
   iproute2 iptables iputils-ping dnsutils procps psmisc util-linux curl wrk iperf3

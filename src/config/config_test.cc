@@ -187,6 +187,9 @@ TEST(ConfigTest, BadSelectorsAreRejectedNamingTheField) {
   auto regex = Config::Load("", FakeEnv({{"BEYLA_EXECUTABLE_NAME", "(oops"}}));
   ASSERT_FALSE(regex.ok());
   EXPECT_THAT(regex.status().message(), HasSubstr("not a valid regular expression"));
+  // Go's regexp syntax, as Beyla: inline flags are fine, backreferences are not.
+  EXPECT_TRUE(Config::Load("", FakeEnv({{"BEYLA_EXECUTABLE_NAME", "(?i)NGINX$"}})).ok());
+  EXPECT_FALSE(Config::Load("", FakeEnv({{"BEYLA_EXECUTABLE_NAME", "(a)\\1"}})).ok());
 }
 
 TEST(PortRangesTest, Parses) {

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "re2/re2.h"
 #include "src/base/strings.h"
 
 namespace loupe::config {
@@ -63,7 +63,7 @@ constexpr char kHubbleHttpV2Default[] =
 const Strings kHubbleMetricsDefault = {
     "dns", "drop", "tcp", "flow", "port-distribution", "icmp", kHubbleHttpV2Default};
 
-// std::regex compiles recursively: bound what an operator's pattern can make it do.
+// Patterns longer than this are refused: no sensible selector needs more.
 constexpr size_t kMaxPatternLength = 1024;
 
 absl::Status ValidateUrlPath(const Value& v) {
@@ -173,11 +173,10 @@ absl::Status ValidateRegexText(std::string_view what, const std::string& text) {
     return absl::InvalidArgumentError(
         absl::StrCat(std::string(what), " is longer than ", kMaxPatternLength, " characters"));
   }
-  try {
-    std::regex re(text, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
+  const RE2 re(text, RE2::Quiet);  // Go's regexp syntax, as Beyla (discovery compiles the same)
+  if (!re.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        std::string(what), " '", text, "' is not a valid regular expression: ", e.what()));
+        std::string(what), " '", text, "' is not a valid regular expression: ", re.error()));
   }
   return absl::OkStatus();
 }
@@ -188,11 +187,10 @@ absl::Status ValidateRegex(const Value& v) {
     return absl::InvalidArgumentError(
         absl::StrCat("is longer than ", kMaxPatternLength, " characters"));
   }
-  try {
-    std::regex re(text, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
+  const RE2 re(text, RE2::Quiet);
+  if (!re.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("is not a valid regular expression: ", e.what()));
+        absl::StrCat("is not a valid regular expression: ", re.error()));
   }
   return absl::OkStatus();
 }

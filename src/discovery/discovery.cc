@@ -26,6 +26,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "src/base/status.h"
 #include "src/base/strings.h"
 
 namespace loupe::discovery {
@@ -51,6 +52,18 @@ bool IsPodField(const std::string& field) {
          (field.starts_with("k8s_pod_annotations/") && field.size() > 20);
 }
 
+// Beyla compiles selector values with Go's regexp; RE2 has its syntax and matches in linear time
+// (std::regex backtracks recursively and can overflow the stack on long values).
+absl::StatusOr<std::shared_ptr<const RE2>> CompileRegex(const std::string& field,
+                                                        const std::string& value) {
+  auto re = std::make_shared<const RE2>(value, RE2::Quiet);
+  if (!re->ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad ", field, " regular expression '", value, "': ", re->error()));
+  }
+  return re;
+}
+
 absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
   Rule rule;
   for (const auto& [field, value] : selector) {
@@ -62,12 +75,7 @@ absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
       if (glob && field == "exe_path") {
         rule.exe_glob = value;
       } else {
-        try {
-          rule.exe_regex.emplace(value, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("bad exe_path regular expression '", value, "': ", e.what()));
-        }
+        ASSIGN_OR_RETURN(rule.exe_regex, CompileRegex("exe_path", value));
       }
     } else if (field == "target_pids") {
       for (std::string_view pid : SplitSkipEmpty(value, ',')) {
@@ -97,12 +105,7 @@ absl::StatusOr<Rule> CompileRule(const config::Selector& selector, bool glob) {
       if (glob) {
         c.glob = value;
       } else {
-        try {
-          c.regex.emplace(value, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("bad ", field, " regular expression '", value, "': ", e.what()));
-        }
+        ASSIGN_OR_RETURN(c.regex, CompileRegex(field, value));
       }
       rule.k8s.push_back(std::move(c));
     } else if (field.starts_with("k8s_")) {
@@ -246,7 +249,7 @@ bool Rule::Matches(const ProcessInfo& p, const PodResolver& pods) const {
     });
     if (!any) return false;
   }
-  if (exe_regex && !std::regex_search(p.exe, *exe_regex)) return false;
+  if (exe_regex && !RE2::PartialMatch(p.exe, *exe_regex)) return false;
   if (!exe_glob.empty() && fnmatch(exe_glob.c_str(), p.exe.c_str(), 0) != 0) return false;
   if (containers_only && !p.other_netns) return false;
   if (!k8s.empty()) {
@@ -285,7 +288,7 @@ bool Rule::Matches(const ProcessInfo& p, const PodResolver& pods) const {
         value = pod->owner_name;
       }
       const std::string text(value);
-      if (c.regex ? !std::regex_search(text, *c.regex)
+      if (c.regex ? !RE2::PartialMatch(text, *c.regex)
                   : fnmatch(c.glob.c_str(), text.c_str(), 0) != 0) {
         return false;
       }

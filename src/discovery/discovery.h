@@ -14,7 +14,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "re2/re2.h"
 #include "src/config/schema.h"
 #include "src/identity/pod_metadata.h"
 
@@ -47,8 +47,8 @@ struct ProcessInfo {
 // One selector entry: every field it sets must match (AND).
 struct Rule {
   std::vector<std::pair<uint16_t, uint16_t>> ports;  // empty: any
-  std::optional<std::regex> exe_regex;
-  std::string exe_glob;  // "" when not set
+  std::shared_ptr<const RE2> exe_regex;              // Go regexp syntax, as Beyla
+  std::string exe_glob;                              // "" when not set
   std::vector<uint32_t> target_pids;
   // containers_only: true: the process must run in a network namespace other than the agent's.
   bool containers_only = false;
@@ -60,7 +60,7 @@ struct Rule {
     std::string field;  // "k8s_pod_labels" / "k8s_pod_annotations" for the maps
     std::string key;    // the label or annotation name
     std::string glob;
-    std::optional<std::regex> regex;
+    std::shared_ptr<const RE2> regex;
   };
   std::vector<K8sCriterion> k8s;
   bool never = false;  // a field Loupe cannot evaluate

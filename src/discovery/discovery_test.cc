@@ -81,6 +81,19 @@ TEST(SelectionTest, KubernetesSelectorsNeverMatchWithoutKubernetes) {
   EXPECT_FALSE(s.Selected(Proc(1, "/usr/sbin/nginx", {80})));
 }
 
+// exe_path and the k8s_* values of discovery.services are Go regexps in Beyla: inline flags
+// work, ECMAScript-only constructs (backreferences) are errors naming the field.
+TEST(SelectionTest, RegexesUseGoSyntax) {
+  Selection s = Make({{{"exe_path", "(?i)/NGINX$"}}});
+  EXPECT_TRUE(s.Selected(Proc(1, "/usr/sbin/nginx", {})));
+  EXPECT_FALSE(s.Selected(Proc(2, "/usr/sbin/nginx-debug", {})));
+  auto bad = Selection::FromConfig({{{"exe_path", "(a)\\1"}}}, {}, {}, {}, "", "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("bad exe_path regular expression '(a)\\1'"),
+            std::string::npos)
+      << bad.status();
+}
+
 TEST(SelectionTest, BadSelectorsAreErrors) {
   EXPECT_FALSE(Selection::FromConfig({{{"exe_path", "(x"}}}, {}, {}, {}, "", "").ok());
   EXPECT_FALSE(Selection::FromConfig({{{"target_pids", "a"}}}, {}, {}, {}, "", "").ok());

@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
-#include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "re2/re2.h"
 #include "src/base/strings.h"
 #include "src/flow/identity_filter.h"
 
@@ -54,13 +55,14 @@ absl::Status ParsePort(const char* field, const std::string& text, uint16_t* out
   return absl::OkStatus();
 }
 
-absl::Status CompileRegex(const char* field, const std::string& text, std::regex* out) {
-  // std::regex reports errors with exceptions; keep them inside this function.
-  try {
-    *out = std::regex(text, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    return BadValue(field, text, e.what());
-  }
+// RE2: the syntax of Go's regexp, which Hubble's filters use, and matching in linear time with
+// bounded memory. (std::regex backtracks recursively: `^/api/.*$` against a 50 KB path from the
+// wire overflowed the stack of the thread serving GetFlows.)
+absl::Status CompileRegex(const char* field, const std::string& text,
+                          std::vector<std::unique_ptr<const RE2>>* out) {
+  auto re = std::make_unique<const RE2>(text, RE2::Quiet);
+  if (!re->ok()) return BadValue(field, text, re->error());
+  out->push_back(std::move(re));
   return absl::OkStatus();
 }
 
@@ -180,17 +182,14 @@ class CompiledFilter {
     }
     f->reply_ = spec.reply;
     for (const auto& text : spec.dns_query) {
-      f->dns_query_.emplace_back();
-      if (auto s = CompileRegex("dns_query", text, &f->dns_query_.back()); !s.ok()) return s;
+      if (auto s = CompileRegex("dns_query", text, &f->dns_query_); !s.ok()) return s;
     }
     for (const auto& text : spec.http_method) f->http_method_.push_back(AsciiLower(text));
     for (const auto& text : spec.http_path) {
-      f->http_path_.emplace_back();
-      if (auto s = CompileRegex("http_path", text, &f->http_path_.back()); !s.ok()) return s;
+      if (auto s = CompileRegex("http_path", text, &f->http_path_); !s.ok()) return s;
     }
     for (const auto& text : spec.http_url) {
-      f->http_url_.emplace_back();
-      if (auto s = CompileRegex("http_url", text, &f->http_url_.back()); !s.ok()) return s;
+      if (auto s = CompileRegex("http_url", text, &f->http_url_); !s.ok()) return s;
     }
     f->tcp_flags_ = spec.tcp_flags;
     f->node_name_ = spec.node_name;
@@ -284,9 +283,10 @@ class CompiledFilter {
   static bool AnyContains(const std::vector<Cidr>& cidrs, const IpAddress& ip) {
     return std::any_of(cidrs.begin(), cidrs.end(), [&](const Cidr& c) { return c.Contains(ip); });
   }
-  static bool AnySearch(const std::vector<std::regex>& regexes, const std::string& text) {
+  static bool AnySearch(const std::vector<std::unique_ptr<const RE2>>& regexes,
+                        const std::string& text) {
     return std::any_of(regexes.begin(), regexes.end(),
-                       [&](const std::regex& r) { return std::regex_search(text, r); });
+                       [&](const auto& r) { return RE2::PartialMatch(text, *r); });
   }
   bool InterfaceMatches(const Flow& flow, const FilterContext& ctx) const {
     return std::any_of(interface_.begin(), interface_.end(), [&](const auto& want) {
@@ -318,9 +318,9 @@ class CompiledFilter {
   std::vector<std::string> protocol_;
   std::vector<uint16_t> source_port_, destination_port_;
   std::vector<bool> reply_;
-  std::vector<std::regex> dns_query_;
+  std::vector<std::unique_ptr<const RE2>> dns_query_;
   std::vector<std::string> http_method_;
-  std::vector<std::regex> http_path_, http_url_;
+  std::vector<std::unique_ptr<const RE2>> http_path_, http_url_;
   std::vector<uint8_t> tcp_flags_;
   std::vector<std::string> node_name_;
   std::vector<uint8_t> ip_version_;

@@ -188,6 +188,29 @@ TEST(FilterTest, DnsAndHttp) {
   EXPECT_FALSE(Match(dns, {status}));
 }
 
+// Regex filters use Go's regexp syntax (Hubble's CLI compiles them with Go) and match in linear
+// time: a 200 KB path from the wire against `^/api/.*$` is an ordinary match. With std::regex
+// this overflowed the stack (recursive backtracking) and crashed the agent.
+TEST(FilterTest, RegexFiltersAreGoSyntaxAndSafeOnLongInput) {
+  const Flow http = HttpFlow("GET", "http://198.18.0.3/API/" + std::string(200000, 'a'), 200);
+  FilterSpec path;
+  path.http_path = {"^/API/.*$"};
+  EXPECT_TRUE(Match(http, {path}));
+  path.http_path = {"(?i)^/api/a+$"};  // Go's inline flags: not ECMAScript
+  EXPECT_TRUE(Match(http, {path}));
+  path.http_path = {"^/api/"};
+  EXPECT_FALSE(Match(http, {path}));
+  FilterSpec url;
+  url.http_url = {R"(^http://198\.18\.0\.3/\pL+/)"};
+  EXPECT_TRUE(Match(http, {url}));
+  // Perl/ECMAScript backreferences are not Go syntax: a clear error.
+  FilterSpec backref;
+  backref.http_path = {"(a)\\1"};
+  auto p = FlowPredicate::Compile({backref}, {}, {});
+  ASSERT_FALSE(p.ok());
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("invalid http_path filter '(a)\\1'"));
+}
+
 TEST(FilterTest, NodeNameGlobIpVersionEventTypeUuid) {
   Flow f = Tcp("198.18.0.2", 1, "198.18.0.3", 2, 0);
   f.id = 99;
