@@ -52,10 +52,15 @@ struct KnownLabel {
   bool resource;  // moves to the resource
 };
 
-constexpr std::array<KnownLabel, 55> kKnownLabels = {{
+// `instance` and `job` are what Prometheus derives from service.instance.id and
+// service.namespace/service.name: over OTLP the first is the resource's service.instance.id and
+// the second is left out (an empty OTel name), as Beyla's OTLP metrics have them.
+constexpr std::array<KnownLabel, 57> kKnownLabels = {{
     {"service_name", "service.name", true},
     {"service_namespace", "service.namespace", true},
     {"service_instance_id", "service.instance.id", true},
+    {"instance", "service.instance.id", true},
+    {"job", "", true},
     {"k8s_namespace_name", "k8s.namespace.name", true},
     {"k8s_pod_name", "k8s.pod.name", true},
     {"k8s_container_name", "k8s.container.name", true},
@@ -149,7 +154,7 @@ const OtelMetricName* LookupOtelName(std::string_view prometheus_name) {
 
 std::string_view OtelAttributeName(std::string_view prometheus_label) {
   const KnownLabel* known = LookupLabel(prometheus_label);
-  return known == nullptr ? prometheus_label : known->otel;
+  return known == nullptr || known->otel.empty() ? prometheus_label : known->otel;
 }
 
 MetricsEncoder::MetricsEncoder(Temporality temporality,
@@ -238,7 +243,7 @@ size_t MetricsEncoder::Encode(
         if (known != nullptr) {
           const KnownLabel* label = LookupLabel(name);
           if (label != nullptr && label->resource) {
-            resource_attrs.emplace_back(label->otel, value);
+            if (!label->otel.empty()) resource_attrs.emplace_back(label->otel, value);
             continue;
           }
           point_attrs.emplace_back(label != nullptr ? label->otel : std::string_view(name), &value);

@@ -5,7 +5,8 @@
 // their OTel names and units (http_server_request_duration_seconds -> http.server.request.duration,
 // unit "s"; reference/beyla.md §4.1); their labels become OTel attribute names
 // (http_request_method -> http.request.method), and the service and Kubernetes labels
-// (service_name, service_namespace, k8s_*) move to the resource, as Beyla does. Every other
+// (service_name, service_namespace, k8s_*, instance as service.instance.id) move to the resource,
+// as Beyla does; job, which Prometheus derives from the resource, is left out. Every other
 // family keeps its name and labels and goes under the agent's own resource.
 // Types: counter -> monotonic Sum, gauge -> Gauge, histogram -> explicit-bucket Histogram with
 // the registry's bounds and per-bucket exemplars (trace and span ids of sampled spans).

@@ -140,6 +140,34 @@ TEST(MetricsEncoderTest, ServiceResourceHookAddsAttributes) {
   EXPECT_EQ(ResourceAttr(*rm, "service.version"), "<absent>");
 }
 
+// Beyla's OTLP metrics carry service.instance.id on the resource and no instance/job attributes
+// (Prometheus derives both from the resource); other families keep their labels as they are.
+TEST(MetricsEncoderTest, InstanceMovesToTheResourceAndJobIsLeftOut) {
+  auto families = Families(5, 1, 2, 3);
+  families[2].samples[0].labels.emplace_back("instance", "node-1:4242");
+  families[2].samples[0].labels.emplace_back("job", "prod/shop");
+  families[0].samples[0].labels.emplace_back("job", "kept");
+  MetricsEncoder enc(Temporality::kCumulative, std::make_shared<tracing::Resource>(), kStart);
+  ExportMetricsServiceRequest req;
+  MetricsEncoder::Pending pending;
+  enc.Encode(families, 2 * kStart, &req, &pending);
+  const pm::ResourceMetrics* rm = nullptr;
+  const pm::Metric* m = Find(req, "http.server.request.duration", &rm);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(ResourceAttr(*rm, "service.instance.id"), "node-1:4242");
+  EXPECT_EQ(ResourceAttr(*rm, "job"), "<absent>");
+  for (const auto& kv : m->histogram().data_points(0).attributes()) {
+    EXPECT_NE(kv.key(), "instance");
+    EXPECT_NE(kv.key(), "job");
+    EXPECT_NE(kv.key(), "");
+  }
+  const pm::Metric* other = Find(req, "loupe_things_total");
+  ASSERT_NE(other, nullptr);
+  bool job = false;
+  for (const auto& kv : other->sum().data_points(0).attributes()) job |= kv.key() == "job";
+  EXPECT_TRUE(job);
+}
+
 TEST(MetricsEncoderTest, DeltaAgainstLastCommit) {
   MetricsEncoder enc(Temporality::kDelta, nullptr, kStart);
   ExportMetricsServiceRequest first;
