@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import random
 import socket
 import subprocess
 import sys
@@ -35,10 +36,27 @@ def loupe_bin() -> str:
     return str(path)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port no one listens on, for an agent to bind a moment later. Taken below the kernel's
+    ephemeral range (32768-60999 here), so that the source port of some outgoing connection
+    cannot take it in between (a CI run lost the race for 127.0.0.1:60699), and never handed out
+    twice in one run."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free port in 20000-31999")
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
