@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/str_cat.h"
+#include "src/base/errno_string.h"
+
 namespace loupe {
 
 int ReadFileTo(const std::string& path, std::string* out, size_t max_bytes) {
@@ -35,6 +38,20 @@ int ReadFileTo(const std::string& path, std::string* out, size_t max_bytes) {
   ::close(fd);
   if (err != 0) out->clear();
   return err;
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what,
+                                          size_t max_bytes) {
+  std::string out;
+  const int err = ReadFileTo(path, &out, max_bytes + 1);
+  const std::string prefix =
+      absl::StrCat("cannot read ", what, what.empty() ? "" : " ", path, ": ");
+  if (err == ENOENT) return absl::NotFoundError(absl::StrCat(prefix, ErrnoDescription(err)));
+  if (err != 0) return absl::InvalidArgumentError(absl::StrCat(prefix, ErrnoDescription(err)));
+  if (out.size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, "larger than ", max_bytes, " bytes"));
+  }
+  return out;
 }
 
 std::string ReadFileOrEmpty(const std::string& path, size_t max_bytes) {

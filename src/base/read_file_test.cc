@@ -59,5 +59,40 @@ TEST(ReadFile, AReadErrorAfterOpenIsReturnedNotThrown) {
   EXPECT_NO_THROW(EXPECT_EQ(ReadFileOrEmpty("/tmp"), ""));
 }
 
+TEST(ReadWholeFile, ReturnsTheContents) {
+  const std::string path = TempFile("abc");
+  auto text = ReadWholeFile(path, "");
+  unlink(path.c_str());
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "abc");
+}
+
+TEST(ReadWholeFile, AFileExactlyAtTheLimitIsRead) {
+  const std::string path = TempFile("abc");
+  auto text = ReadWholeFile(path, "", 3);
+  unlink(path.c_str());
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "abc");
+}
+
+TEST(ReadWholeFile, AFileOverTheLimitIsAnErrorNotCutShort) {
+  const std::string path = TempFile("abcd");
+  auto text = ReadWholeFile(path, "", 3);
+  unlink(path.c_str());
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(text.status().message().find("larger than 3 bytes"), std::string::npos);
+}
+
+TEST(ReadWholeFile, MissingIsNotFoundAndADirectoryIsInvalid) {
+  auto missing = ReadWholeFile("/nonexistent/loupe", "test file");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("cannot read test file /nonexistent/loupe: ENOENT"),
+            std::string::npos);
+  auto dir = ReadWholeFile("/tmp", "");
+  EXPECT_EQ(dir.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(dir.status().message().find("cannot read /tmp: EISDIR"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace loupe

@@ -21,7 +21,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -34,6 +33,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/base/errno_string.h"
+#include "src/base/read_file.h"
 #include "src/bpf/libbpf_log.h"
 #include "src/bpf/load_error.h"
 #include "src/bpf/skeleton.h"
@@ -617,11 +617,9 @@ CgroupMounts ParseCgroupMounts(const std::string& mounts_table) {
 }
 
 CgroupMounts ReadCgroupMounts() {
-  std::ifstream file("/proc/self/mounts");
-  if (!file) return {};
-  std::ostringstream table;
-  table << file.rdbuf();
-  return ParseCgroupMounts(table.str());
+  std::string table;
+  if (ReadFileTo("/proc/self/mounts", &table) != 0) return {};
+  return ParseCgroupMounts(table);
 }
 
 MemlockProbeResult ProbeMemlockAccounting() {

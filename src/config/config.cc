@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/base/logging.h"
+#include "src/base/read_file.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 
@@ -672,13 +671,10 @@ absl::StatusOr<Config> Config::LoadFromString(const std::string& yaml_text,
 
 absl::StatusOr<Config> Config::Load(const std::string& yaml_path, const EnvLookup& env) {
   if (yaml_path.empty()) return Finish({}, env);
-  std::ifstream in(yaml_path);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read configuration file ", yaml_path));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return LoadFromString(text.str(), yaml_path, env);
+  // A directory or an unreadable file is an error, not an empty configuration.
+  auto text = ReadWholeFile(yaml_path, "configuration file");
+  if (!text.ok()) return text.status();
+  return LoadFromString(*text, yaml_path, env);
 }
 
 const Setting& Config::Get(const std::string& path) const {

@@ -134,6 +134,15 @@ TEST(ConfigTest, MissingFileIsNotFound) {
   auto config = Config::Load("/nonexistent/loupe.yml", FakeEnv({}));
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("cannot read configuration file /nonexistent/loupe.yml: ENOENT"));
+}
+
+// A directory opens fine and fails on read; it used to load as an empty configuration.
+TEST(ConfigTest, ADirectoryIsAnErrorNotAnEmptyConfiguration) {
+  auto config = Config::Load("/tmp", FakeEnv({}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("cannot read configuration file /tmp: EISDIR"));
 }
 
 TEST(ConfigTest, ListFromEnvironmentIsCommaSeparated) {

@@ -1,9 +1,11 @@
 #include "src/flow/identity_filter.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "re2/re2.h"
 #include "src/base/strings.h"
 
 namespace loupe::flow {
@@ -78,7 +80,12 @@ absl::StatusOr<IdentityMatcher> IdentityMatcher::Compile(const IdentitySpec& spe
     // A trailing root dot in the pattern or the name is not significant.
     if (re.size() > 3 && re.substr(re.size() - 2) == "\\.") re.resize(re.size() - 2);
     re += "$";
-    m.fqdns_.emplace_back(re, std::regex::ECMAScript | std::regex::optimize);
+    auto compiled = std::make_shared<const re2::RE2>(re, re2::RE2::Quiet);
+    if (!compiled->ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(s, "_fqdn: invalid pattern \"", pattern, "\": ", compiled->error()));
+    }
+    m.fqdns_.push_back(std::move(compiled));
   }
   for (const auto& text : spec.label) {
     if (auto st = ValidateLabelSelector(text, s + "_label"); !st.ok()) return st;
@@ -239,7 +246,7 @@ bool IdentityMatcher::Matches(const PeerInfo* peer) const {
       std::none_of(peer->names.begin(), peer->names.end(), [&](const std::string& name) {
         const std::string lower = AsciiLower(name);
         return std::any_of(fqdns_.begin(), fqdns_.end(),
-                           [&](const std::regex& re) { return std::regex_match(lower, re); });
+                           [&](const auto& re) { return re2::RE2::FullMatch(lower, *re); });
       })) {
     return false;
   }

@@ -4,12 +4,16 @@
 #pragma once
 
 #include <cstdint>
-#include <regex>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "src/flow/flow.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace loupe::flow {
 
@@ -57,7 +61,8 @@ class IdentityMatcher {
   bool empty_ = true;
   std::vector<NameRef> pods_;
   std::vector<NameRef> services_;
-  std::vector<std::regex> fqdns_;
+  // RE2 (linear-time matching); shared so that a compiled matcher stays copyable.
+  std::vector<std::shared_ptr<const re2::RE2>> fqdns_;
   std::vector<Selector> selectors_;
   std::vector<Workload> workloads_;
   std::vector<uint32_t> identities_;

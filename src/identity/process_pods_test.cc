@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/config/config.h"
 
 namespace loupe::identity {
 namespace {
@@ -395,6 +396,18 @@ TEST(ApplyPodToServiceTest, ResourceLabelsChooseTheLabelsAndAddResourceAttribute
   EXPECT_EQ(id.resource_attributes, (Attrs{{"deployment.environment", "staging"},
                                            {"service.version", "2.0.0"},
                                            {"vcs.ref", "abc123"}}));
+}
+
+// The schema's default for attributes.kubernetes.resource_labels (what `loupe config print` shows
+// and the agent uses) and identity's default (what callers without a configuration get) are
+// written twice; they must not drift apart.
+TEST(ApplyPodToServiceTest, TheConfigurationDefaultIsTheIdentityDefault) {
+  auto config = config::Config::Load(
+      "", [](const std::string&) -> std::optional<std::string> { return std::nullopt; });
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ResourceLabels configured(config->kubernetes().resource_labels.begin(),
+                                  config->kubernetes().resource_labels.end());
+  EXPECT_EQ(configured, DefaultResourceLabels());
 }
 
 TEST(KubernetesResourceAttributesTest, OtelNamesOfTheNonEmptyFields) {

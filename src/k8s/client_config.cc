@@ -2,11 +2,10 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "src/base/read_file.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "yaml-cpp/yaml.h"
@@ -15,12 +14,11 @@ namespace loupe::k8s {
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read ", path));
-  std::ostringstream data;
-  data << in.rdbuf();
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(what, ": error reading ", path));
-  return data.str();
+  auto data = ReadWholeFile(path, "");
+  if (!data.ok()) {
+    return absl::Status(data.status().code(), absl::StrCat(what, ": ", data.status().message()));
+  }
+  return data;
 }
 
 std::string Resolve(const std::string& base_dir, const std::string& path) {

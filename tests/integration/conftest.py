@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +15,9 @@ import pytest
 
 REPO = Path(os.environ.get("LOUPE_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from ports import free_port  # noqa: E402,F401  (re-exported to the tests)
 
 pytest_plugins = ["lab.pytest_plugin"]
 
@@ -34,29 +35,6 @@ def loupe_bin() -> str:
     if not path.exists():
         pytest.fail(f"loupe binary not found at {path}; run `make build` first")
     return str(path)
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port no one listens on, for an agent to bind a moment later. Taken below the kernel's
-    ephemeral range (32768-60999 here), so that the source port of some outgoing connection
-    cannot take it in between (a CI run lost the race for 127.0.0.1:60699), and never handed out
-    twice in one run."""
-    rng = random.Random()
-    for _ in range(1000):
-        port = rng.randrange(20000, 32000)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
-    raise RuntimeError("no free port in 20000-31999")
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):

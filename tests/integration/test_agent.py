@@ -98,6 +98,13 @@ def test_missing_config_file_exits_2(loupe_bin, tmp_path):
     result = run([loupe_bin, "agent", "--config", str(tmp_path / "nope.yml")])
     assert result.returncode == 2
     assert "cannot read configuration file" in result.stderr
+    assert "ENOENT" in result.stderr
+
+
+def test_config_path_that_is_a_directory_exits_2(loupe_bin, tmp_path):
+    result = run([loupe_bin, "agent", "--config", str(tmp_path)])
+    assert result.returncode == 2
+    assert f"cannot read configuration file {tmp_path}: EISDIR" in result.stderr
 
 
 def test_serves_health_and_self_metrics_and_counts_packets(start_agent, veth_ns):

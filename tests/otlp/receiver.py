@@ -6,7 +6,6 @@ stopped and started again on the same ports.
 """
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -14,6 +13,9 @@ from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.environ.get("OTLP_PROTO_PY", ""))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ports import free_port  # noqa: E402
 
 import grpc  # noqa: E402
 from opentelemetry.proto.collector.metrics.v1 import (  # noqa: E402
@@ -24,12 +26,6 @@ from opentelemetry.proto.collector.trace.v1 import (  # noqa: E402
     trace_service_pb2,
     trace_service_pb2_grpc,
 )
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Behaviour:

@@ -3,12 +3,11 @@
 #include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
 
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "src/base/read_file.h"
 #include "src/base/strings.h"
 
 namespace loupe::otlp {
@@ -162,14 +161,6 @@ class HttpTransport final : public Transport {
   std::string body_;
 };
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot read CA file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 SendResult::Outcome ClassifyHttpStatus(long status) {
@@ -207,7 +198,7 @@ absl::StatusOr<std::unique_ptr<Transport>> MakeTransport(const EndpointOptions& 
   if (resolved->tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.ca_file.empty()) {
-      auto pem = ReadFile(options.ca_file);
+      auto pem = ReadWholeFile(options.ca_file, "CA file");
       if (!pem.ok()) return pem.status();
       ssl.pem_root_certs = *pem;
     }
