@@ -10,7 +10,9 @@ veths; `--app-only` turns the network view off to isolate the application view's
 `--agent-env KEY=VALUE` (repeatable) sets more agent settings (e.g. LOUPE_APP_ENABLE=false for the
 network view alone, LOUPE_APP_CAPTURE_BYTES=256, LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1 for the kernel
 side alone); `--bpf-stats` prints each BPF program's run time per wrk request (bpf_stats is
-switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy.
+switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy;
+`--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost: the kernel side of
+a capture on the sock:sock_*_length raw tracepoints).
 
 Prints one line per measurement and a summary: throughput ratio with/without (issue 4 target:
 >= 0.95), p99 latency difference, the agent's CPU seconds (utime + stime from /proc/<pid>/stat)
@@ -117,6 +119,47 @@ class Agent:
         self.log.close()
 
 
+class CommandAgent:
+    """Another program in the agent's place (`--agent-cmd`, e.g. build/release/bench/sock_hook_cost
+    --pid-of nginx): ready when it prints a line starting with "ready"; its last line is printed
+    after it stops. It serves no metrics, so nothing is counted as traced."""
+
+    app_enabled = False
+
+    def __init__(self, command: str, workdir: str):
+        self.log_path = os.path.join(workdir, "agent-cmd.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(command.split(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def output(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def traced_requests(self) -> float:
+        return 0.0
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(line.startswith("ready") for line in self.output().splitlines()):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"--agent-cmd exited with {self.proc.returncode}: "
+                                   f"{self.output()}")
+            time.sleep(0.1)
+        raise RuntimeError(f"--agent-cmd not ready after {timeout}s: {self.output()}")
+
+    def stop(self) -> None:
+        Agent.stop(self)  # same process-group shutdown; uses only proc and log
+        lines = self.output().strip().splitlines()
+        if lines:
+            print(f"    agent-cmd: {lines[-1]}", flush=True)
+
+
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
@@ -172,6 +215,9 @@ def main() -> int:
     parser.add_argument("--bpf-stats", action="store_true",
                         help="enable kernel.bpf_stats_enabled and print each program's run time "
                              "per wrk request for the runs with the agent")
+    parser.add_argument("--agent-cmd", metavar="COMMAND",
+                        help="run COMMAND (split on spaces) in place of `loupe agent`, e.g. "
+                             "'build/release/bench/sock_hook_cost --pid-of nginx'")
     parser.add_argument("--agent-sched", choices=["other", "batch", "idle"], default="other",
                         help="scheduling policy of the agent's threads (chrt), default other")
     args = parser.parse_args()
@@ -180,9 +226,10 @@ def main() -> int:
 
     results = {"without": [], "with": []}
     load_before = load_average()
+    who = (f"command {args.agent_cmd!r}" if args.agent_cmd else
+           f"agent {'app view only' if args.app_only else 'default'} {' '.join(args.agent_env)}")
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency against nginx; "
-          f"{args.rounds} rounds; agent {'app view only' if args.app_only else 'default'} "
-          f"{' '.join(args.agent_env)} sched {args.agent_sched}; "
+          f"{args.rounds} rounds; {who} sched {args.agent_sched}; "
           f"load average {load_before}", flush=True)
     if args.bpf_stats:
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
@@ -206,7 +253,10 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                 agent = None
                 try:
                     if mode == "with":
-                        agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
+                        if args.agent_cmd:
+                            agent = CommandAgent(args.agent_cmd, workdir)
+                        else:
+                            agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
                         agent.wait_ready()
                         if args.agent_sched != "other":
                             # Every thread of the agent (chrt -a), after start-up.

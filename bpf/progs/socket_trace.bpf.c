@@ -15,6 +15,7 @@
 #include "bpf/intf/socket_trace.h"
 #include "bpf/lib/protocol_inference.h"
 #include "bpf/lib/ringbuf.h"
+#include "bpf/lib/sock_data.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -162,23 +163,6 @@ static __always_inline struct sock* trace__tcp_sock_of_file(struct file* file) {
   return sk;
 }
 
-static __always_inline void trace__read_tuple(struct sock* sk, struct loupe_sock_tuple* t) {
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-  t->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-  t->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  if (family == AF_INET) {
-    t->ip_version = 4;
-    __be32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-    __be32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-    __builtin_memcpy(t->local_addr, &saddr, 4);
-    __builtin_memcpy(t->remote_addr, &daddr, 4);
-  } else {
-    t->ip_version = 6;
-    BPF_CORE_READ_INTO(&t->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-    BPF_CORE_READ_INTO(&t->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-  }
-}
-
 static __always_inline void trace__fill_header(struct loupe_sock_header* hdr, __u8 kind,
                                                const struct conn_state* state, __u64 id, __s32 fd) {
   hdr->kind = kind;
@@ -251,7 +235,7 @@ static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock
   fresh.sk = (__u64)sk;
   fresh.file = (__u64)file;
   trace__process_comm(fresh.comm);
-  trace__read_tuple(sk, &fresh.tuple);
+  loupe__read_tuple(sk, &fresh.tuple);
   fresh.preexisting = preexisting;
   fresh.role = role;
   if (role == LOUPE_ROLE_UNKNOWN) {
@@ -264,25 +248,6 @@ static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock
   }
   bpf_map_update_elem(&conn_map, &key, &fresh, BPF_ANY);
   return bpf_map_lookup_elem(&conn_map, &key);
-}
-
-// Copies up to `want` (<= LOUPE_SOCK_MAX_DATA) bytes from the first LOUPE_SOCK_MAX_IOV iovecs.
-static __always_inline __u64 trace__copy_iov(__u8* data, const struct iovec* iov, __u64 iovcnt,
-                                             __u64 want) {
-  __u64 copied = 0;
-  for (int i = 0; i < LOUPE_SOCK_MAX_IOV; i++) {
-    if (i >= iovcnt || copied >= want) break;
-    struct iovec v = {};
-    if (bpf_probe_read_user(&v, sizeof(v), &iov[i]) != 0) break;
-    // 64-bit so the verifier sees the bound checks on the registers used for the copy.
-    __u64 n = want - copied;
-    if (v.iov_len < n) n = v.iov_len;
-    __u64 off = copied;
-    if (off > LOUPE_SOCK_MAX_DATA || n > LOUPE_SOCK_MAX_DATA) break;
-    if (n > 0 && bpf_probe_read_user(&data[off], n, v.iov_base) != 0) break;
-    copied += n;
-  }
-  return copied;
 }
 
 // The first bytes of the call (first iovec only) for protocol inference; returns how many.
@@ -322,7 +287,7 @@ static __always_inline void trace__emit_data(const struct conn_state* state,
   if (args->kind == ARGS_BUF) {
     if (want > 0 && bpf_probe_read_user(s->data, want, (const void*)args->ptr) == 0) copied = want;
   } else if (args->kind == ARGS_IOV || args->kind == ARGS_MMSG) {
-    copied = trace__copy_iov(s->data, (const struct iovec*)args->ptr, args->iovcnt, want);
+    copied = loupe__copy_iov(s->data, (const struct iovec*)args->ptr, args->iovcnt, want);
   }
   if (copied > LOUPE_SOCK_MAX_DATA) copied = LOUPE_SOCK_MAX_DATA;
   s->ev.copied = copied;
