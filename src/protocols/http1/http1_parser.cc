@@ -368,6 +368,10 @@ struct PendingRequest {
   bool is_head = false;
   bool is_connect = false;
   bool upgrade_h2c = false;  // asked to switch to HTTP/2 (Upgrade: h2c)
+  // The first request after the request side resynced (or of a connection joined mid-stream):
+  // requests before it may have been missed, so a response that ended before it started answered
+  // one of those. Requests seen in order pair FIFO whatever the timestamps say.
+  bool check_order = false;
   // The record under construction: the request's fields are written here once, when its head is
   // parsed, and the record is moved out when its response completes.
   telemetry::Request record;
@@ -376,6 +380,7 @@ struct PendingRequest {
 struct CompletedResponse {
   bool lost = false;  // placeholder for a response dropped by a resync
   uint32_t status = 0;
+  int64_t start_ns = 0;  // first byte of the head
   int64_t end_ns = 0;
   uint64_t header_bytes = 0;
   uint64_t body_bytes = 0;
@@ -435,6 +440,7 @@ class Http1Parser final : public ConnectionParser {
       // Joined mid-stream: accept only a chunk that starts at a message start.
       request_.state = State::kResync;
       response_.state = State::kResync;
+      requests_may_be_missing_ = true;
     }
   }
 
@@ -531,6 +537,9 @@ class Http1Parser final : public ConnectionParser {
   Fifo<CompletedResponse> early_;
   std::vector<telemetry::Request> done_;
   bool closed_ = false;
+  // The request side resynced (or the connection was joined mid-stream) since the last request
+  // head: see PendingRequest::check_order.
+  bool requests_may_be_missing_ = false;
   // h2c: the HTTP/2 parser the connection switches to, until TakeSuccessor() hands it over.
   std::unique_ptr<http2::UpgradedHttp2Parser> successor_;
   bool h2c_accepted_ = false;  // the server answered 101 Upgrade: h2c
@@ -633,6 +642,7 @@ void Http1Parser::EnterResync(Side& s) {
   ++stats_.resyncs;
   s.state = State::kResync;
   s.scan_from = 0;
+  if (s.is_request) requests_may_be_missing_ = true;
 }
 
 size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offset,
@@ -815,6 +825,8 @@ void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_
     r.is_head = h.method == "HEAD";
     r.is_connect = h.method == "CONNECT";
     r.upgrade_h2c = h.upgrade_h2c;
+    r.check_order = requests_may_be_missing_;
+    requests_may_be_missing_ = false;
     // The slot may hold a previous record: every field the parser fills is assigned here or in
     // Stitch; the others keep their defaults (the parser never sets them).
     telemetry::Request& rec = r.record;
@@ -879,6 +891,7 @@ void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_
   }
   s.response = CompletedResponse{};
   s.response.status = h.status;
+  s.response.start_ns = s.msg_start_ns;
   s.response.header_bytes = h.header_bytes;
   const PendingRequest* request = early_.empty() && !pending_.empty() ? &pending_.front() : nullptr;
   // The request this final response answers (0: not known yet).
@@ -1051,6 +1064,7 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
     lost.seq = next_seq_++;
     lost.is_head = false;
     lost.is_connect = false;
+    lost.check_order = false;
     lost.record.start_ns = s.msg_start_ns;
   } else {
     s.response = CompletedResponse{};
@@ -1081,13 +1095,19 @@ void Http1Parser::Stitch() {
       early_.PopFront();
       continue;
     }
-    if (req.record.start_ns > resp.end_ns) {
+    if (req.check_order && req.record.start_ns > resp.end_ns) {
       // The response ended before this request began: it answered a request we never saw.
       ++stats_.unmatched;
       early_.PopFront();
       continue;
     }
     telemetry::Request& out = done_.emplace_back(std::move(req.record));
+    if (out.start_ns > resp.end_ns) {
+      // Seen in order, timed out of order: a client whose writing and reading threads race (Go's
+      // transport) can read the whole response before the writer's send call returns and is
+      // timed. The request was sent before the response began; that is the start we know.
+      out.start_ns = std::min(resp.start_ns, resp.end_ns);
+    }
     out.status = resp.status;
     out.end_ns = resp.end_ns;
     out.response_header_bytes = resp.header_bytes;

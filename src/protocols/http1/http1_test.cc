@@ -413,6 +413,42 @@ TEST(Http1Test, ResponseSeenBeforeItsRequest) {
   EXPECT_EQ(out[0].end_ns, 20);
 }
 
+// A client that writes requests and reads responses from different threads (Go's transport) can
+// read the whole response before the writer's send call returns and is timed: the data arrives in
+// order, the timestamps do not. The pair is kept, starting where the response began.
+TEST(Http1Test, ClientTimestampsInvertedByRacingThreadsStillPair) {
+  Conn c;
+  c.Req("GET /first HTTP/1.1\r\n\r\n", 10);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 20);
+  c.Req("GET /raced HTTP/1.1\r\n\r\n", 50);
+  c.Resp("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\n", 30);
+  c.Resp("oops", 40);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].path, "/raced");
+  EXPECT_EQ(out[1].status, 500u);
+  EXPECT_EQ(out[1].start_ns, 30);
+  EXPECT_EQ(out[1].end_ns, 40);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+}
+
+// After a gap hid whole requests, a response that ended before the next request started answered
+// one of the hidden ones and is not paired with it.
+TEST(Http1Test, AfterARequestGapAnEarlierResponseIsUnmatched) {
+  Conn c;
+  c.Req("GET /a HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2);
+  c.SkipReq(40);  // a request lost in the ring
+  c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 5);
+  c.Req("GET /after HTTP/1.1\r\n\r\n", 6);
+  c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 7);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].path, "/after");
+  EXPECT_EQ(out[1].status, 201u);
+  EXPECT_EQ(c.stats().unmatched, 1u);
+}
+
 TEST(Http1Test, PreexistingConnectionJoinedMidResponse) {
   Conn c(ParserOptions{.connection_preexisting = true});
   // The tail of a response to a request before the join, then a full response we did not see
