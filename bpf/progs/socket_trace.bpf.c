@@ -371,12 +371,17 @@ static __noinline int trace__data_call(const struct syscall_args* args, __u64 id
       }
       return 0;
     }
-    // Another socket under a known fd (dup2 onto it, a close we missed: a socket has one struct
-    // file, so another file is another socket) or a connection that began before the sensor or
-    // before the process was traced.
-    if (state) trace__emit_close(state, id, fd);
-    state = trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
-    if (!state) return 0;
+    if (state && state->sk == (__u64)sk) {
+      // The known connection, first seen by the sock tracepoints (which record no file).
+      state->file = (__u64)file;
+    } else {
+      // Another socket under a known fd (dup2 onto it, a close we missed: a socket has one struct
+      // file, so another file is another socket) or a connection that began before the sensor or
+      // before the process was traced.
+      if (state) trace__emit_close(state, id, fd);
+      state = trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
+      if (!state) return 0;
+    }
   }
   if (args->kind != ARGS_MMSG) return trace__data(state, args, id, (__u32)ret, (__u64)ret);
   // ret messages moved: report the first, count them all (up to LOUPE_SOCK_MAX_MMSG).
@@ -417,6 +422,18 @@ static __noinline int trace__conn_call(__u64 id, __s32 fd, __u8 role) {
   return 0;
 }
 
+// The current task when its process is traced and the call is a 64-bit one, with `*id` = tgid << 32
+// | pid; else null. pid and tgid come through the task's BTF pointer (plain loads, no helper call)
+// and the process filter runs first, so untraced processes pay for nothing else.
+static __always_inline struct task_struct* trace__traced_task(__u64* id) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  const __u32 tgid = task->tgid;
+  if (!trace__pid_wanted(tgid)) return 0;
+  if (task->thread_info.status & TS_COMPAT) return 0;
+  *id = ((__u64)tgid << 32) | (__u32)task->pid;
+  return task;
+}
+
 // A syscall `nr` returned `ret`: the call's arguments are still in the task's saved registers
 // (di, si, dx, r10 = arguments 1-4), so the data calls need no entry program and no per-thread
 // stash, and calls that moved nothing (EAGAIN, errors) cost the result check.
@@ -446,13 +463,9 @@ static __always_inline int trace__sys_exit(const long nr, const long ret) {
     default:
       return 0;
   }
-  // pid and tgid through the current task's BTF pointer (plain loads, no helper call); the
-  // process filter first, so untraced processes pay for nothing else.
-  struct task_struct* task = bpf_get_current_task_btf();
-  const __u32 tgid = task->tgid;
-  if (!trace__pid_wanted(tgid)) return 0;
-  if (task->thread_info.status & TS_COMPAT) return 0;
-  const __u64 id = ((__u64)tgid << 32) | (__u32)task->pid;
+  __u64 id = 0;
+  struct task_struct* task = trace__traced_task(&id);
+  if (!task) return 0;
   // The call's arguments in the task's saved registers.
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   const __s32 fd = (__s32)regs->di;
@@ -505,6 +518,91 @@ static __always_inline int trace__sys_exit(const long nr, const long ret) {
       return trace__conn_call(id, fd, LOUPE_ROLE_CLIENT);
   }
   return 0;
+}
+
+// A TCP socket (AF_INET/AF_INET6, SOCK_STREAM, IPPROTO_TCP) from its struct sock.
+static __always_inline int trace__is_tcp_sk(struct sock* sk) {
+  const __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != AF_INET && family != AF_INET6) return 0;
+  return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+// sock:sock_send_length / sock:sock_recv_length (kernel >= 6.3): a socket moved `ret` bytes, in
+// the context of the calling task, after the data was copied. The connection is the tracepoint's
+// `sk`; the fd and the buffer come from the syscall's saved registers, so only calls made by the
+// data syscalls below are reported (io_uring, splice(2) and kernel sockets are not). With these
+// attached, the data syscalls' exit tracepoints are not (SocketTraceSensor): calls on pipes and
+// files run no program, and the exit program is left with accept/connect and the *mmsg calls
+// (whose tracepoint fires once per message while the registers point at the whole array).
+static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags, __u8 direction) {
+  if (ret <= 0 || !sk) return 0;
+  if (direction == LOUPE_DIR_INGRESS && (flags & MSG_PEEK)) return 0;
+  __u64 id = 0;
+  struct task_struct* task = trace__traced_task(&id);
+  if (!task) return 0;
+  const __u32 tgid = id >> 32;
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  struct syscall_args args = {};
+  args.fd = (__s32)regs->di;
+  args.ptr = regs->si;
+  args.direction = direction;
+  switch (regs->orig_ax) {
+    case NR_read:
+    case NR_recvfrom:
+    case NR_write:
+    case NR_sendto:
+      args.kind = ARGS_BUF;
+      break;
+    case NR_readv:
+    case NR_writev:
+      args.kind = ARGS_IOV;
+      args.iovcnt = regs->dx;
+      break;
+    case NR_recvmsg:
+    case NR_sendmsg: {
+      struct user_msghdr msg = {};
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)regs->si) != 0) return 0;
+      args.kind = ARGS_IOV;
+      args.ptr = (__u64)msg.msg_iov;
+      args.iovcnt = msg.msg_iovlen;
+      break;
+    }
+    case NR_sendfile:
+      args.kind = ARGS_SENDFILE;
+      args.ptr = 0;
+      break;
+    default:
+      return 0;
+  }
+  const __u64 key = trace__conn_key(tgid, args.fd);
+  struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
+  if (!state || state->sk != (__u64)sk) {
+    if (!trace__is_tcp_sk(sk)) {
+      if (state) {
+        trace__emit_close(state, id, args.fd);
+        bpf_map_delete_elem(&conn_map, &key);
+      }
+      return 0;
+    }
+    // Another socket under a known fd, or a connection that began before the sensor or before the
+    // process was traced (as in trace__data_call).
+    if (state) trace__emit_close(state, id, args.fd);
+    state = trace__new_conn(key, sk, 0, LOUPE_ROLE_UNKNOWN, 1);
+    if (!state) return 0;
+  }
+  return trace__data(state, &args, id, (__u32)ret, (__u64)ret);
+}
+
+SEC("raw_tp/sock_send_length")
+int raw_tp__sock_send_length(struct bpf_raw_tracepoint_args* ctx) {
+  return trace__sock_data((struct sock*)ctx->args[0], (int)ctx->args[1], (int)ctx->args[2],
+                          LOUPE_DIR_EGRESS);
+}
+
+SEC("raw_tp/sock_recv_length")
+int raw_tp__sock_recv_length(struct bpf_raw_tracepoint_args* ctx) {
+  return trace__sock_data((struct sock*)ctx->args[0], (int)ctx->args[1], (int)ctx->args[2],
+                          LOUPE_DIR_INGRESS);
 }
 
 // One program for the exit tracepoints of all the syscalls above (the syscall exit records share

@@ -153,6 +153,11 @@ void Agent::SetUpApplicationView(discovery::Selection selection) {
   sensors::SocketTraceOptions options;
   options.data_limit = static_cast<uint32_t>(config_.GetInt("loupe.app.capture_bytes"));
   options.trace_all_pids = selection.instrument_all();
+  const std::string& hook = config_.GetString("loupe.app.socket_data_hook");
+  options.data_hook =
+      hook == "sock_tracepoints"      ? sensors::SocketTraceOptions::DataHook::kSockTracepoints
+      : hook == "syscall_tracepoints" ? sensors::SocketTraceOptions::DataHook::kSyscallTracepoints
+                                      : sensors::SocketTraceOptions::DataHook::kAuto;
   auto sensor = std::make_unique<sensors::SocketTraceSensor>(*conn_manager_, &process_events_,
                                                              registry_, options);
   socket_sensor_ = sensor.get();

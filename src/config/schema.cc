@@ -1014,6 +1014,18 @@ std::vector<KeySpec> BuildSchema() {
                .doc = "Bytes of each read/write the kernel copies for the L7 parsers (headers "
                       "fit; bodies are accounted by length).",
                .equivalent = "Beyla ebpf.buffer_sizes (large buffers)"});
+  s.push_back({.path = "loupe.app.socket_data_hook",
+               .type = ValueType::kEnum,
+               .default_value = std::string("auto"),
+               .env = {"LOUPE_APP_SOCKET_DATA_HOOK"},
+               .allowed = {"auto", "sock_tracepoints", "syscall_tracepoints"},
+               .doc = "Where the kernel side sees socket reads and writes. sock_tracepoints: the "
+                      "sock:sock_send_length/sock_recv_length raw tracepoints (Linux 6.3+; no "
+                      "program runs for calls on pipes and files, and the data syscalls do not "
+                      "put every thread on the syscall slow path); syscall_tracepoints: the data "
+                      "syscalls' exit tracepoints. auto takes sock_tracepoints where the kernel "
+                      "has them. accept/connect, close and the *mmsg calls use syscall "
+                      "tracepoints either way."});
   s.push_back({.path = "loupe.app.keep_query",
                .type = ValueType::kBool,
                .default_value = false,

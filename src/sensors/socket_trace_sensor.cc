@@ -143,9 +143,15 @@ absl::Status SocketTraceSensor::Start() {
       if (status.ok()) status = SyncPidLocked(pid);
     }
   }
-  // Attach last: the pid maps are complete when the first syscall is seen.
-  if (status.ok()) status = skel_->Attach();
-  if (status.ok()) status = AttachExitTracepoints();
+  // Attach last: the pid maps are complete when the first syscall is seen. The data programs are
+  // attached by hand (AttachDataHooks), the rest by the skeleton.
+  if (status.ok()) {
+    bpf_program__set_autoattach(raw->progs.tracepoint__sys_exit_socket_call, false);
+    bpf_program__set_autoattach(raw->progs.raw_tp__sock_send_length, false);
+    bpf_program__set_autoattach(raw->progs.raw_tp__sock_recv_length, false);
+    status = skel_->Attach();
+  }
+  if (status.ok()) status = AttachDataHooks();
   if (!status.ok()) {
     Stop();
     std::lock_guard<std::mutex> lock(pids_mu_);
@@ -203,16 +209,53 @@ absl::Status SocketTraceSensor::Start() {
   return absl::OkStatus();
 }
 
-absl::Status SocketTraceSensor::AttachExitTracepoints() {
-  // The skeleton attached the program to sys_exit_read (its section); the same program serves the
-  // exits of the other traced syscalls.
-  static constexpr const char* kExitTracepoints[] = {
-      "sys_exit_write",    "sys_exit_readv",    "sys_exit_writev",  "sys_exit_sendfile64",
-      "sys_exit_sendto",   "sys_exit_recvfrom", "sys_exit_sendmsg", "sys_exit_recvmsg",
-      "sys_exit_sendmmsg", "sys_exit_recvmmsg", "sys_exit_accept",  "sys_exit_accept4",
-      "sys_exit_connect"};
-  struct bpf_program* prog = skel_->get()->progs.tracepoint__sys_exit_socket_call;
-  for (const char* tp : kExitTracepoints) {
+absl::Status SocketTraceSensor::AttachDataHooks() {
+  using DataHook = SocketTraceOptions::DataHook;
+  auto* raw = skel_->get();
+  bool sock = false;
+  if (options_.data_hook != DataHook::kSyscallTracepoints) {
+    struct bpf_link* send =
+        bpf_program__attach_raw_tracepoint(raw->progs.raw_tp__sock_send_length, "sock_send_length");
+    long err = libbpf_get_error(send);
+    struct bpf_link* recv = nullptr;
+    if (err == 0) {
+      exit_links_.push_back(send);
+      recv = bpf_program__attach_raw_tracepoint(raw->progs.raw_tp__sock_recv_length,
+                                                "sock_recv_length");
+      err = libbpf_get_error(recv);
+    }
+    if (err == 0) {
+      exit_links_.push_back(recv);
+      sock = true;
+    } else {
+      // Links attached so far are destroyed by Stop() with the rest.
+      if (options_.data_hook == DataHook::kSockTracepoints) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "socket_trace: loupe.app.socket_data_hook is sock_tracepoints, but attaching to "
+            "sock:sock_send_length/sock_recv_length failed (",
+            std::strerror(static_cast<int>(-err)), "; they need Linux 6.3 or later)"));
+      }
+      LOG_INFO(
+          "socket_trace: sock:sock_send_length/sock_recv_length not available ({}); data "
+          "calls are seen at the syscalls' exits",
+          std::strerror(static_cast<int>(-err)));
+      for (struct bpf_link* link : exit_links_) bpf_link__destroy(link);
+      exit_links_.clear();
+    }
+  }
+  // accept/connect give the connection's role; the *mmsg calls stay on their exits with either
+  // hook (their sock tracepoint fires per message, the registers point at the whole array).
+  std::vector<const char*> tracepoints = {"sys_exit_accept", "sys_exit_accept4", "sys_exit_connect",
+                                          "sys_exit_sendmmsg", "sys_exit_recvmmsg"};
+  if (!sock) {
+    for (const char* tp : {"sys_exit_read", "sys_exit_write", "sys_exit_readv", "sys_exit_writev",
+                           "sys_exit_sendfile64", "sys_exit_sendto", "sys_exit_recvfrom",
+                           "sys_exit_sendmsg", "sys_exit_recvmsg"}) {
+      tracepoints.push_back(tp);
+    }
+  }
+  struct bpf_program* prog = raw->progs.tracepoint__sys_exit_socket_call;
+  for (const char* tp : tracepoints) {
     struct bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tp);
     const long err = libbpf_get_error(link);
     if (err != 0) {
@@ -221,6 +264,9 @@ absl::Status SocketTraceSensor::AttachExitTracepoints() {
     }
     exit_links_.push_back(link);
   }
+  data_hook_ = sock ? DataHook::kSockTracepoints : DataHook::kSyscallTracepoints;
+  LOG_INFO("socket_trace: data calls seen at {}",
+           sock ? "sock:sock_send_length/sock_recv_length" : "the data syscalls' exits");
   return absl::OkStatus();
 }
 

@@ -45,6 +45,12 @@ struct SocketTraceOptions {
   uint32_t inference_attempts = 4;
   // Size of the socket event ring buffer (a power of two, at least one page).
   uint32_t ring_buffer_bytes = 8u << 20;
+  // Where data calls are seen (loupe.app.socket_data_hook): the sock:sock_send_length /
+  // sock:sock_recv_length raw tracepoints (kernel >= 6.3; no syscall slow path for the data
+  // syscalls' callers, no program for calls on pipes and files), or the exit tracepoints of the
+  // data syscalls. kAuto takes the sock tracepoints where the kernel has them.
+  enum class DataHook { kAuto, kSockTracepoints, kSyscallTracepoints };
+  DataHook data_hook = DataHook::kAuto;
 
   static constexpr uint32_t kMaxDataLimit = 8192;
 };
@@ -57,6 +63,8 @@ class SocketTraceSensor final : public Sensor {
   ~SocketTraceSensor() override;
 
   const std::string& name() const override { return name_; }
+  // The hook in use after Start(): kSockTracepoints or kSyscallTracepoints.
+  SocketTraceOptions::DataHook data_hook() const { return data_hook_.load(); }
   absl::Status Start() override;
   void Stop() override;
   bool up() const override { return up_.load(); }
@@ -79,7 +87,9 @@ class SocketTraceSensor final : public Sensor {
   void OnSocketRecord(std::span<const uint8_t> record);
   void OnProcessRecord(std::span<const uint8_t> record);
   void PollProcessLosses();
-  absl::Status AttachExitTracepoints();
+  // Attaches the data hooks (sock raw tracepoints or data syscall exits) and the accept/connect
+  // and *mmsg exits, per options_.data_hook.
+  absl::Status AttachDataHooks();
   // Sets or clears `pid`'s bit in the kernel's pid bitmap from traced_ and excluded_.
   absl::Status SyncPidLocked(uint32_t pid);
 
@@ -102,7 +112,8 @@ class SocketTraceSensor final : public Sensor {
 
   std::unique_ptr<bpf::Skeleton<struct socket_trace>> skel_;
   // The exit-tracepoint program's attachments beyond the skeleton's own (sys_exit_read).
-  std::vector<struct bpf_link*> exit_links_;
+  std::vector<struct bpf_link*> exit_links_;  // links attached by hand (AttachDataHooks)
+  std::atomic<SocketTraceOptions::DataHook> data_hook_{SocketTraceOptions::DataHook::kAuto};
   std::unique_ptr<FlowSink> lost_forwarder_;
   std::unique_ptr<LossTracker> losses_;
   std::vector<uint64_t> process_lost_last_;  // reader thread of process events

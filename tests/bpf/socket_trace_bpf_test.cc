@@ -217,10 +217,15 @@ flow::IpAddress Ip(const std::string& text) {
   return a;
 }
 
-class SocketTraceBpfTest : public ::testing::Test {
+using DataHook = SocketTraceOptions::DataHook;
+
+// Every test runs with both data hooks: the sock raw tracepoints (what kAuto picks on kernels that
+// have them) and the data syscalls' exit tracepoints (older kernels).
+class SocketTraceBpfTest : public ::testing::TestWithParam<DataHook> {
  protected:
   void StartSensor(SocketTraceOptions options = {}, bool trace_self = true) {
     if (trace_self) options.exclude_self = false;
+    options.data_hook = GetParam();
     sensor_ = std::make_unique<SocketTraceSensor>(sink_, &sink_, registry_, options);
     const absl::Status status = sensor_->Start();
     ASSERT_TRUE(status.ok()) << status;
@@ -257,7 +262,7 @@ void ExpectData(const DataRecord& r, DataDirection dir, uint64_t position, uint3
   EXPECT_FALSE(r.event.preexisting);
 }
 
-TEST_F(SocketTraceBpfTest, OpenDataCloseWithReadAndWrite) {
+TEST_P(SocketTraceBpfTest, OpenDataCloseWithReadAndWrite) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   Conn c;
@@ -316,7 +321,7 @@ TEST_F(SocketTraceBpfTest, OpenDataCloseWithReadAndWrite) {
 
 // writev/readv, sendmsg/recvmsg, sendto/recvfrom, sendmmsg/recvmmsg and sendfile on one
 // connection: positions continue across the syscalls.
-TEST_F(SocketTraceBpfTest, EveryDataSyscallAdvancesPositions) {
+TEST_P(SocketTraceBpfTest, EveryDataSyscallAdvancesPositions) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   Conn c;
@@ -431,7 +436,7 @@ TEST_F(SocketTraceBpfTest, EveryDataSyscallAdvancesPositions) {
   EXPECT_EQ(closes[0].bytes_sent, header.size() + 300);
 }
 
-TEST_F(SocketTraceBpfTest, CopiesAreTruncatedAtTheLimit) {
+TEST_P(SocketTraceBpfTest, CopiesAreTruncatedAtTheLimit) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.data_limit = 64});
   Conn c;
@@ -463,7 +468,7 @@ TEST_F(SocketTraceBpfTest, CopiesAreTruncatedAtTheLimit) {
 
 // Binary traffic is never copied; a request after a few binary calls is; after the inference
 // budget (4 calls) nothing is copied even if HTTP follows. Opens and closes are always reported.
-TEST_F(SocketTraceBpfTest, OnlyConnectionsOfKnownProtocolsAreCopied) {
+TEST_P(SocketTraceBpfTest, OnlyConnectionsOfKnownProtocolsAreCopied) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   std::string binary(64, '\0');
@@ -536,7 +541,7 @@ std::vector<uint32_t> ProgramIds(const std::string& prefix) {
 
 // Stop detaches all 17 tracepoints (concurrently) and frees the programs: none of the programs
 // the sensor loaded is left in the kernel.
-TEST_F(SocketTraceBpfTest, StopDetachesAndFreesEveryProgram) {
+TEST_P(SocketTraceBpfTest, StopDetachesAndFreesEveryProgram) {
   LOUPE_REQUIRE_ROOT();
   const std::vector<uint32_t> before = ProgramIds("tracepoint__");
   StartSensor();
@@ -583,7 +588,7 @@ uint64_t ContextSwitchesOfSelf() {
 
 // With nothing to read, the socket-event reader backs off from its 5 ms poll (200 wake-ups a
 // second) to 50 ms, and the first data after the pause is still delivered.
-TEST_F(SocketTraceBpfTest, IdleReaderBacksOffAndStillDelivers) {
+TEST_P(SocketTraceBpfTest, IdleReaderBacksOffAndStillDelivers) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // long enough to back off
@@ -613,7 +618,7 @@ TEST_F(SocketTraceBpfTest, IdleReaderBacksOffAndStillDelivers) {
   _exit(0);
 }
 
-TEST_F(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
+TEST_P(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
   LOUPE_REQUIRE_ROOT();
   // Discovery mode with nothing selected yet; this process is not excluded, only not traced.
   StartSensor({.exclude_self = false}, /*trace_self=*/false);
@@ -671,7 +676,7 @@ TEST_F(SocketTraceBpfTest, OnlyTracedPidsAreSeen) {
 
 // A traced process's exit clears its pid in the kernel: a new process that gets the same pid
 // (clone3 with set_tid) is not traced until discovery selects it.
-TEST_F(SocketTraceBpfTest, ExitedPidReusedByAnotherProcessIsNotTraced) {
+TEST_P(SocketTraceBpfTest, ExitedPidReusedByAnotherProcessIsNotTraced) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.exclude_self = false}, /*trace_self=*/false);
   Conn c;
@@ -732,7 +737,7 @@ TEST_F(SocketTraceBpfTest, ExitedPidReusedByAnotherProcessIsNotTraced) {
 }
 
 // trace_all_pids with the default exclusion of the sensor's own process.
-TEST_F(SocketTraceBpfTest, TraceAllStillExcludesSelf) {
+TEST_P(SocketTraceBpfTest, TraceAllStillExcludesSelf) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.trace_all_pids = true}, /*trace_self=*/false);
   Conn c;
@@ -770,7 +775,7 @@ TEST_F(SocketTraceBpfTest, TraceAllStillExcludesSelf) {
 // A connection opened before the sensor: no open event, data marked preexisting with positions
 // counted from the moment the sensor joined, and the role taken from who sends the request
 // (both ports are ephemeral here, so the port heuristic cannot tell).
-TEST_F(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
+TEST_P(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
   LOUPE_REQUIRE_ROOT();
   Conn c;
   Connect(net_, 0, &c);
@@ -816,7 +821,7 @@ TEST_F(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
 // dup2() replaces a traced socket's fd without a close(): a data call on the fd afterwards ends the
 // old connection (its close carries the bytes counted so far). Replaced by a pipe, the fd is no
 // longer traced at all; replaced by another TCP socket, it is a new (preexisting) connection.
-TEST_F(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
+TEST_P(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   Conn a, b, c;
@@ -838,13 +843,19 @@ TEST_F(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
   ASSERT_EQ(dup2(pipe_fds[1], a.client), a.client);
-  WriteAll(a.client, kRequest);  // goes into the pipe
-  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), a.client).empty(); }));
-  auto closes = sink_.ClosesOf(Self(), a.client);
+  const int a_fd = a.client;
+  WriteAll(a_fd, kRequest);  // goes into the pipe
+  if (GetParam() == DataHook::kSockTracepoints) {
+    // No program runs for a pipe write: the old connection ends when the fd is closed.
+    close(a_fd);
+    a.client = -1;
+  }
+  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), a_fd).empty(); }));
+  auto closes = sink_.ClosesOf(Self(), a_fd);
   ASSERT_EQ(closes.size(), 1u);
   EXPECT_EQ(closes[0].id, first_a[0].id);
   EXPECT_EQ(closes[0].bytes_sent, kRequest.size());
-  EXPECT_EQ(sink_.DataOf(Self(), a.client).size(), 1u);  // the pipe write is not reported
+  EXPECT_EQ(sink_.DataOf(Self(), a_fd).size(), 1u);  // the pipe write is not reported
 
   // b.server's fd now refers to c.client's socket (another TCP connection).
   const auto first_b = sink_.OpensOf(Self(), b.server);
@@ -872,7 +883,7 @@ TEST_F(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
 
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
 // one program on every syscall's exit reports only the bytes a call consumed or sent.
-TEST_F(SocketTraceBpfTest, FailedCallsAndPeeksAreNotData) {
+TEST_P(SocketTraceBpfTest, FailedCallsAndPeeksAreNotData) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   Conn c;
@@ -901,7 +912,7 @@ TEST_F(SocketTraceBpfTest, FailedCallsAndPeeksAreNotData) {
 // A 64-bit process can make 32-bit syscalls with `int $0x80`; their numbers mean other calls
 // (ia32 20 is getpid, x86_64 20 is writev). Set up so that reading it as writev(fd, iov, 1) would
 // report the pid as bytes sent on a traced connection: nothing may be reported.
-TEST_F(SocketTraceBpfTest, Ia32SyscallsOfA64BitProcessAreIgnored) {
+TEST_P(SocketTraceBpfTest, Ia32SyscallsOfA64BitProcessAreIgnored) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   Conn c;
@@ -929,7 +940,7 @@ TEST_F(SocketTraceBpfTest, Ia32SyscallsOfA64BitProcessAreIgnored) {
              ConnRole::kClient);
 }
 
-TEST_F(SocketTraceBpfTest, ExecAndExitOfProcesses) {
+TEST_P(SocketTraceBpfTest, ExecAndExitOfProcesses) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   const pid_t child = fork();
@@ -964,4 +975,24 @@ TEST_F(SocketTraceBpfTest, ExecAndExitOfProcesses) {
 }
 
 }  // namespace
+INSTANTIATE_TEST_SUITE_P(Hooks, SocketTraceBpfTest,
+                         ::testing::Values(DataHook::kSockTracepoints,
+                                           DataHook::kSyscallTracepoints),
+                         [](const ::testing::TestParamInfo<DataHook>& info) {
+                           return info.param == DataHook::kSockTracepoints ? "SockTracepoints"
+                                                                           : "SyscallExits";
+                         });
+
+// kAuto takes the sock tracepoints where the kernel has them (Linux >= 6.3, as here).
+TEST(SocketTraceHookTest, AutoPrefersTheSockTracepoints) {
+  LOUPE_REQUIRE_ROOT();
+  RecordingSocketSink sink;
+  metrics::Registry registry;
+  SocketTraceSensor sensor(sink, &sink, registry, {});
+  const absl::Status status = sensor.Start();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(sensor.data_hook(), DataHook::kSockTracepoints);
+  sensor.Stop();
+}
+
 }  // namespace loupe::sensors
