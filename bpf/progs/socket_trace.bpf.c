@@ -349,6 +349,33 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
 #define NR_sendmmsg 307
 #define TS_COMPAT 0x0002
 
+// A data call on (tgid, fd) = `key` found `sk` (0: not a TCP socket) where the connection map has
+// `state` (null: nothing) for another file or socket. Returns the connection to report on, or null:
+// - no TCP socket: the fd was replaced by something else without a close() we saw; a known
+//   connection ends there;
+// - the known socket under another file record: the connection was first seen by the sock
+//   tracepoints, which record no file; it is kept;
+// - another socket (dup2 onto the fd, a close we missed: a socket has one struct file) or a
+//   connection that began before the sensor or before the process was traced: the old one ends and
+//   a preexisting one starts.
+static __always_inline struct conn_state* trace__rebind(struct conn_state* state, __u64 key,
+                                                        struct sock* sk, struct file* file,
+                                                        __u64 id, __s32 fd) {
+  if (!sk) {
+    if (state) {
+      trace__emit_close(state, id, fd);
+      bpf_map_delete_elem(&conn_map, &key);
+    }
+    return 0;
+  }
+  if (state && state->sk == (__u64)sk) {
+    if (file) state->file = (__u64)file;
+    return state;
+  }
+  if (state) trace__emit_close(state, id, fd);
+  return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
+}
+
 // A data call returned `ret` > 0 on `fd`: resolves the fd to a TCP socket (skipping the socket
 // checks when the fd still holds the known connection's file) and reports the data. Files, pipes
 // and other sockets cost the fd walk and nothing more.
@@ -358,30 +385,9 @@ static __noinline int trace__data_call(const struct syscall_args* args, __u64 id
   if (!file) return 0;
   const __u64 key = trace__conn_key(id >> 32, fd);
   struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
-  struct sock* sk = 0;
-  if (state && state->file == (__u64)file) {
-    sk = (struct sock*)state->sk;
-  } else {
-    sk = trace__tcp_sock_of_file(file);
-    if (!sk) {
-      if (state) {
-        // The fd was replaced by something that is not a TCP socket without a close() we saw.
-        trace__emit_close(state, id, fd);
-        bpf_map_delete_elem(&conn_map, &key);
-      }
-      return 0;
-    }
-    if (state && state->sk == (__u64)sk) {
-      // The known connection, first seen by the sock tracepoints (which record no file).
-      state->file = (__u64)file;
-    } else {
-      // Another socket under a known fd (dup2 onto it, a close we missed: a socket has one struct
-      // file, so another file is another socket) or a connection that began before the sensor or
-      // before the process was traced.
-      if (state) trace__emit_close(state, id, fd);
-      state = trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
-      if (!state) return 0;
-    }
+  if (!state || state->file != (__u64)file) {
+    state = trace__rebind(state, key, trace__tcp_sock_of_file(file), file, id, fd);
+    if (!state) return 0;
   }
   if (args->kind != ARGS_MMSG) return trace__data(state, args, id, (__u32)ret, (__u64)ret);
   // ret messages moved: report the first, count them all (up to LOUPE_SOCK_MAX_MMSG).
@@ -577,17 +583,7 @@ static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags
   const __u64 key = trace__conn_key(tgid, args.fd);
   struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
   if (!state || state->sk != (__u64)sk) {
-    if (!trace__is_tcp_sk(sk)) {
-      if (state) {
-        trace__emit_close(state, id, args.fd);
-        bpf_map_delete_elem(&conn_map, &key);
-      }
-      return 0;
-    }
-    // Another socket under a known fd, or a connection that began before the sensor or before the
-    // process was traced (as in trace__data_call).
-    if (state) trace__emit_close(state, id, args.fd);
-    state = trace__new_conn(key, sk, 0, LOUPE_ROLE_UNKNOWN, 1);
+    state = trace__rebind(state, key, trace__is_tcp_sk(sk) ? sk : 0, 0, id, args.fd);
     if (!state) return 0;
   }
   return trace__data(state, &args, id, (__u32)ret, (__u64)ret);
