@@ -95,16 +95,32 @@ struct conn_state {
   __u8 preexisting;
   __u8 infer_calls;  // data calls inspected without a protocol match
   __u8 pad[4];
+  __u32 tgid;  // the process and fd that made the first call seen: the connection's identity in
+  __s32 fd;    // every event (the sock hook keys connections by socket, not by (tgid, fd))
 };
 
-// TCP connections of traced processes: (tgid << 32 | fd) -> conn_state, from accept/connect (or
-// the first data call) to close; LRU, 65536 entries.
+// TCP connections of traced processes, from accept/connect (or the first data call) to close;
+// LRU, 65536 entries. Keyed by (tgid << 32 | fd) with the syscall hook, by the struct sock's
+// address with the sock hook (the two never run together).
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, __u64);
   __type(value, struct conn_state);
 } conn_map SEC(".maps");
+
+// Sock hook: TCP sockets established since the sensor started, by struct sock address -> enum
+// loupe_sock_role, from sock:inet_sock_set_state (SYN_SENT: connect, SYN_RECV: a listener's child);
+// removed when the socket is destroyed (tcp:tcp_destroy_sock, which every TCP socket passes before
+// it is freed, so a later socket at the same address never inherits an entry). Entries are made for
+// every process's connections (the server side's transition runs in softirq context, where the
+// owner is not known); LRU, 65536 entries.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, __u8);
+} sk_role_map SEC(".maps");
 
 struct data_scratch {
   struct loupe_sock_data_event ev;
@@ -229,9 +245,11 @@ static __always_inline void trace__emit_close(const struct conn_state* state, __
 // began before the sensor, or before the process was traced).
 static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock* sk,
                                                           struct file* file, __u8 role,
-                                                          __u8 preexisting) {
+                                                          __u8 preexisting, __u64 id, __s32 fd) {
   struct conn_state fresh = {};
   fresh.tsid = bpf_ktime_get_ns();
+  fresh.tgid = id >> 32;
+  fresh.fd = fd;
   fresh.sk = (__u64)sk;
   fresh.file = (__u64)file;
   trace__process_comm(fresh.comm);
@@ -373,7 +391,7 @@ static __always_inline struct conn_state* trace__rebind(struct conn_state* state
     return state;
   }
   if (state) trace__emit_close(state, id, fd);
-  return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1);
+  return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1, id, fd);
 }
 
 // A data call returned `ret` > 0 on `fd`: resolves the fd to a TCP socket (skipping the socket
@@ -423,7 +441,7 @@ static __noinline int trace__conn_call(__u64 id, __s32 fd, __u8 role) {
   struct sock* sk = trace__tcp_sock_of_file(file);
   if (!sk) return 0;
   const __u64 key = trace__conn_key(id >> 32, fd);
-  struct conn_state* state = trace__new_conn(key, sk, file, role, 0);
+  struct conn_state* state = trace__new_conn(key, sk, file, role, 0, id, fd);
   if (state) trace__emit_open(state, id, fd);
   return 0;
 }
@@ -533,25 +551,53 @@ static __always_inline int trace__is_tcp_sk(struct sock* sk) {
   return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
+// Bytes the application had read from `sk` before the call that just read `this_call` bytes:
+// received - still unread (a received FIN counts once in both). The tracepoints fire after the
+// copy, so copied_seq already includes the call.
+static __always_inline __u64 trace__bytes_read_before(struct sock* sk, __u64 this_call) {
+  struct tcp_sock* tp = (struct tcp_sock*)sk;
+  const __u64 received = BPF_CORE_READ(tp, bytes_received);
+  const __u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+  return received - unread - this_call;
+}
+
+// Sock hook: the first data call seen on a TCP socket. The connection is new (an open event, its
+// role from sk_role_map) when it was established after the sensor started and the application had
+// read nothing from it before this call; otherwise it is preexisting: it began before the sensor,
+// or before the process was traced (a client's requests are answered, so a client that sent
+// earlier requests has read something too).
+static __always_inline struct conn_state* trace__new_sock_conn(struct sock* sk, __u64 id, __s32 fd,
+                                                               __u64 ingress_bytes) {
+  const __u64 key = (__u64)sk;
+  const __u8* known = bpf_map_lookup_elem(&sk_role_map, &key);
+  const __u8 role = known ? *known : LOUPE_ROLE_UNKNOWN;
+  const __u8 fresh = known && trace__bytes_read_before(sk, ingress_bytes) == 0;
+  struct conn_state* state = trace__new_conn(key, sk, 0, role, !fresh, id, fd);
+  if (state && fresh) trace__emit_open(state, id, fd);
+  return state;
+}
+
 // sock:sock_send_length / sock:sock_recv_length (kernel >= 6.3): a socket moved `ret` bytes, in
 // the context of the calling task, after the data was copied. The connection is the tracepoint's
-// `sk`; the fd and the buffer come from the syscall's saved registers, so only calls made by the
-// data syscalls below are reported (io_uring, splice(2) and kernel sockets are not). With these
-// attached, the data syscalls' exit tracepoints are not (SocketTraceSensor): calls on pipes and
-// files run no program, and the exit program is left with accept/connect and the *mmsg calls
-// (whose tracepoint fires once per message while the registers point at the whole array).
+// `sk` (conn_map is keyed by it); the fd and the buffer come from the syscall's saved registers.
+// With this hook no syscall tracepoint is attached at all (an attached one sends every thread of
+// the host through the syscall slow path): roles and connection ends come from
+// sock:inet_sock_set_state (raw_tp__inet_sock_set_state), and calls on pipes and files run no
+// program. The *mmsg calls fire once per message while the registers point at the whole array: a
+// call with one message is copied, with more their bytes are counted in the positions and not
+// copied (the parser resyncs after the gap), as are calls the registers do not describe (io_uring).
 static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags, __u8 direction) {
   if (ret <= 0 || !sk) return 0;
   if (direction == LOUPE_DIR_INGRESS && (flags & MSG_PEEK)) return 0;
   __u64 id = 0;
   struct task_struct* task = trace__traced_task(&id);
   if (!task) return 0;
-  const __u32 tgid = id >> 32;
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   struct syscall_args args = {};
   args.fd = (__s32)regs->di;
   args.ptr = regs->si;
   args.direction = direction;
+  int fd_known = 1;
   switch (regs->orig_ax) {
     case NR_read:
     case NR_recvfrom:
@@ -564,6 +610,15 @@ static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags
       args.kind = ARGS_IOV;
       args.iovcnt = regs->dx;
       break;
+    case NR_sendmmsg:
+    case NR_recvmmsg:
+      if (regs->dx != 1) {
+        args.kind = ARGS_SENDFILE;
+        args.ptr = 0;
+        break;
+      }
+      // One message: unambiguous, and an mmsghdr starts with its msghdr.
+      __attribute__((fallthrough));
     case NR_recvmsg:
     case NR_sendmsg: {
       struct user_msghdr msg = {};
@@ -578,14 +633,21 @@ static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags
       args.ptr = 0;
       break;
     default:
-      return 0;
+      args.kind = ARGS_SENDFILE;
+      args.ptr = 0;
+      fd_known = 0;
+      break;
   }
-  const __u64 key = trace__conn_key(tgid, args.fd);
+  const __u64 key = (__u64)sk;
   struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
-  if (!state || state->sk != (__u64)sk) {
-    state = trace__rebind(state, key, trace__is_tcp_sk(sk) ? sk : 0, 0, id, args.fd);
+  if (!state) {
+    if (!fd_known || !trace__is_tcp_sk(sk)) return 0;
+    state = trace__new_sock_conn(sk, id, args.fd, direction == LOUPE_DIR_INGRESS ? ret : 0);
     if (!state) return 0;
   }
+  // Events name the connection by the process and fd it was first seen with.
+  id = ((__u64)state->tgid << 32) | (__u32)id;
+  args.fd = state->fd;
   return trace__data(state, &args, id, (__u32)ret, (__u64)ret);
 }
 
@@ -601,6 +663,66 @@ int raw_tp__sock_recv_length(struct bpf_raw_tracepoint_args* ctx) {
                           LOUPE_DIR_INGRESS);
 }
 
+// Sock hook: a connection of conn_map (keyed by socket) ends.
+static __always_inline void trace__end_sock_conn(__u64 key) {
+  struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
+  if (!state) return;
+  const __u64 id = ((__u64)state->tgid << 32) | state->tgid;
+  trace__emit_close(state, id, state->fd);
+  bpf_map_delete_elem(&conn_map, &key);
+}
+
+// Sock hook, sock:inet_sock_set_state (every TCP socket of the host; the caller may be softirq):
+// SYN_SENT (connect) and SYN_RECV (a listener's child) record the socket's role, and so that it
+// was established while the sensor ran (ESTABLISHED from either again, in case one was missed). A
+// connection state still held under the socket's address at SYN_SENT/SYN_RECV belongs to an earlier
+// connection (a socket reconnected after connect(AF_UNSPEC)): it ends there.
+SEC("raw_tp/inet_sock_set_state")
+int raw_tp__inet_sock_set_state(struct bpf_raw_tracepoint_args* ctx) {
+  struct sock* sk = (struct sock*)ctx->args[0];
+  const int oldstate = (int)ctx->args[1];
+  const int newstate = (int)ctx->args[2];
+  __u64 key = (__u64)sk;
+  __u8 role = LOUPE_ROLE_UNKNOWN;
+  switch (newstate) {
+    case TCP_SYN_SENT:
+      role = LOUPE_ROLE_CLIENT;
+      break;
+    case TCP_SYN_RECV:
+      role = LOUPE_ROLE_SERVER;
+      break;
+    case TCP_ESTABLISHED:
+      if (oldstate == TCP_SYN_SENT)
+        role = LOUPE_ROLE_CLIENT;
+      else if (oldstate == TCP_SYN_RECV)
+        role = LOUPE_ROLE_SERVER;
+      else
+        return 0;
+      break;
+    default:
+      return 0;
+  }
+  if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
+  if (newstate != TCP_ESTABLISHED) trace__end_sock_conn(key);
+  bpf_map_update_elem(&sk_role_map, &key, &role, BPF_ANY);
+  return 0;
+}
+
+// Sock hook, tcp:tcp_destroy_sock: the socket is gone, which ends its connection. That is when the
+// application has closed it (close(), the release of its last reference by dup2 or exit) and TCP
+// is done with it: for an orphaned socket the move to TCP_CLOSE one round trip after close() (the
+// peer's ACK of our FIN), for a socket already in TCP_CLOSE (reset by the peer) the close() itself.
+// The state changes before it are not the end: after shutdown(SHUT_WR) (FIN_WAIT1) and after a
+// reset (CLOSE) the application still reads what it had received (nginx's lingering close,
+// HTTP/1.0-style clients, a server that resets after its answer).
+SEC("raw_tp/tcp_destroy_sock")
+int raw_tp__tcp_destroy_sock(struct bpf_raw_tracepoint_args* ctx) {
+  __u64 key = ctx->args[0];
+  trace__end_sock_conn(key);
+  bpf_map_delete_elem(&sk_role_map, &key);
+  return 0;
+}
+
 // One program for the exit tracepoints of all the syscalls above (the syscall exit records share
 // one layout): loaded and verified once, attached by the skeleton to sys_exit_read and by the
 // sensor to the others (SocketTraceSensor, kExitTracepoints). Other syscalls run no program.
@@ -610,7 +732,7 @@ int tracepoint__sys_exit_socket_call(struct trace_event_raw_sys_exit* ctx) {
   return trace__sys_exit((__s32)ctx->id, ctx->ret);
 }
 
-// close() releases the fd even when it fails, so the connection ends at the entry.
+// Syscall hook: close() releases the fd even when it fails, so the connection ends at the entry.
 SEC("tracepoint/syscalls/sys_enter_close")
 int tracepoint__sys_enter_close(struct trace_event_raw_sys_enter* ctx) {
   const __u64 id = bpf_get_current_pid_tgid();

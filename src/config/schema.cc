@@ -1019,13 +1019,14 @@ std::vector<KeySpec> BuildSchema() {
                .default_value = std::string("auto"),
                .env = {"LOUPE_APP_SOCKET_DATA_HOOK"},
                .allowed = {"auto", "sock_tracepoints", "syscall_tracepoints"},
-               .doc = "Where the kernel side sees socket reads and writes. sock_tracepoints: the "
-                      "sock:sock_send_length/sock_recv_length raw tracepoints (Linux 6.3+; no "
-                      "program runs for calls on pipes and files, and the data syscalls do not "
-                      "put every thread on the syscall slow path); syscall_tracepoints: the data "
-                      "syscalls' exit tracepoints. auto takes sock_tracepoints where the kernel "
-                      "has them. accept/connect, close and the *mmsg calls use syscall "
-                      "tracepoints either way."});
+               .doc = "Where the kernel side sees TCP connections and their reads and writes. "
+                      "sock_tracepoints: the sock:sock_send_length/sock_recv_length, "
+                      "sock:inet_sock_set_state and tcp:tcp_destroy_sock raw tracepoints, no "
+                      "syscall tracepoint (Linux "
+                      "6.3+; no program runs for calls on pipes and files, and no thread is put "
+                      "on the syscall slow path); syscall_tracepoints: the exit tracepoints of "
+                      "the data syscalls and accept/connect, and close()'s entry. auto takes "
+                      "sock_tracepoints where the kernel has them."});
   s.push_back({.path = "loupe.app.keep_query",
                .type = ValueType::kBool,
                .default_value = false,

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <utility>
 // clang-format off: the ABI header needs the __u* types first.
 #include "bpf/intf/socket_trace.h"
 // clang-format on
@@ -149,6 +151,9 @@ absl::Status SocketTraceSensor::Start() {
     bpf_program__set_autoattach(raw->progs.tracepoint__sys_exit_socket_call, false);
     bpf_program__set_autoattach(raw->progs.raw_tp__sock_send_length, false);
     bpf_program__set_autoattach(raw->progs.raw_tp__sock_recv_length, false);
+    bpf_program__set_autoattach(raw->progs.raw_tp__inet_sock_set_state, false);
+    bpf_program__set_autoattach(raw->progs.raw_tp__tcp_destroy_sock, false);
+    bpf_program__set_autoattach(raw->progs.tracepoint__sys_enter_close, false);
     status = skel_->Attach();
   }
   if (status.ok()) status = AttachDataHooks();
@@ -214,22 +219,30 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
   auto* raw = skel_->get();
   bool sock = false;
   if (options_.data_hook != DataHook::kSyscallTracepoints) {
-    struct bpf_link* send =
-        bpf_program__attach_raw_tracepoint(raw->progs.raw_tp__sock_send_length, "sock_send_length");
-    long err = libbpf_get_error(send);
-    struct bpf_link* recv = nullptr;
-    if (err == 0) {
-      exit_links_.push_back(send);
-      recv = bpf_program__attach_raw_tracepoint(raw->progs.raw_tp__sock_recv_length,
-                                                "sock_recv_length");
-      err = libbpf_get_error(recv);
+    // Data, then roles (sock:inet_sock_set_state) and ends (tcp:tcp_destroy_sock).
+    struct RawTracepoint {
+      struct bpf_program* prog;
+      const char* category;
+      const char* name;
+    };
+    const RawTracepoint raw_tracepoints[] = {
+        {raw->progs.raw_tp__sock_send_length, "sock", "sock_send_length"},
+        {raw->progs.raw_tp__sock_recv_length, "sock", "sock_recv_length"},
+        {raw->progs.raw_tp__inet_sock_set_state, "sock", "inet_sock_set_state"},
+        {raw->progs.raw_tp__tcp_destroy_sock, "tcp", "tcp_destroy_sock"}};
+    long err = 0;
+    for (const RawTracepoint& tp : raw_tracepoints) {
+      struct bpf_link* link = bpf_program__attach_raw_tracepoint(tp.prog, tp.name);
+      err = libbpf_get_error(link);
+      if (err != 0) break;
+      exit_links_.push_back(link);
+      hook_tracepoints_.push_back(absl::StrCat(tp.category, "/", tp.name));
     }
     if (err == 0) {
-      exit_links_.push_back(recv);
       sock = true;
     } else {
-      // Links attached so far are destroyed by Stop() with the rest.
       if (options_.data_hook == DataHook::kSockTracepoints) {
+        // Links attached so far are destroyed by Stop() with the rest.
         return absl::FailedPreconditionError(absl::StrCat(
             "socket_trace: loupe.app.socket_data_hook is sock_tracepoints, but attaching to "
             "sock:sock_send_length/sock_recv_length failed (",
@@ -241,28 +254,32 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
           std::strerror(static_cast<int>(-err)));
       for (struct bpf_link* link : exit_links_) bpf_link__destroy(link);
       exit_links_.clear();
+      hook_tracepoints_.clear();
     }
   }
-  // accept/connect give the connection's role; the *mmsg calls stay on their exits with either
-  // hook (their sock tracepoint fires per message, the registers point at the whole array).
-  std::vector<const char*> tracepoints = {"sys_exit_accept", "sys_exit_accept4", "sys_exit_connect",
-                                          "sys_exit_sendmmsg", "sys_exit_recvmmsg"};
   if (!sock) {
-    for (const char* tp : {"sys_exit_read", "sys_exit_write", "sys_exit_readv", "sys_exit_writev",
-                           "sys_exit_sendfile64", "sys_exit_sendto", "sys_exit_recvfrom",
-                           "sys_exit_sendmsg", "sys_exit_recvmsg"}) {
-      tracepoints.push_back(tp);
+    // The syscall hook: accept/connect give the connection's role, close() its end, and the data
+    // calls are seen at their exits (one program for all the exits).
+    struct bpf_program* prog = raw->progs.tracepoint__sys_exit_socket_call;
+    std::vector<std::pair<struct bpf_program*, const char*>> tracepoints;
+    for (const char* tp :
+         {"sys_exit_accept", "sys_exit_accept4", "sys_exit_connect", "sys_exit_sendmmsg",
+          "sys_exit_recvmmsg", "sys_exit_read", "sys_exit_write", "sys_exit_readv",
+          "sys_exit_writev", "sys_exit_sendfile64", "sys_exit_sendto", "sys_exit_recvfrom",
+          "sys_exit_sendmsg", "sys_exit_recvmsg"}) {
+      tracepoints.emplace_back(prog, tp);
     }
-  }
-  struct bpf_program* prog = raw->progs.tracepoint__sys_exit_socket_call;
-  for (const char* tp : tracepoints) {
-    struct bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tp);
-    const long err = libbpf_get_error(link);
-    if (err != 0) {
-      return absl::InternalError(absl::StrCat("socket_trace: attaching to tracepoint syscalls/", tp,
-                                              ": ", std::strerror(static_cast<int>(-err))));
+    tracepoints.emplace_back(raw->progs.tracepoint__sys_enter_close, "sys_enter_close");
+    for (auto [p, tp] : tracepoints) {
+      struct bpf_link* link = bpf_program__attach_tracepoint(p, "syscalls", tp);
+      const long err = libbpf_get_error(link);
+      if (err != 0) {
+        return absl::InternalError(absl::StrCat("socket_trace: attaching to tracepoint syscalls/",
+                                                tp, ": ", std::strerror(static_cast<int>(-err))));
+      }
+      exit_links_.push_back(link);
+      hook_tracepoints_.push_back(absl::StrCat("syscalls/", tp));
     }
-    exit_links_.push_back(link);
   }
   data_hook_ = sock ? DataHook::kSockTracepoints : DataHook::kSyscallTracepoints;
   LOG_INFO("socket_trace: data calls seen at {}",
@@ -274,6 +291,7 @@ void SocketTraceSensor::Stop() {
   // All tracepoints at once: each detach waits for RCU grace periods, which concurrent ones share.
   std::vector<struct bpf_link*> links = std::move(exit_links_);
   exit_links_.clear();
+  hook_tracepoints_.clear();
   if (skel_ != nullptr) {
     for (struct bpf_link* link : bpf::TakeSkeletonLinks(skel_->get()->skeleton)) {
       links.push_back(link);

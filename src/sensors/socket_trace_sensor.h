@@ -1,5 +1,8 @@
-// Socket data sensor: the user-space side of bpf/progs/socket_trace.bpf.c. Syscall tracepoints
-// report TCP connections of traced processes (open at accept/connect, close at close()), and for
+// Socket data sensor: the user-space side of bpf/progs/socket_trace.bpf.c. Tracepoints report TCP
+// connections of traced processes (with the sock hook: open at the first data call of a connection
+// established while the sensor ran, close when the application closes it, both from
+// sock:inet_sock_set_state and sock:sock_{send,recv}_length; with the syscall hook: open at
+// accept/connect, close at close()), and for
 // connections whose first bytes look like HTTP/1.x or HTTP/2 a copied prefix of every read and
 // write with its byte position in the direction's stream. Delivered as SocketOpenEvent /
 // SocketDataEvent / SocketCloseEvent to a SocketEventSink, and process exec/exit to an optional
@@ -65,6 +68,10 @@ class SocketTraceSensor final : public Sensor {
   const std::string& name() const override { return name_; }
   // The hook in use after Start(): kSockTracepoints or kSyscallTracepoints.
   SocketTraceOptions::DataHook data_hook() const { return data_hook_.load(); }
+  // The tracepoints the data hook attached after Start() ("sock/sock_send_length",
+  // "syscalls/sys_exit_read", ...), beside sched/sched_process_exec and _exit. With the sock hook
+  // no "syscalls/" one is among them. Control thread only.
+  const std::vector<std::string>& data_hook_tracepoints() const { return hook_tracepoints_; }
   absl::Status Start() override;
   void Stop() override;
   bool up() const override { return up_.load(); }
@@ -111,8 +118,8 @@ class SocketTraceSensor final : public Sensor {
   uint64_t* pid_bits_ = nullptr;  // guarded by pids_mu_ (the words are shared with the kernel)
 
   std::unique_ptr<bpf::Skeleton<struct socket_trace>> skel_;
-  // The exit-tracepoint program's attachments beyond the skeleton's own (sys_exit_read).
-  std::vector<struct bpf_link*> exit_links_;  // links attached by hand (AttachDataHooks)
+  std::vector<struct bpf_link*> exit_links_;   // links attached by hand (AttachDataHooks)
+  std::vector<std::string> hook_tracepoints_;  // their tracepoints, category/name
   std::atomic<SocketTraceOptions::DataHook> data_hook_{SocketTraceOptions::DataHook::kAuto};
   std::unique_ptr<FlowSink> lost_forwarder_;
   std::unique_ptr<LossTracker> losses_;

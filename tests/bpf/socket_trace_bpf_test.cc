@@ -818,8 +818,9 @@ TEST_P(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
   EXPECT_EQ(closes[0].bytes_received, kResponse.size());
 }
 
-// dup2() replaces a traced socket's fd without a close(): a data call on the fd afterwards ends the
-// old connection (its close carries the bytes counted so far). Replaced by a pipe, the fd is no
+// dup2() replaces a traced socket's fd without a close(): with the syscall hook a data call on the
+// fd afterwards ends the old connection, with the sock hook the release of the socket does (its
+// close carries the bytes counted so far). Replaced by a pipe, the fd is no
 // longer traced at all; replaced by another TCP socket, it is a new (preexisting) connection.
 TEST_P(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   LOUPE_REQUIRE_ROOT();
@@ -845,11 +846,9 @@ TEST_P(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   ASSERT_EQ(dup2(pipe_fds[1], a.client), a.client);
   const int a_fd = a.client;
   WriteAll(a_fd, kRequest);  // goes into the pipe
-  if (GetParam() == DataHook::kSockTracepoints) {
-    // No program runs for a pipe write: the old connection ends when the fd is closed.
-    close(a_fd);
-    a.client = -1;
-  }
+  // With the sock hook the connection already ended at dup2(), which released the socket's last
+  // reference: close() moved it to FIN_WAIT1 (sock:inet_sock_set_state). No program runs for the
+  // pipe write.
   ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), a_fd).empty(); }));
   auto closes = sink_.ClosesOf(Self(), a_fd);
   ASSERT_EQ(closes.size(), 1u);
@@ -868,17 +867,176 @@ TEST_P(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   ASSERT_EQ(data.size(), 2u);
   EXPECT_EQ(data[0].event.id, first_b[0].id);
   EXPECT_NE(data[1].event.id, first_b[0].id);
-  EXPECT_TRUE(data[1].event.preexisting);
+  if (GetParam() == DataHook::kSyscallTracepoints) {
+    // The fd was never seen at accept/connect.
+    EXPECT_TRUE(data[1].event.preexisting);
+  } else {
+    // The sock hook knows c's client socket from its SYN and saw everything it carried.
+    EXPECT_FALSE(data[1].event.preexisting);
+    EXPECT_EQ(data[1].event.role, ConnRole::kClient);
+  }
   EXPECT_EQ(data[1].event.direction, DataDirection::kEgress);
   EXPECT_EQ(data[1].event.position, 0u);
   EXPECT_EQ(data[1].event.tuple.local_port, c.client_port);
   EXPECT_EQ(data[1].event.tuple.remote_port, 18082);
+  // (The sock hook reports it when TCP is done with the released socket, one round trip later.)
+  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), b.server).empty(); }));
   closes = sink_.ClosesOf(Self(), b.server);
   ASSERT_EQ(closes.size(), 1u);
   EXPECT_EQ(closes[0].id, first_b[0].id);
   EXPECT_EQ(closes[0].bytes_received, kRequest.size());
   close(pipe_fds[0]);
   close(pipe_fds[1]);
+}
+
+// shutdown(SHUT_WR) is not the end: the client still reads the answer on the same connection
+// (an HTTP/1.0-style client), which ends at close().
+TEST_P(SocketTraceBpfTest, HalfCloseKeepsTheConnectionUntilClose) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18085, &c);
+  WriteAll(c.client, kRequest);
+  ASSERT_EQ(shutdown(c.client, SHUT_WR), 0);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  WriteAll(c.server, kResponse);
+  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+  const auto data = sink_.DataOf(Self(), client_fd);
+  ASSERT_EQ(data.size(), 2u);
+  ExpectData(data[0], DataDirection::kEgress, 0, kRequest.size(), kRequest, ConnRole::kClient);
+  ExpectData(data[1], DataDirection::kIngress, 0, kResponse.size(), kResponse, ConnRole::kClient);
+  EXPECT_EQ(data[1].event.id, data[0].event.id);
+  const auto closes = sink_.ClosesOf(Self(), client_fd);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].id, data[0].event.id);
+  EXPECT_EQ(closes[0].bytes_received, kResponse.size());
+}
+
+// A connection established while its process was not traced yet, with bytes already exchanged, is
+// preexisting when the process becomes traced: its positions start where the sensor joined.
+TEST_P(SocketTraceBpfTest, ConnectionOfAProcessTracedLaterIsPreexisting) {
+  LOUPE_REQUIRE_ROOT();
+  SocketTraceOptions options;
+  options.exclude_self = false;  // traceable, but not traced until AddPid
+  StartSensor(options, /*trace_self=*/false);
+  Conn c;
+  Connect(net_, 18086, &c);
+  WriteAll(c.client, kRequest);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  WriteAll(c.server, kResponse);
+  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  ASSERT_TRUE(sensor_->AddPid(Self()).ok());
+  WriteAll(c.client, kRequest);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+  for (int fd : {client_fd, server_fd}) {
+    EXPECT_TRUE(sink_.OpensOf(Self(), fd).empty()) << fd;
+    const auto data = sink_.DataOf(Self(), fd);
+    ASSERT_EQ(data.size(), 1u) << fd;
+    EXPECT_TRUE(data[0].event.preexisting) << fd;
+    EXPECT_EQ(data[0].event.position, 0u) << fd;
+    EXPECT_EQ(data[0].bytes, kRequest) << fd;
+  }
+}
+
+// connect(AF_UNSPEC) disconnects a socket, which can then connect again: the second connection on
+// the same fd and socket is a new one, from position 0.
+TEST_P(SocketTraceBpfTest, ReconnectedSocketIsANewConnection) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn a, b;
+  Connect(net_, 18089, &a);
+  Connect(net_, 18090, &b);
+  WriteAll(a.client, kRequest);
+  EXPECT_EQ(ReadExactly(a.server, kRequest.size()), kRequest);
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  ASSERT_EQ(connect(a.client, &unspec, sizeof(unspec)), 0);
+  sockaddr_in addr = Ipv4(net_.peer_ip(), b.server_port);
+  ASSERT_EQ(connect(a.client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int second = accept4(b.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(second, 0);
+  WriteAll(a.client, kRequest);
+  EXPECT_EQ(ReadExactly(second, kRequest.size()), kRequest);
+  close(second);
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.DataOfLocked(Self(), a.client).size() >= 2; }));
+  const auto data = sink_.DataOf(Self(), a.client);
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_NE(data[1].event.id, data[0].event.id);
+  ExpectData(data[1], DataDirection::kEgress, 0, kRequest.size(), kRequest, ConnRole::kClient);
+  EXPECT_EQ(data[1].event.tuple.remote_port, b.server_port);
+  if (GetParam() != DataHook::kSyscallTracepoints) {
+    // The sock hook ends the first connection when the socket connects again (the syscall hook
+    // starts the new one at connect() without a close event for the old).
+    const auto closes = sink_.ClosesOf(Self(), a.client);
+    ASSERT_EQ(closes.size(), 1u);
+    EXPECT_EQ(closes[0].id, data[0].event.id);
+    EXPECT_EQ(closes[0].bytes_sent, kRequest.size());
+  }
+}
+
+// A close with unread data resets the connection (straight to TCP_CLOSE): it still ends, with the
+// bytes counted.
+TEST_P(SocketTraceBpfTest, CloseWithUnreadDataEndsTheConnection) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18087, &c);
+  WriteAll(c.client, kRequest);
+  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+  WriteAll(c.client, kRequest);
+  WaitReadable(c.server, kRequest.size());
+  const int server_fd = c.server;
+  close(c.server);  // the second request is unread: RST
+  c.server = -1;
+  ASSERT_TRUE(sink_.WaitFor([&] { return !sink_.ClosesOfLocked(Self(), server_fd).empty(); }));
+  const auto closes = sink_.ClosesOf(Self(), server_fd);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].bytes_received, kRequest.size());
+}
+
+// sendmmsg with two messages: both count in the position. The syscall hook copies the first
+// message (one event for the call); the sock hook sees each message without knowing which one it
+// is, so it counts them without copying (two events, no bytes).
+TEST_P(SocketTraceBpfTest, SendmmsgOfSeveralMessagesCountsThemAll) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  Conn c;
+  Connect(net_, 18088, &c);
+  WriteAll(c.client, kRequest);
+  std::string m1 = "GET /one HTTP/1.1\r\n\r\n", m2 = "GET /two HTTP/1.1\r\n\r\n";
+  iovec v1{m1.data(), m1.size()}, v2{m2.data(), m2.size()};
+  mmsghdr msgs[2]{};
+  msgs[0].msg_hdr.msg_iov = &v1;
+  msgs[0].msg_hdr.msg_iovlen = 1;
+  msgs[1].msg_hdr.msg_iov = &v2;
+  msgs[1].msg_hdr.msg_iovlen = 1;
+  ASSERT_EQ(sendmmsg(c.client, msgs, 2, 0), 2);
+  WriteAll(c.client, kRequest);
+  const size_t total = 2 * kRequest.size() + m1.size() + m2.size();
+  EXPECT_EQ(ReadExactly(c.server, total).size(), total);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    const auto d = sink_.DataOfLocked(Self(), c.client);
+    return !d.empty() && d.back().event.position == total - kRequest.size();
+  }));
+  const auto data = sink_.DataOf(Self(), c.client);
+  ExpectData(data.front(), DataDirection::kEgress, 0, kRequest.size(), kRequest, ConnRole::kClient);
+  ExpectData(data.back(), DataDirection::kEgress, total - kRequest.size(), kRequest.size(),
+             kRequest, ConnRole::kClient);
+  if (GetParam() == DataHook::kSyscallTracepoints) {
+    ASSERT_EQ(data.size(), 3u);
+    ExpectData(data[1], DataDirection::kEgress, kRequest.size(), m1.size(), m1, ConnRole::kClient);
+  } else {
+    ASSERT_EQ(data.size(), 4u);
+    ExpectData(data[1], DataDirection::kEgress, kRequest.size(), m1.size(), "", ConnRole::kClient);
+    ExpectData(data[2], DataDirection::kEgress, kRequest.size() + m1.size(), m2.size(), "",
+               ConnRole::kClient);
+  }
 }
 
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
@@ -992,6 +1150,31 @@ TEST(SocketTraceHookTest, AutoPrefersTheSockTracepoints) {
   const absl::Status status = sensor.Start();
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(sensor.data_hook(), DataHook::kSockTracepoints);
+  // Not a single syscall tracepoint: one attached sends every thread of the host through the
+  // syscall slow path (docs/design/socket-capture.md).
+  EXPECT_EQ(sensor.data_hook_tracepoints(),
+            (std::vector<std::string>{"sock/sock_send_length", "sock/sock_recv_length",
+                                      "sock/inet_sock_set_state", "tcp/tcp_destroy_sock"}));
+  sensor.Stop();
+  EXPECT_TRUE(sensor.data_hook_tracepoints().empty());
+}
+
+// The syscall hook: the data calls' exits, accept/connect for roles and close() for ends.
+TEST(SocketTraceHookTest, SyscallHookAttachesTheSyscallTracepoints) {
+  LOUPE_REQUIRE_ROOT();
+  RecordingSocketSink sink;
+  metrics::Registry registry;
+  SocketTraceSensor sensor(sink, &sink, registry, {.data_hook = DataHook::kSyscallTracepoints});
+  const absl::Status status = sensor.Start();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(sensor.data_hook(), DataHook::kSyscallTracepoints);
+  const auto& tps = sensor.data_hook_tracepoints();
+  EXPECT_EQ(tps.size(), 15u);
+  for (const char* tp : {"syscalls/sys_exit_read", "syscalls/sys_exit_accept4",
+                         "syscalls/sys_exit_connect", "syscalls/sys_enter_close"}) {
+    EXPECT_NE(std::find(tps.begin(), tps.end(), tp), tps.end()) << tp;
+  }
+  for (const std::string& tp : tps) EXPECT_TRUE(tp.starts_with("syscalls/")) << tp;
   sensor.Stop();
 }
 
