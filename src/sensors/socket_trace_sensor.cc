@@ -282,8 +282,12 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
     }
   }
   data_hook_ = sock ? DataHook::kSockTracepoints : DataHook::kSyscallTracepoints;
-  LOG_INFO("socket_trace: data calls seen at {}",
-           sock ? "sock:sock_send_length/sock_recv_length" : "the data syscalls' exits");
+  LOG_INFO("socket_trace: hook {}",
+           sock ? "sock_tracepoints: connections and data calls seen at the raw tracepoints "
+                  "sock:sock_send_length/sock_recv_length, sock:inet_sock_set_state and "
+                  "tcp:tcp_destroy_sock (no syscall tracepoint)"
+                : "syscall_tracepoints: data calls seen at the data syscalls' exits, "
+                  "connections at accept/connect and close()");
   return absl::OkStatus();
 }
 
