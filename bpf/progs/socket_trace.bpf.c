@@ -371,8 +371,9 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
 // `state` (null: nothing) for another file or socket. Returns the connection to report on, or null:
 // - no TCP socket: the fd was replaced by something else without a close() we saw; a known
 //   connection ends there;
-// - the known socket under another file record: the connection was first seen by the sock
-//   tracepoints, which record no file; it is kept;
+// - the known socket under another file record: it is kept (this was for connections the sock
+//   tracepoints had created without a file; since the sock hook keys connections by socket and
+//   never calls this, only the syscall hook reaches it, where a socket has one struct file);
 // - another socket (dup2 onto the fd, a close we missed: a socket has one struct file) or a
 //   connection that began before the sensor or before the process was traced: the old one ends and
 //   a preexisting one starts.
