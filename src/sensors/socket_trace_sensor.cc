@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -231,10 +232,19 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
         {raw->progs.raw_tp__inet_sock_set_state, "sock", "inet_sock_set_state"},
         {raw->progs.raw_tp__tcp_destroy_sock, "tcp", "tcp_destroy_sock"}};
     long err = 0;
+    std::string failed;  // "category:name" of the tracepoint that could not be attached
     for (const RawTracepoint& tp : raw_tracepoints) {
-      struct bpf_link* link = bpf_program__attach_raw_tracepoint(tp.prog, tp.name);
+      struct bpf_link* link = nullptr;
+      if (options_.unavailable_raw_tracepoint == tp.name) {
+        errno = ENOENT;  // libbpf's way of failing: null and errno
+      } else {
+        link = bpf_program__attach_raw_tracepoint(tp.prog, tp.name);
+      }
       err = libbpf_get_error(link);
-      if (err != 0) break;
+      if (err != 0) {
+        failed = absl::StrCat(tp.category, ":", tp.name);
+        break;
+      }
       exit_links_.push_back(link);
       hook_tracepoints_.push_back(absl::StrCat(tp.category, "/", tp.name));
     }
@@ -245,13 +255,15 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
         // Links attached so far are destroyed by Stop() with the rest.
         return absl::FailedPreconditionError(absl::StrCat(
             "socket_trace: loupe.app.socket_data_hook is sock_tracepoints, but attaching to "
-            "sock:sock_send_length/sock_recv_length failed (",
-            std::strerror(static_cast<int>(-err)), "; they need Linux 6.3 or later)"));
+            "the raw tracepoint ",
+            failed, " failed (", std::strerror(static_cast<int>(-err)),
+            "; the sock hook needs sock:sock_send_length/sock_recv_length, "
+            "sock:inet_sock_set_state and tcp:tcp_destroy_sock: Linux 6.3 or later)"));
       }
       LOG_INFO(
-          "socket_trace: sock:sock_send_length/sock_recv_length not available ({}); data "
-          "calls are seen at the syscalls' exits",
-          std::strerror(static_cast<int>(-err)));
+          "socket_trace: raw tracepoint {} not available ({}); data calls are seen at the "
+          "syscalls' exits",
+          failed, std::strerror(static_cast<int>(-err)));
       for (struct bpf_link* link : exit_links_) bpf_link__destroy(link);
       exit_links_.clear();
       hook_tracepoints_.clear();

@@ -54,6 +54,10 @@ struct SocketTraceOptions {
   // data syscalls. kAuto takes the sock tracepoints where the kernel has them.
   enum class DataHook { kAuto, kSockTracepoints, kSyscallTracepoints };
   DataHook data_hook = DataHook::kAuto;
+  // Tests only: attaching the raw tracepoint of this name (e.g. "tcp_destroy_sock") fails with
+  // ENOENT, as on a kernel that lacks it, so the fallback of kAuto and the error of
+  // kSockTracepoints can be exercised on a kernel that has them all.
+  std::string unavailable_raw_tracepoint;
 
   static constexpr uint32_t kMaxDataLimit = 8192;
 };

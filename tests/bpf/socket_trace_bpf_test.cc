@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/metrics/registry.h"
 #include "src/sensors/socket_trace_sensor.h"
@@ -77,7 +78,9 @@ class RecordingSocketSink final : public SocketEventSink, public ProcessEventSin
   }
   void OnProcessEventsLost(uint64_t) override {}
 
-  bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
+  // Generous: a passing test waits only as long as its events take, and a build running on both
+  // cores once made ExitedPidReusedByAnotherProcessIsNotTraced miss a 5 s wait.
+  bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, timeout, pred);
   }
@@ -237,6 +240,14 @@ class SocketTraceBpfTest : public ::testing::TestWithParam<DataHook> {
     if (sensor_) sensor_->Stop();
   }
 
+  // kRequest from c.client to c.server, then kResponse back, each checked on arrival.
+  static void RequestAndResponse(const Conn& c) {
+    WriteAll(c.client, kRequest);
+    EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
+    WriteAll(c.server, kResponse);
+    EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  }
+
   // Waits for the close events of both ends of `c` (call after CloseBoth with the old fds).
   void WaitClosed(int client_fd, int server_fd) {
     ASSERT_TRUE(sink_.WaitFor([&] {
@@ -267,10 +278,7 @@ TEST_P(SocketTraceBpfTest, OpenDataCloseWithReadAndWrite) {
   StartSensor();
   Conn c;
   Connect(net_, 18080, &c);
-  WriteAll(c.client, kRequest);
-  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
-  WriteAll(c.server, kResponse);
-  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  RequestAndResponse(c);
   const int client_fd = c.client, server_fd = c.server;
   c.CloseBoth();
   WaitClosed(client_fd, server_fd);
@@ -783,10 +791,7 @@ TEST_P(SocketTraceBpfTest, PreexistingConnectionsStartWhereTheSensorJoined) {
   WriteAll(c.client, "early bytes");
   ReadExactly(c.server, 11);
   StartSensor();
-  WriteAll(c.client, kRequest);
-  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
-  WriteAll(c.server, kResponse);
-  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  RequestAndResponse(c);
   const int client_fd = c.client, server_fd = c.server;
   c.CloseBoth();
   WaitClosed(client_fd, server_fd);
@@ -924,10 +929,7 @@ TEST_P(SocketTraceBpfTest, ConnectionOfAProcessTracedLaterIsPreexisting) {
   StartSensor(options, /*trace_self=*/false);
   Conn c;
   Connect(net_, 18086, &c);
-  WriteAll(c.client, kRequest);
-  EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
-  WriteAll(c.server, kResponse);
-  EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
+  RequestAndResponse(c);
   ASSERT_TRUE(sensor_->AddPid(Self()).ok());
   WriteAll(c.client, kRequest);
   EXPECT_EQ(ReadExactly(c.server, kRequest.size()), kRequest);
@@ -1140,6 +1142,57 @@ INSTANTIATE_TEST_SUITE_P(Hooks, SocketTraceBpfTest,
                            return info.param == DataHook::kSockTracepoints ? "SockTracepoints"
                                                                            : "SyscallExits";
                          });
+
+// kAuto on a kernel without one of the sock hook's raw tracepoints (simulated: the last one of the
+// four fails, after three are attached): the sensor falls back to the syscall hook, and the three
+// links it had are gone, or every call would be reported twice (the two hooks key connections
+// differently).
+class SocketTraceFallbackTest : public SocketTraceBpfTest {};
+
+TEST_P(SocketTraceFallbackTest, AutoFallsBackToTheSyscallHookWithoutARawTracepoint) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.unavailable_raw_tracepoint = "tcp_destroy_sock"});
+  EXPECT_EQ(sensor_->data_hook(), DataHook::kSyscallTracepoints);
+  const auto& tps = sensor_->data_hook_tracepoints();
+  EXPECT_EQ(tps.size(), 15u);
+  for (const std::string& tp : tps) EXPECT_TRUE(tp.starts_with("syscalls/")) << tp;
+
+  Conn c;
+  Connect(net_, 18095, &c);
+  RequestAndResponse(c);
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+  for (const int fd : {client_fd, server_fd}) {
+    EXPECT_EQ(sink_.OpensOf(Self(), fd).size(), 1u) << fd;
+    EXPECT_EQ(sink_.DataOf(Self(), fd).size(), 2u) << fd;
+    EXPECT_EQ(sink_.ClosesOf(Self(), fd).size(), 1u) << fd;
+  }
+  const auto server_open = sink_.OpensOf(Self(), server_fd);
+  ASSERT_EQ(server_open.size(), 1u);
+  EXPECT_EQ(server_open[0].role, ConnRole::kServer);
+}
+
+INSTANTIATE_TEST_SUITE_P(Auto, SocketTraceFallbackTest, ::testing::Values(DataHook::kAuto),
+                         [](const ::testing::TestParamInfo<DataHook>&) { return "Auto"; });
+
+// sock_tracepoints forced on a kernel without one of its raw tracepoints: Start() fails and says
+// which one.
+TEST(SocketTraceHookTest, ForcedSockHookNamesTheMissingTracepoint) {
+  LOUPE_REQUIRE_ROOT();
+  RecordingSocketSink sink;
+  metrics::Registry registry;
+  SocketTraceSensor sensor(sink, &sink, registry,
+                           {.data_hook = DataHook::kSockTracepoints,
+                            .unavailable_raw_tracepoint = "inet_sock_set_state"});
+  const absl::Status status = sensor.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("raw tracepoint sock:inet_sock_set_state failed (No such file "
+                                   "or directory"));
+  sensor.Stop();
+  EXPECT_TRUE(sensor.data_hook_tracepoints().empty());
+}
 
 // kAuto takes the sock tracepoints where the kernel has them (Linux >= 6.3, as here).
 TEST(SocketTraceHookTest, AutoPrefersTheSockTracepoints) {
