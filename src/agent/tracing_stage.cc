@@ -95,16 +95,24 @@ absl::StatusOr<std::unique_ptr<TracingStage>> TracingStage::Create(const config:
     auto resource = std::make_shared<tracing::Resource>();
     resource->Add("service.name", std::string("loupe"));
     tracing::AddSdkAttributes(resource.get(), host_name);
-    // The pod's other resource attributes (service.version, ...) on the resource of its
-    // services' metrics: every process of a pod has the same ones.
+    // A service's other resource attributes (its process's OTEL_RESOURCE_ATTRIBUTES, the pod's
+    // service.version, ...) on the resource of its metrics: found by service.instance.id (one
+    // process), else by pod (every process of a pod has the pod's ones).
     otlp::MetricsEncoder::ServiceResourceFn service_resource;
     if (app != nullptr) {
       service_resource = [app](const std::vector<std::pair<std::string_view, std::string>>& attrs) {
         std::string_view ns;
         std::string_view pod;
+        std::string_view instance;
         for (const auto& [key, value] : attrs) {
           if (key == "k8s.namespace.name") ns = value;
           if (key == "k8s.pod.name") pod = value;
+          if (key == "service.instance.id") instance = value;
+        }
+        if (!instance.empty()) {
+          for (const auto& id : app->service_namer().Known()) {
+            if (id->instance == instance) return id->resource_attributes;
+          }
         }
         if (!pod.empty()) {
           for (const auto& id : app->service_namer().Known()) {

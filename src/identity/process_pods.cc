@@ -215,6 +215,8 @@ bool ApplyPodToService(const PodMetadata& pod, metrics::app::ServiceIdentity* id
     if (attribute.empty() || attribute == kName || attribute == kNamespace) continue;
     attributes[std::move(attribute)] = value;
   }
+  // The process's own OTEL_RESOURCE_ATTRIBUTES (what the identity holds on entry) win over both.
+  for (auto& [attribute, value] : id->resource_attributes) attributes[attribute] = std::move(value);
   id->resource_attributes.assign(attributes.begin(), attributes.end());
   id->k8s_namespace = pod.namespace_name;
   id->k8s_pod_name = pod.pod_name;

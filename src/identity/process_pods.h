@@ -110,7 +110,8 @@ const ResourceLabels& DefaultResourceLabels();
 // resource.opentelemetry.io/service.namespace, else resource_labels["service.namespace"], else the
 // pod's namespace. Every other attribute of resource_labels, and every other
 // resource.opentelemetry.io/<attribute> annotation (which wins over labels), goes to
-// id->resource_attributes, sorted by name. With `name_template`
+// id->resource_attributes, sorted by name; what it held on entry (the process's own
+// OTEL_RESOURCE_ATTRIBUTES) wins over both. With `name_template`
 // (attributes.kubernetes.service_name_template) the template names the service instead of the
 // annotation, label and owner rules, as in Beyla; when it fails or gives an empty name, the pod
 // name, and the result is false (true otherwise).

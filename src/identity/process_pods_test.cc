@@ -396,6 +396,17 @@ TEST(ApplyPodToServiceTest, ResourceLabelsChooseTheLabelsAndAddResourceAttribute
   EXPECT_EQ(id.resource_attributes, (Attrs{{"deployment.environment", "staging"},
                                            {"service.version", "2.0.0"},
                                            {"vcs.ref", "abc123"}}));
+
+  // The process's own OTEL_RESOURCE_ATTRIBUTES (in the identity before the pod is applied) win
+  // over annotations and labels, and keep attributes the pod does not have.
+  metrics::app::ServiceIdentity from_env;
+  from_env.name = "python3";
+  from_env.resource_attributes = {{"deployment.environment", "canary"}, {"team", "payments"}};
+  ApplyPodToService(pod, &from_env, nullptr, custom);
+  EXPECT_EQ(from_env.resource_attributes, (Attrs{{"deployment.environment", "canary"},
+                                                 {"service.version", "2.0.0"},
+                                                 {"team", "payments"},
+                                                 {"vcs.ref", "abc123"}}));
 }
 
 // The schema's default for attributes.kubernetes.resource_labels (what `loupe config print` shows

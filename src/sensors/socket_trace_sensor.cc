@@ -93,7 +93,7 @@ std::string CString(const char* text, size_t max) { return std::string(text, str
 
 SocketTraceSensor::SocketTraceSensor(SocketEventSink& sink, ProcessEventSink* process_sink,
                                      metrics::Registry& registry, SocketTraceOptions options)
-    : sink_(sink), process_sink_(process_sink), registry_(registry), options_(options) {
+    : sink_(sink), process_sink_(process_sink), registry_(registry), options_(std::move(options)) {
   auto& events = registry_.AddCounter(
       "loupe_bpf_events_total", "Events received from BPF programs, by program.", {"program"});
   auto& malformed = registry_.AddCounter(

@@ -49,6 +49,28 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "con
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+@pytest.fixture
+def python_http_server(tmp_path):
+    """Starts `python3 -m http.server` on 127.0.0.1 with `environ` added to the environment and
+    waits until it answers; returns (process, url). Killed at the end of the test."""
+    started = []
+
+    def start(environ: dict[str, str]) -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        server = subprocess.Popen(
+            ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
+            env=dict(os.environ, **environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(server)
+        url = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", url]).returncode == 0,
+                 timeout=10, what="python http.server")
+        return server, url
+    yield start
+    for server in started:
+        server.kill()
+        server.wait()
+
+
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:

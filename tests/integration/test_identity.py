@@ -141,32 +141,24 @@ def test_process_in_a_container_cgroup_carries_its_container_id(container_cgroup
         server.wait()
 
 
-def test_process_started_with_otel_service_name_gets_that_service(start_agent, tmp_path):
-    port = free_port()
-    env = dict(os.environ, OTEL_SERVICE_NAME="checkout",
-               OTEL_RESOURCE_ATTRIBUTES="service.namespace=shop,deployment.environment=lab")
-    server = subprocess.Popen(["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null",
-                                         f"http://127.0.0.1:{port}/"]).returncode == 0,
-                 timeout=10, what="python http.server")
-        agent = start_agent(env={"LOUPE_NETWORK_ENABLE": "false", "BEYLA_OPEN_PORT": str(port),
-                                 "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-                                 "LOUPE_RUNTIME_DIR": str(tmp_path / "run")})
+def test_process_started_with_otel_service_name_gets_that_service(start_agent, tmp_path,
+                                                                  python_http_server):
+    _, url = python_http_server({
+        "OTEL_SERVICE_NAME": "checkout",
+        "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=shop,deployment.environment=lab"})
+    port = url.rsplit(":", 1)[1].strip("/")
+    agent = start_agent(env={"LOUPE_NETWORK_ENABLE": "false", "BEYLA_OPEN_PORT": port,
+                             "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+                             "LOUPE_RUNTIME_DIR": str(tmp_path / "run")})
 
-        def counted():
-            subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/"])
-            return [k for k in agent.metrics()
-                    if k.startswith("http_server_request_duration_seconds_count{")] or None
+    def counted():
+        subprocess.run(["curl", "-s", "-o", "/dev/null", url])
+        return [k for k in agent.metrics()
+                if k.startswith("http_server_request_duration_seconds_count{")] or None
 
-        series = wait_for(counted, timeout=20, what="the server's requests in /metrics")
-        assert all('service_name="checkout"' in k and 'service_namespace="shop"' in k
-                   for k in series), series
-        targets = [k for k in agent.metrics() if k.startswith("target_info{")]
-        assert any('service_name="checkout"' in k for k in targets), targets
-        assert agent.stop() == 0
-    finally:
-        server.kill()
-        server.wait()
+    series = wait_for(counted, timeout=20, what="the server's requests in /metrics")
+    assert all('service_name="checkout"' in k and 'service_namespace="shop"' in k
+               for k in series), series
+    targets = [k for k in agent.metrics() if k.startswith("target_info{")]
+    assert any('service_name="checkout"' in k for k in targets), targets
+    assert agent.stop() == 0

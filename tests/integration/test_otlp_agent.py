@@ -5,6 +5,7 @@ values."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,22 @@ def receiver():
     r = Receiver().start()
     yield r
     r.stop()
+
+
+def duration_metric_resources(receiver, not_on_agent: str) -> list[dict]:
+    """The resources (attribute dicts) of received OTLP metrics that carry
+    http.server.request.duration; asserts that the agent's own resource (service.name loupe)
+    does not have the attribute `not_on_agent`."""
+    out = []
+    for _, request, _ in list(receiver.metrics):
+        for rm in request.resource_metrics:
+            r = attributes(rm.resource.attributes)
+            names = {m.name for sm in rm.scope_metrics for m in sm.metrics}
+            if "http.server.request.duration" in names:
+                out.append(r)
+            elif r.get("service.name") == "loupe":
+                assert not_on_agent not in r, r
+    return out
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
@@ -120,16 +137,48 @@ attributes:
         assert resource["service.name"] == "nginx"
 
     def metric_resources():
-        out = []
-        for _, request, _ in list(receiver.metrics):
-            for rm in request.resource_metrics:
-                r = attributes(rm.resource.attributes)
-                names = {m.name for sm in rm.scope_metrics for m in sm.metrics}
-                if "http.server.request.duration" in names:
-                    out.append(r)
-                elif r.get("service.name") == "loupe":
-                    assert "service.version" not in r, r
-        return [r for r in out if r.get("k8s.pod.name") == pod] or None
+        return [r for r in duration_metric_resources(receiver, "service.version")
+                if r.get("k8s.pod.name") == pod] or None
     for resource in wait_for(metric_resources, timeout=20, what="OTLP metrics of the nginx pod"):
         assert resource["service.version"] == "nginx", resource
+    assert agent.stop() == 0
+
+
+def test_process_resource_attributes_reach_spans_metrics_and_target_info(receiver, start_agent,
+                                                                         tmp_path,
+                                                                         python_http_server):
+    """A process's own OTEL_RESOURCE_ATTRIBUTES (outside Kubernetes): entries other than
+    service.name/service.namespace go on the resource of its spans and of its OTLP metrics, and
+    on its target_info series; never on the agent's own resource."""
+    server, url = python_http_server({
+        "OTEL_SERVICE_NAME": "checkout",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=lab,team=pay%2Cments"})
+    agent = start_agent(env={
+        "LOUPE_NETWORK_ENABLE": "false", "BEYLA_OPEN_PORT": url.rsplit(":", 1)[1].strip("/"),
+        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500", "BEYLA_OTLP_TRACES_BATCH_TIMEOUT": "200ms"})
+
+    def span_resources():
+        subprocess.run(["curl", "-s", "-o", "/dev/null", url])
+        return [r for r, _, _ in receiver.spans() if r.get("service.name") == "checkout"] or None
+    for resource in wait_for(span_resources, timeout=20, what="spans of the server"):
+        assert resource["deployment.environment"] == "lab", resource
+        assert resource["team"] == "pay,ments", resource
+        assert resource["process.pid"] == server.pid, resource
+
+    def metric_resources():
+        return [r for r in duration_metric_resources(receiver, "deployment.environment")
+                if r.get("service.name") == "checkout"] or None
+    for resource in wait_for(metric_resources, timeout=20, what="OTLP metrics of the server"):
+        assert resource["deployment.environment"] == "lab", resource
+        assert resource["team"] == "pay,ments", resource
+
+    targets = [k for k in agent.metrics()
+               if k.startswith("target_info{") and 'service_name="checkout"' in k]
+    assert len(targets) == 1, targets
+    assert 'deployment_environment="lab"' in targets[0], targets
+    assert 'team="pay,ments"' in targets[0], targets
     assert agent.stop() == 0

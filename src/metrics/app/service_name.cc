@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <mutex>
 
 #include "src/base/read_file.h"
@@ -58,6 +59,7 @@ void FillDerived(ServiceIdentity* id, std::string_view host) {
 EnvServiceInfo ParseServiceEnviron(std::string_view environ) {
   EnvServiceInfo info;
   std::optional<std::string> attr_name;
+  std::map<std::string, std::string> others;  // sorted; a later entry replaces an earlier one
   size_t pos = 0;
   while (pos < environ.size()) {
     size_t end = environ.find('\0', pos);
@@ -76,14 +78,20 @@ EnvServiceInfo ParseServiceEnviron(std::string_view environ) {
         if (peq == std::string_view::npos) continue;
         const std::string_view k = StripWhitespace(pair.substr(0, peq));
         const std::string v = PercentDecode(StripWhitespace(pair.substr(peq + 1)));
-        if (v.empty()) continue;
-        if (k == "service.name") attr_name = v;
-        if (k == "service.namespace") info.namespace_name = v;
+        if (k.empty() || v.empty()) continue;
+        if (k == "service.name") {
+          attr_name = v;
+        } else if (k == "service.namespace") {
+          info.namespace_name = v;
+        } else {
+          others[std::string(k)] = v;
+        }
       }
     }
   }
   // OTEL_SERVICE_NAME takes precedence over service.name in OTEL_RESOURCE_ATTRIBUTES.
   if (!info.name && attr_name) info.name = attr_name;
+  info.resource_attributes.assign(others.begin(), others.end());
   return info;
 }
 
@@ -128,6 +136,7 @@ ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const
   } else {
     id.namespace_name = options_.default_namespace;
   }
+  id.resource_attributes = env.resource_attributes;
   return id;
 }
 

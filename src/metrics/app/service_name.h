@@ -43,8 +43,10 @@ struct ServiceIdentity {
   std::string k8s_container_name;  // the container of the process, when its cgroup names it
   std::string k8s_node_name;
   std::string k8s_cluster_name;
-  // Other resource attributes of the pod (attributes.kubernetes.resource_labels and
-  // resource.opentelemetry.io/<attribute> annotations), e.g. service.version; sorted by name.
+  // Other resource attributes, sorted by name: the process's own OTEL_RESOURCE_ATTRIBUTES
+  // entries (set here) and, from the Kubernetes hook, the pod's attributes.kubernetes.
+  // resource_labels and resource.opentelemetry.io/<attribute> annotations (e.g. service.version);
+  // the process's own entries win.
   std::vector<std::pair<std::string, std::string>> resource_attributes;
 };
 
@@ -53,6 +55,9 @@ struct ServiceIdentity {
 struct EnvServiceInfo {
   std::optional<std::string> name;
   std::optional<std::string> namespace_name;
+  // The other OTEL_RESOURCE_ATTRIBUTES entries (deployment.environment=prod, ...), sorted by
+  // name; of a name given twice the last one counts, empty values are left out.
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
 };
 EnvServiceInfo ParseServiceEnviron(std::string_view environ);
 

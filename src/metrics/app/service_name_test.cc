@@ -44,6 +44,25 @@ TEST(ParseServiceEnvironTest, ServiceNameSources) {
   EXPECT_FALSE(ParseServiceEnviron("").name.has_value());
 }
 
+// The other OTEL_RESOURCE_ATTRIBUTES entries are kept, sorted, percent-decoded; service.name and
+// service.namespace are not among them; empty keys and values and malformed pairs are skipped and
+// the last of a repeated key counts.
+TEST(ParseServiceEnvironTest, OtherResourceAttributes) {
+  using Attrs = std::vector<std::pair<std::string, std::string>>;
+  EnvServiceInfo info = ParseServiceEnviron(
+      "OTEL_RESOURCE_ATTRIBUTES=team=pay%2Cments, service.name=cart,deployment.environment=prod,"
+      "service.namespace=shop,novalue,=orphan,empty=,team=payments\0"s);
+  EXPECT_EQ(info.name, "cart");
+  EXPECT_EQ(info.namespace_name, "shop");
+  EXPECT_EQ(info.resource_attributes,
+            (Attrs{{"deployment.environment", "prod"}, {"team", "payments"}}));
+
+  info = ParseServiceEnviron("OTEL_RESOURCE_ATTRIBUTES=team=pay%2Cments%20EU\0"s);
+  EXPECT_EQ(info.resource_attributes, (Attrs{{"team", "pay,ments EU"}}));
+  EXPECT_FALSE(info.name.has_value());
+  EXPECT_TRUE(ParseServiceEnviron("OTEL_SERVICE_NAME=x\0"s).resource_attributes.empty());
+}
+
 // A real child process (sleep) started with the given extra environment.
 class Child {
  public:
@@ -95,6 +114,15 @@ TEST(ServiceNamerTest, RealChildWithOtelServiceName) {
   EXPECT_EQ(id->job, "shop/checkout");
   // Cached: the same object comes back.
   EXPECT_EQ(namer.Get(child.pid(), "ignored").get(), id.get());
+}
+
+TEST(ServiceNamerTest, RealChildsOtherResourceAttributes) {
+  Child child({"OTEL_RESOURCE_ATTRIBUTES=service.name=cart,deployment.environment=prod,team=pay"});
+  ServiceNamer namer({"", "node-1"});
+  auto id = namer.Get(child.pid(), "x");
+  EXPECT_EQ(id->name, "cart");
+  EXPECT_EQ(id->resource_attributes, (std::vector<std::pair<std::string, std::string>>{
+                                         {"deployment.environment", "prod"}, {"team", "pay"}}));
 }
 
 TEST(ServiceNamerTest, RealChildWithoutEnvironmentUsesExecutableAndDefaultNamespace) {
