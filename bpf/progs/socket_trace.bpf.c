@@ -85,7 +85,7 @@ struct syscall_args {
 
 struct conn_state {
   __u64 tsid;
-  __u64 sk;        // struct sock*: detects fd reuse we did not see (dup2, missed close)
+  __u64 sk;        // struct sock* (the sock hook's key)
   __u64 file;      // struct file* of the fd: a data call on the same file skips the socket checks
   char comm[16];   // the process's command name when the connection was first seen
   __u64 bytes[2];  // by enum loupe_sock_direction: sent, received
@@ -94,7 +94,9 @@ struct conn_state {
   __u8 protocol;
   __u8 preexisting;
   __u8 infer_calls;  // data calls inspected without a protocol match
-  __u8 pad[4];
+  // The file's inode number (sockets get a new one each): with `file`, tells the connection's file
+  // from a later one allocated at the same address after a close we missed.
+  __u32 ino;
   __u32 tgid;  // the process and fd that made the first call seen: the connection's identity in
   __s32 fd;    // every event (the sock hook keys connections by socket, not by (tgid, fd))
 };
@@ -162,6 +164,12 @@ static __always_inline struct file* trace__file_of_fd(__s32 fd) {
   struct file* file = 0;
   if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) != 0) return 0;
   return file;
+}
+
+// The inode number of `file` (0 without one).
+static __always_inline __u32 trace__file_ino(struct file* file) {
+  if (!file) return 0;
+  return (__u32)BPF_CORE_READ(file, f_inode, i_ino);
 }
 
 // A file -> its struct sock when it is a TCP socket (AF_INET/AF_INET6, SOCK_STREAM), else 0.
@@ -252,6 +260,7 @@ static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock
   fresh.fd = fd;
   fresh.sk = (__u64)sk;
   fresh.file = (__u64)file;
+  fresh.ino = trace__file_ino(file);
   trace__process_comm(fresh.comm);
   loupe__read_tuple(sk, &fresh.tuple);
   fresh.preexisting = preexisting;
@@ -367,31 +376,27 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
 #define NR_sendmmsg 307
 #define TS_COMPAT 0x0002
 
-// A data call on (tgid, fd) = `key` found `sk` (0: not a TCP socket) where the connection map has
-// `state` (null: nothing) for another file or socket. Returns the connection to report on, or null:
+// A data call on (tgid, fd) = `key` found `sk` (0: not a TCP socket) under `file`, where the
+// connection map has `state` (null: nothing) for another file (address or inode number). Returns
+// the connection to report on, or null:
 // - no TCP socket: the fd was replaced by something else without a close() we saw; a known
 //   connection ends there;
-// - the known socket under another file record: it is kept (this was for connections the sock
-//   tracepoints had created without a file; since the sock hook keys connections by socket and
-//   never calls this, only the syscall hook reaches it, where a socket has one struct file);
-// - another socket (dup2 onto the fd, a close we missed: a socket has one struct file) or a
-//   connection that began before the sensor or before the process was traced: the old one ends and
-//   a preexisting one starts.
+// - a TCP socket: a socket has one struct file (and inode) for its life, so another file means
+//   another socket, even when the struct sock and the struct file are at the old addresses (the
+//   old ones were freed after a close we missed, such as close_range() or dup2() onto the fd, and
+//   their memory went to the new socket; the inode number tells them apart); or a connection that
+//   began before the sensor or before the process was traced. The old one ends and a preexisting
+//   one starts.
+// Only the syscall hook calls this: the sock hook keys connections by socket and ends them when the
+// socket is destroyed.
 static __always_inline struct conn_state* trace__rebind(struct conn_state* state, __u64 key,
                                                         struct sock* sk, struct file* file,
                                                         __u64 id, __s32 fd) {
+  if (state) trace__emit_close(state, id, fd);
   if (!sk) {
-    if (state) {
-      trace__emit_close(state, id, fd);
-      bpf_map_delete_elem(&conn_map, &key);
-    }
+    if (state) bpf_map_delete_elem(&conn_map, &key);
     return 0;
   }
-  if (state && state->sk == (__u64)sk) {
-    if (file) state->file = (__u64)file;
-    return state;
-  }
-  if (state) trace__emit_close(state, id, fd);
   return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1, id, fd);
 }
 
@@ -404,7 +409,7 @@ static __noinline int trace__data_call(const struct syscall_args* args, __u64 id
   if (!file) return 0;
   const __u64 key = trace__conn_key(id >> 32, fd);
   struct conn_state* state = bpf_map_lookup_elem(&conn_map, &key);
-  if (!state || state->file != (__u64)file) {
+  if (!state || state->file != (__u64)file || state->ino != trace__file_ino(file)) {
     state = trace__rebind(state, key, trace__tcp_sock_of_file(file), file, id, fd);
     if (!state) return 0;
   }

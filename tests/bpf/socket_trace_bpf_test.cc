@@ -19,10 +19,12 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -892,6 +894,115 @@ TEST_P(SocketTraceBpfTest, FdReplacedWithoutCloseEndsTheConnection) {
   EXPECT_EQ(closes[0].bytes_received, kRequest.size());
   close(pipe_fds[0]);
   close(pipe_fds[1]);
+}
+
+// The kernel address of the IPv4 TCP socket bound to local `port` in the caller's namespace, as
+// /proc/net/tcp prints it (hashed, but the same for the same address); "" when there is none.
+std::string SockAddressOfLocalPort(uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  char want[8];
+  std::snprintf(want, sizeof(want), ":%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode, refs, sk;
+    fields >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >>
+        inode >> refs >> sk;
+    if (local.ends_with(want)) return sk;
+  }
+  return "";
+}
+
+// A socket whose close() was missed (close_range) is freed, and the next socket allocated on the
+// CPU gets its memory; that socket arrives at the old fd through dup2() (so no connect() is seen
+// there either). With the syscall hook the fd's state then names the same struct sock under
+// another struct file: it must end, and the calls on the fd belong to a new connection (from
+// position 0, with the new tuple), not continue the old one. The sock hook ends the old one when
+// the socket is destroyed. Sockets are allocated until one reuses the freed memory (it usually
+// does at once: the test stays on one CPU).
+TEST_P(SocketTraceBpfTest, SocketMemoryReusedAfterAMissedCloseIsANewConnection) {
+  LOUPE_REQUIRE_ROOT();
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  struct RestoreAffinity {
+    cpu_set_t set;
+    ~RestoreAffinity() { sched_setaffinity(0, sizeof(set), &set); }
+  } restore{saved};
+  StartSensor();
+  Conn first;
+  Connect(net_, 18096, &first);
+  const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+  const auto connect_to_listener = [&](int* client, int* server) {
+    *client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(*client, 0);
+    sockaddr_in addr = Ipv4(net_.peer_ip(), first.server_port);
+    ASSERT_EQ(connect(*client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    *server = accept4(first.listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(*server, 0);
+  };
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    Conn old;
+    connect_to_listener(&old.client, &old.server);
+    RequestAndResponse(old);
+    const int fd = old.client;
+    ASSERT_TRUE(sink_.WaitFor([&] { return sink_.DataOfLocked(Self(), fd).size() >= 2; }));
+    const ConnId old_id = sink_.DataOf(Self(), fd).back().event.id;
+    const std::string old_address = SockAddressOfLocalPort(LocalPort(fd));
+    ASSERT_FALSE(old_address.empty());
+    if (old_address.find_first_not_of('0') == std::string::npos) {
+      GTEST_SKIP() << "/proc/net/tcp hides socket addresses (kernel.kptr_restrict)";
+    }
+    // Reset and freed at once, without a close() the syscall hook sees.
+    const linger reset{1, 0};
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    ASSERT_EQ(syscall(SYS_close_range, fd, fd, 0), 0);
+    ASSERT_EQ(dup2(devnull, fd), fd);  // holds the number, so the new socket gets another
+    Conn next;
+    connect_to_listener(&next.client, &next.server);
+    const uint16_t next_port = LocalPort(next.client);
+    if (SockAddressOfLocalPort(next_port) != old_address) continue;  // other memory: try again
+
+    ASSERT_EQ(dup2(next.client, fd), fd);
+    close(next.client);
+    next.client = fd;
+    old.client = -1;
+    RequestAndResponse(next);
+    const auto of_next = [&](std::vector<DataRecord> all) {
+      std::erase_if(all,
+                    [&](const DataRecord& d) { return d.event.tuple.local_port != next_port; });
+      return all;
+    };
+    ASSERT_TRUE(sink_.WaitFor([&] { return of_next(sink_.DataOfLocked(Self(), fd)).size() >= 2; }))
+        << "calls on the reused socket were reported under the old connection";
+    const std::vector<DataRecord> data = of_next(sink_.DataOf(Self(), fd));
+    ASSERT_EQ(data.size(), 2u);
+    const std::string* expected[] = {&kRequest, &kResponse};
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(data[i].event.direction, i == 0 ? DataDirection::kEgress : DataDirection::kIngress);
+      EXPECT_EQ(data[i].event.position, 0u);
+      EXPECT_EQ(data[i].bytes, *expected[i]);
+      EXPECT_EQ(data[i].event.role, ConnRole::kClient);
+      // The syscall hook never saw the new socket's connect() on this fd; the sock hook knows it
+      // from its SYN.
+      EXPECT_EQ(data[i].event.preexisting, GetParam() == DataHook::kSyscallTracepoints);
+    }
+    EXPECT_NE(data[0].event.id, old_id);
+    ASSERT_TRUE(sink_.WaitFor([&] {
+      for (const auto& c : sink_.ClosesOfLocked(Self(), fd))
+        if (c.id == old_id) return true;
+      return false;
+    })) << "the old connection never ended";
+    close(devnull);
+    return;
+  }
+  close(devnull);
+  GTEST_SKIP() << "no socket reused the freed one's memory in 20 attempts";
 }
 
 // shutdown(SHUT_WR) is not the end: the client still reads the answer on the same connection
