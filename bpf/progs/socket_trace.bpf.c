@@ -601,8 +601,8 @@ static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   struct syscall_args args = {};
   args.fd = (__s32)regs->di;
-  args.ptr = regs->si;
   args.direction = direction;
+  args.kind = ARGS_SENDFILE;  // counted, not copied, unless the call's buffers are known below
   int fd_known = 1;
   switch (regs->orig_ax) {
     case NR_read:
@@ -610,19 +610,17 @@ static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags
     case NR_write:
     case NR_sendto:
       args.kind = ARGS_BUF;
+      args.ptr = regs->si;
       break;
     case NR_readv:
     case NR_writev:
       args.kind = ARGS_IOV;
+      args.ptr = regs->si;
       args.iovcnt = regs->dx;
       break;
     case NR_sendmmsg:
     case NR_recvmmsg:
-      if (regs->dx != 1) {
-        args.kind = ARGS_SENDFILE;
-        args.ptr = 0;
-        break;
-      }
+      if (regs->dx != 1) break;  // several messages: counted
       // One message: unambiguous, and an mmsghdr starts with its msghdr.
       __attribute__((fallthrough));
     case NR_recvmsg:
@@ -635,13 +633,9 @@ static __always_inline int trace__sock_data(struct sock* sk, long ret, int flags
       break;
     }
     case NR_sendfile:
-      args.kind = ARGS_SENDFILE;
-      args.ptr = 0;
       break;
     default:
-      args.kind = ARGS_SENDFILE;
-      args.ptr = 0;
-      fd_known = 0;
+      fd_known = 0;  // io_uring and the like: the registers do not describe the call
       break;
   }
   const __u64 key = (__u64)sk;
