@@ -245,8 +245,7 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
         failed = absl::StrCat(tp.category, ":", tp.name);
         break;
       }
-      exit_links_.push_back(link);
-      hook_tracepoints_.push_back(absl::StrCat(tp.category, "/", tp.name));
+      hook_links_.push_back({link, absl::StrCat(tp.category, "/", tp.name)});
     }
     if (err == 0) {
       sock = true;
@@ -264,9 +263,8 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
           "socket_trace: raw tracepoint {} not available ({}); data calls are seen at the "
           "syscalls' exits",
           failed, std::strerror(static_cast<int>(-err)));
-      for (struct bpf_link* link : exit_links_) bpf_link__destroy(link);
-      exit_links_.clear();
-      hook_tracepoints_.clear();
+      for (const HookLink& hook : hook_links_) bpf_link__destroy(hook.link);
+      hook_links_.clear();
     }
   }
   if (!sock) {
@@ -289,8 +287,7 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
         return absl::InternalError(absl::StrCat("socket_trace: attaching to tracepoint syscalls/",
                                                 tp, ": ", std::strerror(static_cast<int>(-err))));
       }
-      exit_links_.push_back(link);
-      hook_tracepoints_.push_back(absl::StrCat("syscalls/", tp));
+      hook_links_.push_back({link, absl::StrCat("syscalls/", tp)});
     }
   }
   data_hook_ = sock ? DataHook::kSockTracepoints : DataHook::kSyscallTracepoints;
@@ -303,11 +300,17 @@ absl::Status SocketTraceSensor::AttachDataHooks() {
   return absl::OkStatus();
 }
 
+std::vector<std::string> SocketTraceSensor::data_hook_tracepoints() const {
+  std::vector<std::string> out;
+  for (const HookLink& hook : hook_links_) out.push_back(hook.tracepoint);
+  return out;
+}
+
 void SocketTraceSensor::Stop() {
   // All tracepoints at once: each detach waits for RCU grace periods, which concurrent ones share.
-  std::vector<struct bpf_link*> links = std::move(exit_links_);
-  exit_links_.clear();
-  hook_tracepoints_.clear();
+  std::vector<struct bpf_link*> links;
+  for (const HookLink& hook : hook_links_) links.push_back(hook.link);
+  hook_links_.clear();
   if (skel_ != nullptr) {
     for (struct bpf_link* link : bpf::TakeSkeletonLinks(skel_->get()->skeleton)) {
       links.push_back(link);

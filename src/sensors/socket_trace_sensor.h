@@ -75,7 +75,7 @@ class SocketTraceSensor final : public Sensor {
   // The tracepoints the data hook attached after Start() ("sock/sock_send_length",
   // "syscalls/sys_exit_read", ...), beside sched/sched_process_exec and _exit. With the sock hook
   // no "syscalls/" one is among them. Control thread only.
-  const std::vector<std::string>& data_hook_tracepoints() const { return hook_tracepoints_; }
+  std::vector<std::string> data_hook_tracepoints() const;
   absl::Status Start() override;
   void Stop() override;
   bool up() const override { return up_.load(); }
@@ -122,8 +122,11 @@ class SocketTraceSensor final : public Sensor {
   uint64_t* pid_bits_ = nullptr;  // guarded by pids_mu_ (the words are shared with the kernel)
 
   std::unique_ptr<bpf::Skeleton<struct socket_trace>> skel_;
-  std::vector<struct bpf_link*> exit_links_;   // links attached by hand (AttachDataHooks)
-  std::vector<std::string> hook_tracepoints_;  // their tracepoints, category/name
+  struct HookLink {
+    struct bpf_link* link;
+    std::string tracepoint;  // category/name
+  };
+  std::vector<HookLink> hook_links_;  // attached by hand (AttachDataHooks)
   std::atomic<SocketTraceOptions::DataHook> data_hook_{SocketTraceOptions::DataHook::kAuto};
   std::unique_ptr<FlowSink> lost_forwarder_;
   std::unique_ptr<LossTracker> losses_;

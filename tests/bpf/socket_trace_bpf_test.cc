@@ -1264,7 +1264,7 @@ TEST_P(SocketTraceFallbackTest, AutoFallsBackToTheSyscallHookWithoutARawTracepoi
   LOUPE_REQUIRE_ROOT();
   StartSensor({.unavailable_raw_tracepoint = "tcp_destroy_sock"});
   EXPECT_EQ(sensor_->data_hook(), DataHook::kSyscallTracepoints);
-  const auto& tps = sensor_->data_hook_tracepoints();
+  const std::vector<std::string> tps = sensor_->data_hook_tracepoints();
   EXPECT_EQ(tps.size(), 15u);
   for (const std::string& tp : tps) EXPECT_TRUE(tp.starts_with("syscalls/")) << tp;
 
@@ -1332,7 +1332,7 @@ TEST(SocketTraceHookTest, SyscallHookAttachesTheSyscallTracepoints) {
   const absl::Status status = sensor.Start();
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(sensor.data_hook(), DataHook::kSyscallTracepoints);
-  const auto& tps = sensor.data_hook_tracepoints();
+  const std::vector<std::string> tps = sensor.data_hook_tracepoints();
   EXPECT_EQ(tps.size(), 15u);
   for (const char* tp : {"syscalls/sys_exit_read", "syscalls/sys_exit_accept4",
                          "syscalls/sys_exit_connect", "syscalls/sys_enter_close"}) {
