@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -37,6 +38,24 @@
 #include "tests/bpf/netns_util.h"
 
 namespace loupe::sensors {
+
+// How gtest prints a test's hook parameter in failure messages (found by ADL, so not in the
+// unnamed namespace).
+void PrintTo(SocketTraceOptions::DataHook hook, std::ostream* os) {
+  switch (hook) {
+    case SocketTraceOptions::DataHook::kAuto:
+      *os << "auto";
+      return;
+    case SocketTraceOptions::DataHook::kSockTracepoints:
+      *os << "sock_tracepoints";
+      return;
+    case SocketTraceOptions::DataHook::kSyscallTracepoints:
+      *os << "syscall_tracepoints";
+      return;
+  }
+  *os << static_cast<int>(hook);
+}
+
 namespace {
 
 using ::loupe::testing::Ipv4;
