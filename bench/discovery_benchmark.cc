@@ -4,6 +4,7 @@
 // extra idle processes (forked, each holding 64 extra fds and an inherited listener, like the
 // workers of a prefork server) make the host look busier than this VM.
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -79,6 +80,61 @@ BENCHMARK(BM_ScanProcesses)
     ->Args({1, 200, 1})
     ->Args({0, 200, 0})
     ->Args({1, 200, 0})
+    ->Unit(benchmark::kMillisecond);
+
+// The listening-socket dumps of `namespaces` other network namespaces (one listening child in
+// each, like pod sandboxes), as a scan does them: every namespace from one shared helper thread
+// (`shared`, what ScanProcesses does) or each from a thread of its own (what it did before).
+void BM_DumpForeignNamespaces(benchmark::State& state) {
+  const bool shared = state.range(0) != 0;
+  const int namespaces = static_cast<int>(state.range(1));
+  Children children;
+  for (int i = 0; i < namespaces; ++i) {
+    int ready[2];
+    if (pipe(ready) != 0) break;
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(ready[0]);
+      if (unshare(CLONE_NEWNET) != 0) _exit(1);
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in any{};
+      any.sin_family = AF_INET;
+      if (bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)) != 0 || listen(fd, 1) != 0) {
+        _exit(1);
+      }
+      if (write(ready[1], "x", 1) != 1) _exit(1);
+      pause();
+      _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    const bool ok = pid > 0 && read(ready[0], &c, 1) == 1;
+    close(ready[0]);
+    if (pid > 0) children.pids.push_back(pid);
+    if (!ok) {
+      state.SkipWithError("a child could not listen in a new network namespace (needs root)");
+      return;
+    }
+  }
+  size_t dumped = 0;
+  for (auto _ : state) {
+    internal::ForeignNetnsDumper dumper;
+    for (pid_t pid : children.pids) {
+      const auto sockets = internal::ListeningSocketsNetlink(
+          static_cast<uint32_t>(pid), /*same_netns=*/false, shared ? &dumper : nullptr);
+      dumped += sockets ? sockets->size() : 0;
+    }
+  }
+  if (dumped != static_cast<size_t>(namespaces) * state.iterations()) {
+    state.SkipWithError("a dump missed its namespace's listener");
+  }
+}
+BENCHMARK(BM_DumpForeignNamespaces)
+    ->ArgNames({"shared", "namespaces"})
+    ->Args({0, 50})
+    ->Args({1, 50})
+    ->MeasureProcessCPUTime()  // the helper threads' CPU too
+    ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <charconv>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <system_error>
@@ -181,23 +182,68 @@ std::optional<ListeningSockets> DumpListening() {
 
 namespace internal {
 
-std::optional<ListeningSockets> ListeningSocketsNetlink(uint32_t pid, bool same_netns) {
-  if (same_netns) return DumpListening();
-  // Another namespace: a short-lived thread joins it (network namespaces are per thread) and
-  // dumps there; the scan thread never leaves the agent's namespace, and no socket outlives the
-  // scan (a socket would keep a deleted namespace and its interfaces alive).
+ForeignNetnsDumper::~ForeignNetnsDumper() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ForeignNetnsDumper::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stop_ || request_ns_fd_ >= 0; });
+    if (stop_) return;
+    const int ns = request_ns_fd_;
+    lock.unlock();
+    // The dump's socket lives only for the dump: no socket outlives it to keep a deleted namespace
+    // (and its interfaces) alive.
+    std::optional<ListeningSockets> dumped;
+    if (setns(ns, CLONE_NEWNET) == 0) dumped = DumpListening();
+    lock.lock();
+    result_ = std::move(dumped);
+    request_ns_fd_ = -1;
+    done_ = true;
+    cv_.notify_all();
+  }
+}
+
+std::optional<ListeningSockets> ForeignNetnsDumper::Dump(uint32_t pid) {
+  if (thread_failed_) return std::nullopt;
   const int ns = open(absl::StrCat("/proc/", pid, "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
   if (ns < 0) return std::nullopt;
-  std::optional<ListeningSockets> result;
-  try {
-    std::thread([&] {
-      if (setns(ns, CLONE_NEWNET) == 0) result = DumpListening();
-    }).join();
-  } catch (const std::system_error&) {
-    // No thread to be had: the caller falls back to /proc/<pid>/net/tcp.
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!thread_.joinable()) {
+    try {
+      thread_ = std::thread([this] { Run(); });
+      ++threads_started_;
+    } catch (const std::system_error&) {
+      // No thread to be had: the caller falls back to /proc/<pid>/net/tcp.
+      thread_failed_ = true;
+      lock.unlock();
+      close(ns);
+      return std::nullopt;
+    }
   }
+  request_ns_fd_ = ns;
+  done_ = false;
+  cv_.notify_all();
+  cv_.wait(lock, [this] { return done_; });
+  std::optional<ListeningSockets> out = std::move(result_);
+  result_.reset();
+  lock.unlock();
   close(ns);
-  return result;
+  return out;
+}
+
+std::optional<ListeningSockets> ListeningSocketsNetlink(uint32_t pid, bool same_netns,
+                                                        ForeignNetnsDumper* dumper) {
+  if (same_netns) return DumpListening();
+  if (dumper != nullptr) return dumper->Dump(pid);
+  ForeignNetnsDumper own;
+  return own.Dump(pid);
 }
 
 ListeningSockets ListeningSocketsProcfs(uint32_t pid) {
@@ -229,8 +275,11 @@ ListeningSockets ListeningSocketsProcfs(uint32_t pid) {
 
 namespace {
 
-ListeningSockets ListeningInodes(uint32_t pid, bool same_netns) {
-  if (auto dumped = internal::ListeningSocketsNetlink(pid, same_netns)) return *std::move(dumped);
+ListeningSockets ListeningInodes(uint32_t pid, bool same_netns,
+                                 internal::ForeignNetnsDumper* dumper) {
+  if (auto dumped = internal::ListeningSocketsNetlink(pid, same_netns, dumper)) {
+    return *std::move(dumped);
+  }
   return internal::ListeningSocketsProcfs(pid);
 }
 
@@ -418,6 +467,7 @@ std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ScanCache* cache) {
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
   std::map<uint64_t, NetnsListeners> listening_by_netns;
+  internal::ForeignNetnsDumper foreign_netns;  // one helper thread for the scan's other namespaces
   struct stat self_ns {};
   const bool have_self_ns = stat("/proc/self/ns/net", &self_ns) == 0;
   bool full = true;
@@ -469,7 +519,7 @@ std::vector<ProcessInfo> ScanProcesses(bool listen_ports, ScanCache* cache) {
     auto it = listening_by_netns.find(netns);
     if (it == listening_by_netns.end()) {
       const bool same_netns = have_self_ns && netns == self_ns.st_ino;
-      NetnsListeners l{ListeningInodes(pid, same_netns), true};
+      NetnsListeners l{ListeningInodes(pid, same_netns, &foreign_netns), true};
       if (cache != nullptr && !full) {
         // Walk the namespace's processes only if one of its listeners is new.
         l.walk_all = std::any_of(l.sockets.begin(), l.sockets.end(),

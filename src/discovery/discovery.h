@@ -145,11 +145,44 @@ class ScanCache {
 std::vector<ProcessInfo> ScanProcesses(bool listen_ports = true, ScanCache* cache = nullptr);
 
 namespace internal {
+// Dumps the listening sockets of other processes' network namespaces from one helper thread that
+// enters each namespace in turn (network namespaces are per thread; the calling thread never
+// leaves its own). The thread starts at the first Dump() and ends with the object, and with it
+// the reference it holds on the last namespace it entered: a scan makes one, so a scan costs one
+// thread however many pod namespaces the node has. Not thread-safe: one caller.
+class ForeignNetnsDumper {
+ public:
+  ForeignNetnsDumper() = default;
+  ~ForeignNetnsDumper();
+  ForeignNetnsDumper(const ForeignNetnsDumper&) = delete;
+  ForeignNetnsDumper& operator=(const ForeignNetnsDumper&) = delete;
+  // The listening sockets of `pid`'s network namespace; nullopt when it cannot be entered or
+  // dumped (or no thread could be started).
+  std::optional<ListeningSockets> Dump(uint32_t pid);
+  // Helper threads started so far: 0, or 1 after the first Dump().
+  int threads_started() const { return threads_started_; }
+
+ private:
+  void Run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int request_ns_fd_ = -1;  // guarded by mu_: the namespace to dump next, -1 when none
+  bool done_ = false;       // guarded by mu_: `result_` answers the last request
+  bool stop_ = false;       // guarded by mu_
+  std::optional<ListeningSockets> result_;  // guarded by mu_
+  std::thread thread_;
+  bool thread_failed_ = false;
+  int threads_started_ = 0;
+};
+
 // The listening sockets of `pid`'s network namespace from a sock_diag dump (entering the namespace
-// from a helper thread unless `same_netns`); nullopt when the dump is not possible. Reading
-// /proc/<pid>/net/tcp makes the kernel walk every bucket of its established-connection hash
-// (7 ms per namespace on a 24 GiB machine with no connections); the LISTEN-only dump does not.
-std::optional<ListeningSockets> ListeningSocketsNetlink(uint32_t pid, bool same_netns);
+// through `dumper`, or a dumper of its own when null, unless `same_netns`); nullopt when the dump
+// is not possible. Reading /proc/<pid>/net/tcp makes the kernel walk every bucket of its
+// established-connection hash (7 ms per namespace on a 24 GiB machine with no connections); the
+// LISTEN-only dump does not.
+std::optional<ListeningSockets> ListeningSocketsNetlink(uint32_t pid, bool same_netns,
+                                                        ForeignNetnsDumper* dumper = nullptr);
 // The same from /proc/<pid>/net/tcp and tcp6.
 ListeningSockets ListeningSocketsProcfs(uint32_t pid);
 }  // namespace internal

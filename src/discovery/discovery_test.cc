@@ -426,6 +426,32 @@ TEST(DiscoveryTest, ListenerDumpMatchesProcNetTcpInEveryNamespace) {
   }
 }
 
+// One helper thread dumps any number of other namespaces, entering each in turn: each dump is that
+// namespace's (a thread left in the previous one would report its listener instead).
+TEST(DiscoveryTest, OneHelperThreadDumpsEveryOtherNamespace) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (new network namespaces)";
+  uint16_t ports[2] = {0, 0};
+  const pid_t children[2] = {ListeningChild(/*own_netns=*/true, /*v6=*/false, &ports[0]),
+                             ListeningChild(/*own_netns=*/true, /*v6=*/true, &ports[1])};
+  const ChildGuard guards[2] = {{children[0]}, {children[1]}};
+  ASSERT_GT(children[0], 0);
+  ASSERT_GT(children[1], 0);
+  internal::ForeignNetnsDumper dumper;
+  EXPECT_EQ(dumper.threads_started(), 0);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      const auto pid = static_cast<uint32_t>(children[i]);
+      const std::optional<ListeningSockets> dumped = dumper.Dump(pid);
+      ASSERT_TRUE(dumped.has_value()) << i;
+      EXPECT_EQ(*dumped, internal::ListeningSocketsProcfs(pid)) << i;
+      ASSERT_EQ(dumped->size(), 1u) << i;  // a new namespace holds its child's listener only
+      EXPECT_EQ(dumped->begin()->second, ports[i]) << i;
+    }
+  }
+  EXPECT_FALSE(dumper.Dump(0x7ffffff0u).has_value());  // no such process
+  EXPECT_EQ(dumper.threads_started(), 1);
+}
+
 bool Walked(const ScanCache& owners, pid_t pid) {
   const auto& w = owners.last_walked();
   return std::find(w.begin(), w.end(), static_cast<uint32_t>(pid)) != w.end();
