@@ -109,17 +109,17 @@ absl::StatusOr<std::unique_ptr<TracingStage>> TracingStage::Create(const config:
           if (key == "k8s.pod.name") pod = value;
           if (key == "service.instance.id") instance = value;
         }
-        if (!instance.empty()) {
-          for (const auto& id : app->service_namer().Known()) {
-            if (id->instance == instance) return id->resource_attributes;
+        const auto known = app->service_namer().Known();  // one snapshot for both matches
+        const metrics::app::ServiceIdentity* of_pod = nullptr;
+        for (const auto& id : known) {
+          if (!instance.empty() && id->instance == instance) return id->resource_attributes;
+          if (of_pod == nullptr && !pod.empty() && id->k8s_pod_name == pod &&
+              id->k8s_namespace == ns) {
+            of_pod = id.get();
           }
         }
-        if (!pod.empty()) {
-          for (const auto& id : app->service_namer().Known()) {
-            if (id->k8s_pod_name == pod && id->k8s_namespace == ns) return id->resource_attributes;
-          }
-        }
-        return std::vector<std::pair<std::string, std::string>>();
+        return of_pod != nullptr ? of_pod->resource_attributes
+                                 : std::vector<std::pair<std::string, std::string>>();
       };
     }
     stage->metrics_exporter_ = std::make_unique<otlp::MetricsExporter>(

@@ -269,6 +269,17 @@ class SocketTraceBpfTest : public ::testing::TestWithParam<DataHook> {
     EXPECT_EQ(ReadExactly(c.client, kResponse.size()), kResponse);
   }
 
+  // A connection on `port`, one RequestAndResponse, both ends closed and their close events in;
+  // returns the (client, server) fds they had.
+  std::pair<int, int> ExchangeAndClose(uint16_t port, Conn* c) {
+    Connect(net_, port, c);
+    RequestAndResponse(*c);
+    const std::pair<int, int> fds{c->client, c->server};
+    c->CloseBoth();
+    WaitClosed(fds.first, fds.second);
+    return fds;
+  }
+
   // Waits for the close events of both ends of `c` (call after CloseBoth with the old fds).
   void WaitClosed(int client_fd, int server_fd) {
     ASSERT_TRUE(sink_.WaitFor([&] {
@@ -298,11 +309,7 @@ TEST_P(SocketTraceBpfTest, OpenDataCloseWithReadAndWrite) {
   LOUPE_REQUIRE_ROOT();
   StartSensor();
   Conn c;
-  Connect(net_, 18080, &c);
-  RequestAndResponse(c);
-  const int client_fd = c.client, server_fd = c.server;
-  c.CloseBoth();
-  WaitClosed(client_fd, server_fd);
+  const auto [client_fd, server_fd] = ExchangeAndClose(18080, &c);
 
   auto client_open = sink_.OpensOf(Self(), client_fd);
   ASSERT_EQ(client_open.size(), 1u);
@@ -1277,22 +1284,27 @@ INSTANTIATE_TEST_SUITE_P(Hooks, SocketTraceBpfTest,
 // four fails, after three are attached): the sensor falls back to the syscall hook, and the three
 // links it had are gone, or every call would be reported twice (the two hooks key connections
 // differently).
+// The syscall hook's tracepoints: 15, all syscalls/ ones, the data exits, accept/connect and
+// close() among them.
+void ExpectSyscallHookTracepoints(const std::vector<std::string>& tps) {
+  EXPECT_EQ(tps.size(), 15u);
+  for (const char* tp : {"syscalls/sys_exit_read", "syscalls/sys_exit_accept4",
+                         "syscalls/sys_exit_connect", "syscalls/sys_enter_close"}) {
+    EXPECT_NE(std::find(tps.begin(), tps.end(), tp), tps.end()) << tp;
+  }
+  for (const std::string& tp : tps) EXPECT_TRUE(tp.starts_with("syscalls/")) << tp;
+}
+
 class SocketTraceFallbackTest : public SocketTraceBpfTest {};
 
 TEST_P(SocketTraceFallbackTest, AutoFallsBackToTheSyscallHookWithoutARawTracepoint) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.unavailable_raw_tracepoint = "tcp_destroy_sock"});
   EXPECT_EQ(sensor_->data_hook(), DataHook::kSyscallTracepoints);
-  const std::vector<std::string> tps = sensor_->data_hook_tracepoints();
-  EXPECT_EQ(tps.size(), 15u);
-  for (const std::string& tp : tps) EXPECT_TRUE(tp.starts_with("syscalls/")) << tp;
+  ExpectSyscallHookTracepoints(sensor_->data_hook_tracepoints());
 
   Conn c;
-  Connect(net_, 18095, &c);
-  RequestAndResponse(c);
-  const int client_fd = c.client, server_fd = c.server;
-  c.CloseBoth();
-  WaitClosed(client_fd, server_fd);
+  const auto [client_fd, server_fd] = ExchangeAndClose(18095, &c);
   for (const int fd : {client_fd, server_fd}) {
     EXPECT_EQ(sink_.OpensOf(Self(), fd).size(), 1u) << fd;
     EXPECT_EQ(sink_.DataOf(Self(), fd).size(), 2u) << fd;
@@ -1351,13 +1363,7 @@ TEST(SocketTraceHookTest, SyscallHookAttachesTheSyscallTracepoints) {
   const absl::Status status = sensor.Start();
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(sensor.data_hook(), DataHook::kSyscallTracepoints);
-  const std::vector<std::string> tps = sensor.data_hook_tracepoints();
-  EXPECT_EQ(tps.size(), 15u);
-  for (const char* tp : {"syscalls/sys_exit_read", "syscalls/sys_exit_accept4",
-                         "syscalls/sys_exit_connect", "syscalls/sys_enter_close"}) {
-    EXPECT_NE(std::find(tps.begin(), tps.end(), tp), tps.end()) << tp;
-  }
-  for (const std::string& tp : tps) EXPECT_TRUE(tp.starts_with("syscalls/")) << tp;
+  ExpectSyscallHookTracepoints(sensor.data_hook_tracepoints());
   sensor.Stop();
 }
 
