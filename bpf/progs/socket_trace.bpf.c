@@ -111,17 +111,29 @@ struct {
   __type(value, struct conn_state);
 } conn_map SEC(".maps");
 
-// Sock hook: TCP sockets established since the sensor started, by struct sock address -> enum
-// loupe_sock_role, from sock:inet_sock_set_state (SYN_SENT: connect, SYN_RECV: a listener's child);
-// removed when the socket is destroyed (tcp:tcp_destroy_sock, which every TCP socket passes before
-// it is freed, so a later socket at the same address never inherits an entry). Entries are made for
-// every process's connections (the server side's transition runs in softirq context, where the
-// owner is not known); LRU, 65536 entries.
+// A TCP socket established since the sensor started (sk_role_map's value).
+struct sk_role {
+  // The socket's copied_seq when it became ESTABLISHED: the receive sequence nothing had been read
+  // from yet (valid with has_seq). copied_seq only moves when the application reads, in its own
+  // context, so the bytes read since are copied_seq - this, whatever arrives meanwhile.
+  __u32 copied_seq0;
+  __u8 role;  // enum loupe_sock_role
+  __u8 has_seq;
+  __u8 pad[2];
+};
+
+// Sock hook: TCP sockets established since the sensor started, by struct sock address -> their
+// role and first receive sequence, from sock:inet_sock_set_state (SYN_SENT: connect, SYN_RECV: a
+// listener's child, ESTABLISHED: the sequence); removed when the socket is destroyed
+// (tcp:tcp_destroy_sock, which every TCP socket passes before it is freed, so a later socket at
+// the same address never inherits an entry). Entries are made for every process's connections
+// (the server side's transition runs in softirq context, where the owner is not known); LRU, 65536
+// entries.
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, __u64);
-  __type(value, __u8);
+  __type(value, struct sk_role);
 } sk_role_map SEC(".maps");
 
 struct data_scratch {
@@ -557,14 +569,23 @@ static __always_inline int trace__is_tcp_sk(struct sock* sk) {
   return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
-// Bytes the application had read from `sk` before the call that just read `this_call` bytes:
-// received - still unread (a received FIN counts once in both). The tracepoints fire after the
-// copy, so copied_seq already includes the call.
-static __always_inline __u64 trace__bytes_read_before(struct sock* sk, __u64 this_call) {
+// Whether the application had read nothing from `sk` before the call that just read `this_call`
+// bytes (0 for a send). The tracepoints fire after the copy, so copied_seq already includes the
+// call. copied_seq moves only when the application reads (under the socket lock, in its context),
+// so this holds while data keeps arriving: an earlier version computed bytes_received - (rcv_nxt -
+// copied_seq), whose two counters a receive on the other CPU can advance between the two loads,
+// and grpc-go's server, which writes its SETTINGS while the client's preface arrives, was once
+// taken for a connection that began before the sensor (all its calls unreported). Without the
+// sequence (the ESTABLISHED transition was not seen: a fast-open socket read before it, or one
+// established as the sensor started) that older reckoning is the fallback.
+static __always_inline int trace__nothing_read_before(struct sock* sk, const struct sk_role* known,
+                                                      __u64 this_call) {
   struct tcp_sock* tp = (struct tcp_sock*)sk;
+  const __u32 copied = BPF_CORE_READ(tp, copied_seq);
+  if (known->has_seq) return (__u32)(copied - known->copied_seq0) == (__u32)this_call;
   const __u64 received = BPF_CORE_READ(tp, bytes_received);
-  const __u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
-  return received - unread - this_call;
+  const __u32 unread = BPF_CORE_READ(tp, rcv_nxt) - copied;
+  return received - unread == this_call;
 }
 
 // Sock hook: the first data call seen on a TCP socket. The connection is new (an open event, its
@@ -575,9 +596,9 @@ static __always_inline __u64 trace__bytes_read_before(struct sock* sk, __u64 thi
 static __always_inline struct conn_state* trace__new_sock_conn(struct sock* sk, __u64 id, __s32 fd,
                                                                __u64 ingress_bytes) {
   const __u64 key = (__u64)sk;
-  const __u8* known = bpf_map_lookup_elem(&sk_role_map, &key);
-  const __u8 role = known ? *known : LOUPE_ROLE_UNKNOWN;
-  const __u8 fresh = known && trace__bytes_read_before(sk, ingress_bytes) == 0;
+  const struct sk_role* known = bpf_map_lookup_elem(&sk_role_map, &key);
+  const __u8 role = known ? known->role : LOUPE_ROLE_UNKNOWN;
+  const __u8 fresh = known && trace__nothing_read_before(sk, known, ingress_bytes);
   struct conn_state* state = trace__new_conn(key, sk, 0, role, !fresh, id, fd);
   if (state && fresh) trace__emit_open(state, id, fd);
   return state;
@@ -674,7 +695,8 @@ static __always_inline void trace__end_sock_conn(__u64 key) {
 
 // Sock hook, sock:inet_sock_set_state (every TCP socket of the host; the caller may be softirq):
 // SYN_SENT (connect) and SYN_RECV (a listener's child) record the socket's role, and so that it
-// was established while the sensor ran (ESTABLISHED from either again, in case one was missed). A
+// was established while the sensor ran; ESTABLISHED from either records the role again (in case
+// one was missed) with the receive sequence nothing has been read from yet (copied_seq). A
 // connection state still held under the socket's address at SYN_SENT/SYN_RECV belongs to an earlier
 // connection (a socket reconnected after connect(AF_UNSPEC)): it ends there.
 SEC("raw_tp/inet_sock_set_state")
@@ -704,7 +726,16 @@ int raw_tp__inet_sock_set_state(struct bpf_raw_tracepoint_args* ctx) {
   }
   if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
   if (newstate != TCP_ESTABLISHED) trace__end_sock_conn(key);
-  bpf_map_update_elem(&sk_role_map, &key, &role, BPF_ANY);
+  struct sk_role value = {};
+  value.role = role;
+  if (newstate == TCP_ESTABLISHED) {
+    // Both ways in, copied_seq is set before the state changes (the client's in
+    // tcp_rcv_synsent_state_process, the child's in tcp_create_openreq_child) and data is queued
+    // only after; at SYN_RECV the child is still a copy of its listener.
+    value.copied_seq0 = BPF_CORE_READ((struct tcp_sock*)sk, copied_seq);
+    value.has_seq = 1;
+  }
+  bpf_map_update_elem(&sk_role_map, &key, &value, BPF_ANY);
   return 0;
 }
 

@@ -51,7 +51,14 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
                             "Socket events the kernel could not deliver (ring buffer full).")
                 .WithLabels({})),
       tracked_(registry.AddGauge("loupe_conn_trackers", "Connections the L7 engine tracks now.")
-                   .WithLabels({})) {}
+                   .WithLabels({})),
+      preexisting_(registry
+                       .AddCounter("loupe_preexisting_connections_total",
+                                   "Connections first seen mid-stream: they began before the "
+                                   "agent started or before their process was selected. Parsers "
+                                   "join them at the next message boundary; HTTP/2 ones are "
+                                   "partial.")
+                       .WithLabels({})) {}
 
 ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
   auto [it, inserted] = protocol_counters_.try_emplace(protocol);
@@ -97,6 +104,7 @@ void ConnManager::OnOpen(const sensors::SocketOpenEvent& event) {
 }
 
 void ConnManager::OnData(const sensors::SocketDataEvent& event) {
+  if (event.preexisting && !trackers_.contains(event.id)) preexisting_->Inc();
   Entry& entry = Get(event.id, event.time_ns);
   entry.tracker.OnData(event);
   Drain(entry);

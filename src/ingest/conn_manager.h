@@ -52,6 +52,8 @@ class ConnManager final : public sensors::SocketEventSink {
 
   size_t connections() const { return trackers_.size(); }
   uint64_t evictions() const { return evictions_->Value(); }
+  // Connections first seen mid-stream (loupe_preexisting_connections_total).
+  uint64_t preexisting_connections() const { return preexisting_->Value(); }
 
  private:
   struct Entry {
@@ -95,6 +97,7 @@ class ConnManager final : public sensors::SocketEventSink {
   metrics::Counter* gaps_;
   metrics::Counter* lost_;
   metrics::Gauge* tracked_;
+  metrics::Counter* preexisting_;
 };
 
 }  // namespace loupe::ingest

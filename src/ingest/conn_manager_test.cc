@@ -159,6 +159,21 @@ TEST(ConnManagerTest, PreexistingConnectionInfersRoleFromTheFirstRequest) {
   EXPECT_EQ(h.sink.requests[0].status, 404u);
 }
 
+TEST(ConnManagerTest, PreexistingConnectionsAreCountedOncePerTracker) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  EXPECT_EQ(h.manager.preexisting_connections(), 0u);
+  // Another connection, first seen mid-stream: counted at its first event only.
+  h.id = ConnId{4242, 8, 2};
+  h.pos[0] = h.pos[1] = 100;
+  h.Data(DataDirection::kIngress, kRequest, std::string::npos, -1, true, ConnRole::kUnknown);
+  h.Data(DataDirection::kEgress, kResponse, std::string::npos, -1, true, ConnRole::kUnknown);
+  EXPECT_EQ(h.manager.preexisting_connections(), 1u);
+  EXPECT_EQ(h.sink.requests.size(), 2u);
+}
+
 TEST(ConnManagerTest, UnknownProtocolIsIgnoredAndNothingIsEmitted) {
   Harness h;
   h.Open(ConnRole::kServer);

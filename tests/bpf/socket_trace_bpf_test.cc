@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -125,6 +128,21 @@ class RecordingSocketSink final : public SocketEventSink, public ProcessEventSin
   size_t CountForPid(uint32_t pid) const {
     std::lock_guard<std::mutex> lock(mu_);
     return CountForPidLocked(pid);
+  }
+  size_t OpensCount(uint32_t pid) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const auto& e : opens_) n += e.id.pid == pid;
+    return n;
+  }
+  size_t ClosesCount(uint32_t pid) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ClosesCountLocked(pid);
+  }
+  size_t ClosesCountLocked(uint32_t pid) const {
+    size_t n = 0;
+    for (const auto& e : closes_) n += e.id.pid == pid;
+    return n;
   }
   size_t CountForPidLocked(uint32_t pid) const {
     size_t n = 0;
@@ -1081,6 +1099,81 @@ TEST_P(SocketTraceBpfTest, ConnectionOfAProcessTracedLaterIsPreexisting) {
     EXPECT_EQ(data[0].event.position, 0u) << fd;
     EXPECT_EQ(data[0].bytes, kRequest) << fd;
   }
+}
+
+// Data arriving while the first call on a socket is traced does not make the connection look as
+// if it began before the sensor. Each side's first call is a write while the peer's write arrives
+// on the other CPU (grpc-go's server writes its SETTINGS while the client's preface comes in): the
+// sock hook's first version took the bytes already read from two receive counters that the other
+// CPU advances between the loads, and CI once lost every call of such a gRPC connection. The race
+// is a few nanoseconds wide, so many connections are made; every one must open on both sides.
+TEST_P(SocketTraceBpfTest, DataArrivingDuringTheFirstCallKeepsTheConnectionNew) {
+  LOUPE_REQUIRE_ROOT();
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
+  if (CPU_COUNT(&saved) < 2) GTEST_SKIP() << "needs two CPUs";
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 2; ++cpu)
+    if (CPU_ISSET(cpu, &saved)) cpus.push_back(cpu);
+  const auto pin = [](int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0;
+  };
+  struct RestoreAffinity {
+    cpu_set_t set;
+    ~RestoreAffinity() { sched_setaffinity(0, sizeof(set), &set); }
+  } restore{saved};
+  ASSERT_TRUE(pin(cpus[0]));
+  StartSensor();
+  Conn c;
+  c.listener = ListenInNetns(net_.ns(), net_.peer_ip(), 0);
+  ASSERT_GE(c.listener, 0);
+  const uint16_t port = LocalPort(c.listener);
+
+  // The client's writer on the other CPU: for each round, a burst of one-byte segments.
+  std::atomic<int> round{0}, done{0}, client_fd{-1};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    pin(cpus[1]);  // unpinned, it still races, less often
+    for (int seen = 0;;) {
+      while (round.load() == seen && !stop.load()) {
+      }
+      if (stop.load()) return;
+      seen = round.load();
+      for (int i = 0; i < 8; ++i) (void)!write(client_fd.load(), "c", 1);
+      done.store(seen);
+    }
+  });
+  constexpr int kConnections = 5000;
+  constexpr size_t kSockets = 2 * kConnections;
+  for (int i = 1; i <= kConnections; ++i) {
+    const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(client, 0);
+    const int one = 1;
+    setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_in addr = Ipv4(net_.peer_ip(), port);
+    ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const int server = accept4(c.listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(server, 0);
+    client_fd.store(client);
+    round.store(i);
+    for (int w = 0; w < 8; ++w) (void)!write(server, "s", 1);
+    while (done.load() != i) {
+    }
+    close(client);
+    close(server);
+  }
+  stop.store(true);
+  writer.join();
+
+  // Every socket ends, preexisting or not; every one must also have opened.
+  ASSERT_TRUE(sink_.WaitFor([&] { return sink_.ClosesCountLocked(Self()) >= kSockets; }))
+      << sink_.ClosesCount(Self()) << " of " << kSockets << " sockets ended";
+  const size_t opens = sink_.OpensCount(Self());
+  EXPECT_EQ(opens, kSockets) << kSockets - opens
+                             << " sockets were taken for connections older than the sensor";
 }
 
 // connect(AF_UNSPEC) disconnects a socket, which can then connect again: the second connection on

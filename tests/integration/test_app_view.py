@@ -329,6 +329,7 @@ def test_grpc_and_h2c_exact_records(app):
     """gRPC (unary, server-, client- and bidi-streaming, OK and error codes) between the Go
     server and client: one record per call on each side with /loupe.lab.echo.Echo/<Method> and
     the grpc-status; h2c with curl --http2-prior-knowledge and the Go client: HTTP2 records."""
+    counters_before = app.agent.loss_counters()
     cursor = app.records.cursor()
     calls = (("unary", 20, 0), ("unary", 10, 5), ("sstream", 10, 0), ("sstream", 5, 13),
              ("cstream", 5, 0), ("cstream", 3, 3), ("bidi", 5, 0), ("bidi", 2, 7))
@@ -367,7 +368,12 @@ def test_grpc_and_h2c_exact_records(app):
     grpc = [r for r in recs if is_grpc(r)]
     for role, process in (("server", "grpcserver"), ("client", "grpcclient")):
         side = [r for r in grpc if r["role"] == role]
-        assert collections.Counter((r["path"], r["grpc_status"]) for r in side) == grpc_expected
+        got = collections.Counter((r["path"], r["grpc_status"]) for r in side)
+        if got != grpc_expected:
+            grown = {k: v - counters_before.get(k, 0) for k, v in app.agent.loss_counters().items()
+                     if v != counters_before.get(k, 0)}
+        assert got == grpc_expected, (role, grpc_expected - got, got - grpc_expected,
+                                      "counters grown:", grown)
         assert {(r["protocol"], r["method"], r["status"], r["process"]) for r in side} == {
             ("GRPC", "POST", 200, process)}
     h2 = [r for r in recs if is_h2(r)]
@@ -709,6 +715,9 @@ def test_connections_opened_before_the_agent(lab_factory, start_agent, tmp_path)
                      or (r["method"], r["path"], r["status"]) == ("POST", "/echo", 200))]
     assert wrong == []
     assert all(r["partial"] for r in recs)
+    # Each of the four connections, at both ends, was first seen mid-stream.
+    preexisting = agent.metrics()["loupe_preexisting_connections_total"]
+    assert preexisting >= 8
     per_role = collections.Counter(r["role"] for r in recs)
     print(f"\nrecords for pre-existing connections: {dict(per_role)} "
           f"(of {4 * (len(codes) + 1) + 2} requests sent after the agent started, two of them "
@@ -719,6 +728,7 @@ def test_connections_opened_before_the_agent(lab_factory, start_agent, tmp_path)
     recs = records.settle(cursor, p1, f"{p0.ip}:80",
                           lambda r: r["role"] == "server" and r["path"] == "/status/404", 1)
     assert [(key(r), r["partial"]) for r in recs] == [(("GET", "/status/404", 404), False)]
+    assert agent.metrics()["loupe_preexisting_connections_total"] == preexisting
     assert agent.stop() == 0
 
 
