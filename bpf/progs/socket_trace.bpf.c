@@ -52,6 +52,22 @@ struct {
 // Per-CPU count of process events lost because process_events was full; 1 slot.
 LOUPE_DECLARE_LOST_MAP(process_lost_map);
 
+// Sock hook: since when each traced process has been traced (bpf_ktime_get_ns() clock), written by
+// user space before it sets the process's bit and removed after it clears it. A socket the process
+// uses that was established after that saw all its calls traced: it is new, whatever its first
+// traced call finds already read (another thread's read can move copied_seq before that read's own
+// tracepoint fires). Not used with trace_all_pids, where traced_since_floor_ns alone counts.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 32768);
+  __type(key, __u32);
+  __type(value, __u64);
+} pid_since_map SEC(".maps");
+
+// When the data hooks were attached (written by user space then; until then nothing counts as
+// traced since, and only the copied_seq check applies).
+volatile __u64 traced_since_floor_ns = ~0ULL;
+
 // Which processes are traced, one bit per tgid, shared with user space through mmap (user space
 // sets and clears bits with atomic operations): with trace_all_pids a set bit is a process never
 // traced (the agent), otherwise a traced one (selected by discovery and not excluded). Every
@@ -113,6 +129,7 @@ struct {
 
 // A TCP socket established since the sensor started (sk_role_map's value).
 struct sk_role {
+  __u64 established_ns;  // bpf_ktime_get_ns() at ESTABLISHED (valid with has_seq)
   // The socket's copied_seq when it became ESTABLISHED: the receive sequence nothing had been read
   // from yet (valid with has_seq). copied_seq only moves when the application reads, in its own
   // context, so the bytes read since are copied_seq - this, whatever arrives meanwhile.
@@ -263,9 +280,13 @@ static __always_inline void trace__emit_close(const struct conn_state* state, __
 
 // A connection seen at accept/connect (role known) or at its first data call (preexisting: it
 // began before the sensor, or before the process was traced).
+// With `exclusive`, a state another CPU created meanwhile (two threads' first calls on a socket at
+// once) is kept and *created = 0; otherwise the new state replaces any old one. `created` may be
+// null.
 static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock* sk,
                                                           struct file* file, __u8 role,
-                                                          __u8 preexisting, __u64 id, __s32 fd) {
+                                                          __u8 preexisting, __u64 id, __s32 fd,
+                                                          int exclusive, int* created) {
   struct conn_state fresh = {};
   fresh.tsid = bpf_ktime_get_ns();
   fresh.tgid = id >> 32;
@@ -285,7 +306,8 @@ static __always_inline struct conn_state* trace__new_conn(__u64 key, struct sock
     else if (local >= ephemeral_port_min && remote < ephemeral_port_min)
       fresh.role = LOUPE_ROLE_CLIENT;
   }
-  bpf_map_update_elem(&conn_map, &key, &fresh, BPF_ANY);
+  const long err = bpf_map_update_elem(&conn_map, &key, &fresh, exclusive ? BPF_NOEXIST : BPF_ANY);
+  if (created) *created = err == 0;
   return bpf_map_lookup_elem(&conn_map, &key);
 }
 
@@ -409,7 +431,7 @@ static __always_inline struct conn_state* trace__rebind(struct conn_state* state
     if (state) bpf_map_delete_elem(&conn_map, &key);
     return 0;
   }
-  return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1, id, fd);
+  return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1, id, fd, 0, 0);
 }
 
 // A data call returned `ret` > 0 on `fd`: resolves the fd to a TCP socket (skipping the socket
@@ -459,7 +481,7 @@ static __noinline int trace__conn_call(__u64 id, __s32 fd, __u8 role) {
   struct sock* sk = trace__tcp_sock_of_file(file);
   if (!sk) return 0;
   const __u64 key = trace__conn_key(id >> 32, fd);
-  struct conn_state* state = trace__new_conn(key, sk, file, role, 0, id, fd);
+  struct conn_state* state = trace__new_conn(key, sk, file, role, 0, id, fd, 0, 0);
   if (state) trace__emit_open(state, id, fd);
   return 0;
 }
@@ -588,19 +610,35 @@ static __always_inline int trace__nothing_read_before(struct sock* sk, const str
   return received - unread == this_call;
 }
 
+// Since when process `tgid` has been traced (~0: not known).
+static __always_inline __u64 trace__traced_since(__u32 tgid) {
+  const __u64 floor = traced_since_floor_ns;
+  if (trace_all_pids) return floor;
+  const __u64* since = bpf_map_lookup_elem(&pid_since_map, &tgid);
+  if (!since) return ~0ULL;
+  return *since > floor ? *since : floor;
+}
+
 // Sock hook: the first data call seen on a TCP socket. The connection is new (an open event, its
-// role from sk_role_map) when it was established after the sensor started and the application had
-// read nothing from it before this call; otherwise it is preexisting: it began before the sensor,
-// or before the process was traced (a client's requests are answered, so a client that sent
-// earlier requests has read something too).
+// role from sk_role_map) when it was established after the sensor started and either after the
+// process was traced (every call on it was seen) or the application had read nothing from it
+// before this call; otherwise it is preexisting: it began before the sensor, or before the process
+// was traced and was used meanwhile (a client's requests are answered, so a client that sent
+// earlier requests has read something too). Two threads' first calls at once create one state:
+// the other's open event is not repeated.
 static __always_inline struct conn_state* trace__new_sock_conn(struct sock* sk, __u64 id, __s32 fd,
                                                                __u64 ingress_bytes) {
   const __u64 key = (__u64)sk;
   const struct sk_role* known = bpf_map_lookup_elem(&sk_role_map, &key);
   const __u8 role = known ? known->role : LOUPE_ROLE_UNKNOWN;
-  const __u8 fresh = known && trace__nothing_read_before(sk, known, ingress_bytes);
-  struct conn_state* state = trace__new_conn(key, sk, 0, role, !fresh, id, fd);
-  if (state && fresh) trace__emit_open(state, id, fd);
+  __u8 fresh = 0;
+  if (known) {
+    fresh = (known->has_seq && known->established_ns > trace__traced_since(id >> 32)) ||
+            trace__nothing_read_before(sk, known, ingress_bytes);
+  }
+  int created = 0;
+  struct conn_state* state = trace__new_conn(key, sk, 0, role, !fresh, id, fd, 1, &created);
+  if (state && fresh && created) trace__emit_open(state, id, fd);
   return state;
 }
 
@@ -733,6 +771,7 @@ int raw_tp__inet_sock_set_state(struct bpf_raw_tracepoint_args* ctx) {
     // tcp_rcv_synsent_state_process, the child's in tcp_create_openreq_child) and data is queued
     // only after; at SYN_RECV the child is still a copy of its listener.
     value.copied_seq0 = BPF_CORE_READ((struct tcp_sock*)sk, copied_seq);
+    value.established_ns = bpf_ktime_get_ns();
     value.has_seq = 1;
   }
   bpf_map_update_elem(&sk_role_map, &key, &value, BPF_ANY);

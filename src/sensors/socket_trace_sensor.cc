@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,13 @@ constexpr int kSocketIdlePollMs = 50;
 
 constexpr size_t kPidBitsWords = LOUPE_PID_BITS_WORDS;
 constexpr size_t kPidBitsBytes = kPidBitsWords * sizeof(uint64_t);
+
+// CLOCK_MONOTONIC in ns: bpf_ktime_get_ns()'s clock.
+uint64_t MonotonicNowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 }  // namespace
 namespace {
@@ -158,6 +166,8 @@ absl::Status SocketTraceSensor::Start() {
     status = skel_->Attach();
   }
   if (status.ok()) status = AttachDataHooks();
+  // Every call of a traced process is seen from here on (docs/design/socket-capture.md, Open).
+  if (status.ok()) raw->data->traced_since_floor_ns = MonotonicNowNs();
   if (!status.ok()) {
     Stop();
     std::lock_guard<std::mutex> lock(pids_mu_);
@@ -354,10 +364,19 @@ absl::Status SocketTraceSensor::SyncPidLocked(uint32_t pid) {
   // The kernel clears bits of exiting processes in the same words: atomic read-modify-writes.
   std::atomic_ref<uint64_t> word(pid_bits_[pid / 64]);
   const uint64_t bit = uint64_t{1} << (pid % 64);
+  // With discovery, when a process became traced (the sock hook's test for new connections): set
+  // before the bit, removed after it. A failed update (map full) only makes that test fall back to
+  // what was read before the first call.
+  const int since_fd = options_.trace_all_pids ? -1 : bpf_map__fd(skel_->get()->maps.pid_since_map);
   if (set) {
-    word.fetch_or(bit, std::memory_order_relaxed);
+    if (since_fd >= 0 && (word.load(std::memory_order_relaxed) & bit) == 0) {
+      const uint64_t now = MonotonicNowNs();
+      bpf_map_update_elem(since_fd, &pid, &now, BPF_ANY);
+    }
+    word.fetch_or(bit, std::memory_order_seq_cst);
   } else {
     word.fetch_and(~bit, std::memory_order_relaxed);
+    if (since_fd >= 0) bpf_map_delete_elem(since_fd, &pid);
   }
   return absl::OkStatus();
 }
