@@ -372,14 +372,18 @@ void TcInPrivateNamespace(const ProbesSkeleton& skel, HookProbeResult* result) {
     auto attachment = TcAttachment::Attach(ifindex, TcDirection::kIngress,
                                            bpf_program__fd(skel->progs.tc__probe), &created_qdisc);
     if (!attachment.ok()) {
-      Fail(result, "attaching to lo ingress (clsact) in a private network namespace",
+      Fail(result, "attaching to lo ingress (tcx or clsact) in a private network namespace",
            ErrnoFromStatus(attachment.status()), {});
     } else {
       result->available = true;
       const int send_err = SendLoopbackDatagram();
       result->fired = send_err == 0 && WaitForHit(skel, LOUPE_PROBE_TC);
-      result->detail =
-          DescribeAttachment("lo ingress (clsact) in a private network namespace", *result->fired);
+      // The way the network sensor will attach too (TcHook::kAuto).
+      result->detail = DescribeAttachment(
+          absl::StrCat("lo ingress (",
+                       (*attachment)->hook() == TcHook::kTcx ? "tcx link" : "clsact",
+                       ") in a private network namespace"),
+          *result->fired);
       if (send_err != 0) {
         absl::StrAppend(&result->detail, "; sending a datagram failed: ", ErrnoName(send_err));
       }

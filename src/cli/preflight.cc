@@ -355,7 +355,7 @@ HookPolicy PolicyFor(bpf::Hook hook) {
       return {false, "raw syscall tracepoints (lower-overhead syscall entry/exit hooks)",
               "grant CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)"};
     case bpf::Hook::kTc:
-      return {true, "network flow metrics (TC clsact programs on each interface)",
+      return {true, "network flow metrics (TC programs on each interface)",
               "grant CAP_NET_ADMIN and CAP_BPF; the kernel needs CONFIG_NET_CLS_BPF, "
               "CONFIG_NET_SCH_INGRESS (clsact)"};
     case bpf::Hook::kCgroupSkb:

@@ -1091,12 +1091,14 @@ std::vector<KeySpec> BuildSchema() {
                .env = {"LOUPE_OBSERVER_UNIX_SOCKET"},
                .doc = "Path of a unix socket also serving the Observer API; empty disables it.",
                .equivalent = "Hubble hubble-socket-path (/var/run/cilium/hubble.sock)"});
-  s.push_back({.path = "loupe.network.enable",
-               .type = ValueType::kBool,
-               .default_value = true,
-               .env = {"LOUPE_NETWORK_ENABLE"},
-               .doc = "Run the network sensor (TC clsact programs on host interfaces).",
-               .equivalent = "Hubble is always on in Cilium"});
+  s.push_back(
+      {.path = "loupe.network.enable",
+       .type = ValueType::kBool,
+       .default_value = true,
+       .env = {"LOUPE_NETWORK_ENABLE"},
+       .doc = "Run the network sensor (TC programs on host interfaces: tcx links on Linux 6.6+, "
+              "clsact filters before).",
+       .equivalent = "Hubble is always on in Cilium"});
   s.push_back({.path = "loupe.network.interfaces",
                .type = ValueType::kStringList,
                .default_value = Strings{},

@@ -189,10 +189,10 @@ absl::Status NetflowSensor::ReconcileLocked(const LinkInfo& link) {
   InterfaceAttachment att{link.ifindex, link.name, KindOf(link)};
   auto ingress = bpf::TcAttachment::Attach(link.ifindex, bpf::TcDirection::kIngress,
                                            bpf_program__fd(skel_->get()->progs.tc__ingress),
-                                           &att.created_qdisc);
+                                           &att.created_qdisc, options_.tc_hook);
   auto egress = bpf::TcAttachment::Attach(link.ifindex, bpf::TcDirection::kEgress,
                                           bpf_program__fd(skel_->get()->progs.tc__egress),
-                                          &att.created_qdisc);
+                                          &att.created_qdisc, options_.tc_hook);
   if (!ingress.ok() || !egress.ok()) {
     absl::Status err = !ingress.ok() ? ingress.status() : egress.status();
     // Release whichever direction attached, and the qdisc if we created it.
@@ -207,6 +207,14 @@ absl::Status NetflowSensor::ReconcileLocked(const LinkInfo& link) {
   }
   att.ingress = std::move(ingress).value();
   att.egress = std::move(egress).value();
+  if (!hook_logged_) {
+    hook_logged_ = true;
+    LOG_INFO("network sensor: TC programs attached {}",
+             att.ingress->hook() == bpf::TcHook::kTcx
+                 ? "as tcx links (the kernel detaches them when the agent exits)"
+                 : "as clsact filters (no tcx before Linux 6.6; a killed agent's stay until the "
+                   "next agent replaces them)");
+  }
   std::erase(failures_, link.name);
   if (up_.load()) LOG_INFO("network sensor: observing new interface {}", link.name);
   attachments_.emplace(link.ifindex, std::move(att));

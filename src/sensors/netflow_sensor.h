@@ -1,7 +1,7 @@
-// Network sensor: TC clsact programs on ingress and egress of the selected host interfaces,
-// following interfaces as they are added and removed (rtnetlink). The programs aggregate packets
-// per conntrack entry in the kernel (Cilium's monitorAggregation, see
-// docs/design/netflow-aggregation.md); the reader thread decodes their events into L3/L4 flows
+// Network sensor: TC programs (tcx links, or clsact filters before Linux 6.6) on ingress and egress
+// of the selected host interfaces, following interfaces as they are added and removed (rtnetlink).
+// The programs aggregate packets per conntrack entry in the kernel (Cilium's monitorAggregation,
+// see docs/design/netflow-aggregation.md); the reader thread decodes their events into L3/L4 flows
 // for the FlowSink (DNS packets with their payload through OnDnsPacket).
 //
 // Threads: Start/Stop on the control thread; one reader thread polls the ring buffer, one link
@@ -34,6 +34,9 @@ namespace loupe::sensors {
 struct NetflowOptions {
   std::vector<std::string> include_interfaces;  // empty: all
   std::vector<std::string> exclude_interfaces;
+  // tcx links where the kernel has them (Linux 6.6+; detached by the kernel when the agent dies,
+  // however it dies), else clsact filters. Tests force either.
+  bpf::TcHook tc_hook = bpf::TcHook::kAuto;
 };
 
 // Cilium's bpf.monitorAggregation levels ("maximum" is an alias of high).
@@ -119,6 +122,7 @@ class NetflowSensor final : public Sensor {
   std::unordered_map<int, InterfaceAttachment> attachments_;  // by ifindex
   std::unordered_map<int, InterfaceKind> kinds_;              // every link seen, by ifindex
   std::vector<std::string> failures_;
+  bool hook_logged_ = false;  // the first attachment logs how programs are attached
   std::string detail_;
 
   std::atomic<bool> up_{false};

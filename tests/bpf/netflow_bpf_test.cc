@@ -3,7 +3,10 @@
 #include <bpf/libbpf.h>
 #include <linux/tcp.h>  // tcp_info with tcpi_segs_out (glibc's is older)
 #include <linux/types.h>
+#include <net/if.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -405,6 +408,32 @@ std::string Qdiscs(const std::string& dev) {
   return out;
 }
 
+// Names of the programs attached to `dev` as tcx links in `direction` (BPF_PROG_QUERY; the
+// packaged tc and bpftool predate tcx).
+std::vector<std::string> TcxPrograms(const std::string& dev, bpf::TcDirection direction) {
+  const int ifindex = static_cast<int>(if_nametoindex(dev.c_str()));
+  std::vector<std::string> names;
+  if (ifindex == 0) return names;
+  __u32 ids[16] = {};
+  __u32 count = 16;
+  __u32 flags = 0;
+  const int type = direction == bpf::TcDirection::kIngress ? 46 : 47;  // BPF_TCX_INGRESS/EGRESS
+  if (bpf_prog_query(ifindex, static_cast<bpf_attach_type>(type), 0, &flags, ids, &count) != 0) {
+    return names;
+  }
+  for (__u32 i = 0; i < count; ++i) {
+    const int fd = bpf_prog_get_fd_by_id(ids[i]);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) names.emplace_back(info.name);
+    close(fd);
+  }
+  return names;
+}
+
+using Names = std::vector<std::string>;
+
 TEST(NetflowBpfTest, PingThroughAVethGivesOneFlowPerDirectionAndCleansUp) {
   LOUPE_REQUIRE_ROOT();
   VethPair veth;
@@ -415,7 +444,10 @@ TEST(NetflowBpfTest, PingThroughAVethGivesOneFlowPerDirectionAndCleansUp) {
     ASSERT_TRUE(sensor.Start().ok());
     EXPECT_TRUE(sensor.up());
     EXPECT_EQ(sensor.attached_interfaces(), std::vector<std::string>{veth.host_if()});
-    EXPECT_THAT(Qdiscs(veth.host_if()), HasSubstr("clsact"));
+    // tcx links (this kernel has them), no qdisc.
+    EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kIngress), Names{"tc__ingress"});
+    EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kEgress), Names{"tc__egress"});
+    EXPECT_THAT(Qdiscs(veth.host_if()), Not(HasSubstr("clsact")));
 
     ASSERT_EQ(Shell("ping -c 3 -i 0.2 -W 1 " + veth.peer_ip()), 0);
     auto icmp = [&](const RecordingSink& s) {
@@ -456,8 +488,73 @@ TEST(NetflowBpfTest, PingThroughAVethGivesOneFlowPerDirectionAndCleansUp) {
     sensor.Stop();
     EXPECT_FALSE(sensor.up());
   }
+  EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kIngress), Names{});
+  EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kEgress), Names{});
+}
+
+// Before Linux 6.6 (forced here): clsact filters, on a qdisc the sensor creates and removes.
+TEST(NetflowBpfTest, ClsactFiltersComeAndGoWithTheirQdisc) {
+  LOUPE_REQUIRE_ROOT();
+  VethPair veth;
+  metrics::Registry registry;
+  DiscardingFlowSink discard;
+  {
+    NetflowSensor sensor({{veth.host_if()}, {}, bpf::TcHook::kClsact}, {}, discard, registry);
+    ASSERT_TRUE(sensor.Start().ok());
+    EXPECT_THAT(Qdiscs(veth.host_if()), HasSubstr("clsact"));
+    std::string filters;
+    Shell("tc filter show dev " + veth.host_if() + " ingress; tc filter show dev " +
+              veth.host_if() + " egress",
+          &filters);
+    EXPECT_THAT(filters, HasSubstr("tc__ingress"));
+    EXPECT_THAT(filters, HasSubstr("tc__egress"));
+    EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kIngress), Names{});
+  }
   // The sensor created the clsact qdisc, so it removed it.
   EXPECT_THAT(Qdiscs(veth.host_if()), Not(HasSubstr("clsact")));
+}
+
+// A killed agent leaves nothing attached: the tcx links die with the process that holds them
+// (clsact filters would stay and keep running). The sensor runs in a child that is SIGKILLed.
+TEST(NetflowBpfTest, TcxLinksGoWithAKilledOwner) {
+  LOUPE_REQUIRE_ROOT();
+  VethPair veth;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    metrics::Registry registry;
+    DiscardingFlowSink discard;
+    NetflowSensor sensor({{veth.host_if()}, {}}, {}, discard, registry);
+    const char ok = sensor.Start().ok() ? '1' : '0';
+    (void)!write(ready[1], &ok, 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char ok = 0;
+  const bool got = read(ready[0], &ok, 1) == 1;
+  close(ready[0]);
+  const Names ingress = TcxPrograms(veth.host_if(), bpf::TcDirection::kIngress);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(got && ok == '1') << "the child's sensor did not start";
+  EXPECT_EQ(ingress, Names{"tc__ingress"});
+  // The kernel releases the links as the process's files close.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while ((!TcxPrograms(veth.host_if(), bpf::TcDirection::kIngress).empty() ||
+          !TcxPrograms(veth.host_if(), bpf::TcDirection::kEgress).empty()) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kIngress), Names{});
+  EXPECT_EQ(TcxPrograms(veth.host_if(), bpf::TcDirection::kEgress), Names{});
+  EXPECT_THAT(Qdiscs(veth.host_if()), Not(HasSubstr("clsact")));
+  std::string filters;
+  Shell("tc filter show dev " + veth.host_if() + " ingress", &filters);
+  EXPECT_EQ(filters, "");
 }
 
 TEST(NetflowBpfTest, FollowsInterfacesAddedAndRemovedAfterStart) {
@@ -483,10 +580,8 @@ TEST(NetflowBpfTest, FollowsInterfacesAddedAndRemovedAfterStart) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - created, 1s);
   EXPECT_EQ(sensor.attached_interfaces(), want);
-  std::string filters;
-  Shell("tc filter show dev " + a + " ingress; tc filter show dev " + b + " egress", &filters);
-  EXPECT_THAT(filters, HasSubstr("tc__ingress"));
-  EXPECT_THAT(filters, HasSubstr("tc__egress"));
+  EXPECT_EQ(TcxPrograms(a, bpf::TcDirection::kIngress), Names{"tc__ingress"});
+  EXPECT_EQ(TcxPrograms(b, bpf::TcDirection::kEgress), Names{"tc__egress"});
 
   const auto deleted = std::chrono::steady_clock::now();
   ASSERT_EQ(Shell("ip link del " + a), 0);  // removes the peer too
@@ -499,6 +594,7 @@ TEST(NetflowBpfTest, FollowsInterfacesAddedAndRemovedAfterStart) {
   EXPECT_TRUE(sensor.up());
 }
 
+// Before Linux 6.6 (forced here), a clsact qdisc that was there before stays, without our filters.
 TEST(NetflowBpfTest, KeepsAQdiscItDidNotCreate) {
   LOUPE_REQUIRE_ROOT();
   VethPair veth;
@@ -506,7 +602,7 @@ TEST(NetflowBpfTest, KeepsAQdiscItDidNotCreate) {
   metrics::Registry registry;
   DiscardingFlowSink discard;
   {
-    NetflowSensor sensor({{veth.host_if()}, {}}, {}, discard, registry);
+    NetflowSensor sensor({{veth.host_if()}, {}, bpf::TcHook::kClsact}, {}, discard, registry);
     ASSERT_TRUE(sensor.Start().ok());
     std::string filters;
     Shell("tc filter show dev " + veth.host_if() + " ingress", &filters);

@@ -31,11 +31,14 @@ def host_state() -> dict:
                 filters.append(f"{dev} {direction}: {out}")
     pinned = sorted(str(p) for p in Path("/sys/fs/bpf").rglob("*")) if Path("/sys/fs/bpf").is_dir() else []
     progs = json.loads(run(["bpftool", "-j", "prog", "show"]).stdout or "[]")
-    our_progs = sorted(p.get("name", "") for p in progs
-                       if p.get("name", "") in ("tc__ingress", "tc__egress"))
+    ours = {p["id"]: p["name"] for p in progs if p.get("name", "") in ("tc__ingress", "tc__egress")}
+    # tcx links (BPF link type 11; the packaged bpftool prints the number) holding our programs.
+    bpf_links = json.loads(run(["bpftool", "-j", "link", "show"]).stdout or "[]")
+    tcx = sorted(ours[l["prog_id"]] for l in bpf_links
+                 if l.get("type") in (11, "tcx") and l.get("prog_id") in ours)
     agents = run(["pgrep", "-f", "loupe agent"]).stdout.split()
     return {"links": names, "qdiscs": qdiscs, "filters": filters, "pinned": pinned,
-            "programs": our_progs, "agents": agents}
+            "programs": sorted(ours.values()), "tcx_links": tcx, "agents": agents}
 
 
 @pytest.fixture
@@ -154,12 +157,29 @@ def test_stop_leaves_nothing_behind(start_agent, veth_ns, sig):
     before = host_state()
     agent = start_agent()
     during = host_state()
-    # The agent really attached: our programs are loaded and the veth has its filters.
+    # The agent really attached: our programs are loaded, as tcx links (Linux 6.6+), one per
+    # direction of each observed interface (the veth and at least one other), and no filter or
+    # qdisc was added.
     assert during["programs"], "no TC programs loaded while the agent runs"
-    assert any(f.startswith(veth_ns["host_if"] + " ingress") and "tc__ingress" in f
-               for f in during["filters"]), during["filters"]
+    ingress = during["tcx_links"].count("tc__ingress")
+    assert ingress >= 2 and during["tcx_links"].count("tc__egress") == ingress, during
+    assert during["filters"] == before["filters"] and during["qdiscs"] == before["qdiscs"]
     assert agent.stop(sig) == 0
     assert "stopped cleanly" in agent.output()
+    after = wait_for(lambda: (s := host_state())["programs"] == before["programs"] and s,
+                     timeout=5, what="programs unloaded")
+    assert after == before
+
+
+def test_sigkill_leaves_nothing_attached(start_agent, veth_ns):
+    """A killed agent (SIGKILL, the OOM killer) cannot clean up: the kernel does. Its TC programs
+    are tcx links, which go with the process, so nothing stays attached or keeps running (clsact
+    filters, used before Linux 6.6, would)."""
+    before = host_state()
+    agent = start_agent()
+    assert host_state()["tcx_links"], "no tcx links while the agent runs"
+    agent.proc.kill()
+    agent.proc.wait(timeout=10)
     after = wait_for(lambda: (s := host_state())["programs"] == before["programs"] and s,
                      timeout=5, what="programs unloaded")
     assert after == before

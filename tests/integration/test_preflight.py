@@ -104,7 +104,7 @@ def test_json_exits_zero_and_has_expected_statuses(json_run):
     assert checks["btf"]["detail"].startswith("/sys/kernel/btf/vmlinux (")
     assert checks["cgroup_v2"]["detail"].startswith(cgroup2_mount())
     assert checks["tc"]["detail"] == (
-        "attached to lo ingress (clsact) in a private network namespace and fired")
+        "attached to lo ingress (tcx link) in a private network namespace and fired")
     assert "loupe_preflight_uprobe_target" in checks["uprobe"]["detail"]
 
 
