@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "src/protocols/http2/http2_parser.h"
+#include "src/protocols/http2/wire_builders_for_test.h"
 
 namespace loupe::ingest {
 namespace {
@@ -172,6 +174,46 @@ TEST(ConnManagerTest, PreexistingConnectionsAreCountedOncePerTracker) {
   h.Data(DataDirection::kEgress, kResponse, std::string::npos, -1, true, ConnRole::kUnknown);
   EXPECT_EQ(h.manager.preexisting_connections(), 1u);
   EXPECT_EQ(h.sink.requests.size(), 2u);
+}
+
+// An HTTP/2 connection joined mid-stream between two ephemeral ports (a gRPC server on 50051): the
+// sensor knows the protocol but not the role; the first HEADERS tell which side sends requests.
+TEST(ConnManagerTest, PreexistingHttp2ConnectionTakesItsRoleFromTheFirstHeaders) {
+  using protocols::http2::FrameType;
+  using protocols::http2::testing::Frame;
+  using protocols::http2::testing::Indexed;
+  constexpr uint8_t kEndHeaders = 0x4, kEndStream = 0x1;
+  Harness h;
+  const std::string ping = Frame(FrameType::kPing, 0, 0, std::string(8, '\0'));
+  const std::string request = Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 41,
+                                    Indexed(3) + Indexed(6) + Indexed(4));
+  const std::string response = Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 41, Indexed(8));
+  int64_t position[2] = {7000, 9000};
+  for (const auto& [dir, bytes] :
+       {std::pair{DataDirection::kEgress, ping}, std::pair{DataDirection::kIngress, request},
+        std::pair{DataDirection::kEgress, response}}) {
+    sensors::SocketDataEvent e;
+    e.id = h.id;
+    e.time_ns = h.now += 1000;
+    e.direction = dir;
+    e.role = ConnRole::kUnknown;
+    e.protocol = protocols::http2::kProtocolId;
+    e.preexisting = true;
+    e.tuple = Tuple();
+    e.tuple.local_port = 50051;
+    e.position = static_cast<uint64_t>(position[static_cast<int>(dir)]);
+    position[static_cast<int>(dir)] += static_cast<int64_t>(bytes.size());
+    e.original_size = static_cast<uint32_t>(bytes.size());
+    e.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    h.manager.OnData(e);
+  }
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  const telemetry::Request& r = h.sink.requests[0];
+  EXPECT_EQ(r.role, telemetry::Role::kServer);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.path, "/");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_TRUE(r.partial);
 }
 
 TEST(ConnManagerTest, UnknownProtocolIsIgnoredAndNothingIsEmitted) {

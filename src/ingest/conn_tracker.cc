@@ -38,6 +38,14 @@ void ConnTracker::EnsureParser(const sensors::SocketDataEvent& event) {
   preexisting_ = preexisting_ || event.preexisting;
   const protocols::ProtocolDescriptor* desc = nullptr;
   if (event.protocol != 0) desc = protocols::FindProtocol(event.protocol);
+  if (desc != nullptr && role_ == sensors::ConnRole::kUnknown && desc->is_request != nullptr) {
+    // Joined mid-stream with no role (HTTP/2 between two ephemeral ports): the side that sends
+    // requests is the client.
+    if (const std::optional<bool> request = desc->is_request(event.data)) {
+      const bool egress = event.direction == sensors::DataDirection::kEgress;
+      role_ = *request == egress ? sensors::ConnRole::kClient : sensors::ConnRole::kServer;
+    }
+  }
   if (desc == nullptr && !event.data.empty()) {
     // Without a role (a connection that predates the agent), the side that sends a request
     // first is the client.

@@ -737,6 +737,39 @@ def test_connections_opened_before_the_agent(lab_factory, start_agent, tmp_path)
     assert agent.stop() == 0
 
 
+def test_grpc_connection_opened_before_the_agent(lab_factory, start_agent, tmp_path):
+    """A gRPC client connection opened (and used) before the agent started: HPACK's dynamic table
+    is unknown, so the records of its later calls are partial, and never wrong: a path is the
+    called method or `*`, a grpc status is the one the server ended the call with."""
+    lab = lab_factory(pods=2, workloads={"pod0": ["grpc"]})
+    p0, p1 = lab.pods
+    addr = f"{p0.ip}:50051"
+    # 60 unary calls of 100 ms each on one connection; the agent starts after the first ones.
+    client = p1.popen([str(lab.binaries.path("grpcclient")), "unary", "-addr", addr, "-n", "60",
+                       "-code", "5", "-sleep-ms", "100"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    agent = start_agent(env=agent_env(tmp_path))
+    records = Records(agent)
+    out, _ = client.communicate(timeout=60)
+    assert client.returncode == 0, out
+    on_conn = lambda: [r for r in records.since(0) if addr in (r["local"], r["remote"])]
+    # Both ends of each call after the join (the client pod's and the server's), in by now or soon.
+    wait_for(lambda: len(on_conn()) >= 2, timeout=10, what="records of the connection")
+    time.sleep(0.5)
+    recs = on_conn()
+    print(f"\nrecords of a gRPC connection older than the agent: {len(recs)}: "
+          f"{collections.Counter((r['role'], r['path'], r['grpc_status'], r['partial']) for r in recs)}"
+          f"; counters: {agent.loss_counters()}")
+    # Both ports are ephemeral, so only the first HEADERS tell the sides' roles: without that,
+    # nothing was reported at all.
+    per_role = collections.Counter(r["role"] for r in recs)
+    assert per_role["server"] >= 5 and per_role["client"] >= 5, per_role
+    assert all(r["partial"] for r in recs)
+    assert {r["path"] for r in recs} <= {"/loupe.lab.echo.Echo/Unary", "*"}
+    assert {r["grpc_status"] for r in recs} <= {5, -1}
+    assert agent.stop() == 0
+
+
 # --- Discovery and the Observer API -------------------------------------------------------
 
 # A server that accepts connections and reads requests but never answers; it closes a connection

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -93,6 +94,10 @@ struct ProtocolDescriptor {
   // Cheap check on the first bytes a connection carried in either direction.
   bool (*infer)(std::span<const uint8_t> first_bytes, bool is_request_side);
   std::unique_ptr<ConnectionParser> (*create)(const ParserOptions& options);
+  // For a connection whose role is unknown (it predates the agent) and whose protocol is known:
+  // whether the bytes one side sent are a request (that side is the client), a response, or
+  // cannot tell (nullopt). Null: `infer` with is_request_side already tells.
+  std::optional<bool> (*is_request)(std::span<const uint8_t> bytes) = nullptr;
 };
 
 const std::vector<ProtocolDescriptor>& ProtocolRegistry();

@@ -11,7 +11,8 @@ namespace loupe::protocols {
 const std::vector<ProtocolDescriptor>& ProtocolRegistry() {
   static const std::vector<ProtocolDescriptor> kRegistry = {
       {http1::kProtocolId, "http1", &http1::InferHttp1, &http1::CreateHttp1Parser},
-      {http2::kProtocolId, "http2", &http2::InferHttp2, &http2::CreateHttp2Parser},
+      {http2::kProtocolId, "http2", &http2::InferHttp2, &http2::CreateHttp2Parser,
+       &http2::HeadersAreRequest},
   };
   return kRegistry;
 }

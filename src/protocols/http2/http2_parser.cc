@@ -40,6 +40,38 @@ bool InferHttp2(std::span<const uint8_t> first_bytes, bool is_request_side) {
   return LooksLikeHttp2(first_bytes, 1);
 }
 
+std::optional<bool> HeadersAreRequest(std::span<const uint8_t> bytes) {
+  size_t off = 0;
+  while (off + kFrameHeaderSize <= bytes.size()) {
+    const uint8_t* h = bytes.data() + off;
+    const size_t length = (size_t{h[0]} << 16) | (size_t{h[1]} << 8) | h[2];
+    const uint8_t type = h[3], flags = h[4];
+    if (length > bytes.size() - off - kFrameHeaderSize) return std::nullopt;
+    if (type == 0x1) {  // HEADERS: [pad length] [priority: 5 bytes] header block
+      size_t start = off + kFrameHeaderSize;
+      if (flags & 0x08) ++start;
+      if (flags & 0x20) start += 5;
+      if (start >= off + kFrameHeaderSize + length) return std::nullopt;
+      const uint8_t b = bytes[start];
+      // The static index of the field (or of its name): 7 bits indexed, 6 bits with incremental
+      // indexing, 4 bits without indexing or never indexed; 0 or a size update: cannot tell.
+      size_t index = 0;
+      if (b & 0x80) {
+        index = b & 0x7f;
+      } else if ((b & 0xc0) == 0x40) {
+        index = b & 0x3f;
+      } else if ((b & 0xe0) == 0x00) {
+        index = b & 0x0f;
+      }
+      if (index >= 1 && index <= 7) return true;    // :authority, :method, :path, :scheme
+      if (index >= 8 && index <= 14) return false;  // :status
+      return std::nullopt;
+    }
+    off += kFrameHeaderSize + length;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 enum class State : uint8_t {

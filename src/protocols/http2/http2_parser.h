@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "src/protocols/common/interface.h"
@@ -43,6 +44,12 @@ inline constexpr size_t kMaxStreams = 1024;
 // Request side: the connection preface or a plausible frame chain; response side: a plausible
 // frame chain (a server starts with SETTINGS).
 bool InferHttp2(std::span<const uint8_t> first_bytes, bool is_request_side);
+
+// For a connection joined mid-stream: whether the first HEADERS frame among the whole frames at
+// the start of `bytes` carries a request (its first field is :method, :scheme, :path or
+// :authority from HPACK's static table) or a response (:status); nullopt when there is none or
+// it starts otherwise. Pseudo-header fields come first, and encoders send these by static index.
+std::optional<bool> HeadersAreRequest(std::span<const uint8_t> bytes);
 
 std::unique_ptr<ConnectionParser> CreateHttp2Parser(const ParserOptions& options);
 

@@ -417,5 +417,38 @@ TEST(Http2Test, Inference) {
   EXPECT_FALSE(InferHttp2(bytes(Frame(FrameType::kContinuation, 4, 1, "x")), false));
 }
 
+TEST(Http2Test, HeadersTellRequestsFromResponses) {
+  auto bytes = [](std::string_view s) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  const std::string ping = Frame(FrameType::kPing, 0, 0, std::string(8, '\0'));
+  // :method POST first (indexed), after other frames of the same call.
+  EXPECT_EQ(HeadersAreRequest(bytes(
+                ping + Frame(FrameType::kHeaders, kFlagEndHeaders, 41, Indexed(3) + Indexed(70)))),
+            std::optional<bool>(true));
+  // :status 200 first; and a literal :path (name index 4) without indexing.
+  EXPECT_EQ(HeadersAreRequest(bytes(Frame(FrameType::kHeaders, kFlagEndHeaders, 41, Indexed(8)))),
+            std::optional<bool>(false));
+  EXPECT_EQ(HeadersAreRequest(bytes(
+                Frame(FrameType::kHeaders, kFlagEndHeaders, 3, std::string("\x04\x02/x", 4)))),
+            std::optional<bool>(true));
+  // Padded with priority: the block starts after 1 + 5 bytes.
+  EXPECT_EQ(HeadersAreRequest(bytes(Frame(FrameType::kHeaders, kFlagEndHeaders | 0x08 | 0x20, 5,
+                                          std::string("\x01"
+                                                      "\0\0\0\0\x10",
+                                                      6) +
+                                              Indexed(13) + std::string(1, '\0')))),
+            std::optional<bool>(false));
+  // No HEADERS, a header block starting with a dynamic entry or a size update, a cut frame.
+  EXPECT_EQ(HeadersAreRequest(bytes(ping + Frame(FrameType::kData, 0, 1, "abc"))), std::nullopt);
+  EXPECT_EQ(HeadersAreRequest(bytes(Frame(FrameType::kHeaders, kFlagEndHeaders, 1, Indexed(70)))),
+            std::nullopt);
+  EXPECT_EQ(HeadersAreRequest(bytes(Frame(FrameType::kHeaders, kFlagEndHeaders, 1,
+                                          std::string("\x3f\xe1\x1f", 3) + Indexed(3)))),
+            std::nullopt);
+  const std::string cut = Frame(FrameType::kHeaders, kFlagEndHeaders, 1, Indexed(3));
+  EXPECT_EQ(HeadersAreRequest(bytes(std::string_view(cut).substr(0, 9))), std::nullopt);
+}
+
 }  // namespace
 }  // namespace loupe::protocols::http2
