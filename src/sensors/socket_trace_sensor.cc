@@ -130,6 +130,10 @@ absl::Status SocketTraceSensor::Start() {
   raw->rodata->inference_attempts = options_.inference_attempts;
   raw->rodata->wakeup_bytes = options_.ring_buffer_bytes / 8;
   absl::Status status;
+  // Tracing every process, no process has its own start (the map is preallocated: 2.6 MB).
+  if (options_.trace_all_pids && bpf_map__set_max_entries(raw->maps.pid_since_map, 1) != 0) {
+    status = absl::InternalError("socket_trace: cannot size pid_since_map");
+  }
   if (bpf_map__set_max_entries(raw->maps.socket_events, options_.ring_buffer_bytes) != 0) {
     status = absl::InvalidArgumentError(
         absl::StrCat("socket_trace: ring buffer size ", options_.ring_buffer_bytes,
