@@ -1128,9 +1128,8 @@ class FirstCallRaceTest : public SocketTraceBpfTest {
  protected:
   using Calls = std::function<void(int client, int server)>;
 
-  // With `strict_preexisting` false, sockets taken for preexisting are printed, not failed on.
   void Race(int connections, int batch, bool established_untraced, const Calls& first_calls,
-            const Calls& peer, bool strict_preexisting = true) {
+            const Calls& peer) {
     cpu_set_t saved;
     ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
     if (CPU_COUNT(&saved) < 2) GTEST_SKIP() << "needs two CPUs";
@@ -1171,7 +1170,12 @@ class FirstCallRaceTest : public SocketTraceBpfTest {
     });
     int rounds = 0;
     for (int start = 0; start < connections; start += batch) {
-      if (established_untraced) sensor_->RemovePid(Self());
+      // Traced or not while the batch connects (AddPid of a traced pid keeps its start).
+      if (established_untraced) {
+        sensor_->RemovePid(Self());
+      } else {
+        ASSERT_TRUE(sensor_->AddPid(Self()).ok());
+      }
       std::vector<std::pair<int, int>> pairs;
       for (int i = start; i < std::min(connections, start + batch); ++i) {
         const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1203,12 +1207,7 @@ class FirstCallRaceTest : public SocketTraceBpfTest {
         << sink_.ClosesCount(Self()) << " of " << sockets << " sockets ended";
     // Every socket opened and closed as one connection.
     const auto [opens_alone, closes_alone] = sink_.UnpairedOpensAndCloses(Self());
-    if (strict_preexisting) {
-      EXPECT_EQ(closes_alone, 0u) << "sockets taken for connections older than the sensor";
-    } else {
-      std::printf("sockets taken for connections older than the sensor: %zu of %zu\n", closes_alone,
-                  sockets);
-    }
+    EXPECT_EQ(closes_alone, 0u) << "sockets taken for connections older than the sensor";
     EXPECT_EQ(opens_alone, 0u) << "sockets opened twice";
   }
 };
@@ -1255,11 +1254,7 @@ TEST_P(FirstCallRaceTest, ConcurrentFirstReadAndWriteKeepTheConnectionNew) {
         char byte = 0;
         while (recv(client, &byte, 1, MSG_DONTWAIT) != 1) {
         }
-      },
-      // A residual race, not understood yet: in about a third of the runs here one of the 3000
-      // client sockets still gets no open event (1-2 in every run without the "established after
-      // traced" test). Printed, so that a run shows it; the double open is asserted.
-      /*strict_preexisting=*/false);
+      });
 }
 
 // connect(AF_UNSPEC) disconnects a socket, which can then connect again: the second connection on
