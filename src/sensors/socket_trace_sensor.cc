@@ -4,7 +4,6 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include "socket_trace.skel.h"
 
 #include "absl/strings/str_cat.h"
+#include "src/base/clock.h"
 #include "src/base/logging.h"
 #include "src/base/status.h"
 #include "src/bpf/links.h"
@@ -38,13 +38,6 @@ constexpr int kSocketIdlePollMs = 50;
 
 constexpr size_t kPidBitsWords = LOUPE_PID_BITS_WORDS;
 constexpr size_t kPidBitsBytes = kPidBitsWords * sizeof(uint64_t);
-
-// CLOCK_MONOTONIC in ns: bpf_ktime_get_ns()'s clock.
-uint64_t MonotonicNowNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 namespace {
@@ -171,7 +164,8 @@ absl::Status SocketTraceSensor::Start() {
   }
   if (status.ok()) status = AttachDataHooks();
   // Every call of a traced process is seen from here on (docs/design/socket-capture.md, Open).
-  if (status.ok()) raw->data->traced_since_floor_ns = MonotonicNowNs();
+  if (status.ok())
+    raw->data->traced_since_floor_ns = static_cast<uint64_t>(RealClock::Get().NowMonotonicNs());
   if (!status.ok()) {
     Stop();
     std::lock_guard<std::mutex> lock(pids_mu_);
@@ -374,7 +368,7 @@ absl::Status SocketTraceSensor::SyncPidLocked(uint32_t pid) {
   const int since_fd = options_.trace_all_pids ? -1 : bpf_map__fd(skel_->get()->maps.pid_since_map);
   if (set) {
     if (since_fd >= 0 && (word.load(std::memory_order_relaxed) & bit) == 0) {
-      const uint64_t now = MonotonicNowNs();
+      const uint64_t now = static_cast<uint64_t>(RealClock::Get().NowMonotonicNs());
       bpf_map_update_elem(since_fd, &pid, &now, BPF_ANY);
     }
     word.fetch_or(bit, std::memory_order_seq_cst);
