@@ -421,6 +421,9 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
 //   their memory went to the new socket; the inode number tells them apart); or a connection that
 //   began before the sensor or before the process was traced. The old one ends and a preexisting
 //   one starts.
+// With no state yet, two threads' first calls on the fd can both get here: the state is created
+// only if none exists, so the second program uses the first one's instead of replacing it (the
+// first call's data would have gone to a connection that never ends).
 // Only the syscall hook calls this: the sock hook keys connections by socket and ends them when the
 // socket is destroyed.
 static __always_inline struct conn_state* trace__rebind(struct conn_state* state, __u64 key,
@@ -431,7 +434,10 @@ static __always_inline struct conn_state* trace__rebind(struct conn_state* state
     if (state) bpf_map_delete_elem(&conn_map, &key);
     return 0;
   }
-  return trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1, id, fd, 0, 0);
+  struct conn_state* now =
+      trace__new_conn(key, sk, file, LOUPE_ROLE_UNKNOWN, 1, id, fd, /*exclusive=*/!state, 0);
+  if (now && (now->file != (__u64)file || now->ino != trace__file_ino(file))) return 0;
+  return now;
 }
 
 // A data call returned `ret` > 0 on `fd`: resolves the fd to a TCP socket (skipping the socket

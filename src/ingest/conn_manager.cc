@@ -58,7 +58,12 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
                                    "agent started or before their process was selected. Parsers "
                                    "join them at the next message boundary; HTTP/2 ones are "
                                    "partial.")
-                       .WithLabels({})) {}
+                       .WithLabels({})),
+      ignored_(registry
+                   .AddCounter("loupe_ignored_connections_total",
+                               "Connections the L7 engine gave up on: their data never showed a "
+                               "known protocol, or (joined mid-stream) which side is the client.")
+                   .WithLabels({})) {}
 
 ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
   auto [it, inserted] = protocol_counters_.try_emplace(protocol);
@@ -106,7 +111,9 @@ void ConnManager::OnOpen(const sensors::SocketOpenEvent& event) {
 void ConnManager::OnData(const sensors::SocketDataEvent& event) {
   if (event.preexisting && !trackers_.contains(event.id)) preexisting_->Inc();
   Entry& entry = Get(event.id, event.time_ns);
+  const bool was_ignored = entry.tracker.state() == ConnTracker::State::kIgnored;
   entry.tracker.OnData(event);
+  if (!was_ignored && entry.tracker.state() == ConnTracker::State::kIgnored) ignored_->Inc();
   Drain(entry);
 }
 

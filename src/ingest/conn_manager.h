@@ -54,6 +54,9 @@ class ConnManager final : public sensors::SocketEventSink {
   uint64_t evictions() const { return evictions_->Value(); }
   // Connections first seen mid-stream (loupe_preexisting_connections_total).
   uint64_t preexisting_connections() const { return preexisting_->Value(); }
+  // Connections given up because their data never showed a known protocol with both roles
+  // (loupe_ignored_connections_total).
+  uint64_t ignored_connections() const { return ignored_->Value(); }
 
  private:
   struct Entry {
@@ -98,6 +101,7 @@ class ConnManager final : public sensors::SocketEventSink {
   metrics::Counter* lost_;
   metrics::Gauge* tracked_;
   metrics::Counter* preexisting_;
+  metrics::Counter* ignored_;
 };
 
 }  // namespace loupe::ingest

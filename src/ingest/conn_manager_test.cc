@@ -68,6 +68,24 @@ struct Harness {
     pos[static_cast<int>(dir)] =
         std::max<uint64_t>(pos[static_cast<int>(dir)], e.position + text.size());
   }
+  // Sends HTTP/2 `bytes` in `dir` on a connection joined mid-stream between two ephemeral ports
+  // (a gRPC server on 50051): the sensor knows the protocol, not the role.
+  void Http2Midstream(DataDirection dir, const std::string& bytes) {
+    sensors::SocketDataEvent e;
+    e.id = id;
+    e.time_ns = now += 1000;
+    e.direction = dir;
+    e.role = ConnRole::kUnknown;
+    e.protocol = protocols::http2::kProtocolId;
+    e.preexisting = true;
+    e.tuple = Tuple();
+    e.tuple.local_port = 50051;
+    e.position = pos[static_cast<int>(dir)];
+    pos[static_cast<int>(dir)] += bytes.size();
+    e.original_size = static_cast<uint32_t>(bytes.size());
+    e.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    manager.OnData(e);
+  }
   void Close() {
     sensors::SocketCloseEvent e;
     e.id = id;
@@ -176,6 +194,17 @@ TEST(ConnManagerTest, PreexistingConnectionsAreCountedOncePerTracker) {
   EXPECT_EQ(h.sink.requests.size(), 2u);
 }
 
+// The server-side record of `POST /` answered 200, partial (the HEADERS of the tests below).
+void ExpectOnePartialPostAnswered(const Harness& h) {
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  const telemetry::Request& r = h.sink.requests[0];
+  EXPECT_EQ(r.role, telemetry::Role::kServer);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.path, "/");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_TRUE(r.partial);
+}
+
 // An HTTP/2 connection joined mid-stream between two ephemeral ports (a gRPC server on 50051): the
 // sensor knows the protocol but not the role; the first HEADERS tell which side sends requests.
 TEST(ConnManagerTest, PreexistingHttp2ConnectionTakesItsRoleFromTheFirstHeaders) {
@@ -188,32 +217,51 @@ TEST(ConnManagerTest, PreexistingHttp2ConnectionTakesItsRoleFromTheFirstHeaders)
   const std::string request = Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 41,
                                     Indexed(3) + Indexed(6) + Indexed(4));
   const std::string response = Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 41, Indexed(8));
-  int64_t position[2] = {7000, 9000};
-  for (const auto& [dir, bytes] :
-       {std::pair{DataDirection::kEgress, ping}, std::pair{DataDirection::kIngress, request},
-        std::pair{DataDirection::kEgress, response}}) {
-    sensors::SocketDataEvent e;
-    e.id = h.id;
-    e.time_ns = h.now += 1000;
-    e.direction = dir;
-    e.role = ConnRole::kUnknown;
-    e.protocol = protocols::http2::kProtocolId;
-    e.preexisting = true;
-    e.tuple = Tuple();
-    e.tuple.local_port = 50051;
-    e.position = static_cast<uint64_t>(position[static_cast<int>(dir)]);
-    position[static_cast<int>(dir)] += static_cast<int64_t>(bytes.size());
-    e.original_size = static_cast<uint32_t>(bytes.size());
-    e.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    h.manager.OnData(e);
+  h.pos[0] = 7000;
+  h.pos[1] = 9000;
+  h.Http2Midstream(DataDirection::kEgress, ping);
+  h.Http2Midstream(DataDirection::kIngress, request);
+  h.Http2Midstream(DataDirection::kEgress, response);
+  ExpectOnePartialPostAnswered(h);
+}
+
+// The same, joined during a long gRPC stream: the first calls carry only DATA and WINDOW_UPDATE
+// frames, and the stream's trailers (a literal grpc-status) tell nothing either. The tracker keeps
+// looking, and the next call's HEADERS give the roles; its record comes at once, whether the
+// chunks held from before are contiguous (few calls) or not (the hold window filled).
+TEST(ConnManagerTest, PreexistingHttp2ConnectionFindsItsRoleAfterALongStream) {
+  using protocols::http2::FrameType;
+  using protocols::http2::testing::Frame;
+  using protocols::http2::testing::Indexed;
+  constexpr uint8_t kEndHeaders = 0x4, kEndStream = 0x1;
+  for (const int pairs : {5, 50, 500, 600}) {
+    SCOPED_TRACE(pairs);
+    Harness h;
+    h.pos[0] = 70000;
+    h.pos[1] = 90000;
+    for (int i = 0; i < pairs; ++i) {
+      h.Http2Midstream(DataDirection::kEgress,
+                       Frame(FrameType::kData, 0, 41, std::string(100, 'd')));
+      h.Http2Midstream(DataDirection::kIngress,
+                       Frame(FrameType::kWindowUpdate, 0, 0, std::string("\0\0\0\x64", 4)));
+    }
+    h.Http2Midstream(DataDirection::kEgress,
+                     Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 41,
+                           std::string("\x40\x0bgrpc-status\x010", 15)));
+    EXPECT_TRUE(h.sink.requests.empty());
+    h.Http2Midstream(DataDirection::kIngress, Frame(FrameType::kHeaders, kEndHeaders | kEndStream,
+                                                    43, Indexed(3) + Indexed(6) + Indexed(4)));
+    h.Http2Midstream(DataDirection::kEgress,
+                     Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 43, Indexed(8)));
+    if (pairs == 600) {
+      // The search is bounded (1024 calls): given up before the HEADERS came, and counted.
+      EXPECT_TRUE(h.sink.requests.empty());
+      EXPECT_EQ(h.manager.ignored_connections(), 1u);
+      continue;
+    }
+    EXPECT_EQ(h.manager.ignored_connections(), 0u);
+    ExpectOnePartialPostAnswered(h);
   }
-  ASSERT_EQ(h.sink.requests.size(), 1u);
-  const telemetry::Request& r = h.sink.requests[0];
-  EXPECT_EQ(r.role, telemetry::Role::kServer);
-  EXPECT_EQ(r.method, "POST");
-  EXPECT_EQ(r.path, "/");
-  EXPECT_EQ(r.status, 200u);
-  EXPECT_TRUE(r.partial);
 }
 
 TEST(ConnManagerTest, UnknownProtocolIsIgnoredAndNothingIsEmitted) {
@@ -221,6 +269,7 @@ TEST(ConnManagerTest, UnknownProtocolIsIgnoredAndNothingIsEmitted) {
   h.Open(ConnRole::kServer);
   for (int i = 0; i < 6; ++i) h.Data(DataDirection::kIngress, std::string("\x16\x03\x01\x02", 4));
   EXPECT_TRUE(h.sink.requests.empty());
+  EXPECT_EQ(h.manager.ignored_connections(), 1u);  // once, not per later event
 }
 
 TEST(ConnManagerTest, TableIsBoundedAndEvictionsCounted) {

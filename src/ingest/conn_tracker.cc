@@ -10,6 +10,10 @@ constexpr size_t kMaxHeldChunks = 16;
 constexpr size_t kMaxHeldBytes = 64 * 1024;
 // Data calls without a recognised protocol before the connection is ignored.
 constexpr int kMaxUnknownDataEvents = 4;
+// Data calls of a known protocol that can tell its roles from a message (HTTP/2 joined
+// mid-stream between two ephemeral ports) before the connection is ignored: a stream of DATA
+// frames can run for a long time before the next HEADERS frame tells.
+constexpr int kMaxRoleSearchEvents = 1024;
 
 size_t Index(sensors::DataDirection dir) { return dir == sensors::DataDirection::kEgress ? 0 : 1; }
 
@@ -64,7 +68,9 @@ void ConnTracker::EnsureParser(const sensors::SocketDataEvent& event) {
     }
   }
   if (desc == nullptr || role_ == sensors::ConnRole::kUnknown) {
-    if (++data_events_without_protocol_ >= kMaxUnknownDataEvents) {
+    const int limit = desc != nullptr && desc->is_request != nullptr ? kMaxRoleSearchEvents
+                                                                     : kMaxUnknownDataEvents;
+    if (++data_events_without_protocol_ >= limit) {
       state_ = State::kIgnored;
       ++stats_.unknown_protocol;
     }

@@ -1,12 +1,14 @@
 // Helpers for BPF tests: root check and shell commands for namespaces and links.
 #pragma once
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -29,6 +31,37 @@ inline int Shell(const std::string& cmd, std::string* out = nullptr) {
   if (out != nullptr) *out = text;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+// Saves the calling thread's CPU affinity and puts it back on destruction. Pin() confines the
+// thread to one CPU; Cpus() lists the CPUs it was allowed before.
+class ScopedAffinity {
+ public:
+  ScopedAffinity() { ok_ = sched_getaffinity(0, sizeof(saved_), &saved_) == 0; }
+  ~ScopedAffinity() {
+    if (ok_) sched_setaffinity(0, sizeof(saved_), &saved_);
+  }
+  ScopedAffinity(const ScopedAffinity&) = delete;
+  ScopedAffinity& operator=(const ScopedAffinity&) = delete;
+
+  bool ok() const { return ok_; }
+  // Up to `n` of the saved CPUs, lowest first.
+  std::vector<int> Cpus(size_t n) const {
+    std::vector<int> cpus;
+    for (int cpu = 0; ok_ && cpu < CPU_SETSIZE && cpus.size() < n; ++cpu)
+      if (CPU_ISSET(cpu, &saved_)) cpus.push_back(cpu);
+    return cpus;
+  }
+  static bool Pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0;
+  }
+
+ private:
+  cpu_set_t saved_{};
+  bool ok_ = false;
+};
 
 // A network namespace joined to the root namespace by a veth pair with IPv4 addresses on both
 // ends. Removed (with the pair) on destruction.

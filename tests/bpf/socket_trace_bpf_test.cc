@@ -66,6 +66,7 @@ namespace {
 using ::loupe::testing::Ipv4;
 using ::loupe::testing::ListenInNetns;
 using ::loupe::testing::LocalPort;
+using ::loupe::testing::ScopedAffinity;
 using ::loupe::testing::VethPair;
 using namespace std::chrono_literals;
 
@@ -151,6 +152,22 @@ class RecordingSocketSink final : public SocketEventSink, public ProcessEventSin
     for (const ConnId& id : opened) opens_alone += closed.contains(id) ? 0 : 1;
     for (const ConnId& id : closed) closes_alone += opened.contains(id) ? 0 : 1;
     return {opens_alone, closes_alone};
+  }
+  // Connections of `pid` that reported data: how many, and how many of them never closed.
+  struct DataCloseCounts {
+    size_t with_data = 0, without_close = 0;
+  };
+  DataCloseCounts ConnectionsWithDataButNoClose(uint32_t pid) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::unordered_set<ConnId, ConnIdHash> with_data, closed;
+    for (const auto& e : data_)
+      if (e.event.id.pid == pid) with_data.insert(e.event.id);
+    for (const auto& e : closes_)
+      if (e.id.pid == pid) closed.insert(e.id);
+    DataCloseCounts c;
+    c.with_data = with_data.size();
+    for (const ConnId& id : with_data) c.without_close += closed.contains(id) ? 0 : 1;
+    return c;
   }
   size_t ClosesCount(uint32_t pid) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -984,16 +1001,9 @@ std::string SockAddressOfLocalPort(uint16_t port) {
 // does at once: the test stays on one CPU).
 TEST_P(SocketTraceBpfTest, SocketMemoryReusedAfterAMissedCloseIsANewConnection) {
   LOUPE_REQUIRE_ROOT();
-  cpu_set_t saved;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
-  struct RestoreAffinity {
-    cpu_set_t set;
-    ~RestoreAffinity() { sched_setaffinity(0, sizeof(set), &set); }
-  } restore{saved};
+  ScopedAffinity affinity;
+  ASSERT_TRUE(affinity.ok());
+  ASSERT_TRUE(ScopedAffinity::Pin(sched_getcpu()));
   StartSensor();
   Conn first;
   Connect(net_, 18096, &first);
@@ -1130,23 +1140,11 @@ class FirstCallRaceTest : public SocketTraceBpfTest {
 
   void Race(int connections, int batch, bool established_untraced, const Calls& first_calls,
             const Calls& peer) {
-    cpu_set_t saved;
-    ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
-    if (CPU_COUNT(&saved) < 2) GTEST_SKIP() << "needs two CPUs";
-    std::vector<int> cpus;
-    for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 2; ++cpu)
-      if (CPU_ISSET(cpu, &saved)) cpus.push_back(cpu);
-    const auto pin = [](int cpu) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(cpu, &set);
-      return sched_setaffinity(0, sizeof(set), &set) == 0;
-    };
-    struct RestoreAffinity {
-      cpu_set_t set;
-      ~RestoreAffinity() { sched_setaffinity(0, sizeof(set), &set); }
-    } restore{saved};
-    ASSERT_TRUE(pin(cpus[0]));
+    ScopedAffinity affinity;
+    ASSERT_TRUE(affinity.ok());
+    const std::vector<int> cpus = affinity.Cpus(2);
+    if (cpus.size() < 2) GTEST_SKIP() << "needs two CPUs";
+    ASSERT_TRUE(ScopedAffinity::Pin(cpus[0]));
     SocketTraceOptions options;
     options.exclude_self = false;
     StartSensor(options, /*trace_self=*/false);
@@ -1158,7 +1156,7 @@ class FirstCallRaceTest : public SocketTraceBpfTest {
     std::atomic<int> round{0}, done{0}, client_fd{-1}, server_fd{-1};
     std::atomic<bool> stop{false};
     std::thread other([&] {
-      pin(cpus[1]);  // unpinned, it still races, less often
+      ScopedAffinity::Pin(cpus[1]);  // unpinned, it still races, less often
       for (int seen = 0;;) {
         while (round.load() == seen && !stop.load()) {
         }
@@ -1205,7 +1203,10 @@ class FirstCallRaceTest : public SocketTraceBpfTest {
     const size_t sockets = 2 * static_cast<size_t>(connections);
     ASSERT_TRUE(sink_.WaitFor([&] { return sink_.ClosesCountLocked(Self()) >= sockets; }))
         << sink_.ClosesCount(Self()) << " of " << sockets << " sockets ended";
-    // Every socket opened and closed as one connection.
+  }
+
+  // Every socket opened and closed as one connection.
+  void ExpectOneNewConnectionPerSocket() {
     const auto [opens_alone, closes_alone] = sink_.UnpairedOpensAndCloses(Self());
     EXPECT_EQ(closes_alone, 0u) << "sockets taken for connections older than the sensor";
     EXPECT_EQ(opens_alone, 0u) << "sockets opened twice";
@@ -1227,6 +1228,7 @@ TEST_P(FirstCallRaceTest, DataArrivingDuringTheFirstCallKeepsTheConnectionNew) {
   Race(
       5000, 250, /*established_untraced=*/true, [&](int, int server) { burst(server); },
       [&](int client, int) { burst(client); });
+  ExpectOneNewConnectionPerSocket();
 }
 
 // Two threads make a socket's first calls at once: one returns from a read while the other writes
@@ -1255,6 +1257,43 @@ TEST_P(FirstCallRaceTest, ConcurrentFirstReadAndWriteKeepTheConnectionNew) {
         while (recv(client, &byte, 1, MSG_DONTWAIT) != 1) {
         }
       });
+  ExpectOneNewConnectionPerSocket();
+}
+
+// The syscall hook learns connections at accept/connect; one whose accept/connect it did not see is
+// preexisting, and its first data call creates its state. Two threads make that first call at once
+// on the same fd: a write of a request and a read of the response. Both programs may find no
+// state; the connection must still be one: every connection that reported data ends with a close.
+// (Before, the second program's state replaced the first's, and
+// the first call's data went to a connection that never ended.)
+class PreexistingFdRaceTest : public FirstCallRaceTest {};
+
+TEST_P(PreexistingFdRaceTest, ConcurrentFirstCallsOnAPreexistingFdMakeOneConnection) {
+  LOUPE_REQUIRE_ROOT();
+  int i = 0;
+  Race(
+      3000, 250, /*established_untraced=*/true,
+      [&](int client, int) {
+        // The other thread's read of the response returns around when this write of the request
+        // does: when exactly varies, so the delay before the write sweeps 0-8 us.
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::nanoseconds(++i % 80 * 100);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        (void)!write(client, kRequest.data(), kRequest.size());
+      },
+      [](int client, int server) {
+        WriteAll(server, kResponse);
+        char buf[128];
+        for (size_t got = 0; got < kResponse.size();) {
+          const ssize_t n = recv(client, buf, sizeof(buf), MSG_DONTWAIT);
+          if (n > 0) got += static_cast<size_t>(n);
+        }
+      });
+  const auto [with_data, without_close] = sink_.ConnectionsWithDataButNoClose(Self());
+  EXPECT_GE(with_data, 3000u);  // at least the clients' calls were reported (HTTP/1)
+  EXPECT_EQ(without_close, 0u) << "connections whose data was reported never ended: one fd's "
+                                  "first calls were split between two connections";
 }
 
 // connect(AF_UNSPEC) disconnects a socket, which can then connect again: the second connection on
@@ -1458,6 +1497,11 @@ INSTANTIATE_TEST_SUITE_P(Hooks, SocketTraceBpfTest,
 INSTANTIATE_TEST_SUITE_P(Sock, FirstCallRaceTest, ::testing::Values(DataHook::kSockTracepoints),
                          [](const ::testing::TestParamInfo<DataHook>&) {
                            return std::string("SockTracepoints");
+                         });
+INSTANTIATE_TEST_SUITE_P(Syscall, PreexistingFdRaceTest,
+                         ::testing::Values(DataHook::kSyscallTracepoints),
+                         [](const ::testing::TestParamInfo<DataHook>&) {
+                           return std::string("SyscallExits");
                          });
 
 // kAuto on a kernel without one of the sock hook's raw tracepoints (simulated: the last one of the

@@ -1,4 +1,5 @@
-// Fuzz target: the HTTP/2 frame reader, stream tracking and gRPC stitching. Same script format as
+// Fuzz target: the HTTP/2 frame reader, stream tracking and gRPC stitching, and the HEADERS role
+// test (HeadersAreRequest) on every chunk. Same script format as
 // the HTTP/1 target: [side+flags:1][length:1][gap:1][bytes...] records after an options byte. Seeds
 // start with the connection preface so that the frame layer is reached.
 #include <cstddef>
@@ -26,6 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pos[side] += (control & 2) ? gap : 0;
     chunk.position = pos[side];
     chunk.data = {data + i, length};
+    // The role test for connections joined mid-stream reads the same bytes.
+    (void)loupe::protocols::http2::HeadersAreRequest(chunk.data);
     chunk.original_size = static_cast<uint32_t>(length + ((control & 4) ? gap * 64 : 0));
     chunk.time_ns = ++time_ns;
     pos[side] += chunk.original_size;

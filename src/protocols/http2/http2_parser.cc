@@ -65,7 +65,7 @@ std::optional<bool> HeadersAreRequest(std::span<const uint8_t> bytes) {
       }
       if (index >= 1 && index <= 7) return true;    // :authority, :method, :path, :scheme
       if (index >= 8 && index <= 14) return false;  // :status
-      return std::nullopt;
+      // Cannot tell (trailers, a dynamic entry): a later HEADERS frame may.
     }
     off += kFrameHeaderSize + length;
   }

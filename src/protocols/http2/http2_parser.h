@@ -45,10 +45,11 @@ inline constexpr size_t kMaxStreams = 1024;
 // frame chain (a server starts with SETTINGS).
 bool InferHttp2(std::span<const uint8_t> first_bytes, bool is_request_side);
 
-// For a connection joined mid-stream: whether the first HEADERS frame among the whole frames at
-// the start of `bytes` carries a request (its first field is :method, :scheme, :path or
-// :authority from HPACK's static table) or a response (:status); nullopt when there is none or
-// it starts otherwise. Pseudo-header fields come first, and encoders send these by static index.
+// For a connection joined mid-stream: whether the first telling HEADERS frame among the whole
+// frames at the start of `bytes` carries a request (its first field is :method, :scheme, :path or
+// :authority from HPACK's static table) or a response (:status). HEADERS that start otherwise
+// (trailers, a dynamic entry, a size update) are passed over; nullopt when no frame tells.
+// Pseudo-header fields come first, and encoders send these by static index.
 std::optional<bool> HeadersAreRequest(std::span<const uint8_t> bytes);
 
 std::unique_ptr<ConnectionParser> CreateHttp2Parser(const ParserOptions& options);

@@ -446,6 +446,13 @@ TEST(Http2Test, HeadersTellRequestsFromResponses) {
   EXPECT_EQ(HeadersAreRequest(bytes(Frame(FrameType::kHeaders, kFlagEndHeaders, 1,
                                           std::string("\x3f\xe1\x1f", 3) + Indexed(3)))),
             std::nullopt);
+  // Trailers (grpc-status, a literal with a new name) tell nothing; the next call's HEADERS do.
+  const std::string trailers = Frame(FrameType::kHeaders, kFlagEndHeaders | 0x1, 41,
+                                     std::string("\x40\x0bgrpc-status\x010", 15));
+  EXPECT_EQ(HeadersAreRequest(bytes(trailers)), std::nullopt);
+  EXPECT_EQ(HeadersAreRequest(bytes(trailers + Frame(FrameType::kHeaders, kFlagEndHeaders, 43,
+                                                     Indexed(3) + Indexed(70)))),
+            std::optional<bool>(true));
   const std::string cut = Frame(FrameType::kHeaders, kFlagEndHeaders, 1, Indexed(3));
   EXPECT_EQ(HeadersAreRequest(bytes(std::string_view(cut).substr(0, 9))), std::nullopt);
 }
