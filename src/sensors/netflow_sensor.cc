@@ -5,7 +5,6 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/base/clock.h"
 #include "src/base/logging.h"
 #include "src/base/strings.h"
 #include "src/bpf/ringbuf_reader.h"
@@ -409,19 +409,13 @@ loupe_packet_event FlushEvent(const loupe_ct_key& k, const loupe_ct_entry& e) {
   return ev;
 }
 
-uint64_t MonotonicNowNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 }  // namespace
 
 void NetflowSensor::Sweep(bool final) {
   if (!skel_) return;
   const int fd = bpf_map__fd(skel_->get()->maps.flow_ct_map);
   const std::vector<CtRecord> records = ReadConntrack(fd);
-  const uint64_t now = MonotonicNowNs();
+  const uint64_t now = static_cast<uint64_t>(RealClock::Get().NowMonotonicNs());
   const uint64_t idle_ns = static_cast<uint64_t>(aggregation_.idle_flush.count());
   const uint64_t timeout_ns = static_cast<uint64_t>(aggregation_.conntrack_timeout.count());
   constexpr uint64_t kFin = 0x01, kRst = 0x04;
