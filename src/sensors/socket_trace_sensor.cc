@@ -4,11 +4,13 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -38,6 +40,16 @@ constexpr int kSocketIdlePollMs = 50;
 
 constexpr size_t kPidBitsWords = LOUPE_PID_BITS_WORDS;
 constexpr size_t kPidBitsBytes = kPidBitsWords * sizeof(uint64_t);
+
+// Whether the running kernel's release is at least major.minor (false when it cannot tell).
+bool KernelAtLeast(int major, int minor) {
+  utsname uts{};
+  int have_major = 0, have_minor = 0;
+  if (uname(&uts) != 0 || std::sscanf(uts.release, "%d.%d", &have_major, &have_minor) != 2) {
+    return false;
+  }
+  return have_major > major || (have_major == major && have_minor >= minor);
+}
 
 }  // namespace
 namespace {
@@ -123,9 +135,16 @@ absl::Status SocketTraceSensor::Start() {
   raw->rodata->inference_attempts = options_.inference_attempts;
   raw->rodata->wakeup_bytes = options_.ring_buffer_bytes / 8;
   absl::Status status;
-  // Tracing every process, no process has its own start (the map is preallocated: 2.6 MB).
+  // Tracing every process, no process has its own start. Otherwise the map holds one entry per
+  // traced process: preallocated, its 32768 entries would take 2.6 MB of kernel memory whatever
+  // discovery selects. Linux 6.1 allows tracing programs hash maps that allocate on update.
   if (options_.trace_all_pids && bpf_map__set_max_entries(raw->maps.pid_since_map, 1) != 0) {
     status = absl::InternalError("socket_trace: cannot size pid_since_map");
+  }
+  if (!options_.trace_all_pids && KernelAtLeast(6, 1) &&
+      bpf_map__set_map_flags(raw->maps.pid_since_map, bpf_map__map_flags(raw->maps.pid_since_map) |
+                                                          BPF_F_NO_PREALLOC) != 0) {
+    status = absl::InternalError("socket_trace: cannot set pid_since_map's flags");
   }
   if (bpf_map__set_max_entries(raw->maps.socket_events, options_.ring_buffer_bytes) != 0) {
     status = absl::InvalidArgumentError(

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -625,6 +626,49 @@ std::vector<uint32_t> ProgramIds(const std::string& prefix) {
     close(fd);
   }
   return ids;
+}
+
+// An fd (to close) of a BPF map loaded on the host named `name`, with its info; -1 if none.
+int MapFdByName(const std::string& name, bpf_map_info* info) {
+  uint32_t id = 0;
+  while (bpf_map_get_next_id(id, &id) == 0) {
+    const int fd = bpf_map_get_fd_by_id(id);
+    if (fd < 0) continue;
+    *info = {};
+    uint32_t len = sizeof(*info);
+    if (bpf_obj_get_info_by_fd(fd, info, &len) == 0 &&
+        std::string(info->name) == name.substr(0, sizeof(info->name) - 1)) {
+      return fd;
+    }
+    close(fd);
+  }
+  return -1;
+}
+
+// With discovery (not every process traced), pid_since_map holds the traced processes' start
+// times. On Linux 6.1+ it allocates entries as processes are traced instead of preallocating all
+// 32768 (2.6 MB of kernel memory): an entry exists exactly while a process is traced.
+TEST_P(SocketTraceBpfTest, PidSinceMapHoldsOnlyTracedProcesses) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor();
+  bpf_map_info info{};
+  const int fd = MapFdByName("pid_since_map", &info);
+  ASSERT_GE(fd, 0);
+  utsname uts{};
+  ASSERT_EQ(uname(&uts), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(std::sscanf(uts.release, "%d.%d", &major, &minor), 2);
+  if (major > 6 || (major == 6 && minor >= 1)) {
+    EXPECT_NE(info.map_flags & BPF_F_NO_PREALLOC, 0u) << uts.release;
+  }
+  EXPECT_EQ(info.max_entries, 32768u);
+  const uint32_t self = Self();
+  uint64_t since = 0;
+  EXPECT_EQ(bpf_map_lookup_elem(fd, &self, &since), 0);
+  EXPECT_GT(since, 0u);
+  sensor_->RemovePid(self);
+  EXPECT_NE(bpf_map_lookup_elem(fd, &self, &since), 0);
+  close(fd);
 }
 
 // Stop detaches all 17 tracepoints (concurrently) and frees the programs: none of the programs
