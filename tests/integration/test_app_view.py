@@ -518,7 +518,7 @@ def test_server_duration_within_client_latency(app):
 APP_COUNTERS = ('loupe_parse_errors_total{protocol="http1"}',
                 'loupe_stream_resyncs_total{protocol="http1"}', "loupe_stream_gaps_total",
                 'loupe_bpf_events_lost_total{program="socket_trace"}',
-                "loupe_conn_tracker_evictions_total")
+                "loupe_conn_tracker_evictions_total", "loupe_ignored_connections_total")
 
 
 # 70 KB of headers in one write.
