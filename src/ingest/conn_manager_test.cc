@@ -247,7 +247,9 @@ TEST(ConnManagerTest, PreexistingHttp2ConnectionFindsItsRoleAfterALongStream) {
     }
     h.Http2Midstream(DataDirection::kEgress,
                      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 41,
-                           std::string("\x40\x0bgrpc-status\x010", 15)));
+                           std::string("\x40\x0bgrpc-status\x01"
+                                       "0",
+                                       15)));
     EXPECT_TRUE(h.sink.requests.empty());
     h.Http2Midstream(DataDirection::kIngress, Frame(FrameType::kHeaders, kEndHeaders | kEndStream,
                                                     43, Indexed(3) + Indexed(6) + Indexed(4)));

@@ -448,7 +448,9 @@ TEST(Http2Test, HeadersTellRequestsFromResponses) {
             std::nullopt);
   // Trailers (grpc-status, a literal with a new name) tell nothing; the next call's HEADERS do.
   const std::string trailers = Frame(FrameType::kHeaders, kFlagEndHeaders | 0x1, 41,
-                                     std::string("\x40\x0bgrpc-status\x010", 15));
+                                     std::string("\x40\x0bgrpc-status\x01"
+                                                 "0",
+                                                 15));
   EXPECT_EQ(HeadersAreRequest(bytes(trailers)), std::nullopt);
   EXPECT_EQ(HeadersAreRequest(bytes(trailers + Frame(FrameType::kHeaders, kFlagEndHeaders, 43,
                                                      Indexed(3) + Indexed(70)))),
