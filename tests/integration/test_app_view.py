@@ -770,6 +770,40 @@ def test_grpc_connection_opened_before_the_agent(lab_factory, start_agent, tmp_p
     assert agent.stop() == 0
 
 
+def test_grpc_stream_joined_midway(lab_factory, start_agent, tmp_path):
+    """The agent starts during a long server stream on a gRPC connection older than it. The
+    stream's DATA frames and its trailers tell neither side's role (both ports are ephemeral);
+    the next call's HEADERS do, so the later calls give (partial) records on both sides instead
+    of the connection being given up after its first 4 data calls."""
+    lab = lab_factory(pods=2, workloads={"pod0": ["grpc"]})
+    p0, p1 = lab.pods
+    addr = f"{p0.ip}:50051"
+    # 3 server streams of 40 messages, 100 ms apart (4 s each), one after the other on one
+    # connection; the agent starts about a second into the first.
+    client = p1.popen([str(lab.binaries.path("grpcclient")), "sstream", "-addr", addr, "-n", "3",
+                       "-count", "40", "-sleep-ms", "100", "-timeout", "30s"],
+                      stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    agent = start_agent(env=agent_env(tmp_path))
+    records = Records(agent)
+    out, _ = client.communicate(timeout=60)
+    assert client.returncode == 0, out
+    on_conn = lambda: [r for r in records.since(0) if addr in (r["local"], r["remote"])]
+    wait_for(lambda: len(on_conn()) >= 2, timeout=10, what="records of the connection")
+    time.sleep(0.5)
+    recs = on_conn()
+    print(f"\nrecords of a gRPC stream joined midway: {len(recs)}: "
+          f"{collections.Counter((r['role'], r['path'], r['grpc_status'], r['partial']) for r in recs)}"
+          f"; counters: {agent.loss_counters()}")
+    per_role = collections.Counter(r["role"] for r in recs)
+    # Calls 2 and 3 on each side (call 1 ended with trailers only); never more.
+    assert 1 <= per_role["server"] <= 2 and 1 <= per_role["client"] <= 2, per_role
+    assert all(r["partial"] for r in recs)
+    assert {r["path"] for r in recs} <= {"/loupe.lab.echo.Echo/ServerStream", "*"}
+    assert {r["grpc_status"] for r in recs} <= {0, -1}
+    assert agent.stop() == 0
+
+
 # --- Discovery and the Observer API -------------------------------------------------------
 
 # A server that accepts connections and reads requests but never answers; it closes a connection
