@@ -14,12 +14,14 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -657,6 +659,15 @@ MemlockProbeResult ProbeMemlockAccounting() {
     result.err = WEXITSTATUS(status);
   }
   return result;
+}
+
+bool KernelAtLeast(int major, int minor) {
+  utsname uts{};
+  int have_major = 0, have_minor = 0;
+  if (uname(&uts) != 0 || std::sscanf(uts.release, "%d.%d", &have_major, &have_minor) != 2) {
+    return false;
+  }
+  return have_major > major || (have_major == major && have_minor >= minor);
 }
 
 }  // namespace loupe::bpf

@@ -57,6 +57,11 @@ struct HookProbeResult {
 // Probes one hook. Never crashes; see the file comment for cleanup guarantees.
 HookProbeResult ProbeHook(Hook hook);
 
+// Whether the running kernel's release (uname) is at least major.minor; false when it cannot
+// tell. For features that cannot be probed without loading the programs that need them (e.g. hash
+// maps that allocate on update in tracing programs, Linux 6.1).
+bool KernelAtLeast(int major, int minor);
+
 // Where cgroup v2 is mounted, read from a mounts table (/proc/self/mounts format).
 struct CgroupMounts {
   // Mount point of the cgroup2 file system; empty when cgroup v2 is not mounted.

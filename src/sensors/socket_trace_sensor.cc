@@ -4,13 +4,11 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -24,6 +22,7 @@
 #include "src/base/clock.h"
 #include "src/base/logging.h"
 #include "src/base/status.h"
+#include "src/bpf/feature_probe.h"
 #include "src/bpf/links.h"
 #include "src/bpf/ringbuf_reader.h"
 #include "src/sensors/decode.h"
@@ -40,16 +39,6 @@ constexpr int kSocketIdlePollMs = 50;
 
 constexpr size_t kPidBitsWords = LOUPE_PID_BITS_WORDS;
 constexpr size_t kPidBitsBytes = kPidBitsWords * sizeof(uint64_t);
-
-// Whether the running kernel's release is at least major.minor (false when it cannot tell).
-bool KernelAtLeast(int major, int minor) {
-  utsname uts{};
-  int have_major = 0, have_minor = 0;
-  if (uname(&uts) != 0 || std::sscanf(uts.release, "%d.%d", &have_major, &have_minor) != 2) {
-    return false;
-  }
-  return have_major > major || (have_major == major && have_minor >= minor);
-}
 
 }  // namespace
 namespace {
@@ -141,7 +130,7 @@ absl::Status SocketTraceSensor::Start() {
   if (options_.trace_all_pids && bpf_map__set_max_entries(raw->maps.pid_since_map, 1) != 0) {
     status = absl::InternalError("socket_trace: cannot size pid_since_map");
   }
-  if (!options_.trace_all_pids && KernelAtLeast(6, 1) &&
+  if (!options_.trace_all_pids && bpf::KernelAtLeast(6, 1) &&
       bpf_map__set_map_flags(raw->maps.pid_since_map, bpf_map__map_flags(raw->maps.pid_since_map) |
                                                           BPF_F_NO_PREALLOC) != 0) {
     status = absl::InternalError("socket_trace: cannot set pid_since_map's flags");

@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +37,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/bpf/feature_probe.h"
 #include "src/metrics/registry.h"
 #include "src/sensors/socket_trace_sensor.h"
 #include "tests/bpf/bpf_test_util.h"
@@ -654,13 +654,7 @@ TEST_P(SocketTraceBpfTest, PidSinceMapHoldsOnlyTracedProcesses) {
   bpf_map_info info{};
   const int fd = MapFdByName("pid_since_map", &info);
   ASSERT_GE(fd, 0);
-  utsname uts{};
-  ASSERT_EQ(uname(&uts), 0);
-  int major = 0, minor = 0;
-  ASSERT_EQ(std::sscanf(uts.release, "%d.%d", &major, &minor), 2);
-  if (major > 6 || (major == 6 && minor >= 1)) {
-    EXPECT_NE(info.map_flags & BPF_F_NO_PREALLOC, 0u) << uts.release;
-  }
+  if (bpf::KernelAtLeast(6, 1)) EXPECT_NE(info.map_flags & BPF_F_NO_PREALLOC, 0u);
   EXPECT_EQ(info.max_entries, 32768u);
   const uint32_t self = Self();
   uint64_t since = 0;

@@ -737,17 +737,17 @@ def test_connections_opened_before_the_agent(lab_factory, start_agent, tmp_path)
     assert agent.stop() == 0
 
 
-def test_grpc_connection_opened_before_the_agent(lab_factory, start_agent, tmp_path):
-    """A gRPC client connection opened (and used) before the agent started: HPACK's dynamic table
-    is unknown, so the records of its later calls are partial, and never wrong: a path is the
-    called method or `*`, a grpc status is the one the server ended the call with."""
+def grpc_records_joining(lab_factory, start_agent, tmp_path, client_args: list[str],
+                         join_after_s: float, what: str):
+    """Runs the lab's grpcclient with `client_args` against the grpc workload (one connection),
+    starts the agent `join_after_s` into it, and returns (agent, the connection's records on both
+    ends once the client is done). Prints what it got."""
     lab = lab_factory(pods=2, workloads={"pod0": ["grpc"]})
     p0, p1 = lab.pods
     addr = f"{p0.ip}:50051"
-    # 60 unary calls of 100 ms each on one connection; the agent starts after the first ones.
-    client = p1.popen([str(lab.binaries.path("grpcclient")), "unary", "-addr", addr, "-n", "60",
-                       "-code", "5", "-sleep-ms", "100"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.8)
+    client = p1.popen([str(lab.binaries.path("grpcclient")), client_args[0], "-addr", addr,
+                       *client_args[1:]], stdout=subprocess.PIPE, text=True)
+    time.sleep(join_after_s)
     agent = start_agent(env=agent_env(tmp_path))
     records = Records(agent)
     out, _ = client.communicate(timeout=60)
@@ -757,9 +757,21 @@ def test_grpc_connection_opened_before_the_agent(lab_factory, start_agent, tmp_p
     wait_for(lambda: len(on_conn()) >= 2, timeout=10, what="records of the connection")
     time.sleep(0.5)
     recs = on_conn()
-    print(f"\nrecords of a gRPC connection older than the agent: {len(recs)}: "
+    print(f"\nrecords of {what}: {len(recs)}: "
           f"{collections.Counter((r['role'], r['path'], r['grpc_status'], r['partial']) for r in recs)}"
           f"; counters: {agent.loss_counters()}")
+    return agent, recs
+
+
+def test_grpc_connection_opened_before_the_agent(lab_factory, start_agent, tmp_path):
+    """A gRPC client connection opened (and used) before the agent started: HPACK's dynamic table
+    is unknown, so the records of its later calls are partial, and never wrong: a path is the
+    called method or `*`, a grpc status is the one the server ended the call with."""
+    # 60 unary calls of 100 ms each on one connection; the agent starts after the first ones.
+    agent, recs = grpc_records_joining(
+        lab_factory, start_agent, tmp_path,
+        ["unary", "-n", "60", "-code", "5", "-sleep-ms", "100"], 0.8,
+        "a gRPC connection older than the agent")
     # Both ports are ephemeral, so only the first HEADERS tell the sides' roles: without that,
     # nothing was reported at all.
     per_role = collections.Counter(r["role"] for r in recs)
@@ -775,26 +787,12 @@ def test_grpc_stream_joined_midway(lab_factory, start_agent, tmp_path):
     stream's DATA frames and its trailers tell neither side's role (both ports are ephemeral);
     the next call's HEADERS do, so the later calls give (partial) records on both sides instead
     of the connection being given up after its first 4 data calls."""
-    lab = lab_factory(pods=2, workloads={"pod0": ["grpc"]})
-    p0, p1 = lab.pods
-    addr = f"{p0.ip}:50051"
     # 3 server streams of 40 messages, 100 ms apart (4 s each), one after the other on one
     # connection; the agent starts about a second into the first.
-    client = p1.popen([str(lab.binaries.path("grpcclient")), "sstream", "-addr", addr, "-n", "3",
-                       "-count", "40", "-sleep-ms", "100", "-timeout", "30s"],
-                      stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)
-    agent = start_agent(env=agent_env(tmp_path))
-    records = Records(agent)
-    out, _ = client.communicate(timeout=60)
-    assert client.returncode == 0, out
-    on_conn = lambda: [r for r in records.since(0) if addr in (r["local"], r["remote"])]
-    wait_for(lambda: len(on_conn()) >= 2, timeout=10, what="records of the connection")
-    time.sleep(0.5)
-    recs = on_conn()
-    print(f"\nrecords of a gRPC stream joined midway: {len(recs)}: "
-          f"{collections.Counter((r['role'], r['path'], r['grpc_status'], r['partial']) for r in recs)}"
-          f"; counters: {agent.loss_counters()}")
+    agent, recs = grpc_records_joining(
+        lab_factory, start_agent, tmp_path,
+        ["sstream", "-n", "3", "-count", "40", "-sleep-ms", "100", "-timeout", "30s"], 1.0,
+        "a gRPC stream joined midway")
     per_role = collections.Counter(r["role"] for r in recs)
     # Calls 2 and 3 on each side (call 1 ended with trailers only); never more.
     assert 1 <= per_role["server"] <= 2 and 1 <= per_role["client"] <= 2, per_role
