@@ -172,6 +172,34 @@ bool ValidHttpStatusPrefix(const std::string& s) {
   return s.size() == 2 || (s[1] >= '0' && s[1] <= '9');
 }
 
+// "500-599": two status codes 100..599, the first not above the second. Sent as the fewest of
+// Hubble's exact codes and prefixes that cover the range ("5+" for 500-599; "400", "401", "41+"
+// for 400-419... ), so the filter means the same to a Hubble server.
+std::optional<std::vector<std::string>> ExpandHttpStatusRange(const std::string& s) {
+  const size_t dash = s.find('-');
+  if (dash == std::string::npos) return std::nullopt;
+  const std::string low = s.substr(0, dash);
+  const std::string high = s.substr(dash + 1);
+  if (!ValidHttpStatus(low) || !ValidHttpStatus(high)) return std::nullopt;
+  int code = std::stoi(low);
+  const int last = std::stoi(high);
+  if (code > last) return std::nullopt;
+  std::vector<std::string> out;
+  while (code <= last) {
+    if (code % 100 == 0 && code + 99 <= last) {
+      out.push_back(std::to_string(code / 100) + "+");
+      code += 100;
+    } else if (code % 10 == 0 && code + 9 <= last) {
+      out.push_back(std::to_string(code / 10) + "+");
+      code += 10;
+    } else {
+      out.push_back(std::to_string(code));
+      code += 1;
+    }
+  }
+  return out;
+}
+
 struct Namespaces {
   std::string both;  // -n
   std::string from;
@@ -472,10 +500,15 @@ absl::StatusOr<FlowFilters> BuildFlowFilters(const std::vector<FilterFlag>& flag
       if (!et.ok()) return et.status();
       t.Apply([&](auto* f) { *f->add_event_type() = *et; });
     } else if (name == "http-status") {
-      if (!ValidHttpStatus(v) && !ValidHttpStatusPrefix(v)) {
-        return BadFlag(name, v, "use a status code (404) or a prefix (5+, 40+)");
+      if (auto codes = ExpandHttpStatusRange(v)) {
+        t.Apply([&](auto* f) {
+          for (const auto& c : *codes) f->add_http_status_code(c);
+        });
+      } else if (ValidHttpStatus(v) || ValidHttpStatusPrefix(v)) {
+        t.Apply([&](auto* f) { f->add_http_status_code(v); });
+      } else {
+        return BadFlag(name, v, "use a status code (404), a prefix (5+, 40+) or a range (500-599)");
       }
-      t.Apply([&](auto* f) { f->add_http_status_code(v); });
     } else if (name == "http-method") {
       t.Apply([&](auto* f) { f->add_http_method(v); });
     } else if (name == "http-path") {

@@ -75,10 +75,32 @@ TEST(ObserveFiltersTest, PodsAndNamespaces) {
                R"("kind":"Deployment"}]})"}));
 }
 
+// The product brief's `--http-status 500-599`: a range goes out as Hubble's codes and prefixes.
+TEST(ObserveFiltersTest, HttpStatusRangesBecomeHubblePrefixes) {
+  const auto codes = [](const std::string& range) {
+    auto f = Build({"--http-status", range});
+    EXPECT_EQ(f.allowlist.size(), 1u) << range;
+    return f.allowlist.empty() ? V{}
+                               : V(f.allowlist[0].http_status_code().begin(),
+                                   f.allowlist[0].http_status_code().end());
+  };
+  EXPECT_EQ(codes("500-599"), (V{"5+"}));
+  EXPECT_EQ(codes("200-299"), (V{"2+"}));
+  EXPECT_EQ(codes("404-404"), (V{"404"}));
+  EXPECT_EQ(codes("400-419"), (V{"40+", "41+"}));
+  EXPECT_EQ(codes("498-511"), (V{"498", "499", "50+", "510", "511"}));
+  EXPECT_EQ(codes("100-599"), (V{"1+", "2+", "3+", "4+", "5+"}));
+  // Mixed with single codes and prefixes, in the order given.
+  auto f = Build({"--http-status", "404", "--http-status", "500-599"});
+  EXPECT_EQ(Json(f.allowlist), (V{R"({"http_status_code":["404","5+"]})"}));
+}
+
 TEST(ObserveFiltersTest, BadValuesNameTheFlag) {
-  for (const V& args : {V{"--verdict", "MAYBE"}, V{"--port", "70000"}, V{"--tcp-flags", "syn,xyz"},
-                        V{"--type", "bogus"}, V{"--http-status", "600"}, V{"--not"},
-                        V{"--traffic-direction", "up"}, V{"--ip-version", "v5"}}) {
+  for (const V& args :
+       {V{"--verdict", "MAYBE"}, V{"--port", "70000"}, V{"--tcp-flags", "syn,xyz"},
+        V{"--type", "bogus"}, V{"--http-status", "600"}, V{"--http-status", "599-500"},
+        V{"--http-status", "500-600"}, V{"--http-status", "5+-599"}, V{"--http-status", "500-"},
+        V{"--not"}, V{"--traffic-direction", "up"}, V{"--ip-version", "v5"}}) {
     auto f = BuildFlowFilters(ExtractFilterFlags(args));
     ASSERT_FALSE(f.ok()) << args[0];
     EXPECT_NE(std::string(f.status().message()).find(args[0]), std::string::npos) << f.status();

@@ -66,25 +66,51 @@ absl::Status CompileRegex(const char* field, const std::string& text,
   return absl::OkStatus();
 }
 
-// "404" exact, "5+" / "40+" prefix.
+// "404" exact, "5+" / "40+" prefix (Hubble's forms: the code's decimal text starts with the
+// digits), "500-599" an inclusive range (Loupe's; the product brief's `--http-status 500-599`).
 struct StatusMatcher {
   std::string prefix;
   bool exact = false;
+  bool range = false;
+  uint32_t low = 0;
+  uint32_t high = 0;
   bool Matches(uint32_t code) const {
+    if (range) return code >= low && code <= high;
     const std::string text = std::to_string(code);
     return exact ? text == prefix : text.starts_with(prefix);
   }
 };
 
+// A status code of three digits, 100..599.
+bool ParseStatusCode(std::string_view text, uint32_t* out) {
+  if (text.size() != 3 || text[0] < '1' || text[0] > '5' ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  *out = static_cast<uint32_t>((text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0'));
+  return true;
+}
+
 absl::Status ParseStatus(const std::string& text, StatusMatcher* out) {
+  const auto bad = [&] {
+    return BadValue("http_status_code", text,
+                    "use a code like 404, a prefix like 5+ or 40+, or a range like 500-599");
+  };
+  if (const size_t dash = text.find('-'); dash != std::string::npos) {
+    const std::string_view all(text);
+    if (!ParseStatusCode(all.substr(0, dash), &out->low) ||
+        !ParseStatusCode(all.substr(dash + 1), &out->high) || out->low > out->high) {
+      return bad();
+    }
+    out->range = true;
+    return absl::OkStatus();
+  }
   const bool plus = !text.empty() && text.back() == '+';
   const std::string digits = plus ? text.substr(0, text.size() - 1) : text;
   const bool digits_ok =
       !digits.empty() && digits.size() <= 3 && digits[0] >= '1' && digits[0] <= '5' &&
       std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits_ok || (!plus && digits.size() != 3) || (plus && digits.size() > 2)) {
-    return BadValue("http_status_code", text, "use a code like 404 or a prefix like 5+ or 40+");
-  }
+  if (!digits_ok || (!plus && digits.size() != 3) || (plus && digits.size() > 2)) return bad();
   out->prefix = digits;
   out->exact = !plus;
   return absl::OkStatus();

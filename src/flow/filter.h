@@ -50,7 +50,7 @@ struct FilterSpec {
     int32_t sub_type = 0;
   };
   std::vector<EventTypeFilter> event_type;    // 6
-  std::vector<std::string> http_status_code;  // 9  ("404", "5+", "40+")
+  std::vector<std::string> http_status_code;  // 9  ("404", "5+", "40+", "500-599")
   std::vector<std::string> protocol;     // 12 (tcp, udp, icmp, icmpv4, icmpv6, sctp, dns, http)
   std::vector<std::string> source_port;  // 13
   std::vector<std::string> destination_port;  // 14

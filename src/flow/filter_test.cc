@@ -175,6 +175,17 @@ TEST(FilterTest, DnsAndHttp) {
   EXPECT_TRUE(Match(http, {status}));
   status.http_status_code = {"404"};
   EXPECT_FALSE(Match(http, {status}));
+  // Ranges (inclusive): the product brief's `--http-status 500-599`.
+  status.http_status_code = {"500-599"};
+  EXPECT_TRUE(Match(http, {status}));
+  status.http_status_code = {"503-503"};
+  EXPECT_TRUE(Match(http, {status}));
+  status.http_status_code = {"400-502"};
+  EXPECT_FALSE(Match(http, {status}));
+  status.http_status_code = {"504-599"};
+  EXPECT_FALSE(Match(http, {status}));
+  status.http_status_code = {"400-499", "503"};
+  EXPECT_TRUE(Match(http, {status}));
   FilterSpec method;
   method.http_method = {"get"};
   EXPECT_TRUE(Match(http, {method}));
@@ -249,7 +260,7 @@ TEST(FilterTest, BadFiltersAreRejectedNamingFieldAndValue) {
     FilterSpec spec;
     std::string expected;
   };
-  std::vector<Case> cases(6);
+  std::vector<Case> cases(11);
   cases[0].spec.source_ip = {"300.1.1.1"};
   cases[0].expected = "invalid source_ip filter '300.1.1.1'";
   cases[1].spec.destination_ip = {"10.0.0.0/33"};
@@ -262,6 +273,12 @@ TEST(FilterTest, BadFiltersAreRejectedNamingFieldAndValue) {
   cases[4].expected = "invalid dns_query filter '(unclosed'";
   cases[5].spec.protocol = {"carrier-pigeon"};
   cases[5].expected = "known protocols";
+  // Ranges: two three-digit codes 100..599, the first not above the second.
+  const char* bad_ranges[] = {"599-500", "500-", "-599", "500-600", "50-599"};
+  for (size_t i = 0; i < std::size(bad_ranges); ++i) {
+    cases[6 + i].spec.http_status_code = {bad_ranges[i]};
+    cases[6 + i].expected = std::string("invalid http_status_code filter '") + bad_ranges[i] + "'";
+  }
   for (const auto& c : cases) {
     auto p = FlowPredicate::Compile({c.spec}, {}, {});
     ASSERT_FALSE(p.ok()) << c.expected;

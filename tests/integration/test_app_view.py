@@ -917,19 +917,22 @@ def test_discovery_by_open_port_and_observe_5xx(lab_factory, start_agent, loupe_
         ("GET", f"/status/{c}", c) for c in codes)
     assert "exe=/usr/sbin/nginx" not in agent.output()
 
-    # The Observer API: exactly the 5xx responses (server side: INGRESS).
-    def observe() -> list[dict]:
+    # The Observer API: exactly the 5xx responses (server side: INGRESS), asked for as Hubble's
+    # prefix, as the product brief's range, and as a narrower range.
+    def observe(status: str) -> list[dict]:
         r = subprocess.run([loupe_bin, "observe", "--server", observer, "--all", "--protocol",
-                            "http", "--http-status", "5+", "-o", "json"],
+                            "http", "--http-status", status, "-o", "json"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         flows = [json.loads(line)["flow"] for line in r.stdout.splitlines() if line.strip()]
         return [f for f in flows if f["IP"]["source"] in lab_ips]
-    flows = observe()
-    assert collections.Counter(
-        (f["l7"]["type"], f["traffic_direction"], f["l7"]["http"]["code"],
-         f["l7"]["http"]["url"]) for f in flows) == collections.Counter(
-        ("RESPONSE", "INGRESS", c, f"http://{p0.ip}:8080/status/{c}") for c in codes if c >= 500)
+    for status, low, high in (("5+", 500, 599), ("500-599", 500, 599), ("501-503", 501, 503)):
+        flows = observe(status)
+        assert collections.Counter(
+            (f["l7"]["type"], f["traffic_direction"], f["l7"]["http"]["code"],
+             f["l7"]["http"]["url"]) for f in flows) == collections.Counter(
+            ("RESPONSE", "INGRESS", c, f"http://{p0.ip}:8080/status/{c}")
+            for c in codes if low <= c <= high), status
 
     # A Go server started after the agent: instrumented within 1 s of its start.
     t0 = time.time()
