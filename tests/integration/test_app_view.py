@@ -597,10 +597,12 @@ def test_garbage_truncated_and_oversized_input(lab_factory, start_agent, tmp_pat
          lambda: conversation(80, b"GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\nGET /status/2"),
          {}, collections.Counter({("GET", "/status/201", 201): 1}))
     # Headers of 70 KB in one write to nginx: nginx reads 1 KiB, then 8 KiB of which 4 KiB are
-    # copied; the uncaptured bytes inside the header block drop the request (one resync), nginx
-    # answers 400 and closes; no record. (The gap counter: see the next test.)
+    # copied; the uncaptured bytes inside the header block cut it (one resync to the next
+    # message), but its start line was copied: nginx's 400 answer makes one record. (The gap
+    # counter: see the next test.)
     case("70 KB header to nginx", lambda: conversation(80, BIG_HEAD), {resyncs: 1},
-         collections.Counter(), unchecked=("loupe_stream_gaps_total",))
+         collections.Counter({("GET", "/status/202", 400): 1}),
+         unchecked=("loupe_stream_gaps_total",))
     # The same to Go, which reads 4 KiB at a time: all of it is copied and parsed, a correct
     # record.
     case("70 KB header to Go", lambda: conversation(8080, BIG_HEAD.replace(b"/202", b"/203")),
@@ -640,7 +642,8 @@ def test_garbage_truncated_and_oversized_input(lab_factory, start_agent, tmp_pat
 def test_header_truncated_by_the_copy_limit_is_a_gap(lab_factory, start_agent, tmp_path):
     """Headers of 70 KB in one write to nginx (the case of the previous test): the bytes the
     copy limit left out inside the header block are a gap per docs/metrics.md
-    (loupe_stream_gaps_total: "the copy limit inside headers")."""
+    (loupe_stream_gaps_total: "the copy limit inside headers"), and the request is still
+    recorded from its start line, with its header bytes counted up to the end of the cut."""
     lab = lab_factory(pods=2, workloads={"pod0": ["nginx"]})
     p0, p1 = lab.pods
     agent = start_agent(env=agent_env(tmp_path, BEYLA_OPEN_PORT="80"))
@@ -660,8 +663,11 @@ def test_header_truncated_by_the_copy_limit_is_a_gap(lab_factory, start_agent, t
         sock.close()
     assert reply.startswith(b"HTTP/1.1 400 "), reply[:100]
     recs = records.settle(cursor, p1, f"{p0.ip}:80",
-                          lambda r: r["role"] == "server" and r["local"].startswith(p0.ip), 0)
-    assert recs == []
+                          lambda r: r["role"] == "server" and r["local"].startswith(p0.ip), 1)
+    assert [key(r) for r in recs] == [("GET", "/status/202", 400)]
+    # nginx read 1 KiB, then 8 KiB of which 4 KiB were copied: 9 KiB of header bytes seen.
+    assert 4096 < recs[0]["request_header_bytes"] < len(BIG_HEAD), recs[0]
+    assert not recs[0]["partial"]
     after = counters(agent)
     assert agent.health()["http_status"] == 200
     assert after["loupe_stream_gaps_total"] - before["loupe_stream_gaps_total"] == 1

@@ -368,10 +368,16 @@ TEST(H2cUpgradeTest, RandomSplitsGapsAndTimersStayBoundedAndNeverInventRequests)
     ASSERT_LE(c.requests.size(), 3u) << round;
     for (const Request& r : c.requests) {
       if (r.protocol == Protocol::kHttp1) {
-        // Only the upgrading request, timed out before the server's 101 was seen.
-        ASSERT_GT(options.request_timeout_ns, 0) << round;
-        ASSERT_EQ(r.status, 408u) << round;
+        // Only the upgrading request: timed out before the server's 101 was seen, or answered by
+        // a 101 whose head was cut (where the HTTP/2 bytes start is then unknown, so the
+        // connection is reported up to the switch, as a WebSocket upgrade is).
         ASSERT_EQ(r.path, "/") << round;
+        if (r.status == 101) {
+          ASSERT_TRUE(damage) << round;
+          continue;
+        }
+        ASSERT_GT(options.request_timeout_ns, 0) << round << " " << r.status;
+        ASSERT_EQ(r.status, 408u) << round;
         continue;
       }
       ASSERT_EQ(r.protocol, Protocol::kHttp2) << round;

@@ -523,6 +523,9 @@ class Http1Parser final : public ConnectionParser {
   void OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_t end_pos);
   void EndMessage(Side& s, int64_t time_ns, uint64_t end_pos);
   void DropPartial(Side& s, int64_t time_ns);
+  // A header block in s.buf was cut by `gap_length` bytes the kernel did not copy. Reports the
+  // message from its complete lines when its start line is among them; false otherwise.
+  bool RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns);
   void EnterResync(Side& s);
   PendingRequest& PushPending();
   void CompleteResponse();
@@ -1075,6 +1078,49 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
   Stitch();
 }
 
+// Headers larger than the copy limit (big cookies or tokens, long Content-Security-Policy or
+// Link headers) are what cuts a header block in practice. Their start line (method, target and
+// version, or the status) and the lines before the cut are known, which is what a record needs;
+// the end of the block, the body's framing and the fields after the cut (Host, traceparent) are
+// not. The message is reported from what was copied, with its header bytes counted up to the end
+// of the gap, and the side resyncs at the next message start. A response ends at the call that
+// carried its head (Beyla's end of a response, too); a request's body size is its Content-Length
+// when that line was copied.
+bool Http1Parser::RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns) {
+  const std::string_view buf(s.buf);
+  const size_t last_nl = buf.rfind('\n');
+  if (last_nl == std::string_view::npos) return false;  // the start line itself was cut
+  const std::string_view lines = buf.substr(0, last_nl + 1);
+  MessageHead h;
+  const ParseState parsed =
+      s.is_request ? ParseRequestHead(lines, &h) : ParseResponseHead(lines, &h);
+  if (parsed != ParseState::kSuccess) return false;
+  h.header_bytes = buf.size() + gap_length;
+  h.upgrade_h2c = false;  // the upgrade's framing cannot be followed
+  s.msg_start_ns = s.buf_time_ns;
+  if (s.is_request) {
+    OnHead(s, h, time_ns, s.data_end_pos + gap_length);
+    return true;
+  }
+  const PendingRequest* request = early_.empty() && !pending_.empty() ? &pending_.front() : nullptr;
+  const bool tunnel =
+      h.status == 101 || (request != nullptr && request->is_connect && h.status / 100 == 2);
+  if (tunnel || (h.status >= 100 && h.status < 200)) {
+    // A tunnel stops HTTP/1 parsing, an interim response has a final one after it: as usual.
+    OnHead(s, h, time_ns, s.data_end_pos + gap_length);
+    return true;
+  }
+  ExpireRequests(s.msg_start_ns, /*response_starting=*/true);
+  s.response = CompletedResponse{};
+  s.response.status = h.status;
+  s.response.start_ns = s.msg_start_ns;
+  s.response.end_ns = time_ns;
+  s.response.header_bytes = h.header_bytes;
+  s.response.body_bytes = h.content_length > 0 ? static_cast<uint64_t>(h.content_length) : 0;
+  CompleteResponse();
+  return true;
+}
+
 void Http1Parser::CompleteResponse() {
   if (early_.size() == kMaxEarlyResponses) {
     if (!early_.front().lost) ++stats_.unmatched;
@@ -1163,6 +1209,16 @@ void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns)
       if (s.buf.empty()) {
         // At a message boundary: the gap hides the start of the next message.
         ++stats_.gaps;
+        EnterResync(s);
+        return;
+      }
+      if (RecoverCutHead(s, length, time_ns)) {
+        ++stats_.gaps;
+        s.buf.clear();
+        s.scan_from = 0;
+        if (s.state == State::kUpgraded) return;
+        // Where the cut block ends, and so where its body ends, is not known.
+        s.state = State::kHeaders;
         EnterResync(s);
         return;
       }

@@ -359,7 +359,7 @@ TEST(Http1Test, PositionJumpInsideBodyIsNotAnError) {
   EXPECT_EQ(c.stats().resyncs, 0u);
 }
 
-TEST(Http1Test, GapInHeadersDropsMessageAndKeepsPairing) {
+TEST(Http1Test, GapInHeadersKeepsTheMessageFromItsStartLineAndThePairing) {
   Conn c;
   c.Req("GET /first HTTP/1.1\r\nHost: a\r\n", 1);
   c.SkipReq(40);  // the rest of /first's headers is lost
@@ -367,11 +367,104 @@ TEST(Http1Test, GapInHeadersDropsMessageAndKeepsPairing) {
   c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3);  // answers /first
   c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);
   const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].path, "/first");
+  EXPECT_EQ(out[0].host, "a");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[1].path, "/second");
+  EXPECT_EQ(out[1].status, 201u);
+  EXPECT_EQ(c.stats().resyncs, 1u);
+  EXPECT_EQ(c.stats().gaps, 1u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+}
+
+TEST(Http1Test, GapInTheStartLineDropsMessageAndKeepsPairing) {
+  Conn c;
+  c.Req("GET /first-with-a-very-long", 1);
+  c.SkipReq(40);  // the rest of the target, and the headers
+  c.Req("GET /second HTTP/1.1\r\n\r\n", 2);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3);  // answers /first...
+  c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);
+  const auto out = c.Take();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].path, "/second");
   EXPECT_EQ(out[0].status, 201u);
   EXPECT_EQ(c.stats().resyncs, 1u);
   EXPECT_EQ(c.stats().unmatched, 1u);
+}
+
+// Headers larger than the copy limit: the kernel copies the first 4 KiB of a call that moved
+// more. The request is still reported, from its start line and the lines before the cut.
+TEST(Http1Test, RequestHeadLargerThanTheCopyIsReported) {
+  Conn c;
+  const std::string cookie = "Cookie: session=" + std::string(6000, 'c') + "\r\n";
+  const std::string big =
+      "POST /login?next=%2F HTTP/1.1\r\nHost: shop.local\r\n"
+      "Content-Length: 5\r\n" +
+      cookie +
+      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+      "\r\n\r\nhello";
+  c.Req(std::string_view(big).substr(0, 4096), 10, static_cast<uint32_t>(big.size()));
+  c.Resp("HTTP/1.1 303 See Other\r\nContent-Length: 0\r\n\r\n", 20);
+  c.Req("GET /next HTTP/1.1\r\nHost: shop.local\r\n\r\n", 30);
+  c.Resp(kOk, 40);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].method, "POST");
+  EXPECT_EQ(out[0].path, "/login");
+  EXPECT_EQ(out[0].version, "HTTP/1.1");
+  EXPECT_EQ(out[0].host, "shop.local");
+  EXPECT_EQ(out[0].status, 303u);
+  EXPECT_EQ(out[0].start_ns, 10);
+  EXPECT_EQ(out[0].end_ns, 20);
+  EXPECT_EQ(out[0].request_header_bytes, big.size());  // up to the end of the cut call
+  EXPECT_EQ(out[0].request_body_bytes, 5u);            // its Content-Length was copied
+  EXPECT_TRUE(out[0].trace.trace_id.empty());          // traceparent came after the cut
+  EXPECT_EQ(out[1].path, "/next");
+  EXPECT_EQ(out[1].status, 200u);
+  EXPECT_EQ(c.stats().gaps, 1u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+  EXPECT_EQ(c.stats().invalid, 0u);
+}
+
+// The same on the response side: a server's large header block (the client reads it in one call,
+// or the server writes it in one). The response ends at the call that carried its head.
+TEST(Http1Test, ResponseHeadLargerThanTheCopyIsReported) {
+  Conn c;
+  c.Req("GET /page HTTP/1.1\r\nHost: a\r\n\r\n", 10);
+  const std::string big =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Security-Policy: " + std::string(9000, 'p') +
+      "\r\n\r\nok";
+  c.Resp(std::string_view(big).substr(0, 4096), 20, static_cast<uint32_t>(big.size()));
+  // The next exchange on the connection pairs as usual.
+  c.Req("GET /b HTTP/1.1\r\n\r\n", 30);
+  c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 40);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].path, "/page");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].start_ns, 10);
+  EXPECT_EQ(out[0].end_ns, 20);
+  EXPECT_EQ(out[0].response_header_bytes, big.size());
+  EXPECT_EQ(out[0].response_body_bytes, 2u);
+  EXPECT_EQ(out[1].path, "/b");
+  EXPECT_EQ(out[1].status, 404u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+}
+
+// A cut interim response (103 Early Hints with many Link headers) is not the answer: the final
+// response after it is.
+TEST(Http1Test, CutInterimResponseWaitsForTheFinalOne) {
+  Conn c;
+  c.Req("GET / HTTP/1.1\r\n\r\n", 10);
+  const std::string hints =
+      "HTTP/1.1 103 Early Hints\r\nLink: " + std::string(8000, 'l') + "\r\n\r\n";
+  c.Resp(std::string_view(hints).substr(0, 4096), 20, static_cast<uint32_t>(hints.size()));
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 30);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].end_ns, 30);
 }
 
 TEST(Http1Test, GapInChunkFramingDropsResponse) {
@@ -598,8 +691,8 @@ TEST(Http1Test, ReusedSlotsDoNotLeakFields) {
       "POST /a HTTP/1.1\r\nHost: first.example\r\nContent-Length: 3\r\ntraceparent: "
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\nabc",
       1);
-  c.Resp("HTTP/1.1 200 OK\r\nContent-", 2);
-  c.SkipResp(100);  // bytes lost inside the response head: the response is dropped
+  c.Resp("HTTP/1.1 200", 2);
+  c.SkipResp(100);  // bytes lost inside the status line: the response is dropped
   int64_t t = 3;
   for (int i = 0; i < 9; ++i) {
     c.Req("GET /b HTTP/1.1\r\n\r\n", t++);
