@@ -603,6 +603,14 @@ def test_garbage_truncated_and_oversized_input(lab_factory, start_agent, tmp_pat
     case("70 KB header to nginx", lambda: conversation(80, BIG_HEAD), {resyncs: 1},
          collections.Counter({("GET", "/status/202", 400): 1}),
          unchecked=("loupe_stream_gaps_total",))
+    # A 7 KB cookie (within nginx's 8 KiB header line limit): nginx reads 1 KiB, then the rest in
+    # one call of which 4 KiB are copied. The cut header block is still a record, with nginx's
+    # real answer.
+    cookie_head = (b"GET /status/201 HTTP/1.1\r\nHost: x\r\nCookie: s=" + b"c" * 7000 +
+                   b"\r\nAccept: */*\r\n\r\n")
+    case("7 KB cookie to nginx", lambda: conversation(80, cookie_head),
+         {resyncs: 1, "loupe_stream_gaps_total": 1},
+         collections.Counter({("GET", "/status/201", 201): 1}))
     # The same to Go, which reads 4 KiB at a time: all of it is copied and parsed, a correct
     # record.
     case("70 KB header to Go", lambda: conversation(8080, BIG_HEAD.replace(b"/202", b"/203")),
