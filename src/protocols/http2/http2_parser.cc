@@ -219,7 +219,10 @@ class Http2Parser final : public UpgradedHttp2Parser {
   void HandleFrame(Side& s, std::span<const uint8_t> payload, int64_t time_ns);
   void StartBlock(Side& s, std::span<const uint8_t> fragment, bool is_push, int64_t time_ns);
   void DecodeBlock(Side& s, std::span<const uint8_t> block, int64_t time_ns);
-  void OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t time_ns);
+  // `synced`: the decoder was in step with the encoder when the block began.
+  void OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t time_ns, bool synced);
+  // A gap cut the header block being read: reports its stream from the fields before the cut.
+  void RecoverCutBlock(Side& s, int64_t time_ns);
   Stream* GetStream(uint32_t id, bool create);
   void Reset(uint32_t id, uint32_t error_code, int64_t time_ns);
   void TryComplete(uint32_t id);
@@ -280,13 +283,74 @@ void Http2Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
         return;
       }
       break;
+    case State::kPayload:
+      RecoverCutBlock(s, time_ns);
+      break;
     case State::kPreface:
     case State::kFrameHeader:
-    case State::kPayload:
       break;
   }
   ++stats_.gaps;
   Desync(s);
+}
+
+// A header block larger than the copy limit in one call (a big cookie or token, a long
+// Content-Security-Policy): the fields before the cut are known, and the pseudo-header fields
+// come first (RFC 9113 §8.3), so a request's method and path, or a response's status, usually
+// are. The stream is reported from them, with the frame's announced length as its header bytes;
+// the side then loses HPACK step as before (later streams on the connection are partial). A cut
+// request counts as complete (its END_STREAM may never be seen again), a cut response ends at the
+// call that carried its head, as in HTTP/1.
+void Http2Parser::RecoverCutBlock(Side& s, int64_t time_ns) {
+  const FrameHeader& h = s.frame;
+  const auto type = static_cast<FrameType>(h.type);
+  std::string block;
+  uint64_t block_bytes = 0;
+  if (type == FrameType::kHeaders && !s.in_block) {
+    std::span<const uint8_t> fragment(reinterpret_cast<const uint8_t*>(s.payload.data()),
+                                      s.payload.size());
+    // Only the front of the payload is here: skip the pad length and the priority fields; the
+    // padding at the end was not reached.
+    const size_t skip = ((h.flags & kFlagPadded) ? 1 : 0) + ((h.flags & kFlagPriority) ? 5 : 0);
+    if (fragment.size() <= skip) return;
+    fragment = fragment.subspan(skip);
+    block.assign(reinterpret_cast<const char*>(fragment.data()), fragment.size());
+    block_bytes = h.length;
+    s.block_stream = h.stream_id;
+    s.block_is_push = false;
+    s.block_end_stream = (h.flags & kFlagEndStream) != 0;
+    s.block_start_ns = s.frame_start_ns;
+  } else if (type == FrameType::kContinuation && s.in_block && h.stream_id == s.block_stream &&
+             !s.block_is_push) {
+    block_bytes = s.block.size() + h.length;
+    block = std::move(s.block);
+    block.append(s.payload);
+  } else {
+    return;
+  }
+  const bool synced = s.decoder.synced();
+  size_t count = 0;
+  // Fails at the cut (and leaves the decoder unsynced); the fields before it are kept.
+  s.decoder.Decode({reinterpret_cast<const uint8_t*>(block.data()), block.size()}, &s.fields,
+                   &count);
+  const auto has = [&](std::string_view name) {
+    for (size_t i = 0; i < count; ++i) {
+      if (s.fields[i].known && s.fields[i].name == name) return true;
+    }
+    return false;
+  };
+  if (s.is_request ? !(has(":method") && has(":path")) : !has(":status")) return;
+  const uint32_t id = s.block_stream;
+  OnHeaders(s, count, block_bytes, time_ns, synced);
+  Stream* st = GetStream(id, false);
+  if (st == nullptr) return;  // a server push, or an interim response
+  if (s.is_request) {
+    st->request_done = true;
+  } else if (st->response_headers_seen && !st->response_done) {
+    st->response_done = true;
+    st->end_ns = time_ns;
+  }
+  TryComplete(id);
 }
 
 bool Http2Parser::StartFrame(Side& s, int64_t time_ns) {
@@ -534,7 +598,7 @@ void Http2Parser::DecodeBlock(Side& s, std::span<const uint8_t> block, int64_t t
     return;
   }
   if (s.block_is_push) return;
-  OnHeaders(s, count, block.size(), time_ns);
+  OnHeaders(s, count, block.size(), time_ns, s.decoder.synced());
 }
 
 Stream* Http2Parser::GetStream(uint32_t id, bool create) {
@@ -555,7 +619,8 @@ Stream* Http2Parser::GetStream(uint32_t id, bool create) {
   return &streams_[id];
 }
 
-void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t time_ns) {
+void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t time_ns,
+                            bool synced) {
   const uint32_t id = s.block_stream;
   // Client-initiated streams are odd; even ones are server pushes, which we do not report.
   if (id % 2 == 0) return;
@@ -588,7 +653,7 @@ void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t
     }
     if (st->method.empty()) st->method = "*";
     if (st->path.empty()) st->path = "*";
-    if (unknown || !s.decoder.synced()) st->partial = true;
+    if (unknown || !synced) st->partial = true;
     if (s.block_end_stream) st->request_done = true;
     TryComplete(id);
     return;
@@ -622,7 +687,7 @@ void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t
       st->content_type = f.value;
     }
   }
-  if (unknown || !s.decoder.synced() || st->status == 0) st->partial = true;
+  if (unknown || !synced || st->status == 0) st->partial = true;
   if (s.block_end_stream) {
     st->response_done = true;
     st->end_ns = time_ns;

@@ -381,6 +381,99 @@ TEST(Http2Test, TruncatedDataIsSkippedGapInHeadersResyncs) {
   EXPECT_EQ(c.stats().resyncs, 1u);
 }
 
+// A request header block larger than the copy limit (a big cookie): the kernel copied the first
+// 4 KiB of the call. The stream is reported from the fields before the cut; later streams on the
+// connection are partial (the request side lost HPACK step), never wrong.
+TEST(Http2Test, CutRequestHeaderBlockIsReportedFromItsPseudoHeaders) {
+  Conn c;
+  // :method GET (2), :scheme http (6), :path, :authority, then an 8 KB cookie; PADDED and
+  // PRIORITY, whose fields come before the block.
+  const std::string block = Indexed(2) + Indexed(6) + Incremental(4, "/account/orders") +
+                            Incremental(1, "shop.local") +
+                            Incremental(32, std::string(8000, 'c'));  // cookie (32)
+  std::string payload = std::string(1, '\x02') + std::string(5, '\0') + block + "pp";
+  const std::string client =
+      std::string(kConnectionPreface) + Settings({}) +
+      Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream | kFlagPadded | kFlagPriority, 1,
+            payload);
+  c.Req(std::string_view(client).substr(0, 4096), 10, static_cast<uint32_t>(client.size()));
+  c.Resp(Settings({}) + Frame(FrameType::kHeaders, kFlagEndHeaders, 1, Indexed(8)), 20);
+  c.Resp(Frame(FrameType::kData, kFlagEndStream, 1, "hello"), 30);
+  // The next request references the dynamic table the cut left unknown.
+  c.Req(Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 3,
+              Indexed(2) + Indexed(6) + Indexed(64) + Indexed(63)),
+        40);
+  c.Resp(Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 3, Indexed(13)), 50);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].method, "GET");
+  EXPECT_EQ(out[0].path, "/account/orders");
+  EXPECT_EQ(out[0].host, "shop.local");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].start_ns, 10);
+  EXPECT_EQ(out[0].end_ns, 30);
+  EXPECT_EQ(out[0].request_header_bytes, payload.size());
+  EXPECT_EQ(out[0].response_body_bytes, 5u);
+  EXPECT_FALSE(out[0].partial);
+  EXPECT_EQ(out[1].path, "*");  // its :path was a dynamic entry the agent never saw
+  EXPECT_EQ(out[1].status, 404u);
+  EXPECT_TRUE(out[1].partial);
+  EXPECT_EQ(c.stats().gaps, 1u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+}
+
+// The same on the response side, and across CONTINUATION: the status was copied, the response
+// ends at the call that carried its head.
+TEST(Http2Test, CutResponseHeaderBlockIsReportedFromItsStatus) {
+  Conn c;
+  c.Req(std::string(kConnectionPreface) +
+            Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1,
+                  Indexed(2) + Indexed(6) + Incremental(4, "/page") + Incremental(1, "a")),
+        10);
+  const std::string server =
+      Frame(FrameType::kHeaders, 0, 1, Indexed(8) + Incremental(31, "text/html")) +
+      Frame(FrameType::kContinuation, kFlagEndHeaders, 1,
+            LiteralNew("content-security-policy", std::string(9000, 'p'))) +
+      Frame(FrameType::kData, kFlagEndStream, 1, "<html>");
+  c.Resp(std::string_view(server).substr(0, 4096), 20, static_cast<uint32_t>(server.size()));
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, "/page");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].end_ns, 20);
+  EXPECT_FALSE(out[0].partial);
+  EXPECT_EQ(c.stats().gaps, 1u);
+}
+
+// A block cut before its pseudo-headers are complete gives nothing (as before), and a cut
+// interim response (103) is not taken for the final one.
+TEST(Http2Test, CutBlockWithoutPseudoHeadersIsDropped) {
+  Conn c;
+  const std::string client =
+      std::string(kConnectionPreface) +
+      Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1,
+            Indexed(2) + Indexed(6) + Incremental(4, "/" + std::string(8000, 'x')));
+  c.Req(std::string_view(client).substr(0, 4096), 10, static_cast<uint32_t>(client.size()));
+  c.Resp(Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1, Indexed(8)), 20);
+  EXPECT_TRUE(c.Take().empty());
+  EXPECT_EQ(c.stats().unmatched, 0u);  // not yet: the stream waits for its request until closed
+
+  Conn d;
+  d.Req(std::string(kConnectionPreface) +
+            Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1,
+                  Indexed(2) + Indexed(6) + Incremental(4, "/") + Incremental(1, "a")),
+        10);
+  const std::string hints =
+      Frame(FrameType::kHeaders, kFlagEndHeaders, 1,
+            Incremental(8, "103") + LiteralNew("link", std::string(8000, 'l')));
+  d.Resp(std::string_view(hints).substr(0, 4096), 20, static_cast<uint32_t>(hints.size()));
+  d.Resp(Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1, Indexed(8)), 30);
+  const auto out = d.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].end_ns, 30);
+}
+
 TEST(Http2Test, GarbageNeverCrashesAndIsBounded) {
   Conn c;
   std::string garbage;

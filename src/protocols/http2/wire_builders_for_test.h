@@ -31,7 +31,21 @@ inline std::string Str(std::string_view s, bool huffman = false) {
     body.clear();
     HuffmanEncode(s, &body);
   }
-  std::string out(1, static_cast<char>((huffman ? 0x80 : 0) | body.size()));
+  // The length as an HPACK integer with a 7-bit prefix (RFC 7541 §5.1).
+  const int flag = huffman ? 0x80 : 0;
+  std::string out;
+  if (body.size() < 127) {
+    out.push_back(static_cast<char>(flag | static_cast<int>(body.size())));
+  } else {
+    out.push_back(static_cast<char>(flag | 127));
+    for (size_t rest = body.size() - 127;; rest >>= 7) {
+      if (rest < 128) {
+        out.push_back(static_cast<char>(rest));
+        break;
+      }
+      out.push_back(static_cast<char>(0x80 | (rest & 0x7f)));
+    }
+  }
   return out + body;
 }
 inline std::string Indexed(int index) { return std::string(1, static_cast<char>(0x80 | index)); }
