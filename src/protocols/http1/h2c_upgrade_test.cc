@@ -289,6 +289,21 @@ TEST(H2cUpgradeTest, BytesSentBeforeADeclinedUpgradeIsAnsweredAreHttp1) {
                 Protocol::kHttp1, "HTTP/1.1");
 }
 
+TEST(H2cUpgradeTest, ADeclinedUpgradeAnsweredWithACutHeadReleasesTheHeldBytes) {
+  // The same when the answer's header block is larger than the copy: the cut 200 still says the
+  // upgrade was declined.
+  SwitchingConn c;
+  c.Req(UpgradeRequest(), 100);
+  c.Req("GET /status/404 HTTP/1.1\r\nHost: gohttp:8080\r\n\r\n", 150);
+  const std::string big =
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Big: " + std::string(8000, 'b') +
+      "\r\n\r\ngohttp ok\n";
+  c.Resp(std::string_view(big).substr(0, 4096), 200, static_cast<uint32_t>(big.size()));
+  c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 400);
+  ExpectRecords(c.requests, {{"GET", "/", 200, 100, 200}, {"GET", "/status/404", 404, 150, 400}},
+                Protocol::kHttp1, "HTTP/1.1");
+}
+
 TEST(H2cUpgradeTest, HeldBytesAreBounded) {
   // Megabytes after an unanswered upgrade request: holding stops at the buffer bound (counted)
   // and the side resyncs as HTTP/1.

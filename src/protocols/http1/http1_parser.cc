@@ -1117,7 +1117,10 @@ bool Http1Parser::RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns) 
   s.response.end_ns = time_ns;
   s.response.header_bytes = h.header_bytes;
   s.response.body_bytes = h.content_length > 0 ? static_cast<uint64_t>(h.content_length) : 0;
+  const uint64_t answered_seq = request != nullptr ? request->seq : 0;
   CompleteResponse();
+  // A declined h2c upgrade: the held request bytes are HTTP/1 after all (as in OnHead).
+  if (upgrade_seq_ != 0 && answered_seq == upgrade_seq_) ResumeRequestSide();
   return true;
 }
 
