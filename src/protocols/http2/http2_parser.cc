@@ -297,10 +297,10 @@ void Http2Parser::Gap(Side& s, uint64_t length, int64_t time_ns) {
 // A header block larger than the copy limit in one call (a big cookie or token, a long
 // Content-Security-Policy): the fields before the cut are known, and the pseudo-header fields
 // come first (RFC 9113 §8.3), so a request's method and path, or a response's status, usually
-// are. The stream is reported from them, with the frame's announced length as its header bytes;
-// the side then loses HPACK step as before (later streams on the connection are partial). A cut
-// request counts as complete (its END_STREAM may never be seen again), a cut response ends at the
-// call that carried its head, as in HTTP/1.
+// are. The stream is reported from them, with the block's size from the frame header as its
+// header bytes; the side then loses HPACK step as before (later streams on the connection are
+// partial). A cut request counts as complete (its END_STREAM may never be seen again), a cut
+// response ends at the call that carried its head, as in HTTP/1.
 void Http2Parser::RecoverCutBlock(Side& s, int64_t time_ns) {
   const FrameHeader& h = s.frame;
   const auto type = static_cast<FrameType>(h.type);
@@ -313,9 +313,11 @@ void Http2Parser::RecoverCutBlock(Side& s, int64_t time_ns) {
     // padding at the end was not reached.
     const size_t skip = ((h.flags & kFlagPadded) ? 1 : 0) + ((h.flags & kFlagPriority) ? 5 : 0);
     if (fragment.size() <= skip) return;
+    const size_t pad = (h.flags & kFlagPadded) ? fragment[0] : 0;
+    if (skip + pad >= h.length) return;  // malformed
     fragment = fragment.subspan(skip);
     block.assign(reinterpret_cast<const char*>(fragment.data()), fragment.size());
-    block_bytes = h.length;
+    block_bytes = h.length - skip - pad;  // the whole block's size, as for a block not cut
     s.block_stream = h.stream_id;
     s.block_is_push = false;
     s.block_end_stream = (h.flags & kFlagEndStream) != 0;

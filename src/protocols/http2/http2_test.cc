@@ -412,7 +412,7 @@ TEST(Http2Test, CutRequestHeaderBlockIsReportedFromItsPseudoHeaders) {
   EXPECT_EQ(out[0].status, 200u);
   EXPECT_EQ(out[0].start_ns, 10);
   EXPECT_EQ(out[0].end_ns, 30);
-  EXPECT_EQ(out[0].request_header_bytes, payload.size());
+  EXPECT_EQ(out[0].request_header_bytes, block.size());  // without padding and priority
   EXPECT_EQ(out[0].response_body_bytes, 5u);
   EXPECT_FALSE(out[0].partial);
   EXPECT_EQ(out[1].path, "*");  // its :path was a dynamic entry the agent never saw
