@@ -392,10 +392,10 @@ def test_grpc_and_h2c_exact_records(app):
 
 
 def test_headers_larger_than_the_copy_limit(app):
-    """Requests whose headers are larger than the 4 KiB copied per call (a 7 KB cookie over
-    HTTP/1 to every server; an 8 KB token over HTTP/2 to Go's h2c server, which HPACK cannot
-    shrink below 4 KiB): exactly one record per request on each side, with the right method,
-    path and status. Whether a call is cut depends on how each program reads (Go reads 4 KiB at a
+    """Requests whose headers are larger than the 4 KiB copied per call (a 7 KB cookie, and a
+    6 KB query string, over HTTP/1 to every server; an 8 KB token over HTTP/2 to Go's h2c server,
+    which HPACK cannot shrink below 4 KiB): exactly one record per request on each side, with the
+    right method, path and status. Whether a call is cut depends on how each program reads (Go reads 4 KiB at a
     time, nginx 1 KiB and then the rest, python and node more); a cut header block is reported
     from its start line or pseudo-header fields."""
     cursor = app.records.cursor()
@@ -403,13 +403,18 @@ def test_headers_larger_than_the_copy_limit(app):
     token = "".join(random.Random(11).choice(string.ascii_letters + string.digits)
                     for _ in range(8000))
     h1_expected = collections.Counter()
+    query = "?q=" + "q" * 6000  # a request line longer than the copy
     for s in app.servers.values():
         urls = [s.url + "/status/404", s.url + "/"]
         out = app.client.exec(["curl", "-sS", "-H", f"Cookie: {cookie}", "-w", "%{http_code} "]
                               + sum((["-o", "/dev/null", u] for u in urls), []))
         assert out.returncode == 0 and out.stdout == "404 200 ", (s.kind, out.stdout, out.stderr)
+        out = app.client.exec(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                               s.url + "/status/201" + query])
+        assert out.returncode == 0 and out.stdout == "201", (s.kind, out.stdout, out.stderr)
         h1_expected[(s.addr, "GET", "/status/404", 404)] += 1
         h1_expected[(s.addr, "GET", "/", 200)] += 1
+        h1_expected[(s.addr, "GET", "/status/201", 201)] += 1
     g = app.servers["gohttp"]
     h2_expected = collections.Counter()
     for code in (201, 404, 500):

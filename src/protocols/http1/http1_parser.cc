@@ -1089,12 +1089,29 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
 bool Http1Parser::RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns) {
   const std::string_view buf(s.buf);
   const size_t last_nl = buf.rfind('\n');
-  if (last_nl == std::string_view::npos) return false;  // the start line itself was cut
-  const std::string_view lines = buf.substr(0, last_nl + 1);
   MessageHead h;
-  const ParseState parsed =
-      s.is_request ? ParseRequestHead(lines, &h) : ParseResponseHead(lines, &h);
-  if (parsed != ParseState::kSuccess) return false;
+  if (last_nl == std::string_view::npos) {
+    // The start line itself was cut: a request target longer than the copy, usually for its query
+    // string. The record needs the method and the path, which end at the '?'; the version is not
+    // known (the Hubble flow then says HTTP/1.1). A path cut before its end is not reported.
+    if (!s.is_request || MatchMessageStart(buf, /*is_request=*/true) != 1) return false;
+    const size_t sp = buf.find(' ');
+    const std::string_view target = buf.substr(sp + 1);
+    const size_t target_end = target.find(' ');
+    if (target_end != std::string_view::npos) {
+      h.target = target.substr(0, target_end);  // whole: only the version was cut
+    } else {
+      const size_t query = target.find('?');
+      if (query == std::string_view::npos) return false;
+      h.target = target.substr(0, query);  // without the query, which was cut
+    }
+    h.method = buf.substr(0, sp);
+  } else {
+    const std::string_view lines = buf.substr(0, last_nl + 1);
+    const ParseState parsed =
+        s.is_request ? ParseRequestHead(lines, &h) : ParseResponseHead(lines, &h);
+    if (parsed != ParseState::kSuccess) return false;
+  }
   h.header_bytes = buf.size() + gap_length;
   h.upgrade_h2c = false;  // the upgrade's framing cannot be followed
   s.msg_start_ns = s.buf_time_ns;

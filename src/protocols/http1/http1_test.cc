@@ -393,6 +393,39 @@ TEST(Http1Test, GapInTheStartLineDropsMessageAndKeepsPairing) {
   EXPECT_EQ(c.stats().unmatched, 1u);
 }
 
+// A request target longer than the copy, for its query string: the path before the '?' is
+// whole, so the request is reported (without the query, even with keep_query; version unknown).
+TEST(Http1Test, RequestLineCutInItsQueryIsReportedWithItsPath) {
+  for (const bool keep_query : {false, true}) {
+    SCOPED_TRACE(keep_query);
+    ParserOptions options;
+    options.keep_query = keep_query;
+    Conn c(options);
+    const std::string line = "GET /collect?v=1&data=" + std::string(6000, 'd') +
+                             " HTTP/1.1\r\nHost: beacon.local\r\n\r\n";
+    c.Req(std::string_view(line).substr(0, 4096), 10, static_cast<uint32_t>(line.size()));
+    c.Resp("HTTP/1.1 204 No Content\r\n\r\n", 20);
+    // A cut line whose target is whole (only the version was cut) keeps its query.
+    const std::string long_path = "/" + std::string(4080, 'p') + "?a=1";
+    const std::string second = "GET " + long_path + " HTTP/1.1\r\n\r\n";
+    c.Req(std::string_view(second).substr(0, long_path.size() + 6), 30,
+          static_cast<uint32_t>(second.size()));
+    c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 40);
+    const auto out = c.Take();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].method, "GET");
+    EXPECT_EQ(out[0].path, "/collect");
+    EXPECT_EQ(out[0].version, "");
+    EXPECT_EQ(out[0].host, "");
+    EXPECT_EQ(out[0].status, 204u);
+    EXPECT_EQ(out[0].request_header_bytes, line.size());
+    const std::string path = "/" + std::string(4080, 'p');
+    EXPECT_EQ(out[1].path, keep_query ? path + "?a=*" : path);
+    EXPECT_EQ(out[1].status, 404u);
+    EXPECT_EQ(c.stats().unmatched, 0u);
+  }
+}
+
 // Headers larger than the copy limit: the kernel copies the first 4 KiB of a call that moved
 // more. The request is still reported, from its start line and the lines before the cut.
 TEST(Http1Test, RequestHeadLargerThanTheCopyIsReported) {
