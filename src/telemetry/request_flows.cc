@@ -57,6 +57,12 @@ void FillCommon(const Request& r, bool response, flow::Flow* f) {
   f->pid = r.pid;
 }
 
+// "10.0.0.2:8080", "[fd00::2]:8080": an IPv6 address is bracketed, so the port can be split off.
+std::string HostPort(const flow::IpAddress& ip, uint16_t port) {
+  return ip.version == 6 ? absl::StrCat("[", ip.ToString(), "]:", port)
+                         : absl::StrCat(ip.ToString(), ":", port);
+}
+
 }  // namespace
 
 const char* ProtocolName(Protocol protocol) {
@@ -138,8 +144,8 @@ std::string FormatRequestJson(const Request& r) {
                       {"pid", r.pid},
                       {"tid", r.tid},
                       {"process", r.process},
-                      {"local", absl::StrCat(r.local_ip.ToString(), ":", r.local_port)},
-                      {"remote", absl::StrCat(r.remote_ip.ToString(), ":", r.remote_port)},
+                      {"local", HostPort(r.local_ip, r.local_port)},
+                      {"remote", HostPort(r.remote_ip, r.remote_port)},
                       {"request_header_bytes", r.request_header_bytes},
                       {"request_body_bytes", r.request_body_bytes},
                       {"response_header_bytes", r.response_header_bytes},

@@ -38,6 +38,18 @@ TEST(RequestFlowsTest, JsonPrinterReplacesInvalidUtf8) {
   EXPECT_NE(line.find("\"process\":\"a\xEF\xBF\xBD\""), std::string::npos) << line;
 }
 
+// The JSON trace printer's ends are host:port with IPv6 addresses bracketed ("::1:8080" could
+// not be split).
+TEST(RequestFlowsTest, JsonPrinterBracketsIpv6Ends) {
+  Request r = Exchange();
+  EXPECT_NE(FormatRequestJson(r).find(R"("local":"10.0.0.2:8080")"), std::string::npos);
+  flow::IpAddress::Parse("::1", &r.local_ip);
+  flow::IpAddress::Parse("fd00::9", &r.remote_ip);
+  const std::string line = FormatRequestJson(r);
+  EXPECT_NE(line.find(R"("local":"[::1]:8080")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("remote":"[fd00::9]:41000")"), std::string::npos) << line;
+}
+
 TEST(RequestFlowsTest, RequestAndResponseFlows) {
   flow::Flow req;
   flow::Flow resp;
