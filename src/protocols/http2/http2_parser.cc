@@ -218,6 +218,8 @@ class Http2Parser final : public UpgradedHttp2Parser {
   void EndSkip(Side& s, int64_t time_ns);
   void HandleFrame(Side& s, std::span<const uint8_t> payload, int64_t time_ns);
   void StartBlock(Side& s, std::span<const uint8_t> fragment, bool is_push, int64_t time_ns);
+  // Notes the stream, END_STREAM and start time of the block the current frame begins.
+  static void OpenBlock(Side& s, bool is_push);
   void DecodeBlock(Side& s, std::span<const uint8_t> block, int64_t time_ns);
   // `synced`: the decoder was in step with the encoder when the block began.
   void OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t time_ns, bool synced);
@@ -318,10 +320,7 @@ void Http2Parser::RecoverCutBlock(Side& s, int64_t time_ns) {
     fragment = fragment.subspan(skip);
     block.assign(reinterpret_cast<const char*>(fragment.data()), fragment.size());
     block_bytes = h.length - skip - pad;  // the whole block's size, as for a block not cut
-    s.block_stream = h.stream_id;
-    s.block_is_push = false;
-    s.block_end_stream = (h.flags & kFlagEndStream) != 0;
-    s.block_start_ns = s.frame_start_ns;
+    OpenBlock(s, /*is_push=*/false);
   } else if (type == FrameType::kContinuation && s.in_block && h.stream_id == s.block_stream &&
              !s.block_is_push) {
     block_bytes = s.block.size() + h.length;
@@ -578,12 +577,16 @@ void Http2Parser::HandleFrame(Side& s, std::span<const uint8_t> payload, int64_t
   }
 }
 
-void Http2Parser::StartBlock(Side& s, std::span<const uint8_t> fragment, bool is_push,
-                             int64_t time_ns) {
+void Http2Parser::OpenBlock(Side& s, bool is_push) {
   s.block_is_push = is_push;
   s.block_stream = s.frame.stream_id;
   s.block_end_stream = !is_push && (s.frame.flags & kFlagEndStream) != 0;
   s.block_start_ns = s.frame_start_ns;
+}
+
+void Http2Parser::StartBlock(Side& s, std::span<const uint8_t> fragment, bool is_push,
+                             int64_t time_ns) {
+  OpenBlock(s, is_push);
   if (s.frame.flags & kFlagEndHeaders) {
     DecodeBlock(s, fragment, time_ns);
     return;
