@@ -1,5 +1,5 @@
 /* C ABI shared by bpf/progs/socket_trace.bpf.c and src/sensors/socket_trace_sensor.cc
- * (ABI version 1). Timestamps are bpf_ktime_get_ns(); addresses in network byte order (IPv4 in the
+ * (ABI version 2). Timestamps are bpf_ktime_get_ns(); addresses in network byte order (IPv4 in the
  * first 4 bytes), ports in host byte order; "local" is the traced process's end of the socket. */
 #ifndef LOUPE_BPF_INTF_SOCKET_TRACE_H_
 #define LOUPE_BPF_INTF_SOCKET_TRACE_H_
@@ -11,6 +11,9 @@
 #define LOUPE_SOCK_MAX_IOV 8
 /* recvmmsg/sendmmsg messages whose sizes are summed into the position; only the first is copied. */
 #define LOUPE_SOCK_MAX_MMSG 8
+/* HTTP/2 frames a call's frame walk follows, and segments beyond the head a data event carries. */
+#define LOUPE_SOCK_MAX_H2_FRAMES 128
+#define LOUPE_SOCK_MAX_SEGMENTS 16
 #define LOUPE_PROC_FILENAME_LEN 256
 /* pid_bits_map: one bit per tgid up to the kernel's PID_MAX_LIMIT on 64-bit (4194304), in 64-bit
  * words; 512 KiB. */
@@ -59,15 +62,28 @@ struct loupe_sock_open_event {
   char comm[16]; /* the process's command name at accept/connect (it may exit before we read) */
 };
 
-/* Followed by `copied` bytes of data (the record is sizeof(struct) + copied bytes long). */
+/* A piece of a call's data beyond the head: `length` bytes from `offset` (from the call's first
+ * byte). */
+struct loupe_sock_segment {
+  __u32 offset;
+  __u32 length;
+};
+
+/* Followed by `copied` bytes of data (the head: the call's first bytes), then `extra` bytes:
+ * `segments` times a struct loupe_sock_segment and its bytes, in increasing offsets, each after
+ * the head and the previous one. The record is sizeof(struct) + copied + extra bytes long.
+ * Segments are HTTP/2 frame headers and non-DATA frames that lie beyond the head, so that a
+ * parser skips DATA payloads by length and keeps frame sync across a truncated copy. */
 struct loupe_sock_data_event {
   struct loupe_sock_header hdr;
   struct loupe_sock_tuple tuple;
   __u64 position;      /* bytes the direction carried before this call */
   __u32 original_size; /* bytes the syscall moved (first message for *mmsg) */
-  __u32 copied;        /* bytes that follow, <= original_size and <= data_limit */
+  __u32 copied;        /* head bytes that follow, <= original_size and <= data_limit */
   __u8 direction;      /* enum loupe_sock_direction */
-  __u8 pad[7];
+  __u8 segments;       /* <= LOUPE_SOCK_MAX_SEGMENTS */
+  __u8 pad[2];
+  __u32 extra;   /* bytes after the head: the segments with their descriptors */
   char comm[16]; /* command name of the calling process (it may exit before we read) */
 };
 

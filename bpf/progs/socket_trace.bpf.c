@@ -115,6 +115,17 @@ struct conn_state {
   __u32 ino;
   __u32 tgid;  // the process and fd that made the first call seen: the connection's identity in
   __s32 fd;    // every event (the sock hook keys connections by socket, not by (tgid, fd))
+  // HTTP/2 frame walk, by direction (see trace__h2_segments): the stream position (mod 2^32) of
+  // the next frame header, and enum h2_walk.
+  __u32 h2_next[2];
+  __u8 h2_walk[2];
+  __u8 pad[6];
+};
+
+enum h2_walk {
+  H2_WALK_UNSTARTED = 0,
+  H2_WALK_ON = 1,   // h2_next is where the next frame header starts
+  H2_WALK_OFF = 2,  // lost (a call it could not follow): copies are heads only, as for HTTP/1
 };
 
 // TCP connections of traced processes, from accept/connect (or the first data call) to close;
@@ -153,10 +164,26 @@ struct {
   __type(value, struct sk_role);
 } sk_role_map SEC(".maps");
 
+// State of the HTTP/2 frame walk over one call (trace__h2_walk): offsets in the call, positions in
+// data_scratch.data.
+struct h2_walk_state {
+  __u64 off;        // the next frame header
+  __u64 size;       // the call's bytes
+  __u64 copied;     // the head's bytes
+  __u64 base;       // the call's user buffer (0: only the head can be read)
+  __u64 w;          // where the next descriptor or byte goes
+  __u64 desc;       // the open segment's descriptor
+  __u64 seg_start;  // the open segment (seg_end 0: none open)
+  __u64 seg_end;
+  __u64 segments;
+  __u64 full;  // no room for more segments: frames are walked, not copied
+};
+
 struct data_scratch {
   struct loupe_sock_data_event ev;
   // Twice the largest copy so the verifier can bound offset + length of the iovec copies.
   __u8 data[2 * LOUPE_SOCK_MAX_DATA];
+  struct h2_walk_state h2;  // not sent
 };
 
 // Per-CPU buffer a data event is assembled in before bpf_ringbuf_output; 1 slot.
@@ -328,9 +355,178 @@ static __always_inline __u32 trace__read_head(__u8* head, const struct syscall_a
   return n;
 }
 
-static __always_inline void trace__emit_data(const struct conn_state* state,
+// HTTP/2 beyond the head. A call larger than the copy (a gRPC message over 4 KiB, a read of many
+// frames) would leave a parser a gap past the DATA payload it can skip by length, and lose frame
+// sync and HPACK state there (the trailers with grpc-status usually follow the message in the same
+// call). So the program follows the frame headers of each HTTP/2 direction from its first byte
+// (after the client preface) and appends, as segments after the head, every frame header and every
+// non-DATA frame the head does not hold; DATA payloads stay out. The walk reads the call's buffer
+// again, so it runs for a single buffer (read/write, send/recv*, or one iovec), and stops following
+// a direction (its copies become heads only, the parser resyncing after a gap as for HTTP/1) after
+// a call it cannot follow: several iovecs or messages beyond the head, a frame header cut with
+// fewer than 4 bytes in the call, more than LOUPE_SOCK_MAX_H2_FRAMES frames in one call, or a
+// connection joined mid-way.
+enum h2_step { H2_STEP_NEXT = 0, H2_STEP_DONE = 1, H2_STEP_LOST = 2 };
+
+// One frame of the walk in the per-CPU scratch buffer's h2 state: reads its header at h2.off and
+// appends what lies beyond the head (the header, and the payload unless DATA) to the open segment
+// or a new one. A global function, so that the verifier checks it once rather than once per
+// iteration and path of the caller's loop.
+__noinline int trace__h2_frame(void) {
+  __u32 zero = 0;
+  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
+  if (!s) return H2_STEP_LOST;
+  struct h2_walk_state* h2 = &s->h2;
+  const __u64 off = h2->off, size = h2->size, copied = h2->copied, base = h2->base;
+  if (off >= size) return H2_STEP_DONE;
+  __u8 h[4] = {};
+  if (off + 4 <= copied) {
+    __u64 o = off;
+    barrier_var(o);
+    if (o > LOUPE_SOCK_MAX_DATA) return H2_STEP_LOST;
+    __builtin_memcpy(h, &s->data[o], 4);
+  } else if (!base || off + 4 > size || bpf_probe_read_user(h, 4, (const void*)(base + off)) != 0) {
+    return H2_STEP_LOST;
+  }
+  const __u64 frame_end = off + 9 + (((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2]);
+  h2->off = frame_end;
+  // DATA (type 0): only its header; any other frame whole.
+  __u64 want_end = h[3] == 0 ? off + 9 : frame_end;
+  if (want_end > size) want_end = size;
+  const __u64 from = off > copied ? off : copied;
+  if (want_end <= from || h2->full) return H2_STEP_NEXT;
+  if (!base) return H2_STEP_LOST;
+  if (from != h2->seg_end) {
+    // A new segment: its descriptor first.
+    __u64 d = h2->w;
+    barrier_var(d);
+    if (h2->segments >= LOUPE_SOCK_MAX_SEGMENTS ||
+        d >= LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) {
+      h2->full = 1;
+      return H2_STEP_NEXT;
+    }
+    struct loupe_sock_segment seg = {.offset = (__u32)from, .length = 0};
+    __builtin_memcpy(&s->data[d], &seg, sizeof(seg));
+    h2->desc = d;
+    h2->w = d + sizeof(seg);
+    h2->seg_start = from;
+    h2->seg_end = from;
+    h2->segments += 1;
+  }
+  __u64 n = want_end - from;
+  __u64 at = h2->w;
+  if (at < LOUPE_SOCK_MAX_DATA && n > LOUPE_SOCK_MAX_DATA - at) {
+    n = LOUPE_SOCK_MAX_DATA - at;
+    h2->full = 1;
+  }
+  // Keeps the checks below on the registers the helper gets.
+  barrier_var(n);
+  barrier_var(at);
+  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at >= LOUPE_SOCK_MAX_DATA) return H2_STEP_LOST;
+  if (bpf_probe_read_user(&s->data[at], n, (const void*)(base + from)) != 0) return H2_STEP_LOST;
+  h2->w = at + n;
+  h2->seg_end = from + n;
+  __u64 d = h2->desc;
+  barrier_var(d);
+  if (d > LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) return H2_STEP_LOST;
+  const __u32 seg_length = (__u32)(h2->seg_end - h2->seg_start);
+  __builtin_memcpy(&s->data[d + 4], &seg_length, sizeof(seg_length));
+  return H2_STEP_NEXT;
+}
+
+static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct conn_state* state,
+                                               const struct syscall_args* args, __u64 position,
+                                               __u32 size, __u64 total, __u32 copied);
+
+// The walk for one call on `state`: returns the bytes appended after the head; sets ev.segments.
+static __always_inline __u32 trace__h2_segments(struct data_scratch* s, struct conn_state* state,
+                                                const struct syscall_args* args, __u64 position,
+                                                __u32 size, __u64 total, __u32 copied) {
+  const __u8 dir = args->direction & 1;
+  if (state->protocol != LOUPE_PROTOCOL_HTTP2 || state->h2_walk[dir] == H2_WALK_OFF) return 0;
+  if (state->h2_walk[dir] == H2_WALK_UNSTARTED) {
+    if (position != 0 || state->preexisting) {
+      state->h2_walk[dir] = H2_WALK_OFF;
+      return 0;
+    }
+    // The client preface (24 bytes) precedes the client's first frame.
+    const int preface = copied >= 4 && s->data[0] == 'P' && s->data[1] == 'R' &&
+                        s->data[2] == 'I' && s->data[3] == ' ';
+    state->h2_next[dir] = preface ? 24 : 0;
+    state->h2_walk[dir] = H2_WALK_ON;
+  }
+  return trace__h2_advance(s, state, args, position, size, total, copied);
+}
+
+// Calls on a direction before the connection's protocol is known, such as the server's SETTINGS
+// written before it reads the client's preface: the walk starts when the direction's first call
+// begins with a plausible HTTP/2 frame (its first `n` bytes are in `head`), so that it is in step
+// when the protocol is found.
+static __always_inline void trace__h2_follow_unknown(struct conn_state* state,
+                                                     const struct syscall_args* args,
+                                                     __u64 position, __u32 size, __u64 total,
+                                                     const __u8* head, __u32 n) {
+  const __u8 dir = args->direction & 1;
+  if (state->h2_walk[dir] == H2_WALK_UNSTARTED) {
+    if (position != 0 || state->preexisting || !loupe__is_http2_frame(head, n, size)) {
+      state->h2_walk[dir] = H2_WALK_OFF;
+      return;
+    }
+    state->h2_next[dir] = 0;
+    state->h2_walk[dir] = H2_WALK_ON;
+  }
+  if (state->h2_walk[dir] != H2_WALK_ON) return;
+  __u32 zero = 0;
+  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
+  if (s) trace__h2_advance(s, state, args, position, size, total, 0);
+}
+
+// The walk over one call whose first `copied` bytes are in the scratch buffer, on a direction
+// being followed: appends the segments, moves h2_next on or turns the walk off.
+static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct conn_state* state,
+                                               const struct syscall_args* args, __u64 position,
+                                               __u32 size, __u64 total, __u32 copied) {
+  const __u8 dir = args->direction & 1;
+  const __u32 off = state->h2_next[dir] - (__u32)position;
+  if (off >= size || total != size) {
+    // The next frame starts after this call (a DATA payload goes on), or the position went back,
+    // or several messages (*mmsg).
+    if (off > 0x80000000u || total != size) state->h2_walk[dir] = H2_WALK_OFF;
+    return 0;
+  }
+  __u64 base = 0;  // the user buffer, when the call's bytes beyond the head can be read
+  if (copied < size) {
+    if (args->kind == ARGS_BUF) {
+      base = args->ptr;
+    } else if (args->kind == ARGS_IOV && args->iovcnt == 1) {
+      struct iovec v = {};
+      if (bpf_probe_read_user(&v, sizeof(v), (const void*)args->ptr) == 0 && v.iov_len >= size)
+        base = (__u64)v.iov_base;
+    }
+  }
+  struct h2_walk_state* h2 = &s->h2;
+  h2->off = off;
+  h2->size = size;
+  h2->copied = copied;
+  h2->base = base;
+  h2->w = copied;
+  h2->desc = h2->seg_start = h2->seg_end = h2->segments = h2->full = 0;
+  int step = H2_STEP_NEXT;
+  for (int i = 0; i < LOUPE_SOCK_MAX_H2_FRAMES && step == H2_STEP_NEXT; i++)
+    step = trace__h2_frame();
+  if (step == H2_STEP_NEXT) step = trace__h2_frame();  // DONE unless more frames than walked
+  if (step != H2_STEP_DONE || h2->w < copied || h2->w > LOUPE_SOCK_MAX_DATA) {
+    state->h2_walk[dir] = H2_WALK_OFF;
+    return 0;
+  }
+  state->h2_next[dir] = (__u32)position + (__u32)h2->off;
+  s->ev.segments = (__u8)h2->segments;
+  return (__u32)(h2->w - copied);
+}
+
+static __always_inline void trace__emit_data(struct conn_state* state,
                                              const struct syscall_args* args, __u64 id,
-                                             __u64 position, __u32 size) {
+                                             __u64 position, __u32 size, __u64 total) {
   __u32 zero = 0;
   struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
   if (!s) return;
@@ -352,7 +548,15 @@ static __always_inline void trace__emit_data(const struct conn_state* state,
   }
   if (copied > LOUPE_SOCK_MAX_DATA) copied = LOUPE_SOCK_MAX_DATA;
   s->ev.copied = copied;
-  const __u64 size_out = sizeof(s->ev) + copied;
+  __u64 extra = trace__h2_segments(s, state, args, position, size, total, copied);
+  __u64 size_out = sizeof(s->ev) + copied + extra;
+  barrier_var(size_out);  // the helper's size register must be bounded
+  if (size_out > sizeof(s->ev) + LOUPE_SOCK_MAX_DATA) {
+    extra = 0;
+    s->ev.segments = 0;
+    size_out = sizeof(s->ev) + copied;
+  }
+  s->ev.extra = (__u32)extra;
   const __u64 flags = trace__wakeup_flags(
       bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) + size_out, size_out);
   if (bpf_ringbuf_output(&socket_events, s, size_out, flags) != 0) {
@@ -375,7 +579,10 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
     __u8 head[LOUPE_INFER_BYTES] = {};
     const __u32 n = trace__read_head(head, args, size);
     struct loupe_inference inferred = loupe__infer_protocol(head, n, size, state->preexisting);
-    if (inferred.protocol == LOUPE_PROTOCOL_UNKNOWN) return 0;
+    if (inferred.protocol == LOUPE_PROTOCOL_UNKNOWN) {
+      trace__h2_follow_unknown(state, args, position, size, total, head, n);
+      return 0;
+    }
     state->protocol = inferred.protocol;
     if (state->preexisting && inferred.message_type != LOUPE_MSG_UNKNOWN) {
       // Whoever sends the request is the client.
@@ -384,7 +591,7 @@ static __always_inline int trace__data(struct conn_state* state, const struct sy
       state->role = sends_request ? LOUPE_ROLE_CLIENT : LOUPE_ROLE_SERVER;
     }
   }
-  trace__emit_data(state, args, id, position, size);
+  trace__emit_data(state, args, id, position, size, total);
   return 0;
 }
 

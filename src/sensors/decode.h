@@ -113,6 +113,27 @@ bool DecodeDropEvent(std::span<const uint8_t> record, const DecodeContext& ctx, 
 // Decodes a loupe_tcp_event record.
 bool DecodeTcpEvent(std::span<const uint8_t> record, const DecodeContext& ctx, TcpEvent* out);
 
+// One piece of a socket data event's call: `bytes` copied from `offset` (from the call's first
+// byte), and `span` bytes from `offset` to the next piece or the call's end (span > bytes.size():
+// the rest was not copied, a gap).
+struct SocketDataPiece {
+  uint32_t offset = 0;
+  uint32_t span = 0;
+  std::span<const uint8_t> bytes;
+};
+
+// Most pieces a data event has: the head and LOUPE_SOCK_MAX_SEGMENTS segments.
+inline constexpr size_t kMaxSocketDataPieces = 17;
+
+// Splits what follows a loupe_sock_data_event (`payload`: the `copied`-byte head, then `segments`
+// segments with their descriptors) of a call that moved `original_size` bytes into pieces, in
+// order; returns how many (at least 1, the head), or 0 when the record is malformed: a payload
+// size that does not match, more than LOUPE_SOCK_MAX_SEGMENTS segments, or a segment that is
+// empty, overlaps the head or the one before, or ends after the call.
+size_t SplitSocketData(std::span<const uint8_t> payload, uint32_t copied, uint32_t segments,
+                       uint32_t original_size,
+                       std::array<SocketDataPiece, kMaxSocketDataPieces>* out);
+
 // CLOCK_REALTIME - CLOCK_MONOTONIC now (bpf_ktime_get_ns() uses CLOCK_MONOTONIC).
 int64_t MonotonicToRealtimeOffsetNs();
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -451,6 +452,36 @@ std::vector<uint32_t> SocketTraceSensor::traced_pids() const {
   return pids;
 }
 
+// Declared in decode.h with the other record decoders; here because bpf/intf/socket_trace.h and
+// netflow.h, which decode.cc includes, both define the direction enumerators.
+size_t SplitSocketData(std::span<const uint8_t> payload, uint32_t copied, uint32_t segments,
+                       uint32_t original_size,
+                       std::array<SocketDataPiece, kMaxSocketDataPieces>* out) {
+  static_assert(kMaxSocketDataPieces == 1 + LOUPE_SOCK_MAX_SEGMENTS);
+  if (copied > original_size || payload.size() < copied || segments > LOUPE_SOCK_MAX_SEGMENTS) {
+    return 0;
+  }
+  (*out)[0] = {0, original_size, payload.first(copied)};
+  size_t at = copied;
+  uint64_t end = copied;  // of the previous piece's bytes
+  for (uint32_t i = 1; i <= segments; ++i) {
+    loupe_sock_segment seg;
+    if (payload.size() - at < sizeof(seg)) return 0;
+    std::memcpy(&seg, payload.data() + at, sizeof(seg));
+    at += sizeof(seg);
+    if (seg.length == 0 || seg.offset < end || uint64_t{seg.offset} + seg.length > original_size ||
+        payload.size() - at < seg.length) {
+      return 0;
+    }
+    (*out)[i - 1].span = seg.offset - (*out)[i - 1].offset;
+    (*out)[i] = {seg.offset, original_size - seg.offset, payload.subspan(at, seg.length)};
+    at += seg.length;
+    end = uint64_t{seg.offset} + seg.length;
+  }
+  if (at != payload.size()) return 0;
+  return segments + 1;
+}
+
 void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
   events_total_->Inc();
   if (discard_events_) [[unlikely]]
@@ -482,24 +513,32 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
       loupe_sock_data_event ev;
       if (record.size() < sizeof(ev)) break;
       std::memcpy(&ev, record.data(), sizeof(ev));
-      if (record.size() != sizeof(ev) + ev.copied || ev.copied > ev.original_size ||
+      if (record.size() != sizeof(ev) + uint64_t{ev.copied} + ev.extra ||
           ev.direction > LOUPE_DIR_INGRESS) {
         break;
       }
+      std::array<SocketDataPiece, kMaxSocketDataPieces> pieces;
+      const size_t count = SplitSocketData(record.subspan(sizeof(ev)), ev.copied, ev.segments,
+                                           ev.original_size, &pieces);
+      if (count == 0) break;
       SocketDataEvent out;
       out.id = Id(hdr);
       out.time_ns = time_ns;
       out.direction = static_cast<DataDirection>(ev.direction);
       out.role = Role(hdr.role);
       out.tuple = Tuple(ev.tuple);
-      out.position = ev.position;
-      out.original_size = ev.original_size;
-      out.data = record.subspan(sizeof(ev), ev.copied);
       out.tid = hdr.tid;
       out.comm = CString(ev.comm, sizeof(ev.comm));
       out.protocol = hdr.protocol;
       out.preexisting = hdr.preexisting != 0;
-      sink_.OnData(out);
+      // HTTP/2 frames beyond the head come as more pieces of the call: one event each, the bytes
+      // between them gaps.
+      for (size_t i = 0; i < count; ++i) {
+        out.position = ev.position + pieces[i].offset;
+        out.original_size = pieces[i].span;
+        out.data = pieces[i].bytes;
+        sink_.OnData(out);
+      }
       return;
     }
     case LOUPE_SOCK_CLOSE: {

@@ -1429,6 +1429,107 @@ TEST_P(SocketTraceBpfTest, SendmmsgOfSeveralMessagesCountsThemAll) {
   }
 }
 
+// An HTTP/2 frame: 9-byte header and `payload`.
+std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  const size_t n = payload.size();
+  std::string f = {static_cast<char>(n >> 16),
+                   static_cast<char>(n >> 8),
+                   static_cast<char>(n),
+                   static_cast<char>(type),
+                   static_cast<char>(flags),
+                   static_cast<char>(stream >> 24),
+                   static_cast<char>(stream >> 16),
+                   static_cast<char>(stream >> 8),
+                   static_cast<char>(stream)};
+  return f + payload;
+}
+
+// HTTP/2 calls larger than the copy: every frame header and non-DATA frame beyond the head comes
+// as a further piece of the call (a DATA payload left out as a gap), on both ends, from the
+// server's SETTINGS written before the protocol was known on. A call the walk cannot follow (two
+// iovecs beyond the head) turns it off for that direction: heads only after it.
+TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.data_limit = 64});
+  Conn c;
+  Connect(net_, 18097, &c);
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string server_settings = H2Frame(4, 0, 0, "");
+  WriteAll(c.server, server_settings);  // before the preface: the protocol is not known yet
+  EXPECT_EQ(ReadExactly(c.client, 9), server_settings);
+  const std::string client_start = preface + H2Frame(4, 0, 0, std::string(6, 's'));
+  WriteAll(c.client, client_start);
+  EXPECT_EQ(ReadExactly(c.server, client_start.size()), client_start);
+
+  // Request: HEADERS, DATA of 1000, DATA of 500 with END_STREAM; the second DATA header is at
+  // 1038 of the call.
+  const std::string request = H2Frame(1, 4, 1, std::string(20, 'q')) +
+                              H2Frame(0, 0, 1, std::string(1000, 'd')) +
+                              H2Frame(0, 1, 1, std::string(500, 'e'));
+  WriteAll(c.client, request);
+  EXPECT_EQ(ReadExactly(c.server, request.size()), request);
+  // Response: HEADERS, DATA of 2000, trailers (HEADERS with END_STREAM) at 2028 of the call.
+  const std::string trailers = H2Frame(1, 5, 1, std::string(15, 't'));
+  const std::string response =
+      H2Frame(1, 4, 1, std::string(10, 'r')) + H2Frame(0, 0, 1, std::string(2000, 'D')) + trailers;
+  WriteAll(c.server, response);
+  EXPECT_EQ(ReadExactly(c.client, response.size()), response);
+
+  // Two iovecs, frames beyond the head: not followed; the next big write comes as a head only.
+  std::string a = H2Frame(0, 0, 3, std::string(100, 'a')), b = H2Frame(0, 0, 3, "bb");
+  iovec out[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  ASSERT_EQ(writev(c.client, out, 2), static_cast<ssize_t>(a.size() + b.size()));
+  WriteAll(c.client, request);
+  EXPECT_EQ(ReadExactly(c.server, a.size() + b.size() + request.size()).size(),
+            a.size() + b.size() + request.size());
+  const int client_fd = c.client, server_fd = c.server;
+  c.CloseBoth();
+  WaitClosed(client_fd, server_fd);
+
+  // Calls before the protocol was known (the server's SETTINGS) are not reported.
+  const uint64_t req_at = client_start.size(), second_at = req_at + request.size();
+  const auto client = sink_.DataOf(Self(), client_fd);
+  ASSERT_EQ(client.size(), 7u);
+  ExpectData(client[0], DataDirection::kEgress, 0, client_start.size(), client_start,
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[1], DataDirection::kEgress, req_at, 1038, request.substr(0, 64),
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[2], DataDirection::kEgress, req_at + 1038, 509, request.substr(1038, 9),
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[3], DataDirection::kIngress, 9, 2028, response.substr(0, 64), ConnRole::kClient,
+             kHttp2);
+  ExpectData(client[4], DataDirection::kIngress, 9 + 2028, trailers.size(), trailers,
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[5], DataDirection::kEgress, second_at, a.size() + b.size(), a.substr(0, 64),
+             ConnRole::kClient, kHttp2);
+  const uint64_t third_at = second_at + a.size() + b.size();
+  ExpectData(client[6], DataDirection::kEgress, third_at, request.size(), request.substr(0, 64),
+             ConnRole::kClient, kHttp2);
+  // The server's end followed its SETTINGS (written before the protocol was known), and reads the
+  // last three frames' worth in one call, which it still follows.
+  const auto server = sink_.DataOf(Self(), server_fd);
+  ASSERT_EQ(server.size(), 9u);
+  ExpectData(server[0], DataDirection::kIngress, 0, client_start.size(), client_start,
+             ConnRole::kServer, kHttp2);
+  ExpectData(server[1], DataDirection::kIngress, req_at, 1038, request.substr(0, 64),
+             ConnRole::kServer, kHttp2);
+  ExpectData(server[2], DataDirection::kIngress, req_at + 1038, 509, request.substr(1038, 9),
+             ConnRole::kServer, kHttp2);
+  ExpectData(server[3], DataDirection::kEgress, 9, 2028, response.substr(0, 64), ConnRole::kServer,
+             kHttp2);
+  ExpectData(server[4], DataDirection::kEgress, 9 + 2028, trailers.size(), trailers,
+             ConnRole::kServer, kHttp2);
+  ExpectData(server[5], DataDirection::kIngress, second_at, a.size(), a.substr(0, 64),
+             ConnRole::kServer, kHttp2);
+  ExpectData(server[6], DataDirection::kIngress, second_at + a.size(), b.size(), b.substr(0, 9),
+             ConnRole::kServer, kHttp2);
+  // The request's HEADERS frame and the first DATA header: one piece.
+  ExpectData(server[7], DataDirection::kIngress, third_at, 1038, request.substr(0, 38),
+             ConnRole::kServer, kHttp2);
+  ExpectData(server[8], DataDirection::kIngress, third_at + 1038, 509, request.substr(1038, 9),
+             ConnRole::kServer, kHttp2);
+}
+
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
 // one program on every syscall's exit reports only the bytes a call consumed or sent.
 TEST_P(SocketTraceBpfTest, FailedCallsAndPeeksAreNotData) {

@@ -391,6 +391,60 @@ def test_grpc_and_h2c_exact_records(app):
             == h2_expected - go_h2_expected)
 
 
+def test_http2_messages_larger_than_the_copy_limit(app):
+    """gRPC messages and HTTP/2 bodies much larger than the 4 KiB copied per call (a 20 KB
+    message in every kind of call, a 100 KB one spread over several DATA frames; 50 KB bodies on
+    four concurrent streams of one connection; a 300 KB upload with curl): exactly one record per
+    call on each side, none partial, with the grpc-status from the trailers that follow the
+    message in the same call and the exact body sizes, and no stream gap or resync. Without the
+    kernel's frame walk the trailers fall in the uncopied part: no record at all."""
+    counters_before = app.agent.loss_counters()
+    cursor = app.records.cursor()
+    msg = "m" * 20000
+    calls = (("unary", 5, 0, msg), ("unary", 3, 5, msg), ("unary", 2, 0, "M" * 100000),
+             ("sstream", 2, 0, msg), ("cstream", 2, 13, msg), ("bidi", 2, 7, msg))
+    method = {"unary": "Unary", "sstream": "ServerStream", "cstream": "ClientStream",
+              "bidi": "BidiStream"}
+    grpc_expected = collections.Counter()
+    for cmd, n, code, message in calls:
+        res = app.client.grpcclient(cmd, app.grpc_addr, "-n", str(n), "-code", str(code),
+                                    "-count", "5", "-message", message)
+        assert res.ok and res.data["calls"] == n, res.stdout + res.stderr
+        grpc_expected[(f"/loupe.lab.echo.Echo/{method[cmd]}", code)] += n
+    g = app.servers["gohttp"]
+    body = "b" * 50000
+    res = app.client.httpclient(g.url + "/echo", "-h2c", "-method", "POST", "-body", body,
+                                "-n", "12", "-c", "4")
+    assert res.ok and res.data["statuses"] == {"200": 12} and res.data["proto"] == "HTTP/2.0"
+    upload = app.client.exec(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' u | curl -sS "
+                              "--http2-prior-knowledge -o /dev/null -w '%{http_code} %{size_download}' "
+                              f"--data-binary @- {g.url}/echo"])
+    assert upload.stdout == "200 300000", upload.stdout + upload.stderr
+
+    is_grpc = lambda r: app.grpc_addr in (r["local"], r["remote"])
+    is_h2 = lambda r: (server_records(g)(r) or client_records(g, "curl")(r)
+                       or client_records(g, "httpclient")(r))
+    n_grpc = sum(grpc_expected.values())
+    recs = app.settle(cursor, lambda r: is_grpc(r) or is_h2(r), 2 * n_grpc + 2 * 13)
+    grown = {k: v - counters_before.get(k, 0) for k, v in app.agent.loss_counters().items()
+             if v != counters_before.get(k, 0)}
+    for role in ("server", "client"):
+        side = [r for r in recs if is_grpc(r) and r["role"] == role]
+        got = collections.Counter((r["path"], r["grpc_status"]) for r in side)
+        assert got == grpc_expected, (role, grpc_expected - got, got - grpc_expected, grown)
+        assert not any(r["partial"] for r in side), role
+        # Every request carries at least one message; a big one on each Unary call.
+        unary = [r for r in side if r["path"].endswith("/Unary")]
+        assert sorted(r["request_body_bytes"] > 100000 for r in unary) == [False] * 8 + [True] * 2
+        assert all(r["request_body_bytes"] > 20000 for r in side), role
+        h2 = [r for r in recs if is_h2(r) and r["role"] == role]
+        assert collections.Counter((r["method"], r["path"], r["status"], r["request_body_bytes"],
+                                    r["response_body_bytes"]) for r in h2) == {
+            ("POST", "/echo", 200, 50000, 50000): 12, ("POST", "/echo", 200, 300000, 300000): 1}, role
+        assert not any(r["partial"] for r in h2), role
+    assert not any("resync" in k or "gap" in k for k in grown), grown
+
+
 def test_headers_larger_than_the_copy_limit(app):
     """Requests whose headers are larger than the 4 KiB copied per call (a 7 KB cookie, and a
     6 KB query string, over HTTP/1 to every server; an 8 KB token over HTTP/2 to Go's h2c server,

@@ -126,6 +126,10 @@ struct Stream {
   uint64_t request_body_bytes = 0;
   uint64_t response_header_bytes = 0;
   uint64_t response_body_bytes = 0;
+  // The response's content-length (-1: none), and the time of the chunk that ended its last DATA
+  // frame: a client that has the whole body may close before it reads the END_STREAM.
+  int64_t response_content_length = -1;
+  int64_t response_data_end_ns = 0;
 };
 
 bool ParseStatus(std::string_view s, uint32_t* out) { return s.size() == 3 && ParseInt(s, out); }
@@ -161,6 +165,13 @@ class Http2Parser final : public UpgradedHttp2Parser {
         // Already reported; a response that began afterwards is unmatched.
         if (st.response_headers_seen) ++stats_.unmatched;
       } else if (st.request_seen && st.response_done) {
+        Emit(st);
+      } else if (st.request_seen && st.response_headers_seen && st.response_content_length >= 0 &&
+                 st.response_body_bytes >= static_cast<uint64_t>(st.response_content_length)) {
+        // The whole body arrived and the connection closed before its END_STREAM was seen (curl
+        // closes as soon as it has content-length bytes): the response ended with its body.
+        st.response_done = true;
+        if (st.response_data_end_ns > 0) st.end_ns = st.response_data_end_ns;
         Emit(st);
       } else if (TimesOut(st)) {
         EmitTimeout(st);
@@ -414,6 +425,10 @@ bool Http2Parser::StartFrame(Side& s, int64_t time_ns) {
 void Http2Parser::EndSkip(Side& s, int64_t time_ns) {
   s.state = State::kFrameHeader;
   const FrameHeader& h = s.frame;
+  if (h.type == static_cast<uint8_t>(FrameType::kData) && !s.is_request) {
+    Stream* st = GetStream(h.stream_id, false);
+    if (st != nullptr) st->response_data_end_ns = time_ns;
+  }
   if (h.type == static_cast<uint8_t>(FrameType::kData) && (h.flags & kFlagEndStream)) {
     Stream* st = GetStream(h.stream_id, false);
     if (st == nullptr) return;
@@ -690,6 +705,11 @@ void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t
       if (ParseInt(f.value, &code) && code >= 0) st->grpc_status = code;
     } else if (f.name == "content-type" && st->content_type.empty()) {
       st->content_type = f.value;
+    } else if (f.name == "content-length" && st->response_content_length < 0) {
+      uint64_t length = 0;
+      if (ParseInt(f.value, &length) && length <= INT64_MAX) {
+        st->response_content_length = static_cast<int64_t>(length);
+      }
     }
   }
   if (unknown || !synced || st->status == 0) st->partial = true;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "src/protocols/http2/frames.h"
@@ -206,6 +207,47 @@ TEST(Http2Test, TimesFromFirstHeadersChunkAndEndStreamChunk) {
   EXPECT_EQ(out[0].start_ns, 10);
   EXPECT_EQ(out[0].end_ns, 23);
   EXPECT_EQ(out[0].response_body_bytes, 10u);
+}
+
+// curl closes an HTTP/2 connection as soon as it has content-length bytes of the body, without
+// reading the empty DATA frame with END_STREAM that follows: at the close, a response whose body
+// is complete by its content-length ends with its last DATA frame. One that is short of it, or has
+// no content-length, stays unmatched.
+TEST(Http2Test, ClosingAfterTheWholeBodyCompletesByContentLength) {
+  const std::string request = std::string(kConnectionPreface) + Settings({}) +
+                              Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1,
+                                    Indexed(2) + Indexed(7) + Indexed(4));
+  const std::string body(3000, 'b');
+  for (const auto& [content_length, sent, want_record] :
+       std::vector<std::tuple<std::string, size_t, bool>>{
+           {"3000", 3000, true}, {"3001", 3000, false}, {"", 3000, false}}) {
+    SCOPED_TRACE(content_length);
+    Conn c;
+    c.Req(request, 10);
+    std::string head = Indexed(8);
+    if (!content_length.empty()) head += Incremental(28, content_length);
+    c.Resp(Settings({}) + Frame(FrameType::kHeaders, kFlagEndHeaders, 1, head), 20);
+    // The body over two calls, the first one copied only in part.
+    const std::string data = Frame(FrameType::kData, 0, 1, body.substr(0, sent));
+    c.Resp(data.substr(0, 100), 21, 2000);
+    c.Resp(data.substr(2000), 22);
+    EXPECT_TRUE(c.Take().empty());
+    c.parser().OnClose(40);
+    const auto out = c.Take();
+    if (!want_record) {
+      EXPECT_TRUE(out.empty());
+      EXPECT_EQ(c.stats().unmatched, 1u);
+      continue;
+    }
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].path, "/");
+    EXPECT_EQ(out[0].status, 200u);
+    EXPECT_EQ(out[0].start_ns, 10);
+    EXPECT_EQ(out[0].end_ns, 22);
+    EXPECT_EQ(out[0].response_body_bytes, 3000u);
+    EXPECT_FALSE(out[0].partial);
+    EXPECT_EQ(c.stats().unmatched, 0u);
+  }
 }
 
 TEST(Http2Test, ContinuationPaddingPriorityAndIgnoredFrames) {
