@@ -119,7 +119,11 @@ struct conn_state {
   // the next frame header, and enum h2_walk.
   __u32 h2_next[2];
   __u8 h2_walk[2];
-  __u8 pad[6];
+  // A frame header cut after 1-3 bytes at the end of a call: those bytes (h2_next is then the
+  // next call's first byte, where the header goes on).
+  __u8 h2_part_len[2];
+  __u8 pad[4];
+  __u32 h2_part[2];  // big-endian: the first byte in the top 8 bits
 };
 
 enum h2_walk {
@@ -167,16 +171,24 @@ struct {
 // State of the HTTP/2 frame walk over one call (trace__h2_walk): offsets in the call, positions in
 // data_scratch.data.
 struct h2_walk_state {
-  __u64 off;        // the next frame header
-  __u64 size;       // the call's bytes
-  __u64 copied;     // the head's bytes
-  __u64 base;       // the call's user buffer (0: only the head can be read)
+  __u64 off;     // the next frame header
+  __u64 size;    // the call's bytes
+  __u64 copied;  // the head's bytes
+  // The call's buffers (one for read/write/send/recv, the first LOUPE_SOCK_MAX_H2_IOV iovecs
+  // otherwise; none: only the head can be read), and a cursor: iovec `cur` starts at call offset
+  // `cur_start` (reads go forward, so each lookup starts there).
+  __u64 niov;
+  __u64 cur;
+  __u64 cur_start;
+  struct iovec iov[LOUPE_SOCK_MAX_H2_IOV];
   __u64 w;          // where the next descriptor or byte goes
   __u64 desc;       // the open segment's descriptor
   __u64 seg_start;  // the open segment (seg_end 0: none open)
   __u64 seg_end;
   __u64 segments;
-  __u64 full;  // no room for more segments: frames are walked, not copied
+  __u64 full;       // no room for more segments: frames are walked, not copied
+  __u64 carry_len;  // bytes of the next frame header in earlier calls (0-3)
+  __u64 carry;      // those bytes, big-endian in the top bytes of 32 bits
 };
 
 struct data_scratch {
@@ -366,36 +378,75 @@ static __always_inline __u32 trace__read_head(__u8* head, const struct syscall_a
 // a call it cannot follow: several iovecs or messages beyond the head, a frame header cut with
 // fewer than 4 bytes in the call, more than LOUPE_SOCK_MAX_H2_FRAMES frames in one call, or a
 // connection joined mid-way.
-enum h2_step { H2_STEP_NEXT = 0, H2_STEP_DONE = 1, H2_STEP_LOST = 2 };
+enum h2_step {
+  H2_STEP_NEXT = 0,
+  H2_STEP_DONE = 1,
+  H2_STEP_LOST = 2,
+  H2_STEP_PARTIAL = 3,  // the call ends inside the first 4 bytes of a frame header: carried
+};
 
-// One frame of the walk in the per-CPU scratch buffer's h2 state: reads its header at h2.off and
-// appends what lies beyond the head (the header, and the payload unless DATA) to the open segment
-// or a new one. A global function, so that the verifier checks it once rather than once per
-// iteration and path of the caller's loop.
-__noinline int trace__h2_frame(void) {
+// Copies bytes [from, from + len) of the call, from its buffers in the scratch buffer's h2 state,
+// to data[dst] (dst + len <= 2 * LOUPE_SOCK_MAX_DATA); 0 on success. A global function: the
+// verifier checks its loop once.
+__noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len);
+
+__noinline int trace__h2_copy(__u64 dst, __u64 from, __u64 len) {
   __u32 zero = 0;
   struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
-  if (!s) return H2_STEP_LOST;
-  struct h2_walk_state* h2 = &s->h2;
-  const __u64 off = h2->off, size = h2->size, copied = h2->copied, base = h2->base;
-  if (off >= size) return H2_STEP_DONE;
-  __u8 h[4] = {};
-  if (off + 4 <= copied) {
-    __u64 o = off;
-    barrier_var(o);
-    if (o > LOUPE_SOCK_MAX_DATA) return H2_STEP_LOST;
-    __builtin_memcpy(h, &s->data[o], 4);
-  } else if (!base || off + 4 > size || bpf_probe_read_user(h, 4, (const void*)(base + off)) != 0) {
-    return H2_STEP_LOST;
+  if (!s) return -1;
+  if (from < s->h2.cur_start) s->h2.cur = s->h2.cur_start = 0;
+  for (int k = 0; k < 2 * LOUPE_SOCK_MAX_H2_IOV && len > 0; k++) {  // skip or copy per step
+    const int n = trace__h2_copy_part(dst, from, len);
+    if (n < 0 || n > len) return -1;
+    dst += n;
+    from += n;
+    len -= n;
   }
-  const __u64 frame_end = off + 9 + (((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2]);
-  h2->off = frame_end;
-  // DATA (type 0): only its header; any other frame whole.
-  __u64 want_end = h[3] == 0 ? off + 9 : frame_end;
-  if (want_end > size) want_end = size;
-  const __u64 from = off > copied ? off : copied;
-  if (want_end <= from || h2->full) return H2_STEP_NEXT;
-  if (!base) return H2_STEP_LOST;
+  return len == 0 ? 0 : -1;
+}
+
+// One step of trace__h2_copy: copies what lies in the cursor's iovec (or moves the cursor on to
+// the next one); returns the bytes copied (0: none in this iovec), -1 when out of buffers.
+__noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len) {
+  __u32 zero = 0;
+  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
+  if (!s) return -1;
+  struct h2_walk_state* h2 = &s->h2;
+  __u64 idx = h2->cur;
+  barrier_var(idx);
+  if (idx >= h2->niov || idx >= LOUPE_SOCK_MAX_H2_IOV) return -1;
+  const __u64 start = h2->cur_start, ilen = h2->iov[idx].iov_len;
+  if (from >= start + ilen) {
+    h2->cur = idx + 1;
+    h2->cur_start = start + ilen;
+    return 0;
+  }
+  if (from < start) return -1;
+  __u64 n = start + ilen - from;
+  if (n > len) n = len;
+  __u64 at = dst;
+  // Keeps the checks below on the registers the helper gets.
+  barrier_var(n);
+  barrier_var(at);
+  // H2_HEADER_SLOT + 4 at most for a header read across iovecs.
+  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at > LOUPE_SOCK_MAX_DATA + 4) return -1;
+  const __u8* src = (const __u8*)h2->iov[idx].iov_base + (from - start);
+  if (bpf_probe_read_user(&s->data[at], n, src) != 0) return -1;
+  if (from + n == start + ilen) {
+    h2->cur = idx + 1;
+    h2->cur_start = start + ilen;
+  }
+  return (int)n;
+}
+
+// Where a frame header read from beyond the head goes: after the largest event's data.
+#define H2_HEADER_SLOT LOUPE_SOCK_MAX_DATA
+
+// Appends call bytes [from, want_end) beyond the head to the open segment or a new one (or
+// nothing once the event is full); 0, or -1 when they cannot be read.
+static __always_inline int trace__h2_append(struct data_scratch* s, struct h2_walk_state* h2,
+                                            __u64 from, __u64 want_end) {
+  if (want_end <= from || h2->full) return 0;
   if (from != h2->seg_end) {
     // A new segment: its descriptor first.
     __u64 d = h2->w;
@@ -403,7 +454,7 @@ __noinline int trace__h2_frame(void) {
     if (h2->segments >= LOUPE_SOCK_MAX_SEGMENTS ||
         d >= LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) {
       h2->full = 1;
-      return H2_STEP_NEXT;
+      return 0;
     }
     struct loupe_sock_segment seg = {.offset = (__u32)from, .length = 0};
     __builtin_memcpy(&s->data[d], &seg, sizeof(seg));
@@ -422,15 +473,69 @@ __noinline int trace__h2_frame(void) {
   // Keeps the checks below on the registers the helper gets.
   barrier_var(n);
   barrier_var(at);
-  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at >= LOUPE_SOCK_MAX_DATA) return H2_STEP_LOST;
-  if (bpf_probe_read_user(&s->data[at], n, (const void*)(base + from)) != 0) return H2_STEP_LOST;
+  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at >= LOUPE_SOCK_MAX_DATA) return -1;
+  if (trace__h2_copy(at, from, n) != 0) return -1;
   h2->w = at + n;
   h2->seg_end = from + n;
   __u64 d = h2->desc;
   barrier_var(d);
-  if (d > LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) return H2_STEP_LOST;
+  if (d > LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) return -1;
   const __u32 seg_length = (__u32)(h2->seg_end - h2->seg_start);
   __builtin_memcpy(&s->data[d + 4], &seg_length, sizeof(seg_length));
+  return 0;
+}
+
+// A mask of the top `n` (0-4) bytes of a 32-bit word.
+static __always_inline __u32 trace__top_bytes(__u64 n) {
+  return n == 0 ? 0 : n == 1 ? 0xff000000u : n == 2 ? 0xffff0000u : n == 3 ? 0xffffff00u : ~0u;
+}
+
+// One frame of the walk in the per-CPU scratch buffer's h2 state: reads its header at h2.off (its
+// first h2.carry_len bytes carried from earlier calls) and appends what lies beyond the head (the
+// header, and the payload unless DATA). A call that ends within a header's first 4 bytes carries
+// them (H2_STEP_PARTIAL). A global function, so that the verifier checks it once rather than once
+// per iteration and path of the caller's loop.
+__noinline int trace__h2_frame(void) {
+  __u32 zero = 0;
+  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
+  if (!s) return H2_STEP_LOST;
+  struct h2_walk_state* h2 = &s->h2;
+  const __u64 off = h2->off, size = h2->size, copied = h2->copied, back = h2->carry_len;
+  if (back > 3) return H2_STEP_LOST;
+  if (off >= size) return back ? H2_STEP_LOST : H2_STEP_DONE;
+  // The header's bytes in this call, from `off`.
+  const __u64 avail = size - off < 4 - back ? size - off : 4 - back;
+  __u8 t[4] = {};
+  if (off + avail <= copied) {
+    __u64 o = off;
+    barrier_var(o);
+    if (o > LOUPE_SOCK_MAX_DATA) return H2_STEP_LOST;
+    __builtin_memcpy(t, &s->data[o], 4);
+  } else if (trace__h2_copy(H2_HEADER_SLOT, off, avail) != 0) {
+    return H2_STEP_LOST;
+  } else {
+    __builtin_memcpy(t, &s->data[H2_HEADER_SLOT], 4);
+  }
+  // The header's first 4 bytes as a big-endian word: the carried ones, then this call's.
+  const __u32 here = ((__u32)t[0] << 24) | ((__u32)t[1] << 16) | ((__u32)t[2] << 8) | t[3];
+  const __u32 word =
+      back == 0 ? here : ((__u32)h2->carry & trace__top_bytes(back)) | (here >> (8 * back));
+  if (back + avail < 4) {
+    // Fewer than 4 header bytes so far: carried to the next call; the ones beyond the head go
+    // to user space as usual.
+    h2->carry = word & trace__top_bytes(back + avail);
+    h2->carry_len = back + avail;
+    if (trace__h2_append(s, h2, off > copied ? off : copied, size) != 0) return H2_STEP_LOST;
+    return H2_STEP_PARTIAL;
+  }
+  h2->carry_len = 0;
+  const __u64 header_end = off + 9 - back;  // back > 0 only for the call's first frame (off 0)
+  const __u64 frame_end = header_end + (word >> 8);
+  h2->off = frame_end;
+  // DATA (type 0): only its header; any other frame whole.
+  __u64 want_end = (word & 0xff) == 0 ? header_end : frame_end;
+  if (want_end > size) want_end = size;
+  if (trace__h2_append(s, h2, off > copied ? off : copied, want_end) != 0) return H2_STEP_LOST;
   return H2_STEP_NEXT;
 }
 
@@ -488,38 +593,59 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
                                                __u32 size, __u64 total, __u32 copied) {
   const __u8 dir = args->direction & 1;
   const __u32 off = state->h2_next[dir] - (__u32)position;
+  const __u8 part = state->h2_part_len[dir];
+  if ((part && off != 0) || part > 3) {
+    // The call after a cut frame header does not go on from it.
+    state->h2_walk[dir] = H2_WALK_OFF;
+    return 0;
+  }
   if (off >= size || total != size) {
     // The next frame starts after this call (a DATA payload goes on), or the position went back,
     // or several messages (*mmsg).
     if (off > 0x80000000u || total != size) state->h2_walk[dir] = H2_WALK_OFF;
     return 0;
   }
-  __u64 base = 0;  // the user buffer, when the call's bytes beyond the head can be read
+  struct h2_walk_state* h2 = &s->h2;
+  h2->niov = h2->cur = h2->cur_start = 0;
   if (copied < size) {
+    // The call's buffers, for the bytes beyond the head.
     if (args->kind == ARGS_BUF) {
-      base = args->ptr;
-    } else if (args->kind == ARGS_IOV && args->iovcnt == 1) {
-      struct iovec v = {};
-      if (bpf_probe_read_user(&v, sizeof(v), (const void*)args->ptr) == 0 && v.iov_len >= size)
-        base = (__u64)v.iov_base;
+      h2->iov[0].iov_base = (void*)args->ptr;
+      h2->iov[0].iov_len = size;
+      h2->niov = 1;
+    } else if (args->kind == ARGS_IOV) {
+      __u64 n = args->iovcnt < LOUPE_SOCK_MAX_H2_IOV ? args->iovcnt : LOUPE_SOCK_MAX_H2_IOV;
+      barrier_var(n);
+      if (n > 0 && n <= LOUPE_SOCK_MAX_H2_IOV &&
+          bpf_probe_read_user(h2->iov, n * sizeof(struct iovec), (const void*)args->ptr) == 0)
+        h2->niov = n;
     }
   }
-  struct h2_walk_state* h2 = &s->h2;
   h2->off = off;
   h2->size = size;
   h2->copied = copied;
-  h2->base = base;
   h2->w = copied;
   h2->desc = h2->seg_start = h2->seg_end = h2->segments = h2->full = 0;
+  h2->carry_len = part;
+  h2->carry = state->h2_part[dir];
   int step = H2_STEP_NEXT;
   for (int i = 0; i < LOUPE_SOCK_MAX_H2_FRAMES && step == H2_STEP_NEXT; i++)
     step = trace__h2_frame();
   if (step == H2_STEP_NEXT) step = trace__h2_frame();  // DONE unless more frames than walked
-  if (step != H2_STEP_DONE || h2->w < copied || h2->w > LOUPE_SOCK_MAX_DATA) {
+  if ((step != H2_STEP_DONE && step != H2_STEP_PARTIAL) || h2->w < copied ||
+      h2->w > LOUPE_SOCK_MAX_DATA) {
     state->h2_walk[dir] = H2_WALK_OFF;
     return 0;
   }
-  state->h2_next[dir] = (__u32)position + (__u32)h2->off;
+  if (step == H2_STEP_PARTIAL) {
+    // The header goes on at the next call's first byte.
+    state->h2_part_len[dir] = (__u8)h2->carry_len;
+    state->h2_part[dir] = (__u32)h2->carry;
+    state->h2_next[dir] = (__u32)position + size;
+  } else {
+    state->h2_part_len[dir] = 0;
+    state->h2_next[dir] = (__u32)position + (__u32)h2->off;
+  }
   s->ev.segments = (__u8)h2->segments;
   return (__u32)(h2->w - copied);
 }

@@ -273,6 +273,8 @@ void WaitReadable(int fd, size_t n) {
     pollfd p{fd, POLLIN, 0};
     poll(&p, 1, 10);
     if (ioctl(fd, FIONREAD, &queued) == 0 && static_cast<size_t>(queued) >= n) return;
+    // Some bytes are there (poll returns at once) but not all: a small write held back by Nagle.
+    if (queued > 0) std::this_thread::sleep_for(10ms);
   }
 }
 
@@ -1446,8 +1448,9 @@ std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::str
 
 // HTTP/2 calls larger than the copy: every frame header and non-DATA frame beyond the head comes
 // as a further piece of the call (a DATA payload left out as a gap), on both ends, from the
-// server's SETTINGS written before the protocol was known on. A call the walk cannot follow (two
-// iovecs beyond the head) turns it off for that direction: heads only after it.
+// server's SETTINGS written before the protocol was known on, across iovecs and across a frame
+// header cut between calls. A call the walk cannot follow (more than 128 frames) turns it off for
+// that direction: heads only after it.
 TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.data_limit = 64});
@@ -1475,21 +1478,36 @@ TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
   WriteAll(c.server, response);
   EXPECT_EQ(ReadExactly(c.client, response.size()), response);
 
-  // Two iovecs, frames beyond the head: not followed; the next big write comes as a head only.
+  // Two iovecs (as gRPC C-core sends a frame in slices): the second frame's header, in the second
+  // iovec, is beyond the head and followed.
+  // The second frame's header is itself split over two iovecs.
   std::string a = H2Frame(0, 0, 3, std::string(100, 'a')), b = H2Frame(0, 0, 3, "bb");
-  iovec out[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
-  ASSERT_EQ(writev(c.client, out, 2), static_cast<ssize_t>(a.size() + b.size()));
+  std::string b1 = b.substr(0, 2), b2 = b.substr(2);
+  iovec out[3] = {{a.data(), a.size()}, {b1.data(), b1.size()}, {b2.data(), b2.size()}};
+  ASSERT_EQ(writev(c.client, out, 3), static_cast<ssize_t>(a.size() + b.size()));
+  // A frame header cut after 2 bytes: carried to the next call, which goes on from it.
+  const std::string x = H2Frame(0, 0, 3, std::string(100, 'x'));
+  WriteAll(c.client, x.substr(0, 2));
+  WriteAll(c.client, x.substr(2));
+  const size_t later = a.size() + b.size() + x.size();
+  EXPECT_EQ(ReadExactly(c.server, later).size(), later);
+  // More frames in one call than the walk follows (130 PINGs): it stops for this direction, and
+  // the next big write comes as a head only; the server reads both in one call and stops too.
+  std::string pings;
+  for (int i = 0; i < 130; ++i) pings += H2Frame(6, 0, 0, std::string(8, 'p'));
+  WriteAll(c.client, pings);
   WriteAll(c.client, request);
-  EXPECT_EQ(ReadExactly(c.server, a.size() + b.size() + request.size()).size(),
-            a.size() + b.size() + request.size());
+  EXPECT_EQ(ReadExactly(c.server, pings.size() + request.size()).size(),
+            pings.size() + request.size());
   const int client_fd = c.client, server_fd = c.server;
   c.CloseBoth();
   WaitClosed(client_fd, server_fd);
 
   // Calls before the protocol was known (the server's SETTINGS) are not reported.
   const uint64_t req_at = client_start.size(), second_at = req_at + request.size();
+  const uint64_t x_at = second_at + a.size() + b.size(), pings_at = x_at + x.size();
   const auto client = sink_.DataOf(Self(), client_fd);
-  ASSERT_EQ(client.size(), 7u);
+  ASSERT_EQ(client.size(), 11u);
   ExpectData(client[0], DataDirection::kEgress, 0, client_start.size(), client_start,
              ConnRole::kClient, kHttp2);
   ExpectData(client[1], DataDirection::kEgress, req_at, 1038, request.substr(0, 64),
@@ -1500,13 +1518,19 @@ TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
              kHttp2);
   ExpectData(client[4], DataDirection::kIngress, 9 + 2028, trailers.size(), trailers,
              ConnRole::kClient, kHttp2);
-  ExpectData(client[5], DataDirection::kEgress, second_at, a.size() + b.size(), a.substr(0, 64),
+  ExpectData(client[5], DataDirection::kEgress, second_at, a.size(), a.substr(0, 64),
              ConnRole::kClient, kHttp2);
-  const uint64_t third_at = second_at + a.size() + b.size();
-  ExpectData(client[6], DataDirection::kEgress, third_at, request.size(), request.substr(0, 64),
+  ExpectData(client[6], DataDirection::kEgress, second_at + a.size(), b.size(), b.substr(0, 9),
              ConnRole::kClient, kHttp2);
-  // The server's end followed its SETTINGS (written before the protocol was known), and reads the
-  // last three frames' worth in one call, which it still follows.
+  ExpectData(client[7], DataDirection::kEgress, x_at, 2, x.substr(0, 2), ConnRole::kClient, kHttp2);
+  ExpectData(client[8], DataDirection::kEgress, x_at + 2, x.size() - 2, x.substr(2, 64),
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[9], DataDirection::kEgress, pings_at, pings.size(), pings.substr(0, 64),
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[10], DataDirection::kEgress, pings_at + pings.size(), request.size(),
+             request.substr(0, 64), ConnRole::kClient, kHttp2);
+  // The server's end followed its SETTINGS (written before the protocol was known), and reads
+  // a, b and x in one call, which it follows whole.
   const auto server = sink_.DataOf(Self(), server_fd);
   ASSERT_EQ(server.size(), 9u);
   ExpectData(server[0], DataDirection::kIngress, 0, client_start.size(), client_start,
@@ -1523,11 +1547,67 @@ TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
              ConnRole::kServer, kHttp2);
   ExpectData(server[6], DataDirection::kIngress, second_at + a.size(), b.size(), b.substr(0, 9),
              ConnRole::kServer, kHttp2);
-  // The request's HEADERS frame and the first DATA header: one piece.
-  ExpectData(server[7], DataDirection::kIngress, third_at, 1038, request.substr(0, 38),
-             ConnRole::kServer, kHttp2);
-  ExpectData(server[8], DataDirection::kIngress, third_at + 1038, 509, request.substr(1038, 9),
-             ConnRole::kServer, kHttp2);
+  ExpectData(server[7], DataDirection::kIngress, x_at, x.size(), x.substr(0, 9), ConnRole::kServer,
+             kHttp2);
+  ExpectData(server[8], DataDirection::kIngress, pings_at, pings.size() + request.size(),
+             pings.substr(0, 64), ConnRole::kServer, kHttp2);
+}
+
+// A frame header cut after 1, 2 and 3 bytes at the end of a call, and one spread over three calls
+// (1 + 1 + 7 bytes): each is carried to the next call, and a frame beyond that call's head still
+// comes as a piece.
+TEST_P(SocketTraceBpfTest, Http2FrameHeaderCutAcrossCallsIsCarried) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.data_limit = 64});
+  Conn c;
+  Connect(net_, 18098, &c);
+  const std::string start = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + H2Frame(4, 0, 0, "");
+  WriteAll(c.client, start);
+  EXPECT_EQ(ReadExactly(c.server, start.size()), start);
+  // Each round: a DATA frame whose header is cut after `cut` bytes, then its rest with 200 bytes
+  // of payload and a PING beyond the head.
+  const std::string ping = H2Frame(6, 0, 0, "12345678");
+  uint64_t at = start.size();
+  for (size_t cut : {1, 2, 3}) {
+    SCOPED_TRACE(cut);
+    const std::string data = H2Frame(0, 0, 1, std::string(200, 'd'));
+    WriteAll(c.client, data.substr(0, cut));
+    WriteAll(c.client, data.substr(cut) + ping);
+    EXPECT_EQ(ReadExactly(c.server, data.size() + ping.size()).size(), data.size() + ping.size());
+    ASSERT_TRUE(sink_.WaitFor([&] {
+      const auto d = sink_.DataOfLocked(Self(), c.client);
+      return !d.empty() && d.back().event.position == at + data.size();
+    }));
+    const auto d = sink_.DataOf(Self(), c.client);
+    ASSERT_GE(d.size(), 3u);
+    ExpectData(d[d.size() - 3], DataDirection::kEgress, at, cut, data.substr(0, cut),
+               ConnRole::kClient, kHttp2);
+    ExpectData(d[d.size() - 2], DataDirection::kEgress, at + cut, data.size() - cut,
+               data.substr(cut, 64), ConnRole::kClient, kHttp2);
+    ExpectData(d[d.size() - 1], DataDirection::kEgress, at + data.size(), ping.size(), ping,
+               ConnRole::kClient, kHttp2);
+    at += data.size() + ping.size();
+  }
+  // 1 + 1 + 7 header bytes, then the payload and a PING.
+  const std::string data = H2Frame(0, 0, 1, std::string(200, 'e'));
+  WriteAll(c.client, data.substr(0, 1));
+  WriteAll(c.client, data.substr(1, 1));
+  WriteAll(c.client, data.substr(2) + ping);
+  EXPECT_EQ(ReadExactly(c.server, data.size() + ping.size()).size(), data.size() + ping.size());
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    const auto d = sink_.DataOfLocked(Self(), c.client);
+    return !d.empty() && d.back().event.position == at + data.size();
+  }));
+  const auto d = sink_.DataOf(Self(), c.client);
+  ASSERT_GE(d.size(), 4u);
+  ExpectData(d[d.size() - 4], DataDirection::kEgress, at, 1, data.substr(0, 1), ConnRole::kClient,
+             kHttp2);
+  ExpectData(d[d.size() - 3], DataDirection::kEgress, at + 1, 1, data.substr(1, 1),
+             ConnRole::kClient, kHttp2);
+  ExpectData(d[d.size() - 2], DataDirection::kEgress, at + 2, data.size() - 2, data.substr(2, 64),
+             ConnRole::kClient, kHttp2);
+  ExpectData(d[d.size() - 1], DataDirection::kEgress, at + data.size(), ping.size(), ping,
+             ConnRole::kClient, kHttp2);
 }
 
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the

@@ -393,8 +393,10 @@ def test_grpc_and_h2c_exact_records(app):
 
 def test_http2_messages_larger_than_the_copy_limit(app):
     """gRPC messages and HTTP/2 bodies much larger than the 4 KiB copied per call (a 20 KB
-    message in every kind of call, a 100 KB one spread over several DATA frames; 50 KB bodies on
-    four concurrent streams of one connection; a 300 KB upload with curl): exactly one record per
+    message in every kind of call, a 100 KB one spread over several DATA frames, between the Go
+    server and client and between python grpcio's, whose C-core sends each frame as several
+    iovecs; 50 KB bodies on four concurrent streams of one connection; a 300 KB upload with
+    curl): exactly one record per
     call on each side, none partial, with the grpc-status from the trailers that follow the
     message in the same call and the exact body sizes, and no stream gap or resync. Without the
     kernel's frame walk the trailers fall in the uncopied part: no record at all."""
@@ -421,11 +423,42 @@ def test_http2_messages_larger_than_the_copy_limit(app):
                               f"--data-binary @- {g.url}/echo"])
     assert upload.stdout == "200 300000", upload.stdout + upload.stderr
 
+    # gRPC C-core (python grpcio) on both ends: each frame is several iovecs of one sendmsg.
+    py = app.servers["python"].pod
+    py_addr = f"{py.ip}:50052"
+    py_server = py.popen(["/usr/bin/python3", APP_SERVERS / "grpc_echo.py", "serve", "50052"],
+                         stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: py.can_connect(py.ip, 50052), timeout=30, what="python gRPC server")
+        py_expected = collections.Counter()
+        for method, size, n, code in (("Unary", 20000, 4, 0), ("Unary", 100000, 2, 0),
+                                      ("Unary", 20000, 2, 5), ("ServerStream", 20000, 2, 13)):
+            out = app.client.exec(["/usr/bin/python3", APP_SERVERS / "grpc_echo.py", "call",
+                                   py_addr, method, str(size), str(n), str(code)], timeout=120)
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert json.loads(out.stdout)["calls"] == n, out.stdout
+            py_expected[(f"/lab.PyEcho/{method}", code)] += n
+        is_py = lambda r: py_addr in (r["local"], r["remote"])
+        n_grpc = sum(grpc_expected.values())
+        recs = app.settle(cursor, lambda r: (app.grpc_addr in (r["local"], r["remote"]) or is_py(r)
+                                             or server_records(g)(r)
+                                             or client_records(g, "curl")(r)
+                                             or client_records(g, "httpclient")(r)),
+                          2 * n_grpc + 2 * 13 + 2 * sum(py_expected.values()))
+    finally:
+        py_server.kill()
+        py_server.wait()
+    for role in ("server", "client"):
+        side = [r for r in recs if is_py(r) and r["role"] == role]
+        got = collections.Counter((r["path"], r["grpc_status"]) for r in side)
+        assert got == py_expected, (role, py_expected - got, got - py_expected)
+        assert not any(r["partial"] for r in side), role
+        assert {(r["protocol"], r["process"]) for r in side} == {("GRPC", "python3")}, role
+        assert all(r["request_body_bytes"] >= 20000 for r in side), role
+
     is_grpc = lambda r: app.grpc_addr in (r["local"], r["remote"])
     is_h2 = lambda r: (server_records(g)(r) or client_records(g, "curl")(r)
                        or client_records(g, "httpclient")(r))
-    n_grpc = sum(grpc_expected.values())
-    recs = app.settle(cursor, lambda r: is_grpc(r) or is_h2(r), 2 * n_grpc + 2 * 13)
     grown = {k: v - counters_before.get(k, 0) for k, v in app.agent.loss_counters().items()
              if v != counters_before.get(k, 0)}
     for role in ("server", "client"):
