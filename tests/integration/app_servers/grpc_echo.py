@@ -19,7 +19,7 @@ def _code(context) -> int:
 
 def unary(request: bytes, context) -> bytes:
     if _code(context):
-        context.abort(grpc.StatusCode(_status(_code(context))), "requested")
+        context.abort(_status(_code(context)), "requested")
     return request
 
 
@@ -27,11 +27,11 @@ def server_stream(request: bytes, context):
     for _ in range(int(dict(context.invocation_metadata()).get("count", "3"))):
         yield request
     if _code(context):
-        context.abort(grpc.StatusCode(_status(_code(context))), "requested")
+        context.abort(_status(_code(context)), "requested")
 
 
-def _status(code: int):
-    return next(s.value for s in grpc.StatusCode if s.value[0] == code)
+def _status(code: int) -> grpc.StatusCode:
+    return next(s for s in grpc.StatusCode if s.value[0] == code)
 
 
 def serve(port: str) -> None:
