@@ -530,7 +530,9 @@ def test_h2c_upgrade_exact_records(app):
     `Upgrade: h2c`; after the 101 the connection is HTTP/2. Five requests on one connection
     (streams 1, 3, 5, 7, 9) and three connections of one request each: exactly one HTTP2 record
     per request on each side (gohttp, curl), with the right paths and statuses, and no record of
-    the 101 nor any HTTP/1 parse error."""
+    the 101 nor any HTTP/1 parse error. Upgraded connections with a 100 KB upload and a 1 MB
+    download (frames beyond the copy, followed by the kernel after the switch) give exact body
+    sizes and no gap; a query string is dropped from HTTP/2 paths."""
     g = app.servers["gohttp"]
     before = app.agent.metrics()
     cursor = app.records.cursor()
@@ -554,12 +556,30 @@ def test_h2c_upgrade_exact_records(app):
                                "%{http_code} %{http_version}", g.url + path])
         assert out.stdout == f"{status} 2", out.stdout + out.stderr
         expected[("GET", path, status)] += 1
+    # Bodies much larger than the copy on upgraded connections: the kernel follows the frames
+    # from the end of the 101 and from the client's preface on. A query string is dropped from
+    # HTTP/2 paths as from HTTP/1 ones (with and without the upgrade).
+    w = "%{http_code} %{http_version} %{size_download}"
+    out = app.client.exec(["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' u | curl -sS --http2 "
+                           f"-o /dev/null -w '{w}' --data-binary @- {g.url}/echo"])
+    assert out.stdout == "200 2 100000", out.stdout + out.stderr
+    expected[("POST", "/echo", 200)] += 1
+    for flag, n in (("--http2", 1000000), ("--http2-prior-knowledge", 3000)):
+        out = app.client.exec(["curl", "-sS", flag, "-o", "/dev/null", "-w", w,
+                               f"{g.url}/bytes?n={n}&token=s3cret"])
+        assert out.stdout == f"200 2 {n}", out.stdout + out.stderr
+        expected[("GET", "/bytes", 200)] += 1
 
     is_mine = lambda r: server_records(g)(r) or client_records(g, "curl")(r)
     recs = app.settle(cursor, is_mine, 2 * sum(expected.values()))
     assert {(r["protocol"], r["version"]) for r in recs} == {("HTTP2", "HTTP/2")}
     assert collections.Counter(key(r) for r in recs if r["role"] == "server") == expected
     assert collections.Counter(key(r) for r in recs if r["role"] == "client") == expected
+    sizes = collections.Counter((r["role"], r["path"], r["request_body_bytes"], r["response_body_bytes"])
+                                for r in recs if r["path"] in ("/echo", "/bytes"))
+    assert sizes == {(role, path, req, resp): 1 for role in ("server", "client")
+                     for path, req, resp in (("/echo", 100000, 100000), ("/bytes", 0, 1000000),
+                                             ("/bytes", 0, 3000))}, sizes
     # Stream 1 keeps the HTTP/1.1 request's Host; every record is complete.
     assert {r["host"] for r in recs} == {g.addr}
     assert not any(r["partial"] for r in recs)
@@ -567,7 +587,8 @@ def test_h2c_upgrade_exact_records(app):
     for name in ('loupe_parse_errors_total{protocol="http1"}',
                  'loupe_parse_errors_total{protocol="http2"}',
                  'loupe_stream_resyncs_total{protocol="http1"}',
-                 'loupe_stream_resyncs_total{protocol="http2"}'):
+                 'loupe_stream_resyncs_total{protocol="http2"}',
+                 'loupe_stream_gaps_total'):
         assert after.get(name, 0.0) == before.get(name, 0.0), name
 
 

@@ -10,6 +10,7 @@
 #include "src/base/strings.h"
 #include "src/protocols/common/stream_side.h"
 #include "src/protocols/common/traceparent.h"
+#include "src/protocols/http1/http1_parser.h"
 #include "src/protocols/http2/frames.h"
 #include "src/protocols/http2/hpack.h"
 
@@ -142,6 +143,7 @@ class Http2Parser final : public UpgradedHttp2Parser {
  public:
   explicit Http2Parser(const ParserOptions& options)
       : preexisting_(options.connection_preexisting),
+        keep_query_(options.keep_query),
         request_timeout_ns_(options.request_timeout_ns) {
     request_.is_request = true;
     response_.is_request = false;
@@ -248,6 +250,7 @@ class Http2Parser final : public UpgradedHttp2Parser {
   Side& Other(const Side& s) { return s.is_request ? response_ : request_; }
 
   bool preexisting_;
+  bool keep_query_;  // ParserOptions::keep_query, for :path
   int64_t request_timeout_ns_;
   ParserStats stats_;
   Side request_;
@@ -662,7 +665,8 @@ void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t
       } else if (f.name == ":method") {
         st->method = f.value;
       } else if (f.name == ":path") {
-        st->path = f.value;
+        // The query is dropped (or kept with its values redacted) as for HTTP/1.
+        http1::NormalizeTargetInto(f.value, keep_query_, &st->path);
       } else if (f.name == ":authority" || (f.name == "host" && st->authority.empty())) {
         st->authority = f.value;
       } else if (f.name == "content-type") {

@@ -250,6 +250,30 @@ TEST(Http2Test, ClosingAfterTheWholeBodyCompletesByContentLength) {
   }
 }
 
+// :path carries the query in HTTP/2: it is dropped by default and kept with its values redacted
+// with keep_query, as for HTTP/1 (secrets in query strings must not reach labels or spans).
+TEST(Http2Test, PathQueryIsDroppedOrRedactedAsForHttp1) {
+  for (bool keep : {false, true}) {
+    ParserOptions options;
+    options.keep_query = keep;
+    Conn c(options);
+    c.Req(std::string(kConnectionPreface) + Settings({}) +
+              Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1,
+                    Indexed(2) + Indexed(6) + Incremental(4, "/search?token=s3cret&page=2#top") +
+                        Incremental(1, "web:8080")),
+          1000);
+    c.Resp(
+        Settings({}) + Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1, Indexed(8)),
+        2000);
+    const std::vector<Request> out = c.Take();
+    ASSERT_EQ(out.size(), 1u) << keep;
+    EXPECT_EQ(out[0].protocol, Protocol::kHttp2);
+    EXPECT_EQ(out[0].method, "GET");
+    EXPECT_EQ(out[0].path, keep ? "/search?token=*&page=*" : "/search") << keep;
+    EXPECT_EQ(out[0].status, 200u);
+  }
+}
+
 TEST(Http2Test, ContinuationPaddingPriorityAndIgnoredFrames) {
   Conn c;
   const std::string block = Indexed(2) + Indexed(6) + Incremental(4, "/padded", true) +
