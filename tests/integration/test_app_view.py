@@ -592,6 +592,59 @@ def test_h2c_upgrade_exact_records(app):
         assert after.get(name, 0.0) == before.get(name, 0.0), name
 
 
+def test_chunked_bodies_larger_than_the_copy_limit(app):
+    """Chunked responses (node, 7000-byte writes) of 0.1-2 MB and chunked uploads of 300 KB, read
+    and written in calls much larger than the 4 KiB copied: the chunk framing falls in uncopied
+    bytes. Every request still gets exactly one record on each side (node, curl) with its status,
+    keep-alive connections included, none resynced or unmatched; body sizes count the framing
+    after the first uncopied byte (8 bytes per 7000-byte chunk here). Before: no record for those
+    responses."""
+    s = app.servers["node"]
+    before = app.agent.metrics()
+    cursor = app.records.cursor()
+    sizes = (500000, 3, 2000000, 100000)
+    # One keep-alive connection: each response ends where the next one starts, or at its last
+    # chunk when that call was copied whole.
+    w = "%{http_code} %{size_download} %{num_connects}\n"
+    args = ["curl", "-sS", "-w", w]
+    for n in sizes:
+        args += ["-o", "/dev/null", f"{s.url}/chunked?n={n}"]
+    args += ["-o", "/dev/null", f"{s.url}/status/404"]
+    out = app.client.exec(args)
+    assert out.returncode == 0, out.stderr
+    assert [line.split() for line in out.stdout.splitlines()] == (
+        [["200", str(n), "1" if i == 0 else "0"] for i, n in enumerate(sizes)] + [["404", "11", "0"]]
+    ), out.stdout
+    for _ in range(3):
+        out = app.client.exec(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                               f"{s.url}/chunked?n=300000"])
+        assert out.stdout == "200 300000", out.stdout + out.stderr
+    for _ in range(2):
+        out = app.client.exec(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' u | curl -sS "
+                               "-H 'Transfer-Encoding: chunked' -o /dev/null "
+                               f"-w '%{{http_code}} %{{size_download}}' --data-binary @- {s.url}/echo"])
+        assert out.stdout == "200 300000", out.stdout + out.stderr
+
+    expected = collections.Counter({("GET", "/chunked", 200): 7, ("GET", "/status/404", 404): 1,
+                                    ("POST", "/echo", 200): 2})
+    is_mine = lambda r: server_records(s)(r) or client_records(s, "curl")(r)
+    recs = app.settle(cursor, is_mine, 2 * sum(expected.values()))
+    for role in ("server", "client"):
+        side = [r for r in recs if r["role"] == role]
+        assert collections.Counter(map(key, side)) == expected, role
+        got = sorted(r["response_body_bytes"] for r in side if r["path"] == "/chunked")
+        want = sorted(sizes + (300000,) * 3)
+        assert all(n <= g <= n + n // 500 + 16 for n, g in zip(want, got)), (role, got)
+        uploads = [r["request_body_bytes"] for r in side if r["path"] == "/echo"]
+        assert all(300000 <= b <= 300000 + 300 for b in uploads), (role, uploads)
+        assert all(r["response_body_bytes"] == 300000 for r in side if r["path"] == "/echo")
+        assert not any(r["partial"] for r in side), role
+    after = app.agent.metrics()
+    for name in ('loupe_stream_resyncs_total{protocol="http1"}',
+                 'loupe_unmatched_messages_total{protocol="http1"}'):
+        assert after.get(name, 0.0) == before.get(name, 0.0), name
+
+
 def read_response(sock) -> tuple[int, bytes]:
     """Reads one HTTP/1.1 response with a Content-Length body; returns (status, raw bytes)."""
     data = b""

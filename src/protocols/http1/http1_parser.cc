@@ -387,11 +387,16 @@ struct CompletedResponse {
 };
 
 enum class State : uint8_t {
-  kHeaders,         // at a message start or inside its header block
-  kBody,            // Content-Length body: `remaining` bytes to go
-  kChunkLine,       // expecting a chunk-size line (or the CRLF that ends chunk data)
-  kChunkData,       // `remaining` bytes of chunk data to go
-  kTrailers,        // after the last chunk: trailer lines until the empty line
+  kHeaders,    // at a message start or inside its header block
+  kBody,       // Content-Length body: `remaining` bytes to go
+  kChunkLine,  // expecting a chunk-size line (or the CRLF that ends chunk data)
+  kChunkData,  // `remaining` bytes of chunk data to go
+  kTrailers,   // after the last chunk: trailer lines until the empty line
+  // A chunked body whose framing fell in bytes the kernel did not copy (a call larger than the
+  // copy, such as a 16 KiB read of a big response): its bytes count as body (framing included)
+  // until its end shows: the last chunk ending a call copied whole, the next message's start, or
+  // the close.
+  kChunkLost,
   kCloseDelimited,  // response body until the connection closes
   kResync,          // discarding until a plausible message start
   // Request side after a request with Upgrade: h2c: what the client sends next is HTTP/2 if the
@@ -419,6 +424,10 @@ struct Side {
   size_t scan_from = 0;
   uint64_t remaining = 0;
   int64_t last_time_ns = 0;
+  // kChunkLost: the time of its last bytes so far, and the last (up to 7) bytes of the call that
+  // carried them when they ended a call copied whole (the last chunk may end across calls).
+  int64_t lost_last_ns = 0;
+  std::string lost_tail;
   // The message in progress.
   int64_t msg_start_ns = 0;
   uint64_t msg_seq = 0;        // request side: seq of the PendingRequest being read
@@ -448,8 +457,9 @@ class Http1Parser final : public ConnectionParser {
   void OnResponseBytes(const StreamChunk& chunk) override { Feed(response_, chunk); }
 
   void OnClose(int64_t time_ns) override {
-    if (response_.state == State::kCloseDelimited) {
-      response_.response.end_ns = response_.last_time_ns;
+    if (response_.state == State::kCloseDelimited || response_.state == State::kChunkLost) {
+      response_.response.end_ns =
+          response_.state == State::kChunkLost ? response_.lost_last_ns : response_.last_time_ns;
       response_.state = State::kHeaders;
       CompleteResponse();
     }
@@ -527,6 +537,10 @@ class Http1Parser final : public ConnectionParser {
   // message from its complete lines when its start line is among them; false otherwise.
   bool RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns);
   void EnterResync(Side& s);
+  // A gap of `length` bytes hid the chunked framing of the message being read (kChunkLost).
+  void LoseChunkFraming(Side& s, uint64_t length, int64_t time_ns);
+  // kChunkLost: `n` more bytes of the body.
+  void CountLostBody(Side& s, uint64_t n);
   PendingRequest& PushPending();
   void CompleteResponse();
   void Stitch();
@@ -557,6 +571,21 @@ void Http1Parser::Feed(Side& s, const StreamChunk& chunk) {
   const uint64_t data_pos = s.stream.expected_position() - in.gap_after - in.data.size();
   if (in.gap_before > 0) Gap(s, data_pos - in.gap_before, in.gap_before, chunk.time_ns);
   if (!in.data.empty()) Data(s, data_pos, in.data, chunk.time_ns);
+  if (s.state == State::kChunkLost && !in.data.empty()) {
+    if (in.gap_after > 0) {
+      s.lost_tail.clear();
+    } else {
+      // A call copied whole: does it end with the last chunk ("0" CRLF CRLF after a CRLF)?
+      const std::string_view data(reinterpret_cast<const char*>(in.data.data()), in.data.size());
+      s.lost_tail.append(data.substr(data.size() - std::min<size_t>(data.size(), 7)));
+      if (s.lost_tail.size() > 7) s.lost_tail.erase(0, s.lost_tail.size() - 7);
+      const std::string_view tail = s.lost_tail;
+      if (tail.ends_with("\r\n0\r\n\r\n") || data == "0\r\n\r\n") {
+        s.lost_tail.clear();
+        EndMessage(s, chunk.time_ns, data_pos + in.data.size());
+      }
+    }
+  }
   if (in.gap_after > 0) Gap(s, data_pos + in.data.size(), in.gap_after, chunk.time_ns);
 }
 
@@ -806,9 +835,44 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
       case State::kCloseDelimited:
         s.response.body_bytes += n - off;
         return n;
+      case State::kChunkLost: {
+        // The next message (at a call's first byte or a line start, as a resync finds it) ends
+        // this one: with the bytes before it, at the time of the call that carried them.
+        const size_t next = FindMessageStart(s, p, n, off, chunk_offset);
+        CountLostBody(s, next - off);
+        if (next < n) {
+          s.lost_tail.clear();
+          EndMessage(s, next == chunk_offset ? s.lost_last_ns : time_ns, base + next);
+          off = next;
+          break;
+        }
+        s.lost_last_ns = time_ns;
+        return n;
+      }
     }
   }
   return n;
+}
+
+void Http1Parser::CountLostBody(Side& s, uint64_t n) {
+  if (!s.is_request) {
+    s.response.body_bytes += n;
+  } else if (!pending_.empty() && pending_.back().seq == s.msg_seq) {
+    pending_.back().record.request_body_bytes += n;
+  }
+}
+
+void Http1Parser::LoseChunkFraming(Side& s, uint64_t length, int64_t time_ns) {
+  ++stats_.gaps;
+  // Chunk data sizes are counted when their line is read: the rest of the current chunk is.
+  if (s.state == State::kChunkData) length -= std::min(length, s.remaining);
+  s.remaining = 0;
+  s.buf.clear();
+  s.scan_from = 0;
+  s.lost_tail.clear();
+  s.state = State::kChunkLost;
+  CountLostBody(s, length);
+  s.lost_last_ns = time_ns;
 }
 
 PendingRequest& Http1Parser::PushPending() {
@@ -1023,6 +1087,7 @@ bool Http1Parser::ResponseUnderWay() const {
     case State::kChunkData:
     case State::kTrailers:
     case State::kCloseDelimited:
+    case State::kChunkLost:
       return true;
     case State::kHeaders:
       return !response_.buf.empty();  // a head arriving in pieces
@@ -1198,6 +1263,11 @@ void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns)
     case State::kCloseDelimited:
       s.response.body_bytes += length;
       return;
+    case State::kChunkLost:
+      s.lost_tail.clear();
+      CountLostBody(s, length);
+      s.lost_last_ns = time_ns;
+      return;
     case State::kBody:
       if (length < s.remaining) {
         s.remaining -= length;
@@ -1224,7 +1294,8 @@ void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns)
         if (s.remaining == 0) s.state = State::kChunkLine;
         return;
       }
-      break;
+      LoseChunkFraming(s, length, time_ns);
+      return;
     case State::kHeaders:
       if (s.buf.empty()) {
         // At a message boundary: the gap hides the start of the next message.
@@ -1245,9 +1316,10 @@ void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns)
       break;
     case State::kChunkLine:
     case State::kTrailers:
-      break;
+      LoseChunkFraming(s, length, time_ns);
+      return;
   }
-  // Framing lost inside a header block or chunked framing.
+  // Framing lost inside a header block.
   ++stats_.gaps;
   DropPartial(s, time_ns);
   s.buf.clear();

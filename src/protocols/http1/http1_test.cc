@@ -500,17 +500,95 @@ TEST(Http1Test, CutInterimResponseWaitsForTheFinalOne) {
   EXPECT_EQ(out[0].end_ns, 30);
 }
 
-TEST(Http1Test, GapInChunkFramingDropsResponse) {
+// A gap in chunked framing (a call larger than the copy) loses where the chunks are, not the
+// message: it ends where the next one starts (here pipelined, inside a call), with the bytes
+// before it counted as body, framing included.
+TEST(Http1Test, GapInChunkFramingEndsAtTheNextMessage) {
   Conn c;
   c.Req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
   c.Resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n", 2);
-  c.SkipResp(30);  // chunk framing lost: where /a's response ends is unknown
+  c.SkipResp(30);  // chunk framing lost: where /a's response ends is not known yet
   c.Resp("tail of something\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 3);
   const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].path, "/a");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].end_ns, 3);
+  EXPECT_EQ(out[0].response_body_bytes, 5u + 30 + 19);  // "tail of something\r\n"
+  EXPECT_EQ(out[1].path, "/b");
+  EXPECT_EQ(out[1].status, 202u);
+  EXPECT_EQ(c.stats().resyncs, 0u);
+  EXPECT_EQ(c.stats().gaps, 1u);
+}
+
+// Big chunked bodies read or written in calls larger than the copy (`original` > data: the rest
+// of the call is a gap): each message ends where its end shows, none is lost, nothing resyncs.
+TEST(Http1Test, ChunkedBodiesLargerThanTheCopyEndWhereTheirEndShows) {
+  Conn c;
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk = "1b58\r\n" + std::string(7000, 'x') + "\r\n";
+  // 1: the last call is copied whole and ends with the last chunk.
+  c.Req("GET /1 HTTP/1.1\r\n\r\n", 10);
+  c.Resp(head + chunk.substr(0, 100), 11, static_cast<uint32_t>(head.size() + 16384));
+  c.Resp(std::string(50, 'x'), 12, 16384);
+  c.Resp("xxxx\r\n0\r\n\r\n", 13);
+  auto out = c.Take();
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].path, "/b");
-  EXPECT_EQ(out[0].status, 202u);
-  EXPECT_EQ(c.stats().resyncs, 1u);
+  EXPECT_EQ(out[0].path, "/1");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].start_ns, 10);
+  EXPECT_EQ(out[0].end_ns, 13);
+  // Every body byte but the first chunk's size line ("1b58\r\n"): framing after it is counted.
+  EXPECT_EQ(out[0].response_body_bytes, 16384u - 6 + 16384 + 11);
+  // 2: the last chunk split between two calls ("\r\n0\r" and "\n\r\n").
+  c.Req("GET /2 HTTP/1.1\r\n\r\n", 20);
+  c.Resp(head + chunk.substr(0, 100), 21, static_cast<uint32_t>(head.size() + 9000));
+  c.Resp("xx\r\n0\r", 22);
+  EXPECT_TRUE(c.Take().empty());
+  c.Resp("\n\r\n", 23);
+  out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_ns, 23);
+  // 3: the last chunk alone in a call after a call cut by the copy.
+  c.Req("GET /3 HTTP/1.1\r\n\r\n", 30);
+  c.Resp(head + chunk.substr(0, 100), 31, static_cast<uint32_t>(head.size() + 9000));
+  c.Resp("0\r\n\r\n", 32);
+  out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_ns, 32);
+  // 4: the end never copied (the last call is cut too): the next response, at a call's first
+  // byte, ends it at the time of the call before.
+  c.Req("GET /4 HTTP/1.1\r\n\r\n", 40);
+  c.Resp(head + chunk.substr(0, 100), 41, static_cast<uint32_t>(head.size() + 9000));
+  c.Resp(std::string(100, 'x'), 42, 9000);
+  c.Req("GET /5 HTTP/1.1\r\n\r\n", 50);
+  EXPECT_TRUE(c.Take().empty());
+  c.Resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 51);
+  out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].path, "/4");
+  EXPECT_EQ(out[0].end_ns, 42);
+  EXPECT_EQ(out[1].path, "/5");
+  EXPECT_EQ(out[1].status, 404u);
+  EXPECT_EQ(out[1].end_ns, 51);
+  // 6: a chunked upload cut by the copy: the request's body counts on and the next request is
+  // parsed; its response ends by the close.
+  const std::string post = "POST /6 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  c.Req(post + chunk.substr(0, 100), 60, 16384);
+  c.Req("GET /7 HTTP/1.1\r\n\r\n", 61);
+  c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 62);
+  c.Resp(head + chunk.substr(0, 100), 63, static_cast<uint32_t>(head.size() + 9000));
+  c.Resp(std::string(10, 'x'), 64, 9000);
+  c.Close(70);
+  out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].path, "/6");
+  EXPECT_EQ(out[0].status, 201u);
+  EXPECT_EQ(out[0].request_body_bytes, 16384u - post.size() - 6);
+  EXPECT_EQ(out[1].path, "/7");
+  EXPECT_EQ(out[1].end_ns, 64);
+  EXPECT_EQ(c.stats().resyncs, 0u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
 }
 
 TEST(Http1Test, OversizedHeadersAreBounded) {

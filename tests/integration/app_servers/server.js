@@ -1,6 +1,7 @@
 // Node http server for the application-view tests: GET / -> "node ok", /status/<code> -> that
-// status with "status <code>\n", POST /echo echoes the body, /count -> responses finished so far
-// (not counting /count itself). Usage: node server.js PORT
+// status with "status <code>\n", POST /echo echoes the body, /chunked?n=N -> N bytes as a chunked
+// response, /count -> responses finished so far (not counting /count itself).
+// Usage: node server.js PORT
 'use strict';
 const http = require('http');
 
@@ -14,6 +15,25 @@ const server = http.createServer((req, res) => {
     const path = req.url.split('?')[0];
     let status = 404;
     let body = Buffer.from('not found\n');
+    if (path === '/chunked') {
+      // ?n=N bytes in writes of 7000 without a Content-Length: a chunked response.
+      let left = Number(new URL(req.url, 'http://x').searchParams.get('n')) || 0;
+      res.on('finish', () => { finished += 1; });
+      res.writeHead(200, {'Content-Type': 'application/octet-stream'});
+      const more = () => {
+        while (left > 0) {
+          const k = Math.min(left, 7000);
+          left -= k;
+          if (!res.write(Buffer.alloc(k, 'c'))) {
+            res.once('drain', more);
+            return;
+          }
+        }
+        res.end();
+      };
+      more();
+      return;
+    }
     if (path === '/count') {
       body = Buffer.from(`${finished}\n`);
       res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': body.length});
