@@ -543,68 +543,58 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
                                                const struct syscall_args* args, __u64 position,
                                                __u32 size, __u64 total, __u32 copied);
 
-// How far the scratch buffer's first `copied` bytes, a response head starting "HTTP/1.1 101",
-// go up to the end of the head (its blank line) when the head names h2c (Upgrade: h2c): the call
-// offset of the first HTTP/2 frame after the switch; -1 when not (a websocket upgrade, or a head
-// longer than its first 1 KiB or than the copy). A global function, verified once.
-#define H2_UPGRADE_SCAN 1024
-__noinline int trace__h2_upgrade_end(__u64 copied) {
-  __u32 zero = 0;
-  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
-  if (!s) return -1;
-  const __u64 n = copied < H2_UPGRADE_SCAN ? copied : H2_UPGRADE_SCAN;
-  int h2c = 0;
-  for (__u32 i = 12; i + 4 <= H2_UPGRADE_SCAN; i++) {
-    if (i + 4 > n) return -1;
-    const __u8 a = s->data[i], b = s->data[i + 1], c = s->data[i + 2], d = s->data[i + 3];
-    if ((a | 0x20) == 'h' && b == '2' && (c | 0x20) == 'c') h2c = 1;
-    if (a == '\r' && b == '\n' && c == '\r' && d == '\n') return h2c ? (int)(i + 4) : -1;
+// The call's buffers into the walk state, for reads beyond the head: its one buffer, or its first
+// LOUPE_SOCK_MAX_H2_IOV iovecs (none when they cannot be read).
+static __always_inline void trace__load_buffers(struct h2_walk_state* h2, __u64 kind, __u64 ptr,
+                                                __u64 iovcnt, __u64 size) {
+  h2->niov = h2->cur = h2->cur_start = 0;
+  if (kind == ARGS_BUF) {
+    h2->iov[0].iov_base = (void*)ptr;
+    h2->iov[0].iov_len = size;
+    h2->niov = 1;
+  } else if (kind == ARGS_IOV) {
+    __u64 n = iovcnt < LOUPE_SOCK_MAX_H2_IOV ? iovcnt : LOUPE_SOCK_MAX_H2_IOV;
+    barrier_var(n);
+    if (n > 0 && n <= LOUPE_SOCK_MAX_H2_IOV &&
+        bpf_probe_read_user(h2->iov, n * sizeof(struct iovec), (const void*)ptr) == 0)
+      h2->niov = n;
   }
-  return -1;
 }
 
-// An HTTP/1.1 connection upgraded to HTTP/2 (h2c, RFC 7540 §3.2) has its frames followed from the
-// switch on: the client's direction from its connection preface, the server's from the end of its
-// 101 head that names h2c (the same call may go on with frames). 1: the walk starts in this call.
-static __always_inline int trace__h2_upgrade_start(const struct data_scratch* s,
-                                                   struct conn_state* state, __u8 dir,
-                                                   __u64 position, __u32 copied) {
-  const __u8* d = s->data;
-  if (copied >= 24 && d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ' && d[4] == '*' &&
-      d[5] == ' ' && d[6] == 'H' && d[7] == 'T' && d[8] == 'T' && d[9] == 'P' && d[10] == '/' &&
-      d[11] == '2') {
-    state->h2_next[dir] = (__u32)position + 24;
-    state->h2_walk[dir] = H2_WALK_ON;
-    return 1;
-  }
-  if (copied >= 16 && d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' &&
-      d[5] == '1' && d[6] == '.' && d[7] == '1' && d[8] == ' ' && d[9] == '1' && d[10] == '0' &&
-      d[11] == '1') {
-    const int end = trace__h2_upgrade_end(copied);
-    if (end < 0) {
-      state->h2_walk[dir] = H2_WALK_OFF;  // another upgrade (websocket): never HTTP/2
-      return 0;
-    }
-    state->h2_next[dir] = (__u32)position + (__u32)end;
-    state->h2_walk[dir] = H2_WALK_ON;
-    return 1;
-  }
-  return 0;
+// An HTTP/1 call larger than the copy: its last LOUPE_SOCK_H1_TAIL bytes as one segment, so that
+// user space sees where a chunked body ends (its last chunk, "0" CRLF CRLF) when the call that
+// carries it is larger than the copy. Returns the bytes appended after the head (0: none). A
+// global function: verified once, and the main program does not grow by the append.
+#define LOUPE_SOCK_H1_TAIL 16
+__noinline int trace__h1_tail(__u64 kind, __u64 ptr, __u64 iovcnt, __u64 size, __u64 copied) {
+  __u32 zero = 0;
+  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
+  if (!s || copied == 0 || copied >= size || copied > LOUPE_SOCK_MAX_DATA) return 0;
+  struct h2_walk_state* h2 = &s->h2;
+  trace__load_buffers(h2, kind, ptr, iovcnt, size);
+  if (h2->niov == 0) return 0;
+  h2->w = copied;
+  h2->desc = h2->seg_start = h2->seg_end = h2->segments = h2->full = 0;
+  const __u64 n = size - copied < LOUPE_SOCK_H1_TAIL ? size - copied : LOUPE_SOCK_H1_TAIL;
+  if (trace__h2_append(s, h2, size - n, size) != 0 || h2->segments != 1 ||
+      h2->w != copied + sizeof(struct loupe_sock_segment) + n)
+    return 0;
+  s->ev.segments = 1;
+  return (int)(sizeof(struct loupe_sock_segment) + n);
 }
 
 // The walk for one call on `state`: returns the bytes appended after the head; sets ev.segments.
+// An HTTP/1 call larger than the copy gets its tail appended instead (trace__h1_tail).
 static __always_inline __u32 trace__h2_segments(struct data_scratch* s, struct conn_state* state,
                                                 const struct syscall_args* args, __u64 position,
                                                 __u32 size, __u64 total, __u32 copied) {
   const __u8 dir = args->direction & 1;
-  if (state->h2_walk[dir] == H2_WALK_OFF) return 0;
   if (state->protocol == LOUPE_PROTOCOL_HTTP1) {
-    if (state->h2_walk[dir] == H2_WALK_UNSTARTED &&
-        !trace__h2_upgrade_start(s, state, dir, position, copied))
-      return 0;
-    return trace__h2_advance(s, state, args, position, size, total, copied);
+    if (copied >= size || total != size) return 0;
+    const int tail = trace__h1_tail(args->kind, args->ptr, args->iovcnt, size, copied);
+    return tail > 0 ? (__u32)tail : 0;
   }
-  if (state->protocol != LOUPE_PROTOCOL_HTTP2) return 0;
+  if (state->protocol != LOUPE_PROTOCOL_HTTP2 || state->h2_walk[dir] == H2_WALK_OFF) return 0;
   if (state->h2_walk[dir] == H2_WALK_UNSTARTED) {
     if (position != 0 || state->preexisting) {
       state->h2_walk[dir] = H2_WALK_OFF;
@@ -663,20 +653,8 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
   }
   struct h2_walk_state* h2 = &s->h2;
   h2->niov = h2->cur = h2->cur_start = 0;
-  if (copied < size) {
-    // The call's buffers, for the bytes beyond the head.
-    if (args->kind == ARGS_BUF) {
-      h2->iov[0].iov_base = (void*)args->ptr;
-      h2->iov[0].iov_len = size;
-      h2->niov = 1;
-    } else if (args->kind == ARGS_IOV) {
-      __u64 n = args->iovcnt < LOUPE_SOCK_MAX_H2_IOV ? args->iovcnt : LOUPE_SOCK_MAX_H2_IOV;
-      barrier_var(n);
-      if (n > 0 && n <= LOUPE_SOCK_MAX_H2_IOV &&
-          bpf_probe_read_user(h2->iov, n * sizeof(struct iovec), (const void*)args->ptr) == 0)
-        h2->niov = n;
-    }
-  }
+  // The call's buffers, for the bytes beyond the head.
+  if (copied < size) trace__load_buffers(h2, args->kind, args->ptr, args->iovcnt, size);
   h2->off = off;
   h2->size = size;
   h2->copied = copied;

@@ -532,28 +532,38 @@ TEST_P(SocketTraceBpfTest, CopiesAreTruncatedAtTheLimit) {
   StartSensor({.data_limit = 64});
   Conn c;
   Connect(net_, 18082, &c);
-  const std::string big =
-      "POST /upload HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b');
+  const std::string big = "POST /upload HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" +
+                          std::string(1000, 'b') + "end-of-the-call";
   WriteAll(c.client, big);
   EXPECT_EQ(ReadExactly(c.server, big.size()), big);
-  // writev across iovecs: the limit ends inside the second iovec.
-  std::string a(40, 'a'), b(40, 'c');
-  iovec out[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
-  ASSERT_EQ(writev(c.client, out, 2), 80);
-  EXPECT_EQ(ReadExactly(c.server, 80), a + b);
+  // writev across iovecs: the limit ends inside the second iovec, the tail (the last 16 bytes)
+  // spans the second and third.
+  std::string a(40, 'a'), b(30, 'c'), t = "0123456789";
+  iovec out[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {t.data(), t.size()}};
+  ASSERT_EQ(writev(c.client, out, 3), 80);
+  const std::string all = a + b + t;
+  EXPECT_EQ(ReadExactly(c.server, 80), all);
   const int client_fd = c.client, server_fd = c.server;
   c.CloseBoth();
   WaitClosed(client_fd, server_fd);
 
+  // An HTTP/1 call larger than the copy comes as its head and, as a second piece, its last 16
+  // bytes (where a chunked body's last chunk would show).
   auto client = sink_.DataOf(Self(), client_fd);
-  ASSERT_EQ(client.size(), 2u);
-  ExpectData(client[0], DataDirection::kEgress, 0, big.size(), big.substr(0, 64),
+  ASSERT_EQ(client.size(), 4u);
+  ExpectData(client[0], DataDirection::kEgress, 0, big.size() - 16, big.substr(0, 64),
              ConnRole::kClient);
-  ExpectData(client[1], DataDirection::kEgress, big.size(), 80, a + b.substr(0, 24),
+  ExpectData(client[1], DataDirection::kEgress, big.size() - 16, 16, big.substr(big.size() - 16),
+             ConnRole::kClient);
+  ExpectData(client[2], DataDirection::kEgress, big.size(), 64, all.substr(0, 64),
+             ConnRole::kClient);
+  ExpectData(client[3], DataDirection::kEgress, big.size() + 64, 16, all.substr(64),
              ConnRole::kClient);
   auto server = sink_.DataOf(Self(), server_fd);
-  ASSERT_EQ(server.size(), 2u);
-  ExpectData(server[0], DataDirection::kIngress, 0, big.size(), big.substr(0, 64),
+  ASSERT_EQ(server.size(), 4u);
+  ExpectData(server[0], DataDirection::kIngress, 0, big.size() - 16, big.substr(0, 64),
+             ConnRole::kServer);
+  ExpectData(server[1], DataDirection::kIngress, big.size() - 16, 16, big.substr(big.size() - 16),
              ConnRole::kServer);
 }
 
@@ -1608,90 +1618,6 @@ TEST_P(SocketTraceBpfTest, Http2FrameHeaderCutAcrossCallsIsCarried) {
              ConnRole::kClient, kHttp2);
   ExpectData(d[d.size() - 1], DataDirection::kEgress, at + data.size(), ping.size(), ping,
              ConnRole::kClient, kHttp2);
-}
-
-// An HTTP/1.1 connection upgraded to HTTP/2 (h2c): the server's frames are followed from the end
-// of its 101 head (in the same call), the client's from its connection preface, so frames beyond
-// the copy come as pieces on both ends.
-TEST_P(SocketTraceBpfTest, Http2AfterAnH2cUpgradeIsFollowed) {
-  LOUPE_REQUIRE_ROOT();
-  StartSensor({.data_limit = 128});
-  Conn c;
-  Connect(net_, 18099, &c);
-  const std::string upgrade =
-      "GET /up HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-      "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
-  WriteAll(c.client, upgrade);
-  EXPECT_EQ(ReadExactly(c.server, upgrade.size()), upgrade);
-  // The 101, the server's SETTINGS and stream 1's response in one write: its trailers (at 1108)
-  // are beyond the 128-byte head.
-  const std::string head101 =
-      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
-  const std::string trailers = H2Frame(1, 5, 1, std::string(15, 't'));
-  const std::string switched = head101 + H2Frame(4, 0, 0, "") +
-                               H2Frame(1, 4, 1, std::string(10, 'r')) +
-                               H2Frame(0, 0, 1, std::string(1000, 'D')) + trailers;
-  WriteAll(c.server, switched);
-  EXPECT_EQ(ReadExactly(c.client, switched.size()), switched);
-  const size_t trailers_at = switched.size() - trailers.size();
-  // The client's preface, SETTINGS and a request on stream 3 whose second DATA frame is beyond the
-  // head.
-  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  const std::string request = preface + H2Frame(4, 0, 0, "") +
-                              H2Frame(1, 4, 3, std::string(20, 'q')) +
-                              H2Frame(0, 0, 3, std::string(1000, 'd')) + H2Frame(0, 1, 3, "eeeee");
-  WriteAll(c.client, request);
-  EXPECT_EQ(ReadExactly(c.server, request.size()), request);
-  const size_t second_data_at = request.size() - 14;
-  const int client_fd = c.client, server_fd = c.server;
-  c.CloseBoth();
-  WaitClosed(client_fd, server_fd);
-
-  for (const bool client_end : {true, false}) {
-    SCOPED_TRACE(client_end ? "client" : "server");
-    const auto d = sink_.DataOf(Self(), client_end ? client_fd : server_fd);
-    const ConnRole role = client_end ? ConnRole::kClient : ConnRole::kServer;
-    const DataDirection sends = client_end ? DataDirection::kEgress : DataDirection::kIngress;
-    const DataDirection answers = client_end ? DataDirection::kIngress : DataDirection::kEgress;
-    ASSERT_EQ(d.size(), 5u);
-    ExpectData(d[0], sends, 0, upgrade.size(), upgrade.substr(0, 128), role, kHttp1);
-    ExpectData(d[1], answers, 0, trailers_at, switched.substr(0, 128), role, kHttp1);
-    ExpectData(d[2], answers, trailers_at, trailers.size(), trailers, role, kHttp1);
-    ExpectData(d[3], sends, upgrade.size(), second_data_at, request.substr(0, 128), role, kHttp1);
-    ExpectData(d[4], sends, upgrade.size() + second_data_at, 14, request.substr(second_data_at, 9),
-               role, kHttp1);
-  }
-}
-
-// A 101 that does not name h2c (websocket) turns the walk off: what follows is not HTTP/2.
-TEST_P(SocketTraceBpfTest, WebsocketUpgradeIsNotWalkedAsHttp2) {
-  LOUPE_REQUIRE_ROOT();
-  StartSensor({.data_limit = 256});  // the whole 101 head is copied
-  Conn c;
-  Connect(net_, 18100, &c);
-  const std::string upgrade =
-      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  WriteAll(c.client, upgrade);
-  EXPECT_EQ(ReadExactly(c.server, upgrade.size()), upgrade);
-  // After the 101, bytes that would read as frames (a PING beyond the head): one piece, the head.
-  const std::string switched =
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n" +
-      H2Frame(0, 0, 1, std::string(1000, 'w')) + H2Frame(6, 0, 0, "12345678");
-  WriteAll(c.server, switched);
-  EXPECT_EQ(ReadExactly(c.client, switched.size()), switched);
-  const int client_fd = c.client, server_fd = c.server;
-  c.CloseBoth();
-  WaitClosed(client_fd, server_fd);
-  const auto d = sink_.DataOf(Self(), client_fd);
-  ASSERT_EQ(d.size(), 2u);
-  ExpectData(d[1], DataDirection::kIngress, 0, switched.size(), switched.substr(0, 256),
-             ConnRole::kClient, kHttp1);
-  const auto e = sink_.DataOf(Self(), server_fd);
-  ASSERT_EQ(e.size(), 2u);
-  ExpectData(e[1], DataDirection::kEgress, 0, switched.size(), switched.substr(0, 256),
-             ConnRole::kServer, kHttp1);
 }
 
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
