@@ -539,8 +539,8 @@ class Http1Parser final : public ConnectionParser {
   void EnterResync(Side& s);
   // A gap of `length` bytes hid the chunked framing of the message being read (kChunkLost).
   void LoseChunkFraming(Side& s, uint64_t length, int64_t time_ns);
-  // kChunkLost: `n` more bytes of the body.
-  void CountLostBody(Side& s, uint64_t n);
+  // `n` more body bytes of the message being read (a chunk's size, or bytes of a kChunkLost body).
+  void AddBodyBytes(Side& s, uint64_t n);
   PendingRequest& PushPending();
   void CompleteResponse();
   void Stitch();
@@ -822,13 +822,7 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
         } else {
           s.state = State::kChunkData;
           s.remaining = size;
-          if (s.is_request) {
-            if (!pending_.empty() && pending_.back().seq == s.msg_seq) {
-              pending_.back().record.request_body_bytes += size;
-            }
-          } else {
-            s.response.body_bytes += size;
-          }
+          AddBodyBytes(s, size);
         }
         break;
       }
@@ -839,7 +833,7 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
         // The next message (at a call's first byte or a line start, as a resync finds it) ends
         // this one: with the bytes before it, at the time of the call that carried them.
         const size_t next = FindMessageStart(s, p, n, off, chunk_offset);
-        CountLostBody(s, next - off);
+        AddBodyBytes(s, next - off);
         if (next < n) {
           s.lost_tail.clear();
           EndMessage(s, next == chunk_offset ? s.lost_last_ns : time_ns, base + next);
@@ -854,7 +848,7 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
   return n;
 }
 
-void Http1Parser::CountLostBody(Side& s, uint64_t n) {
+void Http1Parser::AddBodyBytes(Side& s, uint64_t n) {
   if (!s.is_request) {
     s.response.body_bytes += n;
   } else if (!pending_.empty() && pending_.back().seq == s.msg_seq) {
@@ -871,7 +865,7 @@ void Http1Parser::LoseChunkFraming(Side& s, uint64_t length, int64_t time_ns) {
   s.scan_from = 0;
   s.lost_tail.clear();
   s.state = State::kChunkLost;
-  CountLostBody(s, length);
+  AddBodyBytes(s, length);
   s.lost_last_ns = time_ns;
 }
 
@@ -1265,7 +1259,7 @@ void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns)
       return;
     case State::kChunkLost:
       s.lost_tail.clear();
-      CountLostBody(s, length);
+      AddBodyBytes(s, length);
       s.lost_last_ns = time_ns;
       return;
     case State::kBody:
