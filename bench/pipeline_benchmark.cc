@@ -1,6 +1,7 @@
 // Benchmarks of the agent's per-request pipeline leftovers (src/agent/flow_pipeline): DNS
 // de-duplication at its 1024-message capacity (hash set, against the linear scan it replaced),
-// the route matched once per request instead of once per stage, and the process-cache sweep.
+// the route matched once per request instead of once per stage, the process-cache sweep, and the
+// JSON trace printer's line (written directly, against the nlohmann::json object it replaced).
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -14,6 +15,8 @@
 #include "src/agent/flow_pipeline.h"
 #include "src/identity/identity_cache.h"
 #include "src/metrics/app/routes.h"
+#include "src/telemetry/request_flows.h"
+#include "src/telemetry/request_json_reference.h"
 
 namespace loupe::agent {
 namespace {
@@ -134,6 +137,47 @@ void BM_ProcessSweep(benchmark::State& state) {
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_ProcessSweep)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+
+telemetry::Request PrinterRequest() {
+  telemetry::Request r;
+  r.pid = 12032;
+  r.tid = 12032;
+  r.process = "nginx";
+  r.role = telemetry::Role::kServer;
+  flow::IpAddress::Parse("127.0.0.1", &r.local_ip);
+  flow::IpAddress::Parse("127.0.0.1", &r.remote_ip);
+  r.local_port = 80;
+  r.remote_port = 50702;
+  r.protocol = telemetry::Protocol::kHttp1;
+  r.method = "GET";
+  r.path = "/api/v1/orders/12345";
+  r.version = "HTTP/1.1";
+  r.host = "127.0.0.1";
+  r.status = 200;
+  r.start_ns = 1'795'871'976'306'128'005;
+  r.end_ns = r.start_ns + 196'181;
+  r.request_header_bytes = 81;
+  r.response_header_bytes = 122;
+  r.response_body_bytes = 612;
+  return r;
+}
+
+// One `trace_printer: json` line. Arg 0: as written before (an nlohmann::json object of the same
+// keys, dumped); arg 1: AppendRequestJson into a reused buffer, as the printer does now.
+void BM_TracePrinterJsonLine(benchmark::State& state) {
+  const telemetry::Request r = PrinterRequest();
+  std::string line;
+  for (auto _ : state) {
+    line.clear();
+    if (state.range(0) == 0) {
+      line = telemetry::NlohmannRequestLine(r, "127.0.0.1:80", "127.0.0.1:50702");
+    } else {
+      telemetry::AppendRequestJson(r, &line);
+    }
+    benchmark::DoNotOptimize(line.data());
+  }
+}
+BENCHMARK(BM_TracePrinterJsonLine)->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace loupe::agent

@@ -55,6 +55,8 @@ FlowPipeline::FlowPipeline(flow::FlowBuffer& buffer, metrics::Registry& registry
                                 {"source"})),
       dns_invalid_(ingest::ParseErrorCounters::For(registry).ForProtocol("dns")),
       printer_(printer) {
+  if (printer_ != TracePrinter::kDisabled && printer_ != TracePrinter::kCounter)
+    lines_ = std::make_unique<LinePrinter>(stdout);
   auto& tcp_events = registry.AddCounter(
       "loupe_tcp_events_total", "TCP lifecycle events seen by the sock/tcp tracepoints, by event.",
       {"event"});
@@ -83,6 +85,7 @@ FlowPipeline::~FlowPipeline() {
   }
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  lines_.reset();  // writes the lines still pending
   if (printer_ == TracePrinter::kCounter) {
     std::printf("traced requests: %llu\n",
                 static_cast<unsigned long long>(printed_requests_.load()));
@@ -103,15 +106,14 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
     case TracePrinter::kDisabled:
       break;
     case TracePrinter::kText:
-      std::printf("%s\n", telemetry::FormatRequestText(request).c_str());
-      std::fflush(stdout);
+      lines_->Print(telemetry::FormatRequestText(request));
       break;
     case TracePrinter::kJson:
     case TracePrinter::kJsonIndent:
       // One object per line either way: json_indent's multi-line form is for humans, and line
       // framing keeps the output machine-readable.
-      std::printf("%s\n", telemetry::FormatRequestJson(request).c_str());
-      std::fflush(stdout);
+      lines_->PrintWith(
+          [&request](std::string* out) { telemetry::AppendRequestJson(request, out); });
       break;
     case TracePrinter::kCounter:
       break;

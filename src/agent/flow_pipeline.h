@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "src/agent/line_printer.h"
 #include "src/flow/flow_buffer.h"
 #include "src/identity/identity_cache.h"
 #include "src/ingest/conn_manager.h"
@@ -129,6 +131,7 @@ class FlowPipeline final : public sensors::FlowSink, public ingest::RequestSink 
   std::array<metrics::Counter*, 7> tcp_events_{};  // by TcpEvent::Kind, interned once
   metrics::Counter* dns_invalid_;
   TracePrinter printer_;
+  std::unique_ptr<LinePrinter> lines_;  // text and JSON printers: their lines, for stdout
   std::atomic<uint64_t> printed_requests_{0};
   std::mutex dns_mu_;
   protocols::dns::DnsTracker dns_;  // guarded by dns_mu_

@@ -65,4 +65,59 @@ bool MakeValidUtf8(std::string* text) {
   return true;
 }
 
+void AppendJsonString(std::string_view text, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t run = 0;  // start of the bytes not yet appended, all of them plain
+  const auto flush = [&](size_t end) { out->append(text.data() + run, end - run); };
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const size_t length = Utf8SequenceLength(text, i);
+      if (length != 0) {
+        i += length;
+        continue;
+      }
+    }
+    flush(i);
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        if (c < 0x20) {
+          const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+          out->append(escaped, sizeof(escaped));
+        } else {
+          out->append(kUtf8ReplacementCharacter);
+        }
+    }
+    run = ++i;
+  }
+  flush(text.size());
+  out->push_back('"');
+}
+
 }  // namespace loupe

@@ -25,4 +25,9 @@ std::string SanitizeUtf8(std::string_view text);
 // ASCII-only strings (the common case) cost one pass and no allocation.
 bool MakeValidUtf8(std::string* text);
 
+// Appends `text` to *out as a JSON string literal: quoted; `"`, `\` and control characters
+// escaped (\b \t \n \f \r, else \u00xx), as nlohmann::json writes them; other characters as
+// they are, each byte that does not begin a valid UTF-8 sequence replaced by U+FFFD.
+void AppendJsonString(std::string_view text, std::string* out);
+
 }  // namespace loupe

@@ -1,7 +1,7 @@
 #include "src/telemetry/request_flows.h"
 
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
+#include "src/base/utf8.h"
 
 namespace loupe::telemetry {
 namespace {
@@ -127,34 +127,54 @@ std::string FormatRequestText(const Request& r) {
       "] pid=", r.pid, " comm=", r.process, r.partial ? " partial" : "");
 }
 
+void AppendRequestJson(const Request& r, std::string* out) {
+  // Keys in the order nlohmann::json's std::map wrote them (sorted), so the lines stay as before.
+  const auto key = [out](std::string_view name) { out->append(",\"").append(name).append("\":"); };
+  const auto text = [&](std::string_view name, std::string_view value) {
+    key(name);
+    AppendJsonString(value, out);
+  };
+  absl::StrAppend(out, "{\"duration_ns\":", r.end_ns - r.start_ns);
+  key("end_ns");
+  absl::StrAppend(out, r.end_ns);
+  key("grpc_status");
+  absl::StrAppend(out, r.grpc_status);
+  text("host", r.host);
+  text("local", HostPort(r.local_ip, r.local_port));
+  text("method", r.method);
+  text("parent_span_id", r.trace.parent_span_id);
+  key("partial");
+  out->append(r.partial ? "true" : "false");
+  text("path", r.path);
+  key("pid");
+  absl::StrAppend(out, r.pid);
+  text("process", r.process);
+  text("protocol", ProtocolName(r.protocol));
+  text("remote", HostPort(r.remote_ip, r.remote_port));
+  key("request_body_bytes");
+  absl::StrAppend(out, r.request_body_bytes);
+  key("request_header_bytes");
+  absl::StrAppend(out, r.request_header_bytes);
+  key("response_body_bytes");
+  absl::StrAppend(out, r.response_body_bytes);
+  key("response_header_bytes");
+  absl::StrAppend(out, r.response_header_bytes);
+  text("role", r.role == Role::kServer ? "server" : r.role == Role::kClient ? "client" : "unknown");
+  key("start_ns");
+  absl::StrAppend(out, r.start_ns);
+  key("status");
+  absl::StrAppend(out, r.status);
+  key("tid");
+  absl::StrAppend(out, r.tid);
+  text("trace_id", r.trace.trace_id);
+  text("version", r.version);
+  out->push_back('}');
+}
+
 std::string FormatRequestJson(const Request& r) {
-  nlohmann::json j = {{"start_ns", r.start_ns},
-                      {"end_ns", r.end_ns},
-                      {"duration_ns", r.end_ns - r.start_ns},
-                      {"role", r.role == Role::kServer   ? "server"
-                               : r.role == Role::kClient ? "client"
-                                                         : "unknown"},
-                      {"protocol", ProtocolName(r.protocol)},
-                      {"method", r.method},
-                      {"path", r.path},
-                      {"version", r.version},
-                      {"host", r.host},
-                      {"status", r.status},
-                      {"grpc_status", r.grpc_status},
-                      {"pid", r.pid},
-                      {"tid", r.tid},
-                      {"process", r.process},
-                      {"local", HostPort(r.local_ip, r.local_port)},
-                      {"remote", HostPort(r.remote_ip, r.remote_port)},
-                      {"request_header_bytes", r.request_header_bytes},
-                      {"request_body_bytes", r.request_body_bytes},
-                      {"response_header_bytes", r.response_header_bytes},
-                      {"response_body_bytes", r.response_body_bytes},
-                      {"trace_id", r.trace.trace_id},
-                      {"parent_span_id", r.trace.parent_span_id},
-                      {"partial", r.partial}};
-  // Replace, never throw, on invalid UTF-8 (the ingest path already repairs wire strings).
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  AppendRequestJson(r, &out);
+  return out;
 }
 
 }  // namespace loupe::telemetry

@@ -14,7 +14,8 @@ void RequestToFlows(const Request& request, flow::Flow* request_flow, flow::Flow
 
 // One line of Beyla's `trace_printer: text` output for a request.
 std::string FormatRequestText(const Request& request);
-// One JSON object (no newline) for `trace_printer: json`.
+// One JSON object (no newline) for `trace_printer: json`, appended to *out.
+void AppendRequestJson(const Request& request, std::string* out);
 std::string FormatRequestJson(const Request& request);
 
 const char* ProtocolName(Protocol protocol);

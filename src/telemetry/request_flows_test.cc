@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <random>
+#include <string>
+
+#include "nlohmann/json.hpp"
+#include "src/telemetry/request_json_reference.h"
 
 namespace loupe::telemetry {
 namespace {
@@ -36,6 +41,73 @@ TEST(RequestFlowsTest, JsonPrinterReplacesInvalidUtf8) {
   ASSERT_NO_THROW(line = FormatRequestJson(r));
   EXPECT_NE(line.find("\"path\":\"/\xEF\xBF\xBD\xEF\xBF\xBD\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"process\":\"a\xEF\xBF\xBD\""), std::string::npos) << line;
+}
+
+TEST(RequestFlowsTest, JsonPrinterWritesWhatNlohmannWrote) {
+  Request r = Exchange();
+  r.tid = 78;
+  r.grpc_status = 14;
+  r.start_ns = 1'795'871'976'306'128'005;
+  r.end_ns = r.start_ns + 19'618'151;
+  r.request_body_bytes = 18'446'744'073'709'551'615ULL;
+  r.response_header_bytes = 122;
+  r.partial = true;
+  r.trace.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  r.trace.parent_span_id = "b7ad6b7169203331";
+  r.process = "ng\"inx\\";
+  r.path = std::string("/a\x01\b\t\n\f\r\x1f\x7f/\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80?");
+  r.host = "[::1]:80";
+  r.method = "";
+  EXPECT_EQ(FormatRequestJson(r), NlohmannRequestLine(r, "10.0.0.2:8080", "10.0.0.9:41000"));
+
+  // Random strings over the characters that need care: controls, quote, backslash, DEL, and
+  // valid 2-, 3- and 4-byte sequences.
+  const std::string pieces[] = {"\x00",
+                                "\x01",
+                                "\x1f",
+                                " ",
+                                "\"",
+                                "\\",
+                                "/",
+                                "a",
+                                "\x7f",
+                                "\xC2\x80",
+                                "\xDF\xBF",
+                                "\xE0\xA0\x80",
+                                "\xEF\xBF\xBF",
+                                "\xF0\x90\x80\x80",
+                                "\xF4\x8F\xBF\xBF",
+                                "\xFF"};
+  std::mt19937 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) {
+      const std::string& piece = pieces[rng() % std::size(pieces)];
+      s.append(piece == "\x00" ? std::string(1, '\0') : piece);
+    }
+    r.path = s;
+    r.process = s + s;
+    ASSERT_EQ(FormatRequestJson(r), NlohmannRequestLine(r, "10.0.0.2:8080", "10.0.0.9:41000")) << s;
+  }
+}
+
+// Each byte that does not begin a valid sequence becomes one U+FFFD (as everywhere in Loupe); the
+// line always parses.
+TEST(RequestFlowsTest, JsonPrinterReplacesEachInvalidByte) {
+  Request r = Exchange();
+  r.path =
+      "/\xE2\x82"
+      "A\xC0\x80\xED\xA0\x80";
+  const std::string line = FormatRequestJson(r);
+  const auto parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["path"].get<std::string>(),
+            "/\uFFFD\uFFFD"
+            "A\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD")
+      << line;
+  EXPECT_EQ(parsed["method"], "POST");
+  EXPECT_EQ(parsed["status"], 201);
+  EXPECT_EQ(parsed["duration_ns"], 3'500);
 }
 
 // The JSON trace printer's ends are host:port with IPv6 addresses bracketed ("::1:8080" could
