@@ -420,6 +420,10 @@ int RunAgent(const AgentOptions& options) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write to a closed pipe or socket fails with EPIPE instead of killing the agent: standard
+  // output piped into a reader that exits (`loupe agent | head`) stops the trace printer, nothing
+  // else. gRPC ignores SIGPIPE at start-up too; the agent does not rely on that.
+  signal(SIGPIPE, SIG_IGN);
 
   const config::Config& cfg = *loaded;
   auto selection = discovery::Selection::FromConfig(

@@ -1,5 +1,10 @@
 #include "src/agent/line_printer.h"
 
+#include <cerrno>
+
+#include "src/base/errno_string.h"
+#include "src/base/logging.h"
+
 namespace loupe::agent {
 
 LinePrinter::LinePrinter(std::FILE* out, std::chrono::milliseconds interval) : out_(out) {
@@ -20,10 +25,19 @@ LinePrinter::~LinePrinter() {
 
 void LinePrinter::WriteLocked() {
   if (pending_.empty()) return;
-  // A failed write (a closed stream) drops the lines: the printer is a debugging aid and must not
-  // stop the pipeline. A full pipe blocks here, as it did when each line was flushed.
-  std::fwrite(pending_.data(), 1, pending_.size(), out_);
-  std::fflush(out_);
+  // A full pipe blocks here, as it did when each line was flushed. A failed write (the reader of
+  // a pipe gone, a closed stream, a full disk) stops the printing, said once: the printer is a
+  // debugging aid and must not stop the pipeline.
+  if (!failed_) {
+    errno = 0;
+    const size_t written = std::fwrite(pending_.data(), 1, pending_.size(), out_);
+    if (written != pending_.size() || std::fflush(out_) != 0) {
+      failed_ = true;
+      LOG_WARN(
+          "trace_printer: writing to standard output failed ({}); no more requests are printed",
+          ErrnoDescription(errno));
+    }
+  }
   pending_.clear();
 }
 

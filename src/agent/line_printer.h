@@ -26,10 +26,12 @@ class LinePrinter {
   LinePrinter(const LinePrinter&) = delete;
   LinePrinter& operator=(const LinePrinter&) = delete;
 
-  // Adds one line: `append(std::string*)` appends its text, without the newline.
+  // Adds one line: `append(std::string*)` appends its text, without the newline. Nothing once a
+  // write failed.
   template <typename Append>
   void PrintWith(const Append& append) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (failed_) return;
     append(&pending_);
     pending_.push_back('\n');
     if (pending_.size() >= kFlushBytes) WriteLocked();
@@ -46,6 +48,7 @@ class LinePrinter {
   std::mutex mu_;
   std::string pending_;    // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
+  bool failed_ = false;    // guarded by mu_: a write failed, lines are dropped from then on
   std::condition_variable cv_;
   std::thread writer_;
 };

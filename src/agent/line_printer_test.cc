@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -83,6 +84,34 @@ TEST(LinePrinterTest, WritesAtOnceWhenTheBufferFills) {
   printer.Print(line);
   printed += 1000;
   EXPECT_EQ(pipe.Read().size(), printed);
+}
+
+// A stream that fails (a pipe whose reader is gone, as the agent sees it with SIGPIPE ignored)
+// stops the printing: the printer goes on accepting lines and drops them without formatting.
+TEST(LinePrinterTest, AFailedWriteStopsThePrintingWithoutStoppingTheCaller) {
+  struct sigaction ignore {};
+  struct sigaction before {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGPIPE, &ignore, &before), 0);
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  std::FILE* out = fdopen(fds[1], "w");
+  ASSERT_NE(out, nullptr);
+  close(fds[0]);
+  {
+    LinePrinter printer(out, std::chrono::milliseconds(1));
+    const std::string line(999, 'x');
+    for (int i = 0; i < 1000; ++i) printer.Print(line);  // 1 MB: the first write fails
+    EXPECT_TRUE(std::ferror(out));
+    bool formatted = false;
+    printer.PrintWith([&formatted](std::string* text) {
+      formatted = true;
+      text->append("late");
+    });
+    EXPECT_FALSE(formatted);  // lines are no longer even formatted
+  }
+  std::fclose(out);
+  sigaction(SIGPIPE, &before, nullptr);
 }
 
 }  // namespace

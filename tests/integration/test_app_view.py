@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import random
 import re
+import select
+import signal
 import socket
 import statistics
 import string
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AgentProcess, free_port, wait_for
+from conftest import AgentProcess, free_port, http_get, parse_metrics, wait_for
 from lab import Lab
 
 APP_SERVERS = Path(__file__).resolve().parent / "app_servers"
@@ -1221,3 +1224,59 @@ def test_exec_into_a_selected_executable_is_picked_up_within_1s(start_agent, tmp
         proc.kill()
         proc.wait()
     assert agent.stop() == 0
+
+
+def test_trace_printer_reader_gone_leaves_the_agent_running(loupe_bin, python_http_server,
+                                                            tmp_path):
+    """`loupe agent | head -1`: when the reader of the printer's pipe exits, the agent goes on
+    (its metrics keep counting requests), says once that printing stopped, and stops cleanly.
+    Before, every later line failed with EPIPE and nothing said so."""
+    _, url = python_http_server({})
+    server_port = url.rsplit(":", 1)[1].strip("/")
+    metrics_port = free_port()
+    env = dict(os.environ, **agent_env(tmp_path, BEYLA_OPEN_PORT=server_port,
+                                       LOUPE_NETWORK_ENABLE="false",
+                                       LOUPE_PROMETHEUS_PORT=str(metrics_port)))
+    log_path = tmp_path / "agent.err"
+    with open(log_path, "wb") as log:
+        agent = subprocess.Popen([loupe_bin, "agent"], stdout=subprocess.PIPE, stderr=log, env=env)
+    try:
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+        def served() -> float:
+            try:
+                status, body = http_get(metrics_url, timeout=0.5)
+            except OSError:
+                return -1
+            return parse_metrics(body).get('loupe_requests_total{protocol="http1"}', 0) \
+                if status == 200 else -1
+
+        wait_for(lambda: agent.poll() is not None or served() >= 0, timeout=20,
+                 what="agent /metrics")
+        assert agent.poll() is None, log_path.read_text(errors="replace")
+
+        # Requests until the first printed line arrives (the process is selected within 1 s).
+        def one_line():
+            subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)
+            ready, _, _ = select.select([agent.stdout], [], [], 0.5)
+            return agent.stdout.readline() if ready else None
+        first = json.loads(wait_for(one_line, timeout=20, what="a printed request"))
+        assert first["process"].startswith("python3") and first["status"] == 200
+
+        agent.stdout.close()  # the reader is gone
+        before = served()
+        for _ in range(20):
+            subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)
+            time.sleep(0.02)
+        wait_for(lambda: agent.poll() is not None or served() >= before + 20, timeout=15,
+                 what="the 20 requests counted")
+        assert agent.poll() is None, \
+            f"agent exited with {agent.returncode}:\n{log_path.read_text(errors='replace')}"
+        log = log_path.read_text(errors="replace")
+        assert log.count("trace_printer: writing to standard output failed (EPIPE") == 1, log
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=20) == 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
