@@ -38,8 +38,14 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
           {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
-                                 "Connection trackers evicted because the table was full.")
+                                 "Trackers of live connections evicted because the table was full "
+                                 "and none of its connections was closed.")
                      .WithLabels({})),
+      reaped_early_(registry
+                        .AddCounter("loupe_conn_trackers_reaped_early_total",
+                                    "Trackers of closed connections dropped before their death "
+                                    "countdown ended, because the table was full.")
+                        .WithLabels({})),
       gaps_(registry
                 .AddCounter("loupe_stream_gaps_total",
                             "Missing bytes (copy limit, lost events) that cost a parser data: "
@@ -85,12 +91,19 @@ ConnManager::Entry& ConnManager::Get(const sensors::ConnId& id, int64_t now_ns) 
     return it->second;
   }
   if (trackers_.size() >= options_.max_connections && !lru_.empty()) {
-    evictions_->Inc();
-    Forget(trackers_.find(lru_.back()));
+    // A closed connection only waits for late events; a live one would lose its parser state.
+    if (!closed_.empty()) {
+      reaped_early_->Inc();
+      Forget(trackers_.find(closed_.front()));
+    } else {
+      evictions_->Inc();
+      Forget(trackers_.find(lru_.back()));
+    }
   }
   lru_.push_front(id);
-  auto [inserted, ok] = trackers_.emplace(
-      id, Entry{ConnTracker(id, options_.keep_query, options_.request_timeout_ns), lru_.begin()});
+  auto [inserted, ok] =
+      trackers_.emplace(id, Entry{ConnTracker(id, options_.keep_query, options_.request_timeout_ns),
+                                  lru_.begin(), closed_.end()});
   tracked_->Set(static_cast<double>(trackers_.size()));
   Housekeeping(now_ns);
   return inserted->second;
@@ -100,6 +113,7 @@ void ConnManager::Forget(
     std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash>::iterator it) {
   if (it == trackers_.end()) return;
   lru_.erase(it->second.lru);
+  if (it->second.closed != closed_.end()) closed_.erase(it->second.closed);
   trackers_.erase(it);
   tracked_->Set(static_cast<double>(trackers_.size()));
 }
@@ -121,6 +135,8 @@ void ConnManager::OnClose(const sensors::SocketCloseEvent& event) {
   auto it = trackers_.find(event.id);
   if (it == trackers_.end()) return;  // never carried data we traced
   it->second.tracker.OnClose(event);
+  if (it->second.closed == closed_.end())
+    it->second.closed = closed_.insert(closed_.end(), event.id);
   Drain(it->second);
   Housekeeping(event.time_ns);
 }

@@ -1,11 +1,12 @@
 // The ingest shard of the application view: receives socket events from the socket-data sensor,
 // keeps one ConnTracker per connection and hands completed Request records to a RequestSink.
 //
-// Bounded: at most `max_connections` trackers; beyond that the least recently active one is
-// evicted (counted). Closed connections are reaped after a death countdown so late events still
-// find them. OnTick (the sensor's periodic tick, also when no events arrive) runs the countdown
-// and, with `request_timeout_ns`, reports requests left unanswered as timeouts (status 408).
-// Not thread-safe: driven by one thread (the sensor's reader thread).
+// Bounded: at most `max_connections` trackers. Closed connections are reaped after a death
+// countdown so late events still find them; when the table is full the oldest closed one goes
+// first (counted apart), and only when none is closed is the least recently active live one
+// evicted (counted). OnTick (the sensor's periodic tick, also when no events arrive) runs the
+// countdown and, with `request_timeout_ns`, reports requests left unanswered as timeouts (status
+// 408). Not thread-safe: driven by one thread (the sensor's reader thread).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,9 @@ class ConnManager final : public sensors::SocketEventSink {
 
   size_t connections() const { return trackers_.size(); }
   uint64_t evictions() const { return evictions_->Value(); }
+  // Closed connections dropped before their countdown ended, for room
+  // (loupe_conn_trackers_reaped_early_total).
+  uint64_t reaped_early() const { return reaped_early_->Value(); }
   // Connections first seen mid-stream (loupe_preexisting_connections_total).
   uint64_t preexisting_connections() const { return preexisting_->Value(); }
   // Connections given up because their data never showed a known protocol with both roles
@@ -62,6 +66,8 @@ class ConnManager final : public sensors::SocketEventSink {
   struct Entry {
     ConnTracker tracker;
     std::list<sensors::ConnId>::iterator lru;
+    // Its place in closed_, once the connection closed (closed_.end() before).
+    std::list<sensors::ConnId>::iterator closed;
     uint64_t reported_invalid = 0;  // parser stats already added to the counters
     uint64_t reported_resyncs = 0;
     uint64_t reported_gaps = 0;
@@ -86,6 +92,7 @@ class ConnManager final : public sensors::SocketEventSink {
   const Clock& clock_;
   std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash> trackers_;
   std::list<sensors::ConnId> lru_;                           // front = most recently active
+  std::list<sensors::ConnId> closed_;                        // front = closed first
   std::unordered_map<uint32_t, std::string> process_names_;  // bounded: cleared when large
   std::vector<telemetry::Request> scratch_;
   ProtocolCounters& CountersFor(uint8_t protocol);
@@ -97,6 +104,7 @@ class ConnManager final : public sensors::SocketEventSink {
   metrics::Family<metrics::Counter>& unmatched_;
   std::unordered_map<uint8_t, ProtocolCounters> protocol_counters_;
   metrics::Counter* evictions_;
+  metrics::Counter* reaped_early_;
   metrics::Counter* gaps_;
   metrics::Counter* lost_;
   metrics::Gauge* tracked_;

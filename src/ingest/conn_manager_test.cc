@@ -287,6 +287,49 @@ TEST(ConnManagerTest, TableIsBoundedAndEvictionsCounted) {
   EXPECT_EQ(h.manager.evictions(), 6u);
 }
 
+// A full table makes room from closed connections (oldest close first) before it evicts a live
+// one: under connection churn the lingering closed trackers used to push out the least recently
+// active live connection, losing its pending request.
+TEST(ConnManagerTest, AFullTableDropsClosedConnectionsBeforeLiveOnes) {
+  ConnManagerOptions options;
+  options.max_connections = 4;
+  Harness h(options);
+  const auto use = [&h](int fd) {
+    h.id = ConnId{1, fd, 1};
+    h.pos[0] = h.pos[1] = 0;
+  };
+  use(3);
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);  // answered later: fd 3 is the least recently active
+  for (int fd = 0; fd < 3; ++fd) {
+    use(fd);
+    h.Open(ConnRole::kServer);
+  }
+  use(2);
+  h.Close();
+  use(1);
+  h.Close();
+  for (int fd = 4; fd < 6; ++fd) {  // take the places of 2, then 1
+    use(fd);
+    h.Open(ConnRole::kServer);
+  }
+  EXPECT_EQ(h.manager.connections(), 4u);
+  EXPECT_EQ(h.manager.reaped_early(), 2u);
+  EXPECT_EQ(h.manager.evictions(), 0u);
+  use(3);
+  h.pos[0] = kRequest.size();
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 1u);  // fd 3 kept its pending request
+  EXPECT_EQ(h.sink.requests[0].status, 404u);
+  for (int fd = 6; fd < 8; ++fd) {  // no closed connection left: live ones are evicted
+    use(fd);
+    h.Open(ConnRole::kServer);
+  }
+  EXPECT_EQ(h.manager.reaped_early(), 2u);
+  EXPECT_EQ(h.manager.evictions(), 2u);
+  EXPECT_EQ(h.manager.connections(), 4u);
+}
+
 TEST(ConnManagerTest, ClosedConnectionsAreReapedAfterTheCountdown) {
   Harness h;
   h.Open(ConnRole::kServer);
