@@ -1280,3 +1280,48 @@ def test_trace_printer_reader_gone_leaves_the_agent_running(loupe_bin, python_ht
         if agent.poll() is None:
             agent.kill()
             agent.wait()
+
+
+def test_ipv6_and_ipv4_mapped_connections(start_agent, tmp_path):
+    """AF_INET6 sockets are traced like AF_INET ones. A dual-stack server (python3 http.server on
+    ::) is asked over ::1 (IPv6 at both ends) and over 127.0.0.1 (the server's accepted socket is
+    AF_INET6 with the IPv4-mapped peer ::ffff:127.0.0.1, curl's is AF_INET): exactly one record
+    per request on each side, with the addresses as plain IPv4 or bracketed IPv6."""
+    port = free_port()
+    server = subprocess.Popen(["python3", "-m", "http.server", str(port), "--bind", "::"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", "-g",
+                                         f"http://[::1]:{port}/"]).returncode == 0,
+                 timeout=10, what="python http.server on ::")
+        agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_ENABLE="false"))
+        cursor = len(agent.printed())
+        n = 6
+        urls = [f"http://[::1]:{port}/v6-{i}" for i in range(n)]
+        urls += [f"http://127.0.0.1:{port}/v4-{i}" for i in range(n)]
+        for url in urls:  # one connection (and one curl process) per request
+            subprocess.run(["curl", "-s", "-g", "-o", "/dev/null", url], check=True)
+        ours = lambda r: r["path"].startswith(("/v4-", "/v6-"))
+
+        def records():
+            return [json.loads(line) for line in agent.printed()[cursor:]
+                    if line.strip() and ours(json.loads(line))]
+        wait_for(lambda: len(records()) >= 4 * n, timeout=15, what=f"{4 * n} records")
+        time.sleep(0.5)  # nothing more may come
+        recs = records()
+        assert len(recs) == 4 * n, recs
+        for r in recs:
+            v6 = r["path"].startswith("/v6-")
+            host = "[::1]" if v6 else "127.0.0.1"
+            server_end, client_end = (r["local"], r["remote"]) if r["role"] == "server" \
+                else (r["remote"], r["local"])
+            assert server_end == f"{host}:{port}", r
+            assert client_end.rsplit(":", 1)[0] == host, r
+            assert (r["method"], r["status"]) == ("GET", 404), r
+        assert collections.Counter((r["role"], r["process"], r["path"]) for r in recs) == \
+            collections.Counter((role, proc, url.split(str(port), 1)[1]) for url in urls
+                                for role, proc in (("server", "python3"), ("client", "curl")))
+        assert agent.stop() == 0
+    finally:
+        server.kill()
+        server.wait()
