@@ -62,7 +62,7 @@ TEST(RequestFlowsTest, JsonPrinterWritesWhatNlohmannWrote) {
 
   // Random strings over the characters that need care: controls, quote, backslash, DEL, and
   // valid 2-, 3- and 4-byte sequences.
-  const std::string pieces[] = {"\x00",
+  const std::string pieces[] = {std::string(1, '\0'),
                                 "\x01",
                                 "\x1f",
                                 " ",
@@ -84,7 +84,7 @@ TEST(RequestFlowsTest, JsonPrinterWritesWhatNlohmannWrote) {
     const int n = static_cast<int>(rng() % 12);
     for (int k = 0; k < n; ++k) {
       const std::string& piece = pieces[rng() % std::size(pieces)];
-      s.append(piece == "\x00" ? std::string(1, '\0') : piece);
+      s.append(piece);
     }
     r.path = s;
     r.process = s + s;
