@@ -106,7 +106,8 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
     case TracePrinter::kDisabled:
       break;
     case TracePrinter::kText:
-      lines_->Print(telemetry::FormatRequestText(request));
+      lines_->PrintWith(
+          [&request](std::string* out) { out->append(telemetry::FormatRequestText(request)); });
       break;
     case TracePrinter::kJson:
     case TracePrinter::kJsonIndent:
