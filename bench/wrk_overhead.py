@@ -96,7 +96,7 @@ class Agent:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"agent exited with {self.proc.returncode}; see {self.log_path}")
+                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 up = self.metrics()
                 if not self.app_enabled and up.get("loupe_uptime_seconds", 0) > 0:
@@ -106,7 +106,14 @@ class Agent:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"agent not ready after {timeout}s; see {self.log_path}")
+        raise RuntimeError(f"agent not ready after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the agent's log, for errors: the work directory is gone once they are
+        printed."""
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -52,6 +52,11 @@ std::string HintForError(int err, const std::vector<std::string>& log_tail) {
       return "the verifier or the kernel rejected the program or its attach target (see the log "
              "lines above); run `loupe preflight`";
     case ENOENT:
+      if (LogContains(log_tail, "tracing/events/")) {
+        return "a tracepoint's id could not be read from tracefs: tracefs is not mounted (`mount "
+               "-t tracefs nodev /sys/kernel/tracing`) or this kernel lacks the tracepoint; run "
+               "`loupe preflight`";
+      }
       return "the attach target does not exist on this kernel (tracepoint, function or interface)";
     case ENOMEM:
     case E2BIG:

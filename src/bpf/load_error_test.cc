@@ -28,6 +28,11 @@ TEST(LoadErrorTest, CarriesErrnoTailOfLogAndHint) {
 TEST(LoadErrorTest, HintsForEnvironmentProblems) {
   EXPECT_THAT(HintForError(EPERM, {}), HasSubstr("CAP_BPF"));
   EXPECT_THAT(HintForError(ENOENT, {}), HasSubstr("attach target does not exist"));
+  // What libbpf logs when tracefs is not mounted (or the tracepoint is missing).
+  EXPECT_THAT(HintForError(-ENOENT, {"libbpf: failed to open "
+                                     "'/sys/kernel/tracing/events/sched/sched_process_exec/id': "
+                                     "No such file or directory"}),
+              HasSubstr("tracefs is not mounted"));
   EXPECT_THAT(HintForError(EINVAL, {"libbpf: failed to find valid kernel BTF"}),
               HasSubstr("CONFIG_DEBUG_INFO_BTF"));
   EXPECT_THAT(HintForError(ENOMEM, {}), HasSubstr("RLIMIT_MEMLOCK"));

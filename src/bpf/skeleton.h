@@ -20,6 +20,7 @@
 #include "src/bpf/libbpf_log.h"
 #include "src/bpf/links.h"
 #include "src/bpf/load_error.h"
+#include "src/bpf/tracefs.h"
 
 namespace loupe::bpf {
 
@@ -75,8 +76,10 @@ class Skeleton {
   }
 
   // Attaches every program libbpf can attach from its section name (tracepoints, uprobes with a
-  // target in the section, ...). TC and cgroup programs are attached by their owners.
+  // target in the section, ...). TC and cgroup programs are attached by their owners. Mounts
+  // tracefs first when it is missing (tracepoints attach through it; see tracefs.h).
   [[nodiscard]] absl::Status Attach() {
+    EnsureTracefsOnce();
     LibbpfLogCapture capture;
     const int err = ops_.attach(skel_);
     if (err != 0) {

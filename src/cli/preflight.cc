@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +21,7 @@
 #include "spdlog/spdlog.h"
 #include "src/base/errno_string.h"
 #include "src/bpf/feature_probe.h"
+#include "src/bpf/tracefs.h"
 
 namespace loupe::cli {
 namespace {
@@ -29,9 +29,6 @@ namespace {
 // Ring buffers and CAP_BPF arrived in 5.8.
 constexpr int kMinKernelMajor = 5;
 constexpr int kMinKernelMinor = 8;
-
-constexpr char kTracefsPath[] = "/sys/kernel/tracing";
-constexpr char kDebugfsTracingPath[] = "/sys/kernel/debug/tracing";
 
 // Spelled out: older <linux/capability.h> headers lack CAP_PERFMON and CAP_BPF (Linux 5.8).
 constexpr int kCapPerfmon = 38;
@@ -153,52 +150,28 @@ PreflightCheck BtfCheck() {
   return check;
 }
 
-// 0 when `dir`/events is a directory, else the errno of stat.
-int TracefsEventsError(const std::string& dir) {
-  struct stat st {};
-  const std::string events = dir + "/events";
-  if (stat(events.c_str(), &st) != 0) return errno;
-  return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-}
-
 PreflightCheck TracefsCheck() {
   PreflightCheck check{.name = "tracefs", .kind = "system", .required = true};
   check.disables =
       "syscall tracing: libbpf resolves tracepoint ids through tracefs, so "
       "tracepoints cannot attach";
-  int err = TracefsEventsError(kTracefsPath);
-  if (err == 0) {
+  // Mounts it when it is missing, as the agent does before attaching anything.
+  const bpf::TracefsState tracefs = bpf::EnsureTracefs();
+  if (tracefs.available) {
     check.available = true;
-    check.detail = absl::StrCat(kTracefsPath, " (events/ present)");
+    check.detail =
+        tracefs.mounted_now
+            ? absl::StrCat(tracefs.path, " (was not mounted: preflight mounted tracefs there)")
+            : absl::StrCat(tracefs.path, " (events/ present)");
     return check;
   }
-  const int debugfs_err = TracefsEventsError(kDebugfsTracingPath);
-  if (debugfs_err == 0) {
-    check.available = true;
-    check.detail = absl::StrCat(kDebugfsTracingPath, " (events/ present)");
-    return check;
-  }
-  const char* mount_note = "";
-  if (err == ENOENT) {
-    // Not mounted: mount it, as the agent would need it to be anyway.
-    if (mount("nodev", kTracefsPath, "tracefs", 0, nullptr) == 0) {
-      err = TracefsEventsError(kTracefsPath);
-      if (err == 0) {
-        check.available = true;
-        check.detail =
-            absl::StrCat(kTracefsPath, " (was not mounted: preflight mounted tracefs there)");
-        return check;
-      }
-    } else {
-      err = errno;
-      mount_note = "not mounted, and mounting it failed: ";
-    }
-  }
+  const int err = tracefs.err;
   check.status = CheckStatus::kMissing;
   check.err = err;
-  check.error = *mount_note != '\0'
-                    ? absl::StrCat(kTracefsPath, ": ", mount_note, ErrnoDescription(err))
-                    : absl::StrCat(kTracefsPath, "/events: ", ErrnoDescription(err));
+  check.error = tracefs.mount_failed
+                    ? absl::StrCat(bpf::kTracefsPath,
+                                   ": not mounted, and mounting it failed: ", ErrnoDescription(err))
+                    : absl::StrCat(bpf::kTracefsPath, "/events: ", ErrnoDescription(err));
   check.detail = check.error;
   check.fix = err == EACCES
                   ? "tracefs is mounted but not readable by this user: run as root (or grant "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, http_get, wait_for
+from conftest import AgentProcess, free_port, http_get, wait_for
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -139,6 +139,35 @@ def test_serves_health_and_self_metrics_and_counts_packets(start_agent, veth_ns)
     assert agent.metrics()['loupe_bpf_events_total{program="netflow"}'] - before == 2
     assert agent.metrics()['loupe_bpf_events_lost_total{program="netflow"}'] == 0
     assert agent.stop() == 0
+
+
+def test_mounts_tracefs_when_it_is_missing(loupe_bin, tmp_path):
+    """On a host that has not mounted tracefs (minimal VMs do not), every tracepoint program
+    failed to attach and three of the four sensors stayed down. The agent runs here in a mount
+    namespace of its own where tracefs is unmounted, so the host's mounts are not touched."""
+    wrapper = tmp_path / "loupe-without-tracefs"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "exec unshare --mount --propagation private -- sh -c '"
+        "umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; "
+        "if [ -d /sys/kernel/tracing/events ]; then echo tracefs still mounted >&2; exit 99; fi; "
+        f"exec {loupe_bin} \"$@\"' sh \"$@\"\n")
+    wrapper.chmod(0o755)
+    agent = AgentProcess(str(wrapper), None, None, free_port())
+    try:
+        agent.wait_ready()
+        wait_for(lambda: agent.metrics().get('loupe_sensor_up{sensor="socket_trace"}') == 1,
+                 timeout=20, what="socket_trace up")
+        m = agent.metrics()
+        for sensor in ("netflow", "drops", "tcp_lifecycle", "socket_trace"):
+            assert m[f'loupe_sensor_up{{sensor="{sensor}"}}'] == 1, agent.output()
+        assert ("tracefs was not mounted: mounted it at /sys/kernel/tracing"
+                in agent.output()), agent.output()
+        assert agent.stop() == 0
+    finally:
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()
 
 
 def test_metrics_path_and_port_from_config(start_agent, loupe_bin):
