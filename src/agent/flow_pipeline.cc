@@ -87,7 +87,7 @@ FlowPipeline::~FlowPipeline() {
   if (sweeper_.joinable()) sweeper_.join();
   lines_.reset();  // writes the lines still pending
   if (printer_ == TracePrinter::kCounter) {
-    std::printf("traced requests: %llu\n",
+    std::printf("Processed %llu requests\n",  // Beyla's counter line
                 static_cast<unsigned long long>(printed_requests_.load()));
     std::fflush(stdout);
   }
@@ -110,11 +110,12 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
           [&request](std::string* out) { out->append(telemetry::FormatRequestText(request)); });
       break;
     case TracePrinter::kJson:
-    case TracePrinter::kJsonIndent:
-      // One object per line either way: json_indent's multi-line form is for humans, and line
-      // framing keeps the output machine-readable.
       lines_->PrintWith(
           [&request](std::string* out) { telemetry::AppendRequestJson(request, out); });
+      break;
+    case TracePrinter::kJsonIndent:
+      lines_->PrintWith(
+          [&request](std::string* out) { telemetry::AppendRequestJsonIndented(request, out); });
       break;
     case TracePrinter::kCounter:
       break;

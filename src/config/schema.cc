@@ -661,8 +661,10 @@ std::vector<KeySpec> BuildSchema() {
                .default_value = std::string("disabled"),
                .env = {"BEYLA_TRACE_PRINTER", "OTEL_EBPF_TRACE_PRINTER"},
                .allowed = {"disabled", "text", "json", "json_indent", "counter"},
-               .doc = "Print every reconstructed request to standard output (debugging); lines are "
-                      "written in batches, at most 100 ms late.",
+               .doc = "Print every reconstructed request to standard output (debugging): text "
+                      "one line each, json one object per line, json_indent each object over "
+                      "several indented lines; counter prints only `Processed N requests` when the "
+                      "agent stops. Output is written in batches, at most 100 ms late.",
                .equivalent = "Beyla trace_printer"});
 
   s.push_back({.path = "routes.patterns",

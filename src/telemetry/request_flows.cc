@@ -171,4 +171,61 @@ std::string FormatRequestJson(const Request& r) {
   return out;
 }
 
+void AppendIndentedJson(std::string_view json, std::string* out) {
+  int depth = 0;
+  bool in_string = false;
+  const auto newline = [out](int d) {
+    out->push_back('\n');
+    out->append(static_cast<size_t>(d), ' ');  // one space per level, as Beyla's json_indent
+  };
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      out->push_back(c);
+      if (c == '\\' && i + 1 < json.size()) {
+        out->push_back(json[++i]);  // the escaped character, which may be a quote
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        out->push_back(c);
+        break;
+      case '{':
+      case '[':
+        out->push_back(c);
+        if (i + 1 < json.size() && (json[i + 1] == '}' || json[i + 1] == ']')) {
+          out->push_back(json[++i]);  // empty: {} or []
+        } else {
+          newline(++depth);
+        }
+        break;
+      case '}':
+      case ']':
+        newline(--depth);
+        out->push_back(c);
+        break;
+      case ',':
+        out->push_back(c);
+        newline(depth);
+        break;
+      case ':':
+        out->append(": ");
+        break;
+      default:
+        out->push_back(c);
+    }
+  }
+}
+
+void AppendRequestJsonIndented(const Request& request, std::string* out) {
+  thread_local std::string line;
+  line.clear();
+  AppendRequestJson(request, &line);
+  AppendIndentedJson(line, out);
+}
+
 }  // namespace loupe::telemetry

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "src/flow/flow.h"
 #include "src/telemetry/request.h"
@@ -17,6 +18,12 @@ std::string FormatRequestText(const Request& request);
 // One JSON object (no newline) for `trace_printer: json`, appended to *out.
 void AppendRequestJson(const Request& request, std::string* out);
 std::string FormatRequestJson(const Request& request);
+// `trace_printer: json_indent`: the same object over several lines, one space per level (as
+// Beyla's json_indent and nlohmann::json::dump(1) write it), appended to *out without a final
+// newline.
+void AppendRequestJsonIndented(const Request& request, std::string* out);
+// Indents compact JSON (no whitespace outside strings, as AppendRequestJson writes it).
+void AppendIndentedJson(std::string_view json, std::string* out);
 
 const char* ProtocolName(Protocol protocol);
 

@@ -92,6 +92,41 @@ TEST(RequestFlowsTest, JsonPrinterWritesWhatNlohmannWrote) {
   }
 }
 
+std::string Indented(const Request& r) {
+  std::string out;
+  AppendRequestJsonIndented(r, &out);
+  return out;
+}
+
+// json_indent: the json object as nlohmann's dump(1) (and Go's MarshalIndent with one space, which
+// Beyla uses) lays it out, including strings holding quotes, braces, commas, colons and escapes.
+TEST(RequestFlowsTest, JsonIndentPrinterIndentsTheJsonObject) {
+  Request r = Exchange();
+  r.trace.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  EXPECT_EQ(Indented(r), nlohmann::json::parse(FormatRequestJson(r)).dump(1));
+  EXPECT_EQ(Indented(r).substr(0, 19), "{\n \"duration_ns\": 3");
+  EXPECT_EQ(Indented(r).back(), '}');
+
+  const std::string pieces[] = {"{",        "}",    "[",    "]", ",",  ":",
+                                "\"",       "\\",   "\\\"", "a", "\n", std::string(1, '\0'),
+                                "\xC3\xA9", "\xFF", " "};
+  std::mt19937 rng(11);
+  for (int round = 0; round < 2000; ++round) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 10);
+    for (int k = 0; k < n; ++k) s.append(pieces[rng() % std::size(pieces)]);
+    r.path = s;
+    r.method = s + "x";
+    ASSERT_EQ(Indented(r), nlohmann::json::parse(FormatRequestJson(r)).dump(1)) << s;
+  }
+}
+
+TEST(RequestFlowsTest, IndentKeepsEmptyContainersAndNesting) {
+  std::string out;
+  AppendIndentedJson(R"({"a":{},"b":[],"c":{"d":[1,{"e":"}{,:"}]}})", &out);
+  EXPECT_EQ(out, nlohmann::json::parse(R"({"a":{},"b":[],"c":{"d":[1,{"e":"}{,:"}]}})").dump(1));
+}
+
 // Each byte that does not begin a valid sequence becomes one U+FFFD (as everywhere in Loupe); the
 // line always parses.
 TEST(RequestFlowsTest, JsonPrinterReplacesEachInvalidByte) {

@@ -1282,6 +1282,49 @@ def test_trace_printer_reader_gone_leaves_the_agent_running(loupe_bin, python_ht
             agent.wait()
 
 
+@pytest.mark.parametrize("printer", ["json_indent", "counter"])
+def test_json_indent_and_counter_printers(start_agent, python_http_server, tmp_path, printer):
+    """json_indent prints each request as one object over several lines indented by one space
+    (Beyla's MarshalIndent form); counter prints only Beyla's `Processed N requests` when the
+    agent stops. N is the number of requests the agent recorded."""
+    _, url = python_http_server({})
+    server_port = url.rsplit(":", 1)[1].strip("/")
+    agent = start_agent(env=agent_env(tmp_path, BEYLA_TRACE_PRINTER=printer,
+                                      BEYLA_OPEN_PORT=server_port, LOUPE_NETWORK_ENABLE="false"))
+    metric = 'loupe_requests_total{protocol="http1"}'
+
+    def one_counted():
+        subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)
+        time.sleep(0.1)
+        return agent.metrics().get(metric, 0) >= 1
+    wait_for(one_counted, timeout=20, what="a request recorded")  # selected within 1 s
+    before = agent.metrics()[metric]
+    for path in ("/a", "/b?x=1", '/c"d'):
+        subprocess.run(["curl", "-s", "-o", "/dev/null", url + path.lstrip("/")], check=True)
+    wait_for(lambda: agent.metrics()[metric] >= before + 3, timeout=10, what="3 more requests")
+    time.sleep(0.3)
+    total = int(agent.metrics()[metric])
+    assert agent.stop() == 0
+    out = agent.stdout_path.read_text()
+    if printer == "counter":
+        assert out == f"Processed {total} requests\n"
+        return
+    decoder = json.JSONDecoder()
+    records, pos = [], 0
+    while pos < len(out):
+        record, end = decoder.raw_decode(out, pos)
+        records.append(record)
+        assert out[end] == "\n"
+        pos = end + 1
+    assert len(records) == total
+    for record in records:
+        text = json.dumps(record, indent=1, ensure_ascii=False)
+        assert text in out  # laid out as MarshalIndent / json.dumps(indent=1) would
+    assert out.startswith('{\n "duration_ns": ')
+    assert [r["path"] for r in records[-3:]] == ["/a", "/b", '/c"d']
+    assert all(r["status"] in (200, 404) and r["role"] == "server" for r in records)
+
+
 def test_ipv6_and_ipv4_mapped_connections(start_agent, tmp_path):
     """AF_INET6 sockets are traced like AF_INET ones. A dual-stack server (python3 http.server on
     ::) is asked over ::1 (IPv6 at both ends) and over 127.0.0.1 (the server's accepted socket is
