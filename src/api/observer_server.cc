@@ -25,6 +25,8 @@ using flow::FlowBuffer;
 constexpr size_t kReadChunk = 1024;
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 constexpr int64_t kRateWindowNs = 60'000'000'000;
+// GetNamespaces lists namespaces with flows in this window (Hubble: the last hour).
+constexpr int64_t kNamespaceHorizonNs = 3600LL * 1'000'000'000;
 
 int64_t TimestampNs(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1'000'000'000 + ts.nanos();
@@ -160,9 +162,16 @@ class ObserverServer::Impl {
       return grpc::Status::OK;
     }
 
+    // As Hubble: the namespaces of flows seen in the last hour, sorted by cluster, then name.
     grpc::Status GetNamespaces(grpc::ServerContext*, const observer::GetNamespacesRequest*,
-                               observer::GetNamespacesResponse*) override {
-      return grpc::Status::OK;  // namespaces come with the identity work
+                               observer::GetNamespacesResponse* resp) override {
+      const int64_t since = impl_->clock_.NowRealtimeNs() - kNamespaceHorizonNs;
+      for (const auto& seen : impl_->buffer_.Namespaces(since)) {
+        observer::Namespace* ns = resp->add_namespaces();
+        ns->set_cluster(seen.cluster);
+        ns->set_namespace_(seen.name);
+      }
+      return grpc::Status::OK;
     }
 
     grpc::Status ServerStatus(grpc::ServerContext*, const observer::ServerStatusRequest*,

@@ -182,6 +182,33 @@ TEST_F(ObserverServerTest, LastNThenFollow) {
   reader->Finish();
 }
 
+// Hubble's GetNamespaces: the namespaces of flows in the last hour, by cluster then name.
+TEST_F(ObserverServerTest, NamespacesOfTheLastHour) {
+  const auto list = [this] {
+    grpc::ClientContext ctx;
+    observer::GetNamespacesResponse resp;
+    EXPECT_TRUE(stub_->GetNamespaces(&ctx, {}, &resp).ok());
+    std::vector<std::string> out;
+    for (const auto& ns : resp.namespaces()) out.push_back(ns.cluster() + "/" + ns.namespace_());
+    return out;
+  };
+  EXPECT_EQ(list(), V{});  // the synthetic flows carry no namespaces
+  const auto add = [this](const std::string& cluster, const std::string& ns, int64_t time_ns) {
+    flow::Flow f;
+    f.time_ns = time_ns;
+    auto info = std::make_shared<flow::PeerInfo>();
+    info->endpoint.cluster_name = cluster;
+    info->endpoint.namespace_name = ns;
+    f.dst_info = std::move(info);
+    buffer_.Append(std::move(f));
+  };
+  add("", "shop", now_);
+  add("", "kube-system", now_ - 59 * 60 * kS);
+  add("", "gone", now_ - 61 * 60 * kS);
+  add("east", "default", now_);
+  EXPECT_EQ(list(), (V{"/kube-system", "/shop", "east/default"}));
+}
+
 TEST_F(ObserverServerTest, StatusNodesHealthPeer) {
   {
     grpc::ClientContext ctx;

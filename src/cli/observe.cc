@@ -138,18 +138,33 @@ int RunObserve(const ObserveOptions& o) {
   return 0;
 }
 
-int RunListNodes(const ConnectionOptions& conn, const std::string& output) {
+// One unary Observer call with the request timeout; prints its response.
+template <typename Request, typename Response>
+int RunObserverCall(const ConnectionOptions& conn, const char* what,
+                    grpc::Status (observer::Observer::Stub::*call)(grpc::ClientContext*,
+                                                                   const Request&, Response*),
+                    void (*print)(const Response&, const std::string&, std::ostream&),
+                    const std::string& output) {
   auto channel = Connect(conn);
   if (!channel.ok()) return Fail(std::string(channel.status().message()));
   auto stub = observer::Observer::NewStub(*channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline(conn.request_timeout, 12'000'000'000));
-  observer::GetNodesRequest req;
-  observer::GetNodesResponse resp;
-  const grpc::Status status = stub->GetNodes(&ctx, req, &resp);
-  if (!status.ok()) return Fail("GetNodes: " + status.error_message());
-  PrintNodes(resp, output, std::cout);
+  Response resp;
+  const grpc::Status status = ((*stub).*call)(&ctx, Request(), &resp);
+  if (!status.ok()) return Fail(std::string(what) + ": " + status.error_message());
+  print(resp, output, std::cout);
   return 0;
+}
+
+int RunListNodes(const ConnectionOptions& conn, const std::string& output) {
+  return RunObserverCall(conn, "GetNodes", &observer::Observer::Stub::GetNodes, &PrintNodes,
+                         output);
+}
+
+int RunListNamespaces(const ConnectionOptions& conn, const std::string& output) {
+  return RunObserverCall(conn, "GetNamespaces", &observer::Observer::Stub::GetNamespaces,
+                         &PrintNamespaces, output);
 }
 
 int RunServeSynthetic(const ServeSyntheticOptions& o) {
@@ -241,6 +256,11 @@ ObserveCommands::ObserveCommands(CLI::App& app) {
   add_conn(list_nodes_cmd_, &list_conn_);
   list_nodes_cmd_->add_option("-o,--output", list_output_, "table, wide or json")
       ->check(CLI::IsMember({"table", "wide", "json"}));
+  list_namespaces_cmd_ = list->add_subcommand(
+      "namespaces", "List the Kubernetes namespaces of flows in the last hour");
+  add_conn(list_namespaces_cmd_, &list_conn_);
+  list_namespaces_cmd_->add_option("-o,--output", list_output_, "table, wide or json")
+      ->check(CLI::IsMember({"table", "wide", "json"}));
 
   CLI::App* debug = app.add_subcommand("debug", "")->group("");  // hidden: test helpers
   serve_synthetic_cmd_ = debug->add_subcommand(
@@ -258,6 +278,7 @@ std::optional<int> ObserveCommands::Run(int argc, char** argv) {
   }
   if (status_cmd_->parsed()) return RunStatus(status_conn_, status_output_);
   if (list_nodes_cmd_->parsed()) return RunListNodes(list_conn_, list_output_);
+  if (list_namespaces_cmd_->parsed()) return RunListNamespaces(list_conn_, list_output_);
   if (serve_synthetic_cmd_->parsed()) return RunServeSynthetic(synthetic_);
   return std::nullopt;
 }

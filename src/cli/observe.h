@@ -71,6 +71,7 @@ class ObserveCommands {
   CLI::App* observe_cmd_ = nullptr;
   CLI::App* status_cmd_ = nullptr;
   CLI::App* list_nodes_cmd_ = nullptr;
+  CLI::App* list_namespaces_cmd_ = nullptr;
   CLI::App* serve_synthetic_cmd_ = nullptr;
 };
 

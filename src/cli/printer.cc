@@ -5,6 +5,7 @@
 #include <map>
 
 #include "google/protobuf/util/json_util.h"
+#include "src/base/utf8.h"
 #include "src/cli/observe_time.h"
 
 namespace loupe::cli {
@@ -614,6 +615,43 @@ void PrintNodes(const observer::GetNodesResponse& response, const std::string& f
       row.push_back(n->address());
       row.push_back(n->tls().enabled() ? "Enabled" : "Disabled");
     }
+    table.AddRow(std::move(row));
+  }
+  table.Flush(out);
+}
+
+void PrintNamespaces(const observer::GetNamespacesResponse& response, const std::string& format,
+                     std::ostream& out) {
+  if (format == "json") {
+    if (response.namespaces().empty()) {
+      out << "[]\n";
+      return;
+    }
+    std::string text = "[";
+    for (int i = 0; i < response.namespaces_size(); ++i) {
+      const observer::Namespace& ns = response.namespaces(i);
+      text += i == 0 ? "\n  {" : ",\n  {";
+      if (!ns.cluster().empty()) {
+        text += "\n    \"cluster\": ";
+        AppendJsonString(ns.cluster(), &text);
+        text += ",";
+      }
+      text += "\n    \"namespace\": ";
+      AppendJsonString(ns.namespace_(), &text);
+      text += "\n  }";
+    }
+    text += "\n]\n";
+    out << text;
+    return;
+  }
+  // In the server's order: by cluster, then namespace.
+  const bool wide = format == "wide";
+  TabWriter table;
+  table.AddRow(wide ? std::vector<std::string>{"NAMESPACE", "CLUSTER"}
+                    : std::vector<std::string>{"NAMESPACE"});
+  for (const observer::Namespace& ns : response.namespaces()) {
+    std::vector<std::string> row = {ns.namespace_()};
+    if (wide && !ns.cluster().empty()) row.push_back(ns.cluster());
     table.AddRow(std::move(row));
   }
   table.Flush(out);

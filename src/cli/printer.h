@@ -82,5 +82,10 @@ void PrintServerStatus(const observer::ServerStatusResponse& status, OutputForma
 // `loupe list nodes`: table (default), wide or json.
 void PrintNodes(const observer::GetNodesResponse& nodes, const std::string& format,
                 std::ostream& out);
+// `loupe list namespaces` (hubble list namespaces): table (NAMESPACE), wide (+ CLUSTER) or json
+// (an array of {"cluster", "namespace"} objects, an empty cluster left out, as hubble prints it;
+// `[]` when there are none).
+void PrintNamespaces(const observer::GetNamespacesResponse& response, const std::string& format,
+                     std::ostream& out);
 
 }  // namespace loupe::cli

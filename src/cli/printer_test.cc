@@ -215,5 +215,42 @@ TEST(PrinterTest, GroupDigits) {
   EXPECT_EQ(GroupDigits(1234567), "1,234,567");
 }
 
+observer::GetNamespacesResponse SomeNamespaces(bool with_cluster) {
+  observer::GetNamespacesResponse resp;
+  for (const char* name : {"default", "kube-system", "sh\"op"}) {
+    observer::Namespace* ns = resp.add_namespaces();
+    ns->set_namespace_(name);
+    if (with_cluster) ns->set_cluster("east");
+  }
+  return resp;
+}
+
+std::string Namespaces(const observer::GetNamespacesResponse& resp, const std::string& format) {
+  std::ostringstream out;
+  PrintNamespaces(resp, format, out);
+  return out.str();
+}
+
+// hubble list namespaces: NAMESPACE, and CLUSTER in wide; json as Go's MarshalIndent of the list.
+TEST(PrinterTest, ListNamespaces) {
+  EXPECT_EQ(Namespaces(SomeNamespaces(false), "table"),
+            "NAMESPACE\ndefault\nkube-system\nsh\"op\n");
+  EXPECT_EQ(Namespaces(SomeNamespaces(true), "wide"),
+            "NAMESPACE     CLUSTER\n"
+            "default       east\n"
+            "kube-system   east\n"
+            "sh\"op         east\n");
+  EXPECT_EQ(Namespaces(SomeNamespaces(false), "json"),
+            "[\n  {\n    \"namespace\": \"default\"\n  },\n  {\n    \"namespace\": "
+            "\"kube-system\"\n  },\n  {\n    \"namespace\": \"sh\\\"op\"\n  }\n]\n");
+  const std::string with_cluster = Namespaces(SomeNamespaces(true), "json");
+  EXPECT_EQ(
+      with_cluster.rfind("[\n  {\n    \"cluster\": \"east\",\n    \"namespace\": \"default\"\n", 0),
+      0u)
+      << with_cluster;
+  EXPECT_EQ(Namespaces(observer::GetNamespacesResponse(), "json"), "[]\n");
+  EXPECT_EQ(Namespaces(observer::GetNamespacesResponse(), "table"), "NAMESPACE\n");
+}
+
 }  // namespace
 }  // namespace loupe::cli

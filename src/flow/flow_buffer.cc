@@ -1,6 +1,9 @@
 #include "src/flow/flow_buffer.h"
 
+#include <algorithm>
 #include <mutex>
+
+#include "absl/strings/string_view.h"
 
 namespace loupe::flow {
 namespace {
@@ -29,9 +32,57 @@ uint64_t FlowBuffer::Append(Flow flow) {
     slot.flow = std::move(flow);
     slot.lost.reset();
     ++seen_flows_;
+    NoteNamespace(slot.flow->src_info.get(), slot.flow->time_ns);
+    NoteNamespace(slot.flow->dst_info.get(), slot.flow->time_ns);
   }
   NotifyWaiters();
   return seq;
+}
+
+void FlowBuffer::NoteNamespace(const PeerInfo* info, int64_t time_ns) {
+  if (info == nullptr || info->endpoint.namespace_name.empty()) return;
+  // absl's string_view: Debian's absl does not take std::string_view for heterogeneous lookup.
+  const absl::string_view cluster = info->endpoint.cluster_name;
+  const absl::string_view name = info->endpoint.namespace_name;
+  auto c = namespaces_.find(cluster);
+  if (c != namespaces_.end()) {
+    auto n = c->second.find(name);
+    if (n != c->second.end()) {
+      n->second = std::max(n->second, time_ns);
+      return;
+    }
+  }
+  if (namespace_count_ >= kMaxNamespaces) return;
+  if (c == namespaces_.end()) c = namespaces_.try_emplace(std::string(cluster)).first;
+  c->second.try_emplace(std::string(name), time_ns);
+  ++namespace_count_;
+}
+
+std::vector<FlowBuffer::SeenNamespace> FlowBuffer::Namespaces(int64_t since_ns) {
+  std::vector<SeenNamespace> out;
+  std::unique_lock lock(mu_);
+  for (auto c = namespaces_.begin(); c != namespaces_.end();) {
+    auto& names = c->second;
+    for (auto n = names.begin(); n != names.end();) {
+      if (n->second < since_ns) {
+        names.erase(n++);
+        --namespace_count_;
+        continue;
+      }
+      out.push_back({c->first, n->first, n->second});
+      ++n;
+    }
+    if (names.empty()) {
+      namespaces_.erase(c++);
+    } else {
+      ++c;
+    }
+  }
+  lock.unlock();
+  std::sort(out.begin(), out.end(), [](const SeenNamespace& a, const SeenNamespace& b) {
+    return a.cluster != b.cluster ? a.cluster < b.cluster : a.name < b.name;
+  });
+  return out;
 }
 
 void FlowBuffer::AppendLost(const LostEvent& lost) {

@@ -14,8 +14,10 @@
 #include <functional>
 #include <optional>
 #include <shared_mutex>
+#include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "src/flow/flow.h"
 
 namespace loupe::flow {
@@ -55,8 +57,21 @@ class FlowBuffer {
   size_t size() const;          // entries held
   uint64_t seen_flows() const;  // flows ever appended
 
+  // The Kubernetes namespaces of appended flows' two ends (PeerInfo endpoint.namespace_name, with
+  // its cluster_name), each with the time of its latest flow: the Observer API's GetNamespaces.
+  struct SeenNamespace {
+    std::string cluster;
+    std::string name;
+    int64_t last_flow_ns = 0;  // Flow::time_ns of the latest flow
+  };
+  // Those whose latest flow is at or after `since_ns`, sorted by cluster, then name; older ones
+  // are forgotten. At most kMaxNamespaces are remembered (more are not added until some expire).
+  std::vector<SeenNamespace> Namespaces(int64_t since_ns);
+  static constexpr size_t kMaxNamespaces = 16384;
+
  private:
   void NotifyWaiters();
+  void NoteNamespace(const PeerInfo* info, int64_t time_ns);  // under mu_ (exclusive)
   const size_t capacity_;
   mutable std::shared_mutex mu_;
   mutable std::condition_variable_any cv_;
@@ -67,6 +82,9 @@ class FlowBuffer {
   uint64_t next_seq_ = 1;
   uint64_t seen_flows_ = 0;
   bool shutdown_ = false;
+  // cluster -> namespace -> latest flow time. Looked up by string_view: no allocation per flow.
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, int64_t>> namespaces_;
+  size_t namespace_count_ = 0;
 };
 
 }  // namespace loupe::flow

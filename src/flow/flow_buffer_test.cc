@@ -1,6 +1,9 @@
 #include "src/flow/flow_buffer.h"
 
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -11,6 +14,72 @@ Flow MakeFlow(uint16_t port) {
   Flow f;
   f.src_port = port;
   return f;
+}
+
+Flow FlowBetween(const std::string& src_cluster, const std::string& src_ns,
+                 const std::string& dst_ns, int64_t time_ns) {
+  Flow f;
+  f.time_ns = time_ns;
+  if (!src_ns.empty() || !src_cluster.empty()) {
+    auto info = std::make_shared<PeerInfo>();
+    info->endpoint.cluster_name = src_cluster;
+    info->endpoint.namespace_name = src_ns;
+    f.src_info = std::move(info);
+  }
+  if (!dst_ns.empty()) {
+    auto info = std::make_shared<PeerInfo>();
+    info->endpoint.namespace_name = dst_ns;
+    f.dst_info = std::move(info);
+  }
+  return f;
+}
+
+std::vector<std::string> Names(const std::vector<FlowBuffer::SeenNamespace>& seen) {
+  std::vector<std::string> out;
+  for (const auto& s : seen) {
+    out.push_back(s.cluster + "/" + s.name + "@" + std::to_string(s.last_flow_ns));
+  }
+  return out;
+}
+
+TEST(FlowBufferTest, NamespacesOfBothEndsWithTheirLatestFlow) {
+  FlowBuffer buffer(7);
+  buffer.Append(FlowBetween("", "shop", "kube-system", 100));
+  buffer.Append(FlowBetween("east", "shop", "", 120));  // same name, another cluster
+  buffer.Append(FlowBetween("", "", "shop", 300));      // only the destination is known
+  buffer.Append(FlowBetween("", "", "", 400));          // no identity: nothing
+  buffer.Append(FlowBetween("", "default", "", 250));
+  buffer.Append(FlowBetween("", "shop", "", 200));  // older than the latest: kept at 300
+  // Sorted by cluster, then namespace (Hubble's GetNamespaces order).
+  EXPECT_EQ(
+      Names(buffer.Namespaces(0)),
+      (std::vector<std::string>{"/default@250", "/kube-system@100", "/shop@300", "east/shop@120"}));
+  // The flow buffer's ring does not bound them: the namespaces outlive the flows.
+  for (int i = 0; i < 20; ++i) buffer.Append(FlowBetween("", "", "", 500));
+  EXPECT_EQ(buffer.Namespaces(0).size(), 4u);
+}
+
+TEST(FlowBufferTest, NamespacesOlderThanTheHorizonAreForgotten) {
+  FlowBuffer buffer(7);
+  buffer.Append(FlowBetween("", "old", "new", 100));
+  buffer.Append(FlowBetween("", "", "new", 200));
+  EXPECT_EQ(Names(buffer.Namespaces(150)), (std::vector<std::string>{"/new@200"}));
+  // Forgotten, not only hidden: a later horizon before its time does not bring it back.
+  EXPECT_EQ(Names(buffer.Namespaces(0)), (std::vector<std::string>{"/new@200"}));
+  buffer.Append(FlowBetween("", "old", "", 300));  // seen again
+  EXPECT_EQ(Names(buffer.Namespaces(0)), (std::vector<std::string>{"/new@200", "/old@300"}));
+}
+
+TEST(FlowBufferTest, NamespacesAreBounded) {
+  FlowBuffer buffer(7);
+  for (size_t i = 0; i < FlowBuffer::kMaxNamespaces + 10; ++i) {
+    buffer.Append(FlowBetween("", "ns-" + std::to_string(i), "", 100));
+  }
+  EXPECT_EQ(buffer.Namespaces(0).size(), FlowBuffer::kMaxNamespaces);
+  // Expired ones make room again.
+  EXPECT_TRUE(buffer.Namespaces(200).empty());
+  buffer.Append(FlowBetween("", "late", "", 300));
+  EXPECT_EQ(Names(buffer.Namespaces(0)), (std::vector<std::string>{"/late@300"}));
 }
 
 TEST(FlowBufferTest, CapacityRoundsToHubbleSizes) {

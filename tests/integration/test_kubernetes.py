@@ -111,6 +111,16 @@ def test_flows_between_pods_carry_kubernetes_identity(cluster, loupe_bin):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert "shop/frontend-7d9f-a1:" in r.stdout and "shop/backend-5c4b-b1:80" in r.stdout, r.stdout
+    # hubble list namespaces: the namespaces of the last hour's flows (GetNamespaces).
+    listed = {}
+    for fmt in ("json", "table", "wide"):
+        r = subprocess.run([loupe_bin, "list", "namespaces", "--server", server, "-o", fmt],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        listed[fmt] = r.stdout
+    assert json.loads(listed["json"]) == [{"cluster": "lab", "namespace": "shop"}]
+    assert listed["table"] == "NAMESPACE\nshop\n"
+    assert listed["wide"].splitlines() == ["NAMESPACE   CLUSTER", "shop        lab"]
 
 
 def test_pod_recreated_with_the_same_ip_is_attributed_by_time(cluster, loupe_bin):
