@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?=
 LOUPE_BIN := build/loupe
 
-.PHONY: all deps configure build run test test-unit test-bpf test-integration demo bench bench-overhead fuzz \
+.PHONY: all deps configure build run test test-unit test-bpf test-integration demo bench bench-overhead soak fuzz \
         lint format vmlinux clean
 
 all: build
@@ -50,6 +50,14 @@ bench: deps
 # iperf3 between two lab pods with and without the agent, same run (root): docs/performance.md.
 bench-overhead: build
 	./scripts/bench-iperf.sh
+
+# Soak run (root, SOAK_SECONDS): nginx under wrk for minutes, keep-alive and connection churn in
+# turn, with the agent and its JSON printer; exact records, no loss, RSS levelling off.
+SOAK_SECONDS ?= 300
+soak: deps
+	@if [ ! -f build/release/build.ninja ]; then cmake --preset release; fi
+	cmake --build build/release -j $(JOBS) --target loupe
+	/usr/bin/python3 bench/soak.py --loupe build/release/loupe --seconds $(SOAK_SECONDS)
 
 # Long fuzzing runs (FUZZ_SECONDS each); CI runs each target briefly through `make test`.
 FUZZ_SECONDS ?= 600

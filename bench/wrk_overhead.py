@@ -61,7 +61,7 @@ class Agent:
     """`loupe agent` with its default application view, stopped (SIGTERM, then SIGKILL) on exit."""
 
     def __init__(self, loupe: str, interfaces: list[str], app_only: bool, workdir: str,
-                 extra_env: dict[str, str]):
+                 extra_env: dict[str, str], stdout=subprocess.DEVNULL):
         self.metrics_port = free_port()
         env = dict(os.environ,
                    LOUPE_PROMETHEUS_PORT=str(self.metrics_port),
@@ -76,7 +76,7 @@ class Agent:
         self.app_enabled = env.get("LOUPE_APP_ENABLE", "true") != "false"
         self.log_path = os.path.join(workdir, "agent.log")
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([loupe, "agent"], env=env, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([loupe, "agent"], env=env, stdout=stdout,
                                      stderr=self.log, start_new_session=True)
 
     def metrics(self) -> dict[str, float]:

@@ -36,6 +36,12 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
           "queue) and responses without a request (also a response that came after its request "
           "was reported as a timeout), by protocol.",
           {"protocol"})),
+      cut_by_close_(registry.AddCounter(
+          "loupe_responses_cut_by_close_total",
+          "Responses whose connection closed inside their body (one end went away "
+          "mid-response): reported with the bytes seen and ending at the last of them, by "
+          "protocol.",
+          {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
                                  "Trackers of live connections evicted because the table was full "
@@ -80,6 +86,7 @@ ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
     it->second.resyncs = resyncs_.WithLabels({name});
     it->second.requests = requests_.WithLabels({name});
     it->second.unmatched = unmatched_.WithLabels({name});
+    it->second.cut_by_close = cut_by_close_.WithLabels({name});
   }
   return it->second;
 }
@@ -162,6 +169,7 @@ void ConnManager::Drain(Entry& entry) {
     entry.reported_resyncs = 0;
     entry.reported_gaps = 0;
     entry.reported_unmatched = 0;
+    entry.reported_cut_by_close = 0;
     DrainParser(entry);
   }
 }
@@ -174,11 +182,13 @@ void ConnManager::DrainParser(Entry& entry) {
   counters.parse_errors->Inc(stats->invalid - entry.reported_invalid);
   counters.resyncs->Inc(stats->resyncs - entry.reported_resyncs);
   counters.unmatched->Inc(stats->unmatched - entry.reported_unmatched);
+  counters.cut_by_close->Inc(stats->cut_by_close - entry.reported_cut_by_close);
   gaps_->Inc(stats->gaps - entry.reported_gaps);
   entry.reported_invalid = stats->invalid;
   entry.reported_resyncs = stats->resyncs;
   entry.reported_gaps = stats->gaps;
   entry.reported_unmatched = stats->unmatched;
+  entry.reported_cut_by_close = stats->cut_by_close;
 
   scratch_.clear();
   tracker.TakeRequests(&scratch_);

@@ -72,12 +72,14 @@ class ConnManager final : public sensors::SocketEventSink {
     uint64_t reported_resyncs = 0;
     uint64_t reported_gaps = 0;
     uint64_t reported_unmatched = 0;
+    uint64_t reported_cut_by_close = 0;
   };
   struct ProtocolCounters {
     metrics::Counter* parse_errors = nullptr;
     metrics::Counter* resyncs = nullptr;
     metrics::Counter* requests = nullptr;
     metrics::Counter* unmatched = nullptr;
+    metrics::Counter* cut_by_close = nullptr;
   };
 
   Entry& Get(const sensors::ConnId& id, int64_t now_ns);
@@ -102,6 +104,7 @@ class ConnManager final : public sensors::SocketEventSink {
   metrics::Family<metrics::Counter>& resyncs_;
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Counter>& unmatched_;
+  metrics::Family<metrics::Counter>& cut_by_close_;
   std::unordered_map<uint8_t, ProtocolCounters> protocol_counters_;
   metrics::Counter* evictions_;
   metrics::Counter* reaped_early_;

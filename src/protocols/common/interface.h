@@ -40,8 +40,9 @@ struct ParserStats {
   uint64_t resyncs = 0;   // gaps or garbage skipped to the next message boundary
   uint64_t gaps = 0;  // missing bytes that cost data (inside headers or framing); gaps in bodies
                       // of known length are skipped by length, not counted
-  uint64_t unmatched = 0;  // responses without a request, or requests never answered
-  uint64_t oversized = 0;  // messages dropped for exceeding the buffer bound
+  uint64_t unmatched = 0;     // responses without a request, or requests never answered
+  uint64_t oversized = 0;     // messages dropped for exceeding the buffer bound
+  uint64_t cut_by_close = 0;  // responses the connection closed inside: reported as they were
 };
 
 struct ParserOptions {

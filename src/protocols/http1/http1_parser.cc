@@ -462,6 +462,19 @@ class Http1Parser final : public ConnectionParser {
           response_.state == State::kChunkLost ? response_.lost_last_ns : response_.last_time_ns;
       response_.state = State::kHeaders;
       CompleteResponse();
+    } else if (response_.state == State::kBody || response_.state == State::kChunkLine ||
+               response_.state == State::kChunkData || response_.state == State::kTrailers) {
+      // Closed inside a body: one end went away mid-response (a client stopping with requests in
+      // flight, a server cut off). The head was sent, so the request was answered, as the
+      // server's own log says: the exchange ends at the last byte seen, its body what was seen.
+      if (response_.state == State::kChunkData) {
+        response_.response.body_bytes -= std::min(response_.response.body_bytes,
+                                                  response_.remaining);  // declared, not seen
+      }
+      response_.response.end_ns = response_.last_time_ns;
+      response_.state = State::kHeaders;
+      ++stats_.cut_by_close;
+      CompleteResponse();
     }
     closed_ = true;
     if (successor_) successor_->OnClose(time_ns);

@@ -258,6 +258,46 @@ TEST(Http1Test, ConnectionCloseAndCloseDelimitedBody) {
   EXPECT_EQ(out[0].end_ns, 3);
 }
 
+// One end went away inside a response body (wrk stopping with requests in flight: nginx logs them
+// as answered, 200). The head was sent, so the exchange is reported, ending at the last byte seen,
+// with the body bytes seen; counted as cut. A Content-Length body and a chunked one.
+// The one record of a response cut by the close, and the counters.
+void ExpectOneCutResponse(Conn& c, uint32_t status, uint64_t body_bytes, int64_t end_ns) {
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, status);
+  EXPECT_EQ(out[0].response_body_bytes, body_bytes);
+  EXPECT_EQ(out[0].end_ns, end_ns);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+  EXPECT_EQ(c.stats().cut_by_close, 1u);
+}
+
+TEST(Http1Test, ResponseCutByCloseInsideItsBodyIsReported) {
+  Conn c;
+  c.Req("GET /big HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", 2);
+  c.Resp(std::string(300, 'x'), 3);
+  EXPECT_TRUE(c.Take().empty());
+  c.Close(9);
+  ExpectOneCutResponse(c, 200, 300, 3);
+
+  Conn chunked;
+  chunked.Req("GET /feed HTTP/1.1\r\n\r\n", 1);
+  chunked.Resp("HTTP/1.1 206 Partial\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 2);
+  chunked.Resp("64\r\n" + std::string(40, 'y'), 4);  // 100 declared, 40 seen
+  chunked.Close(9);
+  ExpectOneCutResponse(chunked, 206, 45, 4);
+
+  // A head cut before its end gives no status: still unmatched.
+  Conn head;
+  head.Req("GET /x HTTP/1.1\r\n\r\n", 1);
+  head.Resp("HTTP/1.1 200 OK\r\nContent-Len", 2);
+  head.Close(9);
+  EXPECT_TRUE(head.Take().empty());
+  EXPECT_EQ(head.stats().unmatched, 1u);
+  EXPECT_EQ(head.stats().cut_by_close, 0u);
+}
+
 TEST(Http1Test, UnansweredRequestsAreUnmatchedOnClose) {
   Conn c;
   c.Req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
