@@ -5,7 +5,7 @@
 #include <map>
 
 #include "google/protobuf/util/json_util.h"
-#include "src/base/utf8.h"
+#include "nlohmann/json.hpp"
 #include "src/cli/observe_time.h"
 
 namespace loupe::cli {
@@ -623,25 +623,14 @@ void PrintNodes(const observer::GetNodesResponse& response, const std::string& f
 void PrintNamespaces(const observer::GetNamespacesResponse& response, const std::string& format,
                      std::ostream& out) {
   if (format == "json") {
-    if (response.namespaces().empty()) {
-      out << "[]\n";
-      return;
+    // hubble's shape: a list of {"cluster", "namespace"}, an empty cluster left out.
+    nlohmann::json list = nlohmann::json::array();
+    for (const observer::Namespace& ns : response.namespaces()) {
+      nlohmann::json entry = {{"namespace", ns.namespace_()}};
+      if (!ns.cluster().empty()) entry["cluster"] = ns.cluster();
+      list.push_back(std::move(entry));
     }
-    std::string text = "[";
-    for (int i = 0; i < response.namespaces_size(); ++i) {
-      const observer::Namespace& ns = response.namespaces(i);
-      text += i == 0 ? "\n  {" : ",\n  {";
-      if (!ns.cluster().empty()) {
-        text += "\n    \"cluster\": ";
-        AppendJsonString(ns.cluster(), &text);
-        text += ",";
-      }
-      text += "\n    \"namespace\": ";
-      AppendJsonString(ns.namespace_(), &text);
-      text += "\n  }";
-    }
-    text += "\n]\n";
-    out << text;
+    out << list.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   // In the server's order: by cluster, then namespace.
