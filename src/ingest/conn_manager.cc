@@ -42,6 +42,12 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
           "mid-response): reported with the bytes seen and ending at the last of them, by "
           "protocol.",
           {"protocol"})),
+      oversized_(registry.AddCounter(
+          "loupe_oversized_messages_total",
+          "Messages a parser dropped because their header block (or an HTTP/2 header block or "
+          "held upgrade request) outgrew its buffer bound; the parser resumes at the next "
+          "message, by protocol.",
+          {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
                                  "Trackers of live connections evicted because the table was full "
@@ -75,7 +81,16 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
                    .AddCounter("loupe_ignored_connections_total",
                                "Connections the L7 engine gave up on: their data never showed a "
                                "known protocol, or (joined mid-stream) which side is the client.")
-                   .WithLabels({})) {}
+                   .WithLabels({})) {
+  metrics::Family<metrics::Counter>& out_of_order = registry.AddCounter(
+      "loupe_stream_chunks_out_of_order_total",
+      "Data chunks that did not arrive in stream order: outcome=reordered were held and put back "
+      "in order; outcome=stale lay entirely before the position the stream had reached (a "
+      "duplicate, or late after its gap was given up) and were dropped.",
+      {"outcome"});
+  chunks_reordered_ = out_of_order.WithLabels({"reordered"});
+  chunks_stale_ = out_of_order.WithLabels({"stale"});
+}
 
 ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
   auto [it, inserted] = protocol_counters_.try_emplace(protocol);
@@ -87,6 +102,7 @@ ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
     it->second.requests = requests_.WithLabels({name});
     it->second.unmatched = unmatched_.WithLabels({name});
     it->second.cut_by_close = cut_by_close_.WithLabels({name});
+    it->second.oversized = oversized_.WithLabels({name});
   }
   return it->second;
 }
@@ -162,6 +178,7 @@ void ConnManager::OnTick() {
 }
 
 void ConnManager::Drain(Entry& entry) {
+  DrainTrackerStats(entry);
   DrainParser(entry);
   if (entry.tracker.SwitchProtocol()) {
     // The new protocol's parser counts from zero, under its own protocol label.
@@ -170,8 +187,17 @@ void ConnManager::Drain(Entry& entry) {
     entry.reported_gaps = 0;
     entry.reported_unmatched = 0;
     entry.reported_cut_by_close = 0;
+    entry.reported_oversized = 0;
     DrainParser(entry);
   }
+}
+
+void ConnManager::DrainTrackerStats(Entry& entry) {
+  const TrackerStats& stats = entry.tracker.stats();
+  chunks_reordered_->Inc(stats.reordered - entry.reported_reordered);
+  chunks_stale_->Inc(stats.stale - entry.reported_stale);
+  entry.reported_reordered = stats.reordered;
+  entry.reported_stale = stats.stale;
 }
 
 void ConnManager::DrainParser(Entry& entry) {
@@ -183,12 +209,14 @@ void ConnManager::DrainParser(Entry& entry) {
   counters.resyncs->Inc(stats->resyncs - entry.reported_resyncs);
   counters.unmatched->Inc(stats->unmatched - entry.reported_unmatched);
   counters.cut_by_close->Inc(stats->cut_by_close - entry.reported_cut_by_close);
+  counters.oversized->Inc(stats->oversized - entry.reported_oversized);
   gaps_->Inc(stats->gaps - entry.reported_gaps);
   entry.reported_invalid = stats->invalid;
   entry.reported_resyncs = stats->resyncs;
   entry.reported_gaps = stats->gaps;
   entry.reported_unmatched = stats->unmatched;
   entry.reported_cut_by_close = stats->cut_by_close;
+  entry.reported_oversized = stats->oversized;
 
   scratch_.clear();
   tracker.TakeRequests(&scratch_);

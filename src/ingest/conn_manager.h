@@ -73,6 +73,9 @@ class ConnManager final : public sensors::SocketEventSink {
     uint64_t reported_gaps = 0;
     uint64_t reported_unmatched = 0;
     uint64_t reported_cut_by_close = 0;
+    uint64_t reported_oversized = 0;
+    uint64_t reported_reordered = 0;  // tracker stats already added
+    uint64_t reported_stale = 0;
   };
   struct ProtocolCounters {
     metrics::Counter* parse_errors = nullptr;
@@ -80,11 +83,13 @@ class ConnManager final : public sensors::SocketEventSink {
     metrics::Counter* requests = nullptr;
     metrics::Counter* unmatched = nullptr;
     metrics::Counter* cut_by_close = nullptr;
+    metrics::Counter* oversized = nullptr;
   };
 
   Entry& Get(const sensors::ConnId& id, int64_t now_ns);
   void Drain(Entry& entry);
   void DrainParser(Entry& entry);
+  void DrainTrackerStats(Entry& entry);
   void Housekeeping(int64_t now_ns);
   void Forget(std::unordered_map<sensors::ConnId, Entry, sensors::ConnIdHash>::iterator it);
   const std::string& ProcessName(uint32_t pid);
@@ -105,10 +110,13 @@ class ConnManager final : public sensors::SocketEventSink {
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Counter>& unmatched_;
   metrics::Family<metrics::Counter>& cut_by_close_;
+  metrics::Family<metrics::Counter>& oversized_;
   std::unordered_map<uint8_t, ProtocolCounters> protocol_counters_;
   metrics::Counter* evictions_;
   metrics::Counter* reaped_early_;
   metrics::Counter* gaps_;
+  metrics::Counter* chunks_reordered_ = nullptr;  // loupe_stream_chunks_out_of_order_total
+  metrics::Counter* chunks_stale_ = nullptr;
   metrics::Counter* lost_;
   metrics::Gauge* tracked_;
   metrics::Counter* preexisting_;

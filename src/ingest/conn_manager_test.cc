@@ -139,18 +139,6 @@ TEST(ConnManagerTest, ClientRoleSwapsSides) {
   EXPECT_EQ(h.sink.requests[0].status, 404u);
 }
 
-TEST(ConnManagerTest, OutOfOrderChunksAreReordered) {
-  Harness h;
-  h.Open(ConnRole::kServer);
-  const std::string first = kRequest.substr(0, 10);
-  const std::string second = kRequest.substr(10);
-  h.Data(DataDirection::kIngress, second, std::string::npos, 10);  // arrives first
-  h.Data(DataDirection::kIngress, first, std::string::npos, 0);
-  h.Data(DataDirection::kEgress, kResponse);
-  ASSERT_EQ(h.sink.requests.size(), 1u);
-  EXPECT_EQ(h.sink.requests[0].path, "/items/1");
-}
-
 TEST(ConnManagerTest, TruncatedBodyIsSkippedByPosition) {
   Harness h;
   h.Open(ConnRole::kServer);
@@ -368,6 +356,82 @@ TEST(ConnManagerTest, UnansweredRequestsAreExportedAsUnmatched) {
   EXPECT_EQ(h.sink.requests.size(), 1u);
   EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 2);
   EXPECT_EQ(CounterValue(h.registry, "loupe_requests_total", "http1"), 1);
+}
+
+double LabelledValue(const metrics::Registry& registry, const std::string& name,
+                     const std::string& label_name, const std::string& label_value) {
+  double total = 0;
+  for (const metrics::FamilySnapshot& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const metrics::Sample& sample : family.samples) {
+      for (const auto& [label, value] : sample.labels) {
+        if (label == label_name && value == label_value) total += sample.value;
+      }
+    }
+  }
+  return total;
+}
+
+TEST(ConnManagerTest, OutOfOrderChunksAreReorderedAndCounted) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  const std::string first = kRequest.substr(0, 10);
+  const std::string second = kRequest.substr(10);
+  h.Data(DataDirection::kIngress, first, std::string::npos, 0);  // the parser starts here
+  EXPECT_EQ(
+      LabelledValue(h.registry, "loupe_stream_chunks_out_of_order_total", "outcome", "reordered"),
+      0);
+  // The next request's two halves swap places.
+  h.Data(DataDirection::kIngress, second, std::string::npos, 10);
+  h.Data(DataDirection::kEgress, kResponse);
+  const uint64_t next = kRequest.size();
+  h.Data(DataDirection::kIngress, second, std::string::npos, static_cast<int64_t>(next + 10));
+  h.Data(DataDirection::kIngress, first, std::string::npos, static_cast<int64_t>(next));
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 2u);
+  EXPECT_EQ(h.sink.requests[1].path, "/items/1");
+  EXPECT_EQ(
+      LabelledValue(h.registry, "loupe_stream_chunks_out_of_order_total", "outcome", "reordered"),
+      1);
+  EXPECT_EQ(LabelledValue(h.registry, "loupe_stream_chunks_out_of_order_total", "outcome", "stale"),
+            0);
+}
+
+TEST(ConnManagerTest, DuplicateChunksAreDroppedAsStaleAndCounted) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kIngress, kRequest, std::string::npos, 0);  // the same bytes again
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(LabelledValue(h.registry, "loupe_stream_chunks_out_of_order_total", "outcome", "stale"),
+            1);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 0);
+}
+
+TEST(ConnManagerTest, OversizedHeaderBlockIsCountedAndTheNextRequestParses) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_oversized_messages_total", "http1"), 0);
+  // A request whose header block never ends within the parser's bound (256 KiB).
+  std::string huge = "GET /big HTTP/1.1\r\nHost: shop\r\n";
+  while (huge.size() <= protocols::kMaxBufferedBytes + 4096)
+    huge += "X-Filler: " + std::string(100, 'f') + "\r\n";
+  for (size_t off = 0; off < huge.size(); off += 4096)
+    h.Data(DataDirection::kIngress, huge.substr(off, 4096));
+  h.Data(DataDirection::kIngress, "\r\n");
+  EXPECT_EQ(CounterValue(h.registry, "loupe_oversized_messages_total", "http1"), 1);
+  // The server refuses it, then the connection goes on.
+  h.Data(DataDirection::kEgress,
+         "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n");
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 2u);
+  EXPECT_EQ(h.sink.requests[1].path, "/items/1");
+  EXPECT_EQ(h.sink.requests[1].status, 404u);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 1);
 }
 
 TEST(ConnManagerTest, ParseErrorsHaveOneFamilySharedWithOtherOwners) {
