@@ -584,6 +584,62 @@ def test_h2c_upgrade_exact_records(app):
         assert after.get(name, 0.0) == before.get(name, 0.0), name
 
 
+# An HTTP/2 client that asks for a large body and closes its connection once it has the response
+# head and one DATA frame (the default 64 KiB window holds the rest of the body back at the
+# server). argv: host, port, path.
+H2_CLIENT_THAT_CLOSES = r"""
+import socket, sys
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+def frame(kind, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+authority = f"{host}:{port}".encode()
+block = (b"\x82\x86" + b"\x04" + bytes([len(path)]) + path +
+         b"\x01" + bytes([len(authority)]) + authority)
+s = socket.create_connection((host, port))
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 5, 1, block))
+buf, seen = b"", set()
+while 0 not in seen:
+    chunk = s.recv(65536)
+    assert chunk, "server closed first"
+    buf += chunk
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        n = int.from_bytes(buf[:3], "big")
+        if int.from_bytes(buf[5:9], "big") == 1:
+            seen.add(buf[3])
+        buf = buf[9 + n:]
+assert 1 in seen, seen  # the response's HEADERS came before its DATA
+s.close()
+print("closed")
+"""
+
+
+def test_http2_response_cut_by_the_close(app):
+    """A client that closes an HTTP/2 connection in the middle of a 1 MB response (after its
+    HEADERS and first DATA frame): the exchange was answered, so each side (Go's h2c server, the
+    python client) reports it, with status 200 and fewer body bytes than the response's 1 MB,
+    counted in loupe_responses_cut_by_close_total{protocol="http2"}; nothing is unmatched. Before,
+    both were unmatched and made no record."""
+    g = app.servers["gohttp"]
+    host, port = g.addr.rsplit(":", 1)
+    before = app.agent.metrics()
+    cursor = app.records.cursor()
+    out = app.client.exec(["/usr/bin/python3", "-c", H2_CLIENT_THAT_CLOSES, host, port,
+                           "/bytes?n=1000000"])
+    assert out.stdout.strip() == "closed", out.stdout + out.stderr
+    is_mine = lambda r: server_records(g)(r) or client_records(g, "python3")(r)
+    recs = app.settle(cursor, is_mine, 2)
+    assert sorted(r["role"] for r in recs) == ["client", "server"]
+    for r in recs:
+        assert (r["protocol"], r["method"], r["path"], r["status"]) == ("HTTP2", "GET", "/bytes",
+                                                                       200), r
+        assert 0 < r["response_body_bytes"] < 1000000, r
+        assert not r["partial"], r
+    after = app.agent.metrics()
+    delta = lambda name: after.get(name, 0.0) - before.get(name, 0.0)
+    assert delta('loupe_responses_cut_by_close_total{protocol="http2"}') == 2
+    assert delta('loupe_unmatched_messages_total{protocol="http2"}') == 0
+
+
 def test_chunked_bodies_larger_than_the_copy_limit(app):
     """Chunked responses (node, 7000-byte writes) of 0.1-2 MB and chunked uploads of 300 KB, read
     and written in calls much larger than the 4 KiB copied: the chunk framing falls in uncopied

@@ -127,10 +127,11 @@ struct Stream {
   uint64_t request_body_bytes = 0;
   uint64_t response_header_bytes = 0;
   uint64_t response_body_bytes = 0;
-  // The response's content-length (-1: none), and the time of the chunk that ended its last DATA
-  // frame: a client that has the whole body may close before it reads the END_STREAM.
+  // The response's content-length (-1: none), and the time of the chunk that ended its last frame
+  // seen (header block or DATA): a client that has the whole body may close before it reads the
+  // END_STREAM, and a response cut by the close ends there.
   int64_t response_content_length = -1;
-  int64_t response_data_end_ns = 0;
+  int64_t response_last_ns = 0;
 };
 
 bool ParseStatus(std::string_view s, uint32_t* out) { return s.size() == 3 && ParseInt(s, out); }
@@ -138,6 +139,7 @@ bool ParseStatus(std::string_view s, uint32_t* out) { return s.size() == 3 && Pa
 bool IsGrpc(const Stream& st) { return st.content_type.rfind("application/grpc", 0) == 0; }
 
 constexpr uint32_t kTimeoutStatus = 408;
+constexpr int32_t kGrpcUnavailable = 14;
 
 class Http2Parser final : public UpgradedHttp2Parser {
  public:
@@ -173,7 +175,15 @@ class Http2Parser final : public UpgradedHttp2Parser {
         // The whole body arrived and the connection closed before its END_STREAM was seen (curl
         // closes as soon as it has content-length bytes): the response ended with its body.
         st.response_done = true;
-        if (st.response_data_end_ns > 0) st.end_ns = st.response_data_end_ns;
+        if (st.response_last_ns > 0) st.end_ns = st.response_last_ns;
+        Emit(st);
+      } else if (st.request_seen && st.response_headers_seen) {
+        // The connection closed inside the response (a client that went away, a server cut off):
+        // its head was sent, so it is reported with the body bytes seen, ending at the last of
+        // them. A gRPC call without its trailers failed for its client as UNAVAILABLE.
+        ++stats_.cut_by_close;
+        st.end_ns = st.response_last_ns;
+        if (IsGrpc(st) && st.grpc_status < 0) st.grpc_status = kGrpcUnavailable;
         Emit(st);
       } else if (TimesOut(st)) {
         EmitTimeout(st);
@@ -430,7 +440,7 @@ void Http2Parser::EndSkip(Side& s, int64_t time_ns) {
   const FrameHeader& h = s.frame;
   if (h.type == static_cast<uint8_t>(FrameType::kData) && !s.is_request) {
     Stream* st = GetStream(h.stream_id, false);
-    if (st != nullptr) st->response_data_end_ns = time_ns;
+    if (st != nullptr) st->response_last_ns = time_ns;
   }
   if (h.type == static_cast<uint8_t>(FrameType::kData) && (h.flags & kFlagEndStream)) {
     Stream* st = GetStream(h.stream_id, false);
@@ -700,6 +710,7 @@ void Http2Parser::OnHeaders(Side& s, size_t count, uint64_t block_bytes, int64_t
   } else {
     st->response_header_bytes += block_bytes;  // trailers
   }
+  st->response_last_ns = time_ns;
   for (size_t i = 0; i < count; ++i) {
     const HeaderField& f = s.fields[i];
     if (!f.known) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -212,15 +213,15 @@ TEST(Http2Test, TimesFromFirstHeadersChunkAndEndStreamChunk) {
 // curl closes an HTTP/2 connection as soon as it has content-length bytes of the body, without
 // reading the empty DATA frame with END_STREAM that follows: at the close, a response whose body
 // is complete by its content-length ends with its last DATA frame. One that is short of it, or has
-// no content-length, stays unmatched.
-TEST(Http2Test, ClosingAfterTheWholeBodyCompletesByContentLength) {
+// no content-length, was cut by the close: it is reported all the same (its head was sent), with
+// the body bytes seen and its end at the last of them, and counted as cut.
+TEST(Http2Test, ClosingInsideTheResponseReportsItWithTheBytesSeen) {
   const std::string request = std::string(kConnectionPreface) + Settings({}) +
                               Frame(FrameType::kHeaders, kFlagEndHeaders | kFlagEndStream, 1,
                                     Indexed(2) + Indexed(7) + Indexed(4));
   const std::string body(3000, 'b');
-  for (const auto& [content_length, sent, want_record] :
-       std::vector<std::tuple<std::string, size_t, bool>>{
-           {"3000", 3000, true}, {"3001", 3000, false}, {"", 3000, false}}) {
+  for (const auto& [content_length, want_cut] :
+       std::vector<std::tuple<std::string, bool>>{{"3000", false}, {"3001", true}, {"", true}}) {
     SCOPED_TRACE(content_length);
     Conn c;
     c.Req(request, 10);
@@ -228,26 +229,63 @@ TEST(Http2Test, ClosingAfterTheWholeBodyCompletesByContentLength) {
     if (!content_length.empty()) head += Incremental(28, content_length);
     c.Resp(Settings({}) + Frame(FrameType::kHeaders, kFlagEndHeaders, 1, head), 20);
     // The body over two calls, the first one copied only in part.
-    const std::string data = Frame(FrameType::kData, 0, 1, body.substr(0, sent));
+    const std::string data = Frame(FrameType::kData, 0, 1, body);
     c.Resp(data.substr(0, 100), 21, 2000);
     c.Resp(data.substr(2000), 22);
     EXPECT_TRUE(c.Take().empty());
     c.parser().OnClose(40);
     const auto out = c.Take();
-    if (!want_record) {
-      EXPECT_TRUE(out.empty());
-      EXPECT_EQ(c.stats().unmatched, 1u);
-      continue;
-    }
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].path, "/");
     EXPECT_EQ(out[0].status, 200u);
+    EXPECT_EQ(out[0].grpc_status, -1);
     EXPECT_EQ(out[0].start_ns, 10);
     EXPECT_EQ(out[0].end_ns, 22);
     EXPECT_EQ(out[0].response_body_bytes, 3000u);
     EXPECT_FALSE(out[0].partial);
     EXPECT_EQ(c.stats().unmatched, 0u);
+    EXPECT_EQ(c.stats().cut_by_close, want_cut ? 1u : 0u);
   }
+}
+
+// A gRPC call whose connection closes after the response's head and a message but before its
+// trailers: its client got UNAVAILABLE, which the record carries. A stream whose response never
+// began is still unmatched, and a cut head alone ends at the head.
+TEST(Http2Test, GrpcCallCutByTheCloseIsUnavailable) {
+  Conn c;
+  c.Req(std::string(kConnectionPreface) + Settings({}) +
+            Frame(FrameType::kHeaders, kFlagEndHeaders, 1, GrpcRequestHeaders("/shop.Cart/Add")) +
+            Frame(FrameType::kData, kFlagEndStream, 1, GrpcMessage(4)),
+        10);
+  c.Req(Frame(FrameType::kHeaders, kFlagEndHeaders, 3, GrpcRequestHeaders("/shop.Cart/Watch")) +
+            Frame(FrameType::kData, kFlagEndStream, 3, GrpcMessage(4)),
+        11);
+  c.Req(Frame(FrameType::kHeaders, kFlagEndHeaders, 5, GrpcRequestHeaders("/shop.Cart/Get")) +
+            Frame(FrameType::kData, kFlagEndStream, 5, GrpcMessage(4)),
+        12);
+  c.Resp(Settings({}) + Frame(FrameType::kHeaders, kFlagEndHeaders, 1,
+                              Indexed(8) + Incremental(31, "application/grpc")),
+         20);
+  c.Resp(Frame(FrameType::kData, 0, 1, GrpcMessage(9)), 21);
+  c.Resp(Frame(FrameType::kHeaders, kFlagEndHeaders, 3, Indexed(8) + Indexed(62)), 25);
+  EXPECT_TRUE(c.Take().empty());
+  c.parser().OnClose(40);
+  auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  std::sort(out.begin(), out.end(),
+            [](const Request& a, const Request& b) { return a.start_ns < b.start_ns; });
+  EXPECT_EQ(out[0].protocol, Protocol::kGrpc);
+  EXPECT_EQ(out[0].path, "/shop.Cart/Add");
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[0].grpc_status, 14);
+  EXPECT_EQ(out[0].end_ns, 21);
+  EXPECT_EQ(out[0].response_body_bytes, 14u);
+  EXPECT_EQ(out[1].path, "/shop.Cart/Watch");
+  EXPECT_EQ(out[1].grpc_status, 14);
+  EXPECT_EQ(out[1].end_ns, 25);
+  EXPECT_EQ(out[1].response_body_bytes, 0u);
+  EXPECT_EQ(c.stats().cut_by_close, 2u);
+  EXPECT_EQ(c.stats().unmatched, 1u);  // /shop.Cart/Get: no response at all
 }
 
 // :path carries the query in HTTP/2: it is dropped by default and kept with its values redacted
