@@ -298,7 +298,15 @@ absl::Status Agent::Start() {
   if (!lock.ok()) return lock.status();
   lock_ = std::move(lock).value();
   identity_.SetHostAddresses(HostAddresses());
+  {
+    flow::AgentEvent started;
+    started.type = flow::AgentEventType::kAgentStarted;
+    started.time_ns = RealClock::Get().NowRealtimeNs();
+    started.start_time_ns = started.time_ns;
+    agent_events_.Append(std::move(started));
+  }
   if (kubernetes_) {
+    kubernetes_->SetAgentEvents(&agent_events_);
     // Flows are attributed from the first list on; until then they carry what the caches know.
     kubernetes_->Start();
     LOG_INFO("Kubernetes metadata from {}", kubernetes_->server());
@@ -322,6 +330,7 @@ absl::Status Agent::Start() {
         buffer_,
         api::ServerInfo{node_name_, kVersion, start_ns_, "", &sensors::KernelDropReasonName},
         flow::FilterContext{node_name_, &sensors::InterfaceName});
+    observer_->SetAgentEvents(&agent_events_);
     status = observer_->Start(observer_addresses);
     if (!status.ok()) return status;
   }

@@ -20,6 +20,7 @@
 #include "src/config/config.h"
 #include "src/discovery/discovery.h"
 #include "src/export/prometheus/http_endpoint.h"
+#include "src/flow/agent_events.h"
 #include "src/flow/flow_buffer.h"
 #include "src/identity/service_name_template.h"
 #include "src/ingest/conn_manager.h"
@@ -86,6 +87,8 @@ class Agent {
   metrics::Registry registry_;
   metrics::Family<metrics::Gauge>* sensor_up_ = nullptr;
   flow::FlowBuffer buffer_;
+  // Agent events (GetAgentEvents): AGENT_STARTED, and the Kubernetes endpoints' changes.
+  flow::AgentEventLog agent_events_;
   identity::IdentityCache identity_;
   FlowPipeline pipeline_;
   // Metric handlers fed by the pipeline (created in Start, before the sensors).

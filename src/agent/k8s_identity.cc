@@ -231,13 +231,102 @@ void KubernetesIdentity::OnPod(const k8s::Pod* old_pod, const k8s::Pod* pod) {
   for (const auto& ip : before) {
     if (std::find(after.begin(), after.end(), ip) == after.end()) identity_.DeleteEndpoint(ip, now);
   }
-  if (pod == nullptr || after.empty()) return;
+  if (pod == nullptr || after.empty()) {
+    NoteEndpointGone(pod != nullptr ? *pod : *old_pod, now);
+    return;
+  }
   const flow::Endpoint ep = PodEndpoint(*pod);
   // Flows after the pod was created belong to it (a pod that replaced another on the same IP).
   const int64_t since = pod->meta.creation_timestamp_s > 0
                             ? std::min<int64_t>(now, pod->meta.creation_timestamp_s * 1000000000LL)
                             : now;
   for (const auto& ip : after) identity_.UpsertEndpoint(ip, ep, since);
+  NoteEndpoint(*pod, ep, after, now);
+}
+
+namespace {
+
+std::string Cidr(const flow::IpAddress& ip) {
+  return ip.ToString() + (ip.version == 6 ? "/128" : "/32");
+}
+
+bool Contains(const std::vector<flow::IpAddress>& ips, const flow::IpAddress& ip) {
+  return std::find(ips.begin(), ips.end(), ip) != ips.end();
+}
+
+flow::AgentEvent PodEvent(flow::AgentEventType type, const k8s::Pod& pod, std::string host_ip,
+                          int64_t now_ns) {
+  flow::AgentEvent e;
+  e.type = type;
+  e.time_ns = now_ns;
+  e.namespace_name = pod.meta.namespace_;
+  e.pod_name = pod.meta.name;
+  e.host_ip = std::move(host_ip);
+  return e;
+}
+
+}  // namespace
+
+void KubernetesIdentity::NoteEndpoint(const k8s::Pod& pod, const flow::Endpoint& ep,
+                                      const std::vector<flow::IpAddress>& ips, int64_t now_ns) {
+  if (events_ == nullptr) return;
+  // The same numeric identity the cache gives the pod's flows (a deterministic allocation).
+  const uint32_t identity = identity_.allocator().Allocate(ep.labels);
+  const auto address = [&](flow::AgentEventType type, const flow::IpAddress& ip, uint32_t id,
+                           std::optional<uint32_t> old_id) {
+    flow::AgentEvent e = PodEvent(type, pod, pod.host_ip, now_ns);
+    e.cidr = Cidr(ip);
+    e.identity = id;
+    e.old_identity = old_id;
+    events_->Append(std::move(e));
+  };
+  const std::string key = pod.meta.namespace_ + "/" + pod.meta.name;
+  auto [it, created] = endpoints_.try_emplace(key);
+  KnownEndpoint& known = it->second;
+  if (created) {
+    flow::AgentEvent e = PodEvent(flow::AgentEventType::kEndpointCreated, pod, "", now_ns);
+    e.labels = ep.labels;
+    events_->Append(std::move(e));
+    for (const auto& ip : ips) {
+      address(flow::AgentEventType::kIpcacheUpserted, ip, identity, std::nullopt);
+    }
+  } else {
+    for (const auto& ip : known.ips) {
+      if (!Contains(ips, ip)) {
+        address(flow::AgentEventType::kIpcacheDeleted, ip, known.identity, std::nullopt);
+      }
+    }
+    for (const auto& ip : ips) {
+      if (!Contains(known.ips, ip)) {
+        address(flow::AgentEventType::kIpcacheUpserted, ip, identity, std::nullopt);
+      } else if (identity != known.identity) {
+        // New labels, a new identity for the same address.
+        address(flow::AgentEventType::kIpcacheUpserted, ip, identity, known.identity);
+      }
+    }
+  }
+  known.identity = identity;
+  known.ips = ips;
+  known.labels = ep.labels;
+  known.host_ip = pod.host_ip;
+}
+
+void KubernetesIdentity::NoteEndpointGone(const k8s::Pod& pod, int64_t now_ns) {
+  if (events_ == nullptr) return;
+  auto it = endpoints_.find(pod.meta.namespace_ + "/" + pod.meta.name);
+  if (it == endpoints_.end()) return;
+  const KnownEndpoint& known = it->second;
+  for (const auto& ip : known.ips) {
+    flow::AgentEvent e =
+        PodEvent(flow::AgentEventType::kIpcacheDeleted, pod, known.host_ip, now_ns);
+    e.cidr = Cidr(ip);
+    e.identity = known.identity;
+    events_->Append(std::move(e));
+  }
+  flow::AgentEvent e = PodEvent(flow::AgentEventType::kEndpointDeleted, pod, "", now_ns);
+  e.labels = known.labels;
+  events_->Append(std::move(e));
+  endpoints_.erase(it);
 }
 
 }  // namespace loupe::agent

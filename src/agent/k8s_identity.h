@@ -8,10 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "src/config/config.h"
+#include "src/flow/agent_events.h"
 #include "src/identity/identity_cache.h"
 #include "src/identity/process_pods.h"
 #include "src/k8s/cluster.h"
@@ -31,6 +33,9 @@ class KubernetesIdentity {
       std::vector<std::string> annotation_keys = {});
   ~KubernetesIdentity();
 
+  // Where the pods' endpoint and address changes go as agent events (before Start; may stay null).
+  void SetAgentEvents(flow::AgentEventLog* events) { events_ = events; }
+
   void Start();
   void Stop();
   bool synced() const;
@@ -47,12 +52,27 @@ class KubernetesIdentity {
                      std::string cluster_name, identity::IdentityCache& identity);
   void OnPod(const k8s::Pod* old_pod, const k8s::Pod* pod);
   flow::Endpoint PodEndpoint(const k8s::Pod& pod) const;
+  // Agent events for a pod that is (still) an endpoint with `ips`, or is not one any more. Under
+  // pod_mu_.
+  void NoteEndpoint(const k8s::Pod& pod, const flow::Endpoint& ep,
+                    const std::vector<flow::IpAddress>& ips, int64_t now_ns);
+  void NoteEndpointGone(const k8s::Pod& pod, int64_t now_ns);
 
   std::unique_ptr<k8s::Cluster> cluster_;
   const std::string node_name_;
   const std::string cluster_name_;
   identity::IdentityCache& identity_;
   std::mutex pod_mu_;
+  flow::AgentEventLog* events_ = nullptr;
+  // The pods announced as endpoints (namespace/name), with what their events said: later events
+  // tell what changed. Under pod_mu_.
+  struct KnownEndpoint {
+    uint32_t identity = 0;
+    std::vector<flow::IpAddress> ips;
+    std::vector<std::string> labels;
+    std::string host_ip;
+  };
+  std::unordered_map<std::string, KnownEndpoint> endpoints_;
   identity::ContainerIndex containers_;
   std::unique_ptr<identity::ProcessPods> process_pods_;
 };

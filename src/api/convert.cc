@@ -458,6 +458,38 @@ void LostEventToProto(const flow::LostEvent& in, flowpb::LostEvent* out) {
   if (in.last_ns != 0) SetTimestamp(in.last_ns, out->mutable_last());
 }
 
+void AgentEventToProto(const flow::AgentEvent& in, flowpb::AgentEvent* out) {
+  out->Clear();
+  out->set_type(static_cast<flowpb::AgentEventType>(in.type));
+  switch (in.type) {
+    case flow::AgentEventType::kAgentStarted:
+      SetTimestamp(in.start_time_ns, out->mutable_agent_start()->mutable_time());
+      break;
+    case flow::AgentEventType::kEndpointCreated:
+    case flow::AgentEventType::kEndpointDeleted: {
+      flowpb::EndpointUpdateNotification* n = out->mutable_endpoint_update();
+      n->set_id(in.endpoint_id);
+      for (const auto& label : in.labels) n->add_labels(label);
+      n->set_pod_name(in.pod_name);
+      n->set_namespace_(in.namespace_name);
+      break;
+    }
+    case flow::AgentEventType::kIpcacheUpserted:
+    case flow::AgentEventType::kIpcacheDeleted: {
+      flowpb::IPCacheNotification* n = out->mutable_ipcache_update();
+      n->set_cidr(in.cidr);
+      n->set_identity(in.identity);
+      if (in.old_identity) n->mutable_old_identity()->set_value(*in.old_identity);
+      n->set_host_ip(in.host_ip);
+      n->set_namespace_(in.namespace_name);
+      n->set_pod_name(in.pod_name);
+      break;
+    }
+    case flow::AgentEventType::kUnknown:
+      break;
+  }
+}
+
 absl::StatusOr<ConvertedFilter> FilterFromProto(const flowpb::FlowFilter& in) {
   ConvertedFilter result;
   flow::FilterSpec& spec = result.spec;

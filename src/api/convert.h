@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "flow/flow.pb.h"
+#include "src/flow/agent_events.h"
 #include "src/flow/filter.h"
 #include "src/flow/flow.h"
 
@@ -34,6 +35,9 @@ std::string InterfaceName(uint32_t ifindex);
 
 void FlowToProto(const flow::Flow& in, const ConvertContext& ctx, flowpb::Flow* out);
 void LostEventToProto(const flow::LostEvent& in, flowpb::LostEvent* out);
+// Hubble's flow.AgentEvent: the type and its notification (agent_start, endpoint_update,
+// ipcache_update).
+void AgentEventToProto(const flow::AgentEvent& in, flowpb::AgentEvent* out);
 
 // The Summary Cilium's parsers would give this flow: "TCP Flags: SYN, ACK", "ICMPv4 EchoRequest",
 // "UDP", "DNS Query example.com. A", "HTTP/1.1 200 1ms (GET http://h/)", ... A kernel drop

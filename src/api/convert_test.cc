@@ -317,5 +317,39 @@ TEST(ConvertTest, EndpointsNamesAndServices) {
   EXPECT_FALSE(out.has_source_service());
 }
 
+// Agent events as Hubble's JSON shows them (field names of flow.proto; the notification by type).
+TEST(ConvertTest, AgentEventsGoldenJson) {
+  flow::AgentEvent e;
+  e.type = flow::AgentEventType::kAgentStarted;
+  e.time_ns = 1'700'000'000'500'000'000;
+  e.start_time_ns = 1'700'000'000'000'000'000;
+  flowpb::AgentEvent out;
+  AgentEventToProto(e, &out);
+  EXPECT_EQ(cli::ToJson(out),
+            R"({"type":"AGENT_STARTED","agent_start":{"time":"2023-11-14T22:13:20Z"}})");
+  e = {};
+  e.type = flow::AgentEventType::kEndpointDeleted;
+  e.labels = {"k8s:app=web", "k8s:io.kubernetes.pod.namespace=shop"};
+  e.namespace_name = "shop";
+  e.pod_name = "web-1";
+  AgentEventToProto(e, &out);
+  EXPECT_EQ(cli::ToJson(out),
+            R"({"type":"ENDPOINT_DELETED","endpoint_update":{"labels":["k8s:app=web",)"
+            R"("k8s:io.kubernetes.pod.namespace=shop"],"pod_name":"web-1","namespace":"shop"}})");
+  e = {};
+  e.type = flow::AgentEventType::kIpcacheUpserted;
+  e.cidr = "10.0.0.9/32";
+  e.identity = 4242;
+  e.old_identity = 300;
+  e.host_ip = "192.168.1.2";
+  e.namespace_name = "shop";
+  e.pod_name = "web-1";
+  AgentEventToProto(e, &out);
+  EXPECT_EQ(cli::ToJson(out),
+            R"({"type":"IPCACHE_UPSERTED","ipcache_update":{"cidr":"10.0.0.9/32",)"
+            R"("identity":4242,"old_identity":300,"host_ip":"192.168.1.2","namespace":"shop",)"
+            R"("pod_name":"web-1"}})");
+}
+
 }  // namespace
 }  // namespace loupe::api

@@ -83,9 +83,10 @@ absl::StatusOr<Matcher> BuildMatcher(const observer::GetFlowsRequest& req,
 // State shared by the services: the buffer, this node's description, and flow-rate samples.
 class ObserverServer::Impl {
  public:
-  Impl(FlowBuffer& buffer, const ServerInfo& info, const flow::FilterContext& filter_context,
-       const Clock& clock)
+  Impl(FlowBuffer& buffer, const flow::AgentEventLog* agent_events, const ServerInfo& info,
+       const flow::FilterContext& filter_context, const Clock& clock)
       : buffer_(buffer),
+        agent_events_(agent_events),
         info_(info),
         filter_context_(filter_context),
         clock_(clock),
@@ -135,10 +136,10 @@ class ObserverServer::Impl {
       return impl_->GetFlows(context, *req, writer);
     }
 
-    grpc::Status GetAgentEvents(grpc::ServerContext*, const observer::GetAgentEventsRequest*,
-                                grpc::ServerWriter<observer::GetAgentEventsResponse>*) override {
-      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                          "GetAgentEvents is not implemented by Loupe");
+    grpc::Status GetAgentEvents(
+        grpc::ServerContext* context, const observer::GetAgentEventsRequest* req,
+        grpc::ServerWriter<observer::GetAgentEventsResponse>* writer) override {
+      return impl_->GetAgentEvents(context, *req, writer);
     }
 
     grpc::Status GetDebugEvents(grpc::ServerContext*, const observer::GetDebugEventsRequest*,
@@ -343,7 +344,75 @@ class ObserverServer::Impl {
     return grpc::Status::OK;
   }
 
+  // GetAgentEvents: the selectors of GetFlows (number, first, follow, since, until) over the agent
+  // event log; no filters.
+  grpc::Status GetAgentEvents(grpc::ServerContext* context,
+                              const observer::GetAgentEventsRequest& req,
+                              grpc::ServerWriter<observer::GetAgentEventsResponse>* writer) {
+    if (req.first() && req.follow()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "first and follow cannot be combined");
+    }
+    Window window;
+    if (req.has_since()) window.since_ns = TimestampNs(req.since());
+    if (req.has_until()) window.until_ns = TimestampNs(req.until());
+    if (window.since_ns && window.until_ns && *window.since_ns > *window.until_ns) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "since is after until");
+    }
+    static const flow::AgentEventLog kNoEvents(1);
+    const flow::AgentEventLog& log = agent_events_ != nullptr ? *agent_events_ : kNoEvents;
+    const auto send = [&](const flow::AgentEvent& event) {
+      observer::GetAgentEventsResponse resp;
+      AgentEventToProto(event, resp.mutable_agent_event());
+      resp.set_node_name(info_.node_name);
+      SetTimestamp(event.time_ns, resp.mutable_time());
+      return writer->Write(resp);
+    };
+    const uint64_t number = req.number();
+    const uint64_t end = log.next_seq();
+    uint64_t cursor = log.oldest_seq();
+    uint64_t limit = number;
+    if (!req.first() && !window.since_ns && number != 0) {
+      // The last `number` events in the window (the log is small: at most its capacity).
+      std::vector<flow::AgentEventLog::Entry> held;
+      log.Read(cursor, end, log.capacity(), &held);
+      uint64_t in_window = 0;
+      for (auto it = held.rbegin(); it != held.rend() && in_window < number; ++it) {
+        if (window.Contains(it->event.time_ns)) {
+          ++in_window;
+          cursor = it->seq;
+        }
+      }
+      if (in_window == 0) cursor = end;
+      limit = 0;  // bounded by `end` below
+    } else if (number == 0 && req.follow() && !window.since_ns) {
+      cursor = end;
+    }
+    std::vector<flow::AgentEventLog::Entry> chunk;
+    uint64_t sent = 0;
+    while (!context->IsCancelled() && !stopping()) {
+      const uint64_t head = req.follow() && cursor >= end ? log.next_seq() : end;
+      if (cursor >= head) {
+        if (!req.follow()) return grpc::Status::OK;
+        if (window.until_ns && clock_.NowRealtimeNs() > *window.until_ns) {
+          return grpc::Status::OK;
+        }
+        log.WaitFor(cursor, std::chrono::steady_clock::now() + kPollInterval);
+        continue;
+      }
+      chunk.clear();
+      cursor = log.Read(cursor, head, kReadChunk, &chunk);
+      for (const auto& entry : chunk) {
+        if (!window.Contains(entry.event.time_ns)) continue;
+        if (!send(entry.event)) return grpc::Status::OK;
+        if (limit != 0 && ++sent >= limit) return grpc::Status::OK;
+      }
+    }
+    return grpc::Status::OK;
+  }
+
   FlowBuffer& buffer_;
+  const flow::AgentEventLog* agent_events_;
   ServerInfo info_;
   flow::FilterContext filter_context_;
   const Clock& clock_;
@@ -398,7 +467,7 @@ absl::Status ObserverServer::Start(const std::vector<std::string>& listen_addres
     builder.AddListeningPort(uri, grpc::InsecureServerCredentials(), &(*ports)[i]);
   }
 
-  impl_ = std::make_unique<Impl>(buffer_, info_, filter_context_, clock_);
+  impl_ = std::make_unique<Impl>(buffer_, agent_events_, info_, filter_context_, clock_);
   builder.RegisterService(&impl_->observer_service());
   builder.RegisterService(&impl_->peer_service());
   server_ = builder.BuildAndStart();

@@ -3,9 +3,9 @@
 // socket.
 //
 // Threads: gRPC's synchronous server runs each call on its own thread; every call only reads the
-// FlowBuffer (shared lock) and immutable ServerInfo, so calls need no coordination. A small
-// sampler thread records seen_flows once a second for ServerStatus.flows_rate. Start/Stop are
-// called from the control thread.
+// FlowBuffer (shared lock), the AgentEventLog (its lock) and immutable ServerInfo, so calls need no
+// coordination. A small sampler thread records seen_flows once a second for
+// ServerStatus.flows_rate. Start/Stop are called from the control thread.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "src/base/clock.h"
+#include "src/flow/agent_events.h"
 #include "src/flow/filter.h"
 #include "src/flow/flow_buffer.h"
 
@@ -52,6 +53,10 @@ class ObserverServer {
   // address when one cannot be bound; nothing stays listening then.
   [[nodiscard]] absl::Status Start(const std::vector<std::string>& listen_addresses);
 
+  // The agent events GetAgentEvents serves (before Start; without it the stream is empty). The
+  // log must outlive the server.
+  void SetAgentEvents(const flow::AgentEventLog* events) { agent_events_ = events; }
+
   // Ends open streams (follow, Notify) and stops listening. Idempotent.
   void Stop();
 
@@ -64,6 +69,7 @@ class ObserverServer {
   void SampleLoop();
 
   flow::FlowBuffer& buffer_;
+  const flow::AgentEventLog* agent_events_ = nullptr;
   ServerInfo info_;
   flow::FilterContext filter_context_;
   const Clock& clock_;

@@ -27,6 +27,7 @@ class ObserverServerTest : public ::testing::Test {
     flow::FilterContext fctx;
     fctx.node_name = "node-a";
     server_ = std::make_unique<ObserverServer>(buffer_, info, fctx);
+    server_->SetAgentEvents(&events_);
     ASSERT_TRUE(server_->Start({"127.0.0.1:0"}).ok());
     ASSERT_EQ(server_->bound_ports().size(), 1u);
     target_ = "127.0.0.1:" + std::to_string(server_->bound_ports()[0]);
@@ -61,7 +62,35 @@ class ObserverServerTest : public ::testing::Test {
     return out;
   }
 
+  // Runs GetAgentEvents to the end (or `count` events); each entry is "<TYPE> <pod or time>".
+  std::vector<std::string> GetEvents(const observer::GetAgentEventsRequest& req,
+                                     grpc::Status* status = nullptr, size_t count = SIZE_MAX) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto reader = stub_->GetAgentEvents(&ctx, req);
+    observer::GetAgentEventsResponse resp;
+    std::vector<std::string> out;
+    while (out.size() < count && reader->Read(&resp)) {
+      EXPECT_EQ(resp.node_name(), "node-a");
+      const flowpb::AgentEvent& e = resp.agent_event();
+      std::string text = flowpb::AgentEventType_Name(e.type());
+      if (e.has_endpoint_update()) text += " " + e.endpoint_update().pod_name();
+      if (e.has_ipcache_update()) text += " " + e.ipcache_update().cidr();
+      if (e.has_agent_start()) text += " " + std::to_string(e.agent_start().time().seconds());
+      out.push_back(text);
+    }
+    if (out.size() >= count) ctx.TryCancel();
+    grpc::Status s = reader->Finish();
+    if (status != nullptr) {
+      *status = s;
+    } else if (out.size() < count || count == SIZE_MAX) {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+    return out;
+  }
+
   flow::FlowBuffer buffer_{4095};
+  flow::AgentEventLog events_{4};
   int64_t now_ = 0;
   std::unique_ptr<ObserverServer> server_;
   std::string target_;
@@ -229,14 +258,8 @@ TEST_F(ObserverServerTest, StatusNodesHealthPeer) {
     EXPECT_EQ(resp.nodes(0).state(), relay::NODE_CONNECTED);
     EXPECT_EQ(resp.nodes(0).address(), target_);
   }
-  {
-    grpc::ClientContext ctx;
-    observer::GetAgentEventsRequest req;
-    auto reader = stub_->GetAgentEvents(&ctx, req);
-    observer::GetAgentEventsResponse resp;
-    EXPECT_FALSE(reader->Read(&resp));
-    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  }
+  // No agent events yet: an empty stream, not an error.
+  EXPECT_TRUE(GetEvents({}).empty());
   {
     auto health = grpc::health::v1::Health::NewStub(channel_);
     grpc::ClientContext ctx;
@@ -281,6 +304,74 @@ TEST_F(ObserverServerTest, UnixSocket) {
   EXPECT_EQ(resp.seen_flows(), 1u);
   second.Stop();
   unlink(path.c_str());
+}
+
+flow::AgentEvent PodEvent(flow::AgentEventType type, const std::string& pod, int64_t time_ns) {
+  flow::AgentEvent e;
+  e.type = type;
+  e.time_ns = time_ns;
+  e.pod_name = pod;
+  e.namespace_name = "shop";
+  e.labels = {"k8s:app=" + pod};
+  e.cidr = "10.0.0.9/32";
+  e.identity = 300;
+  e.host_ip = "192.168.1.2";
+  return e;
+}
+
+// GetAgentEvents takes GetFlows' selectors: the last N (default of the CLI), the first N, a time
+// window, and follow; the log keeps the latest `capacity` events (4 here).
+TEST_F(ObserverServerTest, AgentEventsHonourTheSelectors) {
+  using T = flow::AgentEventType;
+  flow::AgentEvent started;
+  started.type = T::kAgentStarted;
+  started.time_ns = now_ - 10 * kS;
+  started.start_time_ns = now_ - 10 * kS;
+  events_.Append(started);
+  events_.Append(PodEvent(T::kEndpointCreated, "web", now_ - 9 * kS));
+  events_.Append(PodEvent(T::kIpcacheUpserted, "web", now_ - 8 * kS));
+  events_.Append(PodEvent(T::kEndpointDeleted, "web", now_ - 2 * kS));
+  const std::string start = "AGENT_STARTED " + std::to_string((now_ - 10 * kS) / kS);
+  observer::GetAgentEventsRequest req;
+  EXPECT_EQ(GetEvents(req), (V{start, "ENDPOINT_CREATED web", "IPCACHE_UPSERTED 10.0.0.9/32",
+                               "ENDPOINT_DELETED web"}));
+  req.set_number(2);
+  EXPECT_EQ(GetEvents(req), (V{"IPCACHE_UPSERTED 10.0.0.9/32", "ENDPOINT_DELETED web"}));
+  req.set_first(true);
+  EXPECT_EQ(GetEvents(req), (V{start, "ENDPOINT_CREATED web"}));
+  req.Clear();
+  req.mutable_since()->set_seconds((now_ - 9 * kS) / kS);
+  req.mutable_until()->set_seconds((now_ - 5 * kS) / kS);
+  EXPECT_EQ(GetEvents(req), (V{"ENDPOINT_CREATED web", "IPCACHE_UPSERTED 10.0.0.9/32"}));
+  req.Clear();
+  req.set_number(1);
+  req.mutable_until()->set_seconds((now_ - 5 * kS) / kS);
+  EXPECT_EQ(GetEvents(req), (V{"IPCACHE_UPSERTED 10.0.0.9/32"}));
+  // A fifth event pushes the oldest out.
+  events_.Append(PodEvent(T::kIpcacheDeleted, "web", now_ - 1 * kS));
+  req.Clear();
+  EXPECT_EQ(GetEvents(req).front(), "ENDPOINT_CREATED web");
+  // Follow: the last one, then what comes.
+  req.set_number(1);
+  req.set_follow(true);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    events_.Append(PodEvent(T::kEndpointCreated, "api", now_));
+  });
+  EXPECT_EQ(GetEvents(req, nullptr, 2), (V{"IPCACHE_DELETED 10.0.0.9/32", "ENDPOINT_CREATED api"}));
+  writer.join();
+  // Bad selectors.
+  grpc::Status status;
+  req.Clear();
+  req.set_first(true);
+  req.set_follow(true);
+  GetEvents(req, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.Clear();
+  req.mutable_since()->set_seconds(now_ / kS);
+  req.mutable_until()->set_seconds(now_ / kS - 1);
+  GetEvents(req, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -34,6 +34,78 @@ std::chrono::system_clock::time_point Deadline(const std::string& duration, int6
   return std::chrono::system_clock::now() + std::chrono::nanoseconds(ns.ok() ? *ns : fallback_ns);
 }
 
+// hubble's selectors (--first/--last/--all/--follow/--since/--until) into a GetFlows or
+// GetAgentEvents request: --last 20 when none is given.
+template <typename Request>
+absl::Status SetSelectors(const SelectionOptions& o, Request* req) {
+  if (o.first && o.follow)
+    return absl::InvalidArgumentError("--first cannot be combined with --follow");
+  if (o.first && o.last)
+    return absl::InvalidArgumentError("--first cannot be combined with --last");
+  if (o.all) {
+    req->set_number(std::numeric_limits<uint64_t>::max());
+  } else if (o.first) {
+    req->set_number(*o.first);
+    req->set_first(true);
+  } else if (o.last) {
+    req->set_number(*o.last);
+  } else if (!o.follow && o.since.empty() && o.until.empty()) {
+    req->set_number(20);
+  }
+  req->set_follow(o.follow);
+  const int64_t now = RealClock::Get().NowRealtimeNs();
+  for (const auto& [text, field] :
+       {std::pair{o.since, req->mutable_since()}, std::pair{o.until, req->mutable_until()}}) {
+    if (text.empty()) continue;
+    auto t = ParseTimeArg(text, now);
+    if (!t.ok()) return t.status();
+    field->set_seconds(*t / 1'000'000'000);
+    field->set_nanos(static_cast<int32_t>(*t % 1'000'000'000));
+  }
+  if (o.since.empty()) req->clear_since();
+  if (o.until.empty()) req->clear_until();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PrinterOptions> MakePrinterOptions(const SelectionOptions& o) {
+  const std::string& time_format = o.time_format;
+  auto format = ParseOutputFormat(o.output);
+  if (!format.ok()) return format.status();
+  if (!IsKnownTimeFormat(time_format)) {
+    return absl::InvalidArgumentError(
+        "invalid --time-format " + time_format +
+        ": use StampMilli, Stamp, RFC3339, RFC3339Milli, RFC3339Micro, RFC3339Nano, RFC1123Z");
+  }
+  PrinterOptions popts;
+  popts.format = *format;
+  popts.node_name = o.print_node_name;
+  popts.time_format = time_format;
+  return popts;
+}
+
+// Runs one server-streaming Observer call (`open` starts it on the stub) and prints every
+// response; with --follow each is flushed as it comes.
+template <typename Response, typename Printer, typename Open>
+int PrintStream(const SelectionOptions& o, const char* what, Open open, Printer& printer) {
+  auto channel = Connect(o.conn);
+  if (!channel.ok()) return Fail(std::string(channel.status().message()));
+  auto stub = observer::Observer::NewStub(*channel);
+  grpc::ClientContext ctx;
+  auto reader = open(*stub, &ctx);
+  Response resp;
+  while (reader->Read(&resp)) {
+    printer.Write(resp);
+    if (o.follow) printer.Flush();
+  }
+  printer.Flush();
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    return Fail(std::string(what) + ": " + status.error_message() + " (code " +
+                std::to_string(status.error_code()) + ")");
+  }
+  return 0;
+}
+
 }  // namespace
 
 // Declared in status.h.
@@ -78,64 +150,38 @@ int RunObserve(const ObserveOptions& o) {
   }
 
   observer::GetFlowsRequest req;
-  if (o.first && o.follow) return Fail("--first cannot be combined with --follow");
-  if (o.first && o.last) return Fail("--first cannot be combined with --last");
-  if (o.all) {
-    req.set_number(std::numeric_limits<uint64_t>::max());
-  } else if (o.first) {
-    req.set_number(*o.first);
-    req.set_first(true);
-  } else if (o.last) {
-    req.set_number(*o.last);
-  } else if (!o.follow && o.since.empty() && o.until.empty()) {
-    req.set_number(20);
+  if (absl::Status selected = SetSelectors(o, &req); !selected.ok()) {
+    return Fail(std::string(selected.message()));
   }
-  req.set_follow(o.follow);
-  const int64_t now = RealClock::Get().NowRealtimeNs();
-  for (const auto& [text, field] :
-       {std::pair{o.since, req.mutable_since()}, std::pair{o.until, req.mutable_until()}}) {
-    if (text.empty()) continue;
-    auto t = ParseTimeArg(text, now);
-    if (!t.ok()) return Fail(std::string(t.status().message()));
-    field->set_seconds(*t / 1'000'000'000);
-    field->set_nanos(static_cast<int32_t>(*t % 1'000'000'000));
-  }
-  if (o.since.empty()) req.clear_since();
-  if (o.until.empty()) req.clear_until();
   for (auto& f : filters->allowlist) *req.add_whitelist() = std::move(f);
   for (auto& f : filters->denylist) *req.add_blacklist() = std::move(f);
 
-  auto format = ParseOutputFormat(o.output);
-  if (!format.ok()) return Fail(std::string(format.status().message()));
-  if (!IsKnownTimeFormat(o.time_format)) {
-    return Fail("invalid --time-format " + o.time_format +
-                ": use StampMilli, Stamp, RFC3339, RFC3339Milli, RFC3339Micro, RFC3339Nano, "
-                "RFC1123Z");
-  }
-  PrinterOptions popts;
-  popts.format = *format;
-  popts.node_name = o.print_node_name;
-  popts.time_format = o.time_format;
-  popts.ip_translation = o.ip_translation && !o.numeric;
+  auto popts = MakePrinterOptions(o);
+  if (!popts.ok()) return Fail(std::string(popts.status().message()));
+  popts->ip_translation = o.ip_translation && !o.numeric;
+  FlowPrinter printer(*popts, std::cout, std::cerr);
+  return PrintStream<observer::GetFlowsResponse>(
+      o, "GetFlows",
+      [&req](observer::Observer::Stub& stub, grpc::ClientContext* ctx) {
+        return stub.GetFlows(ctx, req);
+      },
+      printer);
+}
 
-  auto channel = Connect(o.conn);
-  if (!channel.ok()) return Fail(std::string(channel.status().message()));
-  auto stub = observer::Observer::NewStub(*channel);
-  grpc::ClientContext ctx;
-  auto reader = stub->GetFlows(&ctx, req);
-  FlowPrinter printer(popts, std::cout, std::cerr);
-  observer::GetFlowsResponse resp;
-  while (reader->Read(&resp)) {
-    printer.Write(resp);
-    if (o.follow) printer.Flush();
+int RunAgentEvents(const AgentEventsOptions& o) {
+  observer::GetAgentEventsRequest req;
+  if (absl::Status selected = SetSelectors(o, &req); !selected.ok()) {
+    return Fail(std::string(selected.message()));
   }
-  printer.Flush();
-  const grpc::Status status = reader->Finish();
-  if (!status.ok()) {
-    return Fail("GetFlows: " + status.error_message() + " (code " +
-                std::to_string(status.error_code()) + ")");
-  }
-  return 0;
+  auto popts = MakePrinterOptions(o);
+  if (!popts.ok()) return Fail(std::string(popts.status().message()));
+  AgentEventPrinter printer(*popts, std::cout);
+  return PrintStream<observer::GetAgentEventsResponse>(
+      o, "GetAgentEvents",
+      [&req](observer::Observer::Stub& stub, grpc::ClientContext* ctx) {
+        return stub.GetAgentEvents(ctx, req);
+      },
+      printer);
 }
 
 // One unary Observer call with the request timeout; prints its response.
@@ -205,24 +251,30 @@ ObserveCommands::ObserveCommands(CLI::App& app) {
     cmd->add_option("--request-timeout", conn->request_timeout, "Unary request timeout");
   };
 
+  // The selectors and output options of `observe` and `observe agent-events`.
+  auto add_selection = [](CLI::App* cmd, SelectionOptions* o, const char* what) {
+    const std::string w = what;
+    cmd->add_option("--last", o->last, "Get the last N " + w + " (default 20)");
+    cmd->add_option("--first", o->first, "Get the first N " + w + " held");
+    cmd->add_flag("--all", o->all, "Get all " + w + " held");
+    cmd->add_flag("-f,--follow", o->follow, "Follow " + w + " output");
+    cmd->add_option("--since", o->since,
+                    w + " since this time: duration ago (3s, 1h43m) or absolute (StampMilli, "
+                        "2006-01-02, RFC3339, RFC1123Z)");
+    cmd->add_option("--until", o->until, w + " until this time (same formats as --since)");
+    cmd->add_option("-o,--output", o->output, "compact, dict, json, jsonpb or table")
+        ->check(CLI::IsMember({"compact", "dict", "json", "jsonpb", "table", "tab"}));
+    cmd->add_flag("--print-node-name", o->print_node_name, "Print the node name");
+    cmd->add_option("--time-format", o->time_format,
+                    "StampMilli (default), Stamp, RFC3339, RFC3339Milli, RFC3339Micro, "
+                    "RFC3339Nano, RFC1123Z");
+  };
+
   observe_cmd_ =
       app.add_subcommand("observe", "Observe flows of an agent or relay (hubble observe)");
   ObserveOptions& o = observe_;
   add_conn(observe_cmd_, &o.conn);
-  observe_cmd_->add_option("--last", o.last, "Get the last N flows (default 20)");
-  observe_cmd_->add_option("--first", o.first, "Get the first N flows in the buffer");
-  observe_cmd_->add_flag("--all", o.all, "Get all flows in the buffer");
-  observe_cmd_->add_flag("-f,--follow", o.follow, "Follow flows output");
-  observe_cmd_->add_option("--since", o.since,
-                           "Flows since this time: duration ago (3s, 1h43m) or absolute "
-                           "(StampMilli, 2006-01-02, RFC3339, RFC1123Z)");
-  observe_cmd_->add_option("--until", o.until, "Flows until this time (same formats as --since)");
-  observe_cmd_->add_option("-o,--output", o.output, "compact, dict, json, jsonpb or table")
-      ->check(CLI::IsMember({"compact", "dict", "json", "jsonpb", "table", "tab"}));
-  observe_cmd_->add_flag("--print-node-name", o.print_node_name, "Print the node name");
-  observe_cmd_->add_option("--time-format", o.time_format,
-                           "StampMilli (default), Stamp, RFC3339, RFC3339Milli, RFC3339Micro, "
-                           "RFC3339Nano, RFC1123Z");
+  add_selection(observe_cmd_, &o, "flows");
   observe_cmd_->add_option("--color", o.color, "auto, always, never (Loupe never colours)")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   observe_cmd_->add_option("--ip-translation", o.ip_translation,
@@ -244,6 +296,14 @@ ObserveCommands::ObserveCommands(CLI::App& app) {
                                         : observe_cmd_->add_flag(names, spec.help);
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->group("Filters");
   }
+
+  agent_events_cmd_ = observe_cmd_->add_subcommand(
+      "agent-events",
+      "Observe agent events: start, and the Kubernetes endpoints (pods) and addresses of this "
+      "node (hubble observe agent-events)");
+  AgentEventsOptions& a = agent_events_;
+  add_conn(agent_events_cmd_, &a.conn);
+  add_selection(agent_events_cmd_, &a, "events");
 
   status_cmd_ = app.add_subcommand("status", "Health and flow-buffer status of an agent or relay");
   add_conn(status_cmd_, &status_conn_);
@@ -272,6 +332,7 @@ ObserveCommands::ObserveCommands(CLI::App& app) {
 }
 
 std::optional<int> ObserveCommands::Run(int argc, char** argv) {
+  if (agent_events_cmd_->parsed()) return RunAgentEvents(agent_events_);
   if (observe_cmd_->parsed()) {
     observe_.raw_args.assign(argv + 1, argv + argc);
     return RunObserve(observe_);

@@ -1,5 +1,5 @@
-// `loupe observe`, `loupe status`, `loupe list nodes` (the hubble CLI against a Loupe agent or
-// relay) and the test-only `loupe debug serve-synthetic`.
+// `loupe observe` (flows, agent-events), `loupe status`, `loupe list nodes|namespaces` (the hubble
+// CLI against a Loupe agent or relay) and the test-only `loupe debug serve-synthetic`.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,8 @@ struct ConnectionOptions {
   std::string request_timeout = "12s";  // unary calls
 };
 
-struct ObserveOptions {
+// The selectors and output options shared by `observe` (flows) and `observe agent-events`.
+struct SelectionOptions {
   ConnectionOptions conn;
   std::optional<uint64_t> last;
   std::optional<uint64_t> first;
@@ -31,6 +32,9 @@ struct ObserveOptions {
   std::string output = "compact";
   bool print_node_name = false;
   std::string time_format = "StampMilli";
+};
+
+struct ObserveOptions : SelectionOptions {
   std::string color = "auto";
   bool ip_translation = true;
   bool numeric = false;
@@ -41,6 +45,10 @@ struct ObserveOptions {
 };
 
 int RunObserve(const ObserveOptions& options);
+
+// `loupe observe agent-events`: the selectors and output options of `observe`, no filters.
+using AgentEventsOptions = SelectionOptions;
+int RunAgentEvents(const AgentEventsOptions& options);
 int RunStatus(const ConnectionOptions& conn, const std::string& output);
 int RunListNodes(const ConnectionOptions& conn, const std::string& output);
 
@@ -63,12 +71,14 @@ class ObserveCommands {
 
  private:
   ObserveOptions observe_;
+  AgentEventsOptions agent_events_;
   ConnectionOptions status_conn_;
   std::string status_output_ = "compact";
   ConnectionOptions list_conn_;
   std::string list_output_ = "table";
   ServeSyntheticOptions synthetic_;
   CLI::App* observe_cmd_ = nullptr;
+  CLI::App* agent_events_cmd_ = nullptr;
   CLI::App* status_cmd_ = nullptr;
   CLI::App* list_nodes_cmd_ = nullptr;
   CLI::App* list_namespaces_cmd_ = nullptr;

@@ -449,6 +449,89 @@ void FlowPrinter::WriteFlow(const observer::GetFlowsResponse& response) {
   ++line_;
 }
 
+std::string AgentEventDetails(const flowpb::AgentEvent& e, const std::string& time_format) {
+  std::string out;
+  switch (e.type()) {
+    case flowpb::AGENT_STARTED:
+      if (!e.has_agent_start()) break;
+      return "start time: " +
+             FormatTimestamp(e.agent_start().time(), e.agent_start().has_time(), time_format);
+    case flowpb::ENDPOINT_CREATED:
+    case flowpb::ENDPOINT_DELETED: {
+      if (!e.has_endpoint_update()) break;
+      const flowpb::EndpointUpdateNotification& n = e.endpoint_update();
+      out = "id: " + std::to_string(n.id());
+      if (!n.namespace_().empty()) out += ", namespace: " + n.namespace_();
+      if (!n.pod_name().empty()) out += ", pod name: " + n.pod_name();
+      return out;
+    }
+    case flowpb::IPCACHE_UPSERTED:
+    case flowpb::IPCACHE_DELETED: {
+      if (!e.has_ipcache_update()) break;
+      const flowpb::IPCacheNotification& n = e.ipcache_update();
+      out = "cidr: " + n.cidr() + ", identity: " + std::to_string(n.identity());
+      if (n.has_old_identity())
+        out += ", old identity: " + std::to_string(n.old_identity().value());
+      if (!n.host_ip().empty()) out += ", host ip: " + n.host_ip();
+      if (!n.old_host_ip().empty()) out += ", old host ip: " + n.old_host_ip();
+      out += ", encrypt key: " + std::to_string(n.encrypt_key());
+      return out;
+    }
+    default:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+AgentEventPrinter::AgentEventPrinter(PrinterOptions options, std::ostream& out)
+    : options_(std::move(options)), out_(out) {}
+
+void AgentEventPrinter::Write(const observer::GetAgentEventsResponse& response) {
+  const flowpb::AgentEvent& e = response.agent_event();
+  const std::string time =
+      FormatTimestamp(response.time(), response.has_time(), options_.time_format);
+  std::string type = flowpb::AgentEventType_Name(e.type());
+  if (type.empty()) type = std::to_string(e.type());
+  const std::string details = AgentEventDetails(e, options_.time_format);
+  switch (options_.format) {
+    case OutputFormat::kTable: {
+      if (line_ == 0) {
+        std::vector<std::string> header = {"TIMESTAMP"};
+        if (options_.node_name) header.emplace_back("NODE");
+        header.emplace_back("TYPE");
+        header.emplace_back("DETAILS");
+        table_.AddRow(std::move(header));
+      }
+      std::vector<std::string> row = {time};
+      if (options_.node_name) row.push_back(response.node_name());
+      row.push_back(type);
+      row.push_back(details);
+      table_.AddRow(std::move(row));
+      break;
+    }
+    case OutputFormat::kDict:
+      if (line_ != 0) out_ << kDictSeparator << "\n";
+      out_ << "  TIMESTAMP: " << time << "\n";
+      if (options_.node_name) out_ << "       NODE: " << response.node_name() << "\n";
+      out_ << "       TYPE: " << type << "\n"
+           << "    DETAILS: " << details << "\n";
+      break;
+    case OutputFormat::kCompact:
+      out_ << time << (options_.node_name ? " [" + response.node_name() + "]" : "") << ": " << type
+           << " (" << details << ")\n";
+      break;
+    case OutputFormat::kJson:
+      out_ << ToJson(response) << "\n";
+      break;
+  }
+  ++line_;
+}
+
+void AgentEventPrinter::Flush() {
+  if (options_.format == OutputFormat::kTable) table_.Flush(out_);
+  out_.flush();
+}
+
 void FlowPrinter::WriteLost(const observer::GetFlowsResponse& response) {
   const flowpb::LostEvent& lost = response.lost_events();
   const std::string source = flowpb::LostEventSource_Name(lost.source());

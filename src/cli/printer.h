@@ -60,6 +60,26 @@ class FlowPrinter {
   TabWriter table_;
 };
 
+// `loupe observe agent-events` (hubble observe agent-events): compact `<time>[ [node]]: <TYPE>
+// (<details>)`, dict (TIMESTAMP/NODE/TYPE/DETAILS), table (TIMESTAMP [NODE] TYPE DETAILS) or the
+// response as jsonpb.
+class AgentEventPrinter {
+ public:
+  AgentEventPrinter(PrinterOptions options, std::ostream& out);
+  void Write(const observer::GetAgentEventsResponse& response);
+  void Flush();
+
+ private:
+  PrinterOptions options_;
+  std::ostream& out_;
+  int line_ = 0;
+  TabWriter table_;
+};
+
+// Hubble's DETAILS of an agent event: "start time: ...", "id: 0, namespace: shop, pod name: web",
+// "cidr: 10.0.0.9/32, identity: 4242, old identity: 300, host ip: ..., encrypt key: 0".
+std::string AgentEventDetails(const flowpb::AgentEvent& event, const std::string& time_format);
+
 // The TYPE column: "to-endpoint", "Policy denied", "QDISC_DROP" (kernel drop reason without a
 // Hubble DropReason), "dns-request proxy", "http-response", ...
 std::string FlowTypeString(const flowpb::Flow& f);

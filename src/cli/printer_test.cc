@@ -1,5 +1,6 @@
 #include "src/cli/printer.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -253,4 +254,77 @@ TEST(PrinterTest, ListNamespaces) {
 }
 
 }  // namespace
+observer::GetAgentEventsResponse AgentEventResponse(flowpb::AgentEventType type, int64_t seconds) {
+  observer::GetAgentEventsResponse r;
+  r.set_node_name("node-a");
+  r.mutable_time()->set_seconds(seconds);
+  r.mutable_time()->set_nanos(123'000'000);
+  flowpb::AgentEvent* e = r.mutable_agent_event();
+  e->set_type(type);
+  return r;
+}
+
+// hubble observe agent-events: compact, dict and table, with the details hubble prints per type.
+TEST(PrinterTest, AgentEvents) {
+  std::vector<observer::GetAgentEventsResponse> events;
+  events.push_back(AgentEventResponse(flowpb::AGENT_STARTED, 1'700'000'000));
+  events.back().mutable_agent_event()->mutable_agent_start()->mutable_time()->set_seconds(
+      1'700'000'000);
+  events.push_back(AgentEventResponse(flowpb::ENDPOINT_CREATED, 1'700'000'001));
+  auto* ep = events.back().mutable_agent_event()->mutable_endpoint_update();
+  ep->set_namespace_("shop");
+  ep->set_pod_name("web-1");
+  events.push_back(AgentEventResponse(flowpb::IPCACHE_UPSERTED, 1'700'000'002));
+  auto* ipc = events.back().mutable_agent_event()->mutable_ipcache_update();
+  ipc->set_cidr("10.0.0.9/32");
+  ipc->set_identity(4242);
+  ipc->mutable_old_identity()->set_value(300);
+  ipc->set_host_ip("192.168.1.2");
+  events.push_back(AgentEventResponse(flowpb::POLICY_UPDATED, 1'700'000'003));  // no details
+  const auto print = [&](OutputFormat format, bool node) {
+    std::ostringstream out;
+    PrinterOptions options;
+    options.format = format;
+    options.node_name = node;
+    options.time_format = "RFC3339Milli";
+    AgentEventPrinter printer(options, out);
+    for (const auto& e : events) printer.Write(e);
+    printer.Flush();
+    return out.str();
+  };
+  EXPECT_EQ(print(OutputFormat::kCompact, false),
+            "2023-11-14T22:13:20.123Z: AGENT_STARTED (start time: 2023-11-14T22:13:20.000Z)\n"
+            "2023-11-14T22:13:21.123Z: ENDPOINT_CREATED (id: 0, namespace: shop, pod name: "
+            "web-1)\n"
+            "2023-11-14T22:13:22.123Z: IPCACHE_UPSERTED (cidr: 10.0.0.9/32, identity: 4242, old "
+            "identity: 300, host ip: 192.168.1.2, encrypt key: 0)\n"
+            "2023-11-14T22:13:23.123Z: POLICY_UPDATED (UNKNOWN)\n");
+  EXPECT_EQ(print(OutputFormat::kCompact, true).substr(0, 50),
+            "2023-11-14T22:13:20.123Z [node-a]: AGENT_STARTED (");
+  const std::string dict = print(OutputFormat::kDict, true);
+  EXPECT_EQ(dict.substr(0, dict.find("------------")),
+            "  TIMESTAMP: 2023-11-14T22:13:20.123Z\n"
+            "       NODE: node-a\n"
+            "       TYPE: AGENT_STARTED\n"
+            "    DETAILS: start time: 2023-11-14T22:13:20.000Z\n");
+  size_t separators = 0;
+  for (size_t at = dict.find("\n------------\n"); at != std::string::npos;
+       at = dict.find("\n------------\n", at + 1)) {
+    ++separators;
+  }
+  EXPECT_EQ(separators, 3u);  // between the four events
+  const std::string table = print(OutputFormat::kTable, false);
+  EXPECT_EQ(table.substr(0, table.find('\n', table.find('\n') + 1) + 1),
+            "TIMESTAMP                  TYPE               DETAILS\n"
+            "2023-11-14T22:13:20.123Z   AGENT_STARTED      start time: 2023-11-14T22:13:20.000Z\n");
+  EXPECT_EQ(
+      print(OutputFormat::kJson, false)
+          .rfind(
+              R"({"agent_event":{"type":"AGENT_STARTED","agent_start":{"time":"2023-11-14T22:13:20Z"}},)"
+              R"("node_name":"node-a","time":"2023-11-14T22:13:20.123Z"})"
+              "\n",
+              0),
+      0u);
+}
+
 }  // namespace loupe::cli

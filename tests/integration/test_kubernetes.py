@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -151,6 +152,88 @@ def test_pod_recreated_with_the_same_ip_is_attributed_by_time(cluster, loupe_bin
         if abs(ts - change) < 1.5:
             continue  # within the second the change happened: either answer is defensible
         assert f["destination"]["pod_name"] == expected, (t, change, f["destination"])
+
+
+def agent_events(loupe_bin: str, server: str, *args: str) -> list[dict]:
+    r = subprocess.run([loupe_bin, "observe", "agent-events", "--server", server, *args],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line)["agent_event"] for line in r.stdout.splitlines() if line.strip()]
+
+
+def test_agent_events_tell_the_endpoints_of_this_node(cluster, loupe_bin):
+    """hubble observe agent-events against the agent: AGENT_STARTED, then ENDPOINT_CREATED and
+    IPCACHE_UPSERTED for each pod of this node, with the identity its flows carry; a label change
+    gives the address a new identity (old_identity set), and a deleted pod ENDPOINT_DELETED and
+    IPCACHE_DELETED; a following client sees them as they happen."""
+    lab, api, agent, server, front, back = cluster
+    pod0, pod1, _ = lab.pods
+    events = agent_events(loupe_bin, server, "--all", "-o", "json")
+    assert events[0]["type"] == "AGENT_STARTED" and "time" in events[0]["agent_start"]
+    by_pod = {}
+    for e in events[1:]:
+        n = e.get("endpoint_update") or e["ipcache_update"]
+        by_pod.setdefault(n["pod_name"], []).append(e)
+    assert set(by_pod) == {"frontend-7d9f-a1", "backend-5c4b-b1"}, events
+    for name, ip in (("frontend-7d9f-a1", pod0.ip), ("backend-5c4b-b1", pod1.ip)):
+        created, upserted = by_pod[name]
+        assert created["type"] == "ENDPOINT_CREATED"
+        assert created["endpoint_update"]["namespace"] == "shop"
+        assert "k8s:io.kubernetes.pod.namespace=shop" in created["endpoint_update"]["labels"]
+        assert upserted["type"] == "IPCACHE_UPSERTED"
+        cache = upserted["ipcache_update"]
+        assert cache["cidr"] == f"{ip}/32" and cache["namespace"] == "shop"
+        assert 256 <= cache["identity"] <= 65535 and "old_identity" not in cache
+    # The identity is the one the pod's flows carry.
+    assert pod0.curl(f"http://{pod1.ip}/").status == 200
+    flows = wait_for(lambda: observe(loupe_bin, server, "--to-pod", "shop/backend",
+                                     "--protocol", "tcp") or None,
+                     timeout=10, what="flows to shop/backend")
+    old_identity = by_pod["backend-5c4b-b1"][1]["ipcache_update"]["identity"]
+    assert flows[0]["destination"]["identity"] == old_identity
+    # Compact output as hubble prints it.
+    r = subprocess.run([loupe_bin, "observe", "agent-events", "--server", server, "--first", "2"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert re.fullmatch(r"\w{3} [ \d]\d \d\d:\d\d:\d\d\.\d{3}: AGENT_STARTED \(start time: "
+                        r"\w{3} [ \d]\d \d\d:\d\d:\d\d\.\d{3}\)", lines[0]), lines
+    assert re.fullmatch(r".*: ENDPOINT_CREATED \(id: 0, namespace: shop, pod name: "
+                        r"(frontend-7d9f-a1|backend-5c4b-b1)\)", lines[1]), lines
+
+    follower = subprocess.Popen([loupe_bin, "observe", "agent-events", "--server", server, "-f",
+                                 "-o", "json"], stdout=subprocess.PIPE, text=True)
+    followed: list[dict] = []
+    reader = threading.Thread(target=lambda: followed.extend(
+        json.loads(line)["agent_event"] for line in follower.stdout), daemon=True)
+    reader.start()
+    try:
+        time.sleep(1)  # the follower is at the head
+        api.set_labels("Pod", "shop/backend-5c4b-b1", {"app": "backend", "track": "canary"})
+        wait_for(lambda: synced_to(agent, api.resource_version), timeout=20,
+                 what="the informers to see the new labels")
+        api.delete("Pod", "shop/backend-5c4b-b1")
+        wait_for(lambda: synced_to(agent, api.resource_version), timeout=20,
+                 what="the informers to see the deletion")
+        wait_for(lambda: len(followed) >= 3, timeout=10, what=f"three events, got {followed}")
+        time.sleep(0.5)  # and no more
+    finally:
+        follower.kill()
+        follower.wait()
+        reader.join(5)
+    relabelled, deleted_address, deleted = followed
+    assert relabelled["type"] == "IPCACHE_UPSERTED"
+    assert relabelled["ipcache_update"]["cidr"] == f"{pod1.ip}/32"
+    assert relabelled["ipcache_update"]["old_identity"] == old_identity
+    new_identity = relabelled["ipcache_update"]["identity"]
+    assert new_identity != old_identity
+    assert deleted_address["type"] == "IPCACHE_DELETED"
+    assert deleted_address["ipcache_update"]["identity"] == new_identity
+    assert deleted["type"] == "ENDPOINT_DELETED"
+    assert deleted["endpoint_update"]["pod_name"] == "backend-5c4b-b1"
+    assert "k8s:track=canary" in deleted["endpoint_update"]["labels"]
+    # Nothing else happened: the frontend's updates (none) and resyncs add no events.
+    assert len(agent_events(loupe_bin, server, "--all", "-o", "json")) == len(events) + 3
 
 
 def test_lab_kubernetes_mode_names_every_pod(lab_factory, start_agent, loupe_bin, tmp_path):

@@ -274,8 +274,10 @@ def test_python_grpc_client(loupe_bin, server):
         with pytest.raises(grpc.RpcError) as e:
             list(stub.GetFlows(observer_pb2.GetFlowsRequest(first=True, follow=True), timeout=10))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # The synthetic server has no agent events: an empty stream; debug events do not exist.
+        assert list(stub.GetAgentEvents(observer_pb2.GetAgentEventsRequest(), timeout=10)) == []
         with pytest.raises(grpc.RpcError) as e:
-            list(stub.GetAgentEvents(observer_pb2.GetAgentEventsRequest(), timeout=10))
+            list(stub.GetDebugEvents(observer_pb2.GetDebugEventsRequest(), timeout=10))
         assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
         peers = peer_pb2_grpc.PeerStub(ch).Notify(peer_pb2.NotifyRequest(), timeout=5)
         first = next(peers)
