@@ -546,9 +546,12 @@ class Http1Parser final : public ConnectionParser {
   void OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_t end_pos);
   void EndMessage(Side& s, int64_t time_ns, uint64_t end_pos);
   void DropPartial(Side& s, int64_t time_ns);
-  // A header block in s.buf was cut by `gap_length` bytes the kernel did not copy. Reports the
-  // message from its complete lines when its start line is among them; false otherwise.
-  bool RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns);
+  // The header block `buf` (begun at s.msg_start_ns) will not be complete: cut by bytes the
+  // kernel did not copy, or grown past kMaxBufferedBytes. Reports the message from its complete
+  // lines when its start line is among them, with `header_bytes` and the head ending at stream
+  // position `end_pos`; false otherwise.
+  bool RecoverCutHead(Side& s, std::string_view buf, uint64_t header_bytes, int64_t time_ns,
+                      uint64_t end_pos);
   void EnterResync(Side& s);
   // A gap of `length` bytes hid the chunked framing of the message being read (kChunkLost).
   void LoseChunkFraming(Side& s, uint64_t length, int64_t time_ns);
@@ -748,9 +751,13 @@ size_t Http1Parser::Process(Side& s, const char* p, size_t n, size_t chunk_offse
         }
         if (head_len == 0) {
           if (rest.size() > kMaxBufferedBytes) {
+            // A header block too large to hold: reported from its start line like a block cut by
+            // a gap (a server answers such a request, e.g. with 431), then the side resyncs.
             ++stats_.oversized;
             s.msg_start_ns = off < chunk_offset ? s.buf_time_ns : time_ns;
-            DropPartial(s, time_ns);
+            if (!RecoverCutHead(s, rest, rest.size(), time_ns, base + n)) DropPartial(s, time_ns);
+            if (s.state == State::kUpgraded) return n;
+            s.state = State::kHeaders;
             EnterResync(s);
             s.scan_from = 0;
             ++off;
@@ -1158,8 +1165,8 @@ void Http1Parser::DropPartial(Side& s, int64_t time_ns) {
 // of the gap, and the side resyncs at the next message start. A response ends at the call that
 // carried its head (Beyla's end of a response, too); a request's body size is its Content-Length
 // when that line was copied.
-bool Http1Parser::RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns) {
-  const std::string_view buf(s.buf);
+bool Http1Parser::RecoverCutHead(Side& s, std::string_view buf, uint64_t header_bytes,
+                                 int64_t time_ns, uint64_t end_pos) {
   const size_t last_nl = buf.rfind('\n');
   MessageHead h;
   if (last_nl == std::string_view::npos) {
@@ -1184,11 +1191,10 @@ bool Http1Parser::RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns) 
         s.is_request ? ParseRequestHead(lines, &h) : ParseResponseHead(lines, &h);
     if (parsed != ParseState::kSuccess) return false;
   }
-  h.header_bytes = buf.size() + gap_length;
+  h.header_bytes = header_bytes;
   h.upgrade_h2c = false;  // the upgrade's framing cannot be followed
-  s.msg_start_ns = s.buf_time_ns;
   if (s.is_request) {
-    OnHead(s, h, time_ns, s.data_end_pos + gap_length);
+    OnHead(s, h, time_ns, end_pos);
     return true;
   }
   const PendingRequest* request = early_.empty() && !pending_.empty() ? &pending_.front() : nullptr;
@@ -1196,7 +1202,7 @@ bool Http1Parser::RecoverCutHead(Side& s, uint64_t gap_length, int64_t time_ns) 
       h.status == 101 || (request != nullptr && request->is_connect && h.status / 100 == 2);
   if (tunnel || (h.status >= 100 && h.status < 200)) {
     // A tunnel stops HTTP/1 parsing, an interim response has a final one after it: as usual.
-    OnHead(s, h, time_ns, s.data_end_pos + gap_length);
+    OnHead(s, h, time_ns, end_pos);
     return true;
   }
   ExpireRequests(s.msg_start_ns, /*response_starting=*/true);
@@ -1310,7 +1316,8 @@ void Http1Parser::Gap(Side& s, uint64_t start, uint64_t length, int64_t time_ns)
         EnterResync(s);
         return;
       }
-      if (RecoverCutHead(s, length, time_ns)) {
+      s.msg_start_ns = s.buf_time_ns;
+      if (RecoverCutHead(s, s.buf, s.buf.size() + length, time_ns, s.data_end_pos + length)) {
         ++stats_.gaps;
         s.buf.clear();
         s.scan_from = 0;

@@ -641,9 +641,41 @@ TEST(Http1Test, OversizedHeadersAreBounded) {
   c.Resp("HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n", 3);
   c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4);
   const auto out = c.Take();
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].path, "/next");
-  EXPECT_EQ(out[0].status, 200u);
+  // The oversized request is still reported from its start line, with the server's answer and
+  // the header bytes held when the bound was crossed; the next request pairs as usual.
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].method, "GET");
+  EXPECT_EQ(out[0].path, "/");
+  EXPECT_EQ(out[0].status, 431u);
+  EXPECT_GT(out[0].request_header_bytes, kMaxBufferedBytes);
+  EXPECT_EQ(out[0].start_ns, 1);
+  EXPECT_EQ(out[0].end_ns, 3);
+  EXPECT_EQ(out[1].path, "/next");
+  EXPECT_EQ(out[1].status, 200u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+}
+
+// An oversized block whose complete lines do not parse: nothing to report, its request is
+// unmatched, and the connection goes on.
+TEST(Http1Test, OversizedBlockWithoutAStartLineIsDropped) {
+  Conn c;
+  c.Req("GET /a HTTP/1.1\r\n\r\n", 1);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2);
+  // A response with a malformed header line, then more than 256 KiB of header lines.
+  c.Req("GET /b HTTP/1.1\r\n\r\n", 3);
+  c.Resp("HTTP/1.1 200 OK\r\nno colon here\r\n", 4);
+  const std::string filler = "X-Filler: " + std::string(1000, 'f') + "\r\n";
+  for (int i = 0; i < 300; ++i) c.Resp(filler, 4);
+  EXPECT_EQ(c.stats().oversized, 1u);
+  c.Resp("\r\n", 5);
+  c.Req("GET /c HTTP/1.1\r\n\r\n", 6);
+  c.Resp("HTTP/1.1 204 No Content\r\n\r\n", 7);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].path, "/a");
+  EXPECT_EQ(out[1].path, "/c");
+  EXPECT_EQ(out[1].status, 204u);
+  EXPECT_EQ(c.stats().unmatched, 1u);  // /b
 }
 
 TEST(Http1Test, ResponseSeenBeforeItsRequest) {
