@@ -161,6 +161,8 @@ void ConnManager::OnClose(const sensors::SocketCloseEvent& event) {
   if (it->second.closed == closed_.end())
     it->second.closed = closed_.insert(closed_.end(), event.id);
   Drain(it->second);
+  // Everything the connection had is reported: the death countdown needs only the tracker.
+  it->second.tracker.ReleaseParser();
   Housekeeping(event.time_ns);
 }
 

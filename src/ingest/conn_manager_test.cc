@@ -547,5 +547,46 @@ TEST(ConnManagerTest, H2cUpgradeSwitchesTheTrackerToHttp2AndItsCounters) {
   EXPECT_EQ(CounterValue(h.registry, "loupe_parse_errors_total", "http2"), 0);
 }
 
+// A closed connection waits out its death countdown with its tracker only: the parser, whose
+// close reported everything, is freed (3.3 KB of heap per closed HTTP/1 connection before, 0.5 KB
+// after: BM_ClosedTrackerHeap), and late data neither reaches a parser nor makes a new one.
+TEST(ConnTrackerTest, AClosedTrackerReleasesItsParserAndIgnoresLateData) {
+  ConnTracker tracker(ConnId{4242, 7, 1}, /*keep_query=*/false);
+  std::vector<telemetry::Request> out;
+  const auto data = [&](DataDirection dir, const std::string& text, uint64_t position) {
+    sensors::SocketDataEvent e;
+    e.id = ConnId{4242, 7, 1};
+    e.time_ns = 1000 + static_cast<int64_t>(position);
+    e.direction = dir;
+    e.role = ConnRole::kServer;
+    e.tuple = Tuple();
+    e.position = position;
+    e.original_size = static_cast<uint32_t>(text.size());
+    e.data = {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+    tracker.OnData(e);
+  };
+  data(DataDirection::kIngress, kRequest, 0);
+  data(DataDirection::kIngress, kRequest, kRequest.size());  // never answered
+  data(DataDirection::kEgress, kResponse, 0);
+  sensors::SocketCloseEvent close;
+  close.id = ConnId{4242, 7, 1};
+  close.time_ns = 5000;
+  tracker.OnClose(close);
+  tracker.TakeRequests(&out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_NE(tracker.parser_stats(), nullptr);
+  EXPECT_EQ(tracker.parser_stats()->unmatched, 1u);
+  tracker.ReleaseParser();
+  EXPECT_EQ(tracker.parser_stats(), nullptr);
+  EXPECT_EQ(tracker.state(), ConnTracker::State::kClosed);
+  // A late request and its answer: nothing.
+  data(DataDirection::kIngress, kRequest, 2 * kRequest.size());
+  data(DataDirection::kEgress, kResponse, kResponse.size());
+  EXPECT_EQ(tracker.parser_stats(), nullptr);
+  out.clear();
+  tracker.TakeRequests(&out);
+  EXPECT_TRUE(out.empty());
+}
+
 }  // namespace
 }  // namespace loupe::ingest

@@ -87,6 +87,7 @@ void ConnTracker::EnsureParser(const sensors::SocketDataEvent& event) {
 
 void ConnTracker::OnData(const sensors::SocketDataEvent& event) {
   last_activity_ns_ = std::max(last_activity_ns_, event.time_ns);
+  if (closed_) return;  // the parser's OnClose reported everything; nothing after it counts
   if (tid_ == 0) tid_ = event.tid;
   if (comm_.empty()) comm_ = event.comm;
   EnsureParser(event);
@@ -183,6 +184,15 @@ void ConnTracker::OnClose(const sensors::SocketCloseEvent& event) {
   }
   closed_ = true;
   state_ = State::kClosed;
+}
+
+void ConnTracker::ReleaseParser() {
+  if (!closed_) return;
+  parser_.reset();
+  for (Direction& d : dirs_) {
+    d.held.clear();
+    d.held_bytes = 0;
+  }
 }
 
 void ConnTracker::OnTimer(int64_t now_ns) {

@@ -47,6 +47,12 @@ class ConnTracker {
   // protocol() / parser_stats() then describe the new one (stats start from zero).
   bool SwitchProtocol();
 
+  // Once closed and drained (TakeRequests, stats read): frees the parser, whose OnClose left it
+  // with nothing more to report, so that a closed connection waiting out its death countdown
+  // holds only the tracker. Later events of the connection are ignored, as the closed parser
+  // ignored them.
+  void ReleaseParser();
+
   // Moves completed requests (with pid, role and addresses filled) into `out`.
   void TakeRequests(std::vector<telemetry::Request>* out);
 
