@@ -297,6 +297,9 @@ ObserveCommands::ObserveCommands(CLI::App& app) {
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->group("Filters");
   }
 
+  // `hubble observe flows ...` is `hubble observe ...`: its options are observe's.
+  observe_cmd_->add_subcommand("flows", "Observe flows (the default; hubble observe flows)")
+      ->fallthrough();
   agent_events_cmd_ = observe_cmd_->add_subcommand(
       "agent-events",
       "Observe agent events: start, and the Kubernetes endpoints (pods) and addresses of this "

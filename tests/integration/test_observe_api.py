@@ -86,6 +86,21 @@ def test_default_is_last_20_and_all(loupe_bin, server):
     assert summaries(observe(loupe_bin, addr, "--all")) == ALL
 
 
+def test_observe_flows_is_observe(loupe_bin, server):
+    """`hubble observe flows ...` is `hubble observe ...`: selectors and filters given after (or
+    before) the subcommand apply."""
+    _, addr = server
+    def flows(*args):
+        r = subprocess.run([loupe_bin, "observe", *args], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
+    assert summaries(flows("flows", "--server", addr, "--last", "2")) == ALL[-2:]
+    dropped = observe(loupe_bin, addr, "--all", "--verdict", "DROPPED")
+    assert dropped and flows("flows", "--server", addr, "--all", "--verdict", "DROPPED") == dropped
+    assert flows("--server", addr, "flows", "--all", "--verdict", "DROPPED") == dropped
+
+
 def test_last_first(loupe_bin, server):
     _, addr = server
     assert summaries(observe(loupe_bin, addr, "--last", "10")) == ALL[5:]
