@@ -83,6 +83,15 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& ts, bool present,
   return FormatTime(ts.seconds() * 1'000'000'000 + ts.nanos(), layout);
 }
 
+// A table row: the time, the node when --print-node-name, then `cells` (also the header row).
+std::vector<std::string> TableRow(std::string time, bool with_node, const std::string& node,
+                                  std::initializer_list<std::string> cells) {
+  std::vector<std::string> row = {std::move(time)};
+  if (with_node) row.push_back(node);
+  row.insert(row.end(), cells.begin(), cells.end());
+  return row;
+}
+
 std::string Summary(const flowpb::Flow& f) {
   std::string out;
   if (f.has_ip_trace_id() && f.ip_trace_id().trace_id() > 0) {
@@ -401,19 +410,11 @@ void FlowPrinter::WriteFlow(const observer::GetFlowsResponse& response) {
   switch (options_.format) {
     case OutputFormat::kTable: {
       if (line_ == 0) {
-        std::vector<std::string> header = {"TIMESTAMP"};
-        if (options_.node_name) header.push_back("NODE");
-        for (const char* h : {"SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY"}) {
-          header.push_back(h);
-        }
-        table_.AddRow(std::move(header));
+        table_.AddRow(TableRow("TIMESTAMP", options_.node_name, "NODE",
+                               {"SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY"}));
       }
-      std::vector<std::string> row = {time};
-      if (options_.node_name) row.push_back(f.node_name());
-      for (std::string cell : {src, dst, FlowTypeString(f), VerdictString(f), Summary(f)}) {
-        row.push_back(std::move(cell));
-      }
-      table_.AddRow(std::move(row));
+      table_.AddRow(TableRow(time, options_.node_name, f.node_name(),
+                             {src, dst, FlowTypeString(f), VerdictString(f), Summary(f)}));
       break;
     }
     case OutputFormat::kDict:
@@ -496,17 +497,9 @@ void AgentEventPrinter::Write(const observer::GetAgentEventsResponse& response) 
   switch (options_.format) {
     case OutputFormat::kTable: {
       if (line_ == 0) {
-        std::vector<std::string> header = {"TIMESTAMP"};
-        if (options_.node_name) header.emplace_back("NODE");
-        header.emplace_back("TYPE");
-        header.emplace_back("DETAILS");
-        table_.AddRow(std::move(header));
+        table_.AddRow(TableRow("TIMESTAMP", options_.node_name, "NODE", {"TYPE", "DETAILS"}));
       }
-      std::vector<std::string> row = {time};
-      if (options_.node_name) row.push_back(response.node_name());
-      row.push_back(type);
-      row.push_back(details);
-      table_.AddRow(std::move(row));
+      table_.AddRow(TableRow(time, options_.node_name, response.node_name(), {type, details}));
       break;
     }
     case OutputFormat::kDict:
@@ -539,20 +532,12 @@ void FlowPrinter::WriteLost(const observer::GetFlowsResponse& response) {
   switch (options_.format) {
     case OutputFormat::kTable: {
       if (line_ == 0) {
-        std::vector<std::string> header = {"TIMESTAMP"};
-        if (options_.node_name) header.push_back("NODE");
-        for (const char* h : {"SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY"}) {
-          header.push_back(h);
-        }
-        table_.AddRow(std::move(header));
+        table_.AddRow(TableRow("TIMESTAMP", options_.node_name, "NODE",
+                               {"SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY"}));
       }
-      std::vector<std::string> row = {""};
-      if (options_.node_name) row.push_back("");
-      for (std::string cell : {source, std::string(), std::string("EVENTS LOST"), std::string(),
-                               detail + " - " + std::to_string(lost.num_events_lost())}) {
-        row.push_back(std::move(cell));
-      }
-      table_.AddRow(std::move(row));
+      table_.AddRow(TableRow("", options_.node_name, "",
+                             {source, "", "EVENTS LOST", "",
+                              detail + " - " + std::to_string(lost.num_events_lost())}));
       break;
     }
     case OutputFormat::kDict:

@@ -15,6 +15,14 @@ constexpr int64_t kHousekeepingPeriodNs = 200'000'000;
 // is not overtaken by the sweep.
 constexpr int64_t kDeliverySlackNs = 100'000'000;
 
+// Adds to `counter` what the parser's or tracker's running `total` grew by since `*reported`.
+// Called after every event: the common case, no growth, touches no shared cache line.
+void AddGrowth(metrics::Counter* counter, uint64_t total, uint64_t* reported) {
+  if (total == *reported) return;
+  counter->Inc(total - *reported);
+  *reported = total;
+}
+
 }  // namespace
 
 ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics::Registry& registry,
@@ -196,10 +204,8 @@ void ConnManager::Drain(Entry& entry) {
 
 void ConnManager::DrainTrackerStats(Entry& entry) {
   const TrackerStats& stats = entry.tracker.stats();
-  chunks_reordered_->Inc(stats.reordered - entry.reported_reordered);
-  chunks_stale_->Inc(stats.stale - entry.reported_stale);
-  entry.reported_reordered = stats.reordered;
-  entry.reported_stale = stats.stale;
+  AddGrowth(chunks_reordered_, stats.reordered, &entry.reported_reordered);
+  AddGrowth(chunks_stale_, stats.stale, &entry.reported_stale);
 }
 
 void ConnManager::DrainParser(Entry& entry) {
@@ -207,18 +213,12 @@ void ConnManager::DrainParser(Entry& entry) {
   const protocols::ParserStats* stats = tracker.parser_stats();
   if (stats == nullptr) return;
   ProtocolCounters& counters = CountersFor(tracker.protocol());
-  counters.parse_errors->Inc(stats->invalid - entry.reported_invalid);
-  counters.resyncs->Inc(stats->resyncs - entry.reported_resyncs);
-  counters.unmatched->Inc(stats->unmatched - entry.reported_unmatched);
-  counters.cut_by_close->Inc(stats->cut_by_close - entry.reported_cut_by_close);
-  counters.oversized->Inc(stats->oversized - entry.reported_oversized);
-  gaps_->Inc(stats->gaps - entry.reported_gaps);
-  entry.reported_invalid = stats->invalid;
-  entry.reported_resyncs = stats->resyncs;
-  entry.reported_gaps = stats->gaps;
-  entry.reported_unmatched = stats->unmatched;
-  entry.reported_cut_by_close = stats->cut_by_close;
-  entry.reported_oversized = stats->oversized;
+  AddGrowth(counters.parse_errors, stats->invalid, &entry.reported_invalid);
+  AddGrowth(counters.resyncs, stats->resyncs, &entry.reported_resyncs);
+  AddGrowth(counters.unmatched, stats->unmatched, &entry.reported_unmatched);
+  AddGrowth(counters.cut_by_close, stats->cut_by_close, &entry.reported_cut_by_close);
+  AddGrowth(counters.oversized, stats->oversized, &entry.reported_oversized);
+  AddGrowth(gaps_, stats->gaps, &entry.reported_gaps);
 
   scratch_.clear();
   tracker.TakeRequests(&scratch_);
