@@ -15,7 +15,8 @@ switched on for the run and off again); `--agent-sched` sets the agent's schedul
 a capture on the sock:sock_*_length raw tracepoints).
 
 Prints one line per measurement and a summary: throughput ratio with/without (issue 4 target:
->= 0.95), p99 latency difference, the agent's CPU seconds (utime + stime from /proc/<pid>/stat)
+>= 0.95), p99 latency difference, per wrk request the CPU time of nginx's worker and the time it
+waited runnable for a CPU (its threads' /proc schedstat) and wrk's CPU time (its rusage), the agent's CPU seconds (utime + stime from /proc/<pid>/stat)
 during the measured wrk run per 1000 traced requests (loupe_requests_total delta: the server's
 and wrk's side of every request are both traced), and the load average before and after.
 
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -50,6 +52,28 @@ def cpu_seconds(pid: int) -> float:
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def schedstat(pid: int) -> tuple[int, int]:
+    """(ns on a CPU, ns waiting on a run queue) of every thread of process `pid`."""
+    run = wait = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run, wait
+
+
+def nginx_worker(master: int) -> int:
+    """The pid of nginx's one worker (worker_processes 1), a child of its master."""
+    with open(f"/proc/{master}/task/{master}/children") as f:
+        children = f.read().split()
+    if len(children) != 1:
+        raise RuntimeError(f"nginx master {master} has {len(children)} children, expected 1")
+    return int(children[0])
 
 
 def load_average() -> str:
@@ -193,7 +217,12 @@ def print_bpf_stats(before: dict, after: dict, requests: int) -> None:
           "clock reads to every run)", flush=True)
 
 
-def wrk(client, url: str, seconds: int, threads: int, connections: int) -> dict:
+def wrk(client, url: str, seconds: int, threads: int, connections: int,
+        server_pid: int | None = None) -> dict:
+    """One wrk run; with `server_pid`, also the CPU and run-queue time per request of that process
+    (from schedstat) and of wrk (its rusage)."""
+    server0 = schedstat(server_pid) if server_pid else None
+    rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = client.exec(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                        url], timeout=seconds + 30)
     text = out.stdout
@@ -204,8 +233,17 @@ def wrk(client, url: str, seconds: int, threads: int, connections: int) -> dict:
     if out.returncode != 0 or not requests or not p99 or errors or non2xx:
         raise RuntimeError(f"wrk failed or saw errors:\n{text}\n{out.stderr}")
     duration = float(requests.group(2)) * UNITS.get(requests.group(3), 1.0)
-    return {"requests": int(requests.group(1)), "rps": int(requests.group(1)) / duration,
-            "p99": float(p99.group(1)) * UNITS[p99.group(2)]}
+    res = {"requests": int(requests.group(1)), "rps": int(requests.group(1)) / duration,
+           "p99": float(p99.group(1)) * UNITS[p99.group(2)]}
+    if server0 is not None:
+        run, wait = schedstat(server_pid)
+        rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        n = res["requests"]
+        res["server_us"] = (run - server0[0]) / 1e3 / n
+        res["server_wait_us"] = (wait - server0[1]) / 1e3 / n
+        res["wrk_us"] = ((rusage.ru_utime - rusage0.ru_utime) +
+                         (rusage.ru_stime - rusage0.ru_stime)) * 1e6 / n
+    return res
 
 
 def main() -> int:
@@ -225,6 +263,8 @@ def main() -> int:
     parser.add_argument("--agent-cmd", metavar="COMMAND",
                         help="run COMMAND (split on spaces) in place of `loupe agent`, e.g. "
                              "'build/release/bench/sock_hook_cost --pid-of nginx'")
+    parser.add_argument("--agent-nice", type=int, default=0, metavar="N",
+                        help="nice value of every thread of the agent, set after start-up")
     parser.add_argument("--agent-sched", choices=["other", "batch", "idle"], default="other",
                         help="scheduling policy of the agent's threads (chrt), default other")
     args = parser.parse_args()
@@ -236,7 +276,7 @@ def main() -> int:
     who = (f"command {args.agent_cmd!r}" if args.agent_cmd else
            f"agent {'app view only' if args.app_only else 'default'} {' '.join(args.agent_env)}")
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency against nginx; "
-          f"{args.rounds} rounds; {who} sched {args.agent_sched}; "
+          f"{args.rounds} rounds; {who} sched {args.agent_sched} nice {args.agent_nice}; "
           f"load average {load_before}", flush=True)
     if args.bpf_stats:
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
@@ -252,6 +292,7 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
             Lab(pods=2, workloads={"pod0": ["nginx"]}) as lab:
         server_pod, client_pod = lab.pods
         url = server_pod.workload("nginx").url + "/"
+        worker = nginx_worker(server_pod.workload("nginx").pid)
         interfaces = [p.host_veth for p in lab.pods]
         wrk(client_pod, url, 2, args.threads, args.connections)  # warm-up, not measured
         for r in range(args.rounds):
@@ -265,6 +306,9 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                         else:
                             agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
                         agent.wait_ready()
+                        if args.agent_nice:
+                            for tid in os.listdir(f"/proc/{agent.proc.pid}/task"):
+                                os.setpriority(os.PRIO_PROCESS, int(tid), args.agent_nice)
                         if args.agent_sched != "other":
                             # Every thread of the agent (chrt -a), after start-up.
                             subprocess.run(["chrt", "-a", f"--{args.agent_sched}", "-p", "0",
@@ -274,7 +318,8 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                         cpu0 = cpu_seconds(agent.proc.pid)
                         if args.bpf_stats:
                             stats0 = bpf_prog_stats()
-                    res = wrk(client_pod, url, args.seconds, args.threads, args.connections)
+                    res = wrk(client_pod, url, args.seconds, args.threads, args.connections,
+                              worker)
                     if agent is not None and args.bpf_stats:
                         print_bpf_stats(stats0, bpf_prog_stats(), res["requests"])
                     if agent is not None:
@@ -307,11 +352,19 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                     extra = (f"  agent CPU {res['cpu']:.2f} s, traced {res['traced']:.0f} "
                              f"(lost events {res['lost']:.0f}), {per}")
                 print(f"round {r + 1} {mode:7s} {res['rps']:9.0f} req/s  p99 "
-                      f"{res['p99'] * 1e3:6.2f} ms{extra}", flush=True)
+                      f"{res['p99'] * 1e3:6.2f} ms  per request: nginx {res['server_us']:5.2f} us "
+                      f"on CPU + {res['server_wait_us']:5.2f} us runnable, wrk "
+                      f"{res['wrk_us']:5.2f} us{extra}", flush=True)
     without = statistics.mean(x["rps"] for x in results["without"])
     with_agent = statistics.mean(x["rps"] for x in results["with"])
     p99_without = statistics.mean(x["p99"] for x in results["without"])
     p99_with = statistics.mean(x["p99"] for x in results["with"])
+    for mode in ("without", "with"):
+        rs = results[mode]
+        print(f"per request {mode:7s}: nginx "
+              f"{statistics.mean(x['server_us'] for x in rs):.2f} us on CPU + "
+              f"{statistics.mean(x['server_wait_us'] for x in rs):.2f} us runnable, wrk "
+              f"{statistics.mean(x['wrk_us'] for x in rs):.2f} us on CPU")
     cpu = sum(x["cpu"] for x in results["with"])
     traced = sum(x["traced"] for x in results["with"])
     per_run = cpu / len(results["with"])
