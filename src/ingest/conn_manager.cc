@@ -56,6 +56,12 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
           "held upgrade request) outgrew its buffer bound; the parser resumes at the next "
           "message, by protocol.",
           {"protocol"})),
+      cut_paths_(registry.AddCounter(
+          "loupe_cut_paths_total",
+          "Requests reported with their path cut where the kernel's copy of the call ended (a "
+          "request line longer than loupe.app.capture_bytes with no '?' before the cut); their "
+          "records are marked partial, by protocol.",
+          {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
                                  "Trackers of live connections evicted because the table was full "
@@ -111,6 +117,7 @@ ConnManager::ProtocolCounters& ConnManager::CountersFor(uint8_t protocol) {
     it->second.unmatched = unmatched_.WithLabels({name});
     it->second.cut_by_close = cut_by_close_.WithLabels({name});
     it->second.oversized = oversized_.WithLabels({name});
+    it->second.cut_paths = cut_paths_.WithLabels({name});
   }
   return it->second;
 }
@@ -198,6 +205,7 @@ void ConnManager::Drain(Entry& entry) {
     entry.reported_unmatched = 0;
     entry.reported_cut_by_close = 0;
     entry.reported_oversized = 0;
+    entry.reported_cut_paths = 0;
     DrainParser(entry);
   }
 }
@@ -218,6 +226,7 @@ void ConnManager::DrainParser(Entry& entry) {
   AddGrowth(counters.unmatched, stats->unmatched, &entry.reported_unmatched);
   AddGrowth(counters.cut_by_close, stats->cut_by_close, &entry.reported_cut_by_close);
   AddGrowth(counters.oversized, stats->oversized, &entry.reported_oversized);
+  AddGrowth(counters.cut_paths, stats->cut_paths, &entry.reported_cut_paths);
   AddGrowth(gaps_, stats->gaps, &entry.reported_gaps);
 
   scratch_.clear();

@@ -74,6 +74,7 @@ class ConnManager final : public sensors::SocketEventSink {
     uint64_t reported_unmatched = 0;
     uint64_t reported_cut_by_close = 0;
     uint64_t reported_oversized = 0;
+    uint64_t reported_cut_paths = 0;
     uint64_t reported_reordered = 0;  // tracker stats already added
     uint64_t reported_stale = 0;
   };
@@ -84,6 +85,7 @@ class ConnManager final : public sensors::SocketEventSink {
     metrics::Counter* unmatched = nullptr;
     metrics::Counter* cut_by_close = nullptr;
     metrics::Counter* oversized = nullptr;
+    metrics::Counter* cut_paths = nullptr;
   };
 
   Entry& Get(const sensors::ConnId& id, int64_t now_ns);
@@ -111,6 +113,7 @@ class ConnManager final : public sensors::SocketEventSink {
   metrics::Family<metrics::Counter>& unmatched_;
   metrics::Family<metrics::Counter>& cut_by_close_;
   metrics::Family<metrics::Counter>& oversized_;
+  metrics::Family<metrics::Counter>& cut_paths_;
   std::unordered_map<uint8_t, ProtocolCounters> protocol_counters_;
   metrics::Counter* evictions_;
   metrics::Counter* reaped_early_;

@@ -437,6 +437,27 @@ TEST(ConnManagerTest, OversizedHeaderBlockIsCountedAndTheNextRequestParses) {
   EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 0);
 }
 
+// A request line longer than the copy, cut inside its path: reported partial with the path as far
+// as it was copied, and counted.
+TEST(ConnManagerTest, PathCutByTheCopyIsReportedPartialAndCounted) {
+  Harness h;
+  h.Open(ConnRole::kServer);
+  const std::string path = "/blobs/" + std::string(6000, 'b');
+  h.Data(DataDirection::kIngress, "GET " + path + " HTTP/1.1\r\nHost: shop\r\n\r\n", 4096);
+  h.Data(DataDirection::kEgress, kResponse);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_cut_paths_total", "http1"), 1);
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(h.sink.requests[0].path, path.substr(0, 4092));
+  EXPECT_TRUE(h.sink.requests[0].partial);
+  EXPECT_EQ(h.sink.requests[0].status, 404u);
+  h.Data(DataDirection::kIngress, kRequest);
+  h.Data(DataDirection::kEgress, kResponse);
+  ASSERT_EQ(h.sink.requests.size(), 2u);
+  EXPECT_FALSE(h.sink.requests[1].partial);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_cut_paths_total", "http1"), 1);
+  EXPECT_EQ(CounterValue(h.registry, "loupe_unmatched_messages_total", "http1"), 0);
+}
+
 TEST(ConnManagerTest, ParseErrorsHaveOneFamilySharedWithOtherOwners) {
   Harness h;
   // The network view's DNS path asks for the same family through the same registry.

@@ -149,7 +149,7 @@ class AgentProcess:
     def loss_counters(self) -> dict[str, float]:
         """The agent's non-zero loss, gap, eviction and parse-error counters: printed when an
         exact-count assertion fails, so that a missing record names where it was lost."""
-        words = ("lost", "unmatched", "evict", "gap", "resync", "error", "dropped", "partial",
+        words = ("lost", "unmatched", "evict", "gap", "resync", "error", "dropped", "partial", "cut",
                  "preexisting", "ignored")
         return {k: v for k, v in self.metrics().items()
                 if k.startswith("loupe_") and v and any(w in k for w in words)}

@@ -528,6 +528,41 @@ def test_headers_larger_than_the_copy_limit(app):
             "HTTP": sum(h1_expected.values()), "HTTP2": sum(h2_expected.values())}, role
 
 
+def test_path_longer_than_the_copy_limit(app):
+    """A request line of 6 KB with no query string (a long REST path), to every server: exactly
+    one record per request on each side, with the server's status. Where a call carried more of
+    the line than the 4 KiB copied (curl writes it in one call; how much each server reads at a
+    time differs), the path is reported as far as the copy went and the record is marked partial;
+    loupe_cut_paths_total counts exactly those records."""
+    cursor = app.records.cursor()
+    key = 'loupe_cut_paths_total{protocol="http1"}'
+    cut_before = app.agent.metrics().get(key, 0.0)
+    path = "/" + "p" * 6000
+    expected = collections.Counter()
+    for s in app.servers.values():
+        out = app.client.exec(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                               s.url + path])
+        assert out.returncode == 0 and out.stdout.isdigit(), (s.kind, out.stdout, out.stderr)
+        expected[(s.addr, int(out.stdout))] += 1
+    servers = {s.addr for s in app.servers.values()}
+    mine = lambda r: r["path"].startswith("/ppp") and (
+        (r["role"] == "server" and r["local"] in servers) or
+        (r["role"] == "client" and r["process"] == "curl" and r["remote"] in servers))
+    recs = app.settle(cursor, mine, 2 * len(app.servers))
+    for role, end in (("server", "local"), ("client", "remote")):
+        side = [r for r in recs if r["role"] == role]
+        assert collections.Counter((r[end], r["status"]) for r in side) == expected, role
+        for r in side:
+            assert r["method"] == "GET" and r["protocol"] == "HTTP", r
+            assert path.startswith(r["path"]) and len(r["path"]) >= 4096 - len("GET "), r
+            assert r["partial"] == (r["path"] != path), r
+    # curl sends the request line in one call, so its side is always cut at the copy.
+    assert all(r["path"] == path[:4092] for r in recs if r["role"] == "client")
+    cut = sum(1 for r in recs if r["partial"])
+    wait_for(lambda: app.agent.metrics().get(key, 0.0) - cut_before == cut, timeout=5,
+             what=f"{cut} cut paths counted")
+
+
 def test_h2c_upgrade_exact_records(app):
     """curl --http2 on http:// URLs (no prior knowledge) asks Go's h2c handler to upgrade with
     `Upgrade: h2c`; after the 101 the connection is HTTP/2. Five requests on one connection

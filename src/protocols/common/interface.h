@@ -43,6 +43,7 @@ struct ParserStats {
   uint64_t unmatched = 0;     // responses without a request, or requests never answered
   uint64_t oversized = 0;     // messages dropped for exceeding the buffer bound
   uint64_t cut_by_close = 0;  // responses the connection closed inside: reported as they were
+  uint64_t cut_paths = 0;     // requests reported with their path cut where the copy ended
 };
 
 struct ParserOptions {

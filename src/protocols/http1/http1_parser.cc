@@ -918,6 +918,7 @@ void Http1Parser::OnHead(Side& s, const MessageHead& h, int64_t time_ns, uint64_
     } else {
       NormalizeTargetInto(h.target, options_.keep_query, &rec.path);
     }
+    rec.partial = h.target_cut;
     rec.version.assign(h.version.data(), h.version.size());
     rec.host.assign(h.host.data(), h.host.size());
     if (rec.host.empty() && h.target.size() > 8 && (h.target[0] == 'h' || h.target[0] == 'H')) {
@@ -1172,7 +1173,8 @@ bool Http1Parser::RecoverCutHead(Side& s, std::string_view buf, uint64_t header_
   if (last_nl == std::string_view::npos) {
     // The start line itself was cut: a request target longer than the copy, usually for its query
     // string. The record needs the method and the path, which end at the '?'; the version is not
-    // known (the Hubble flow then says HTTP/1.1). A path cut before its end is not reported.
+    // known (the Hubble flow then says HTTP/1.1). A path cut before its end is reported as far as
+    // it was copied, the record marked partial (Beyla's path buffer cuts long paths too).
     if (!s.is_request || MatchMessageStart(buf, /*is_request=*/true) != 1) return false;
     const size_t sp = buf.find(' ');
     const std::string_view target = buf.substr(sp + 1);
@@ -1181,8 +1183,13 @@ bool Http1Parser::RecoverCutHead(Side& s, std::string_view buf, uint64_t header_
       h.target = target.substr(0, target_end);  // whole: only the version was cut
     } else {
       const size_t query = target.find('?');
-      if (query == std::string_view::npos) return false;
-      h.target = target.substr(0, query);  // without the query, which was cut
+      if (query != std::string_view::npos) {
+        h.target = target.substr(0, query);  // without the query, which was cut
+      } else {
+        h.target = target;
+        h.target_cut = true;
+        ++stats_.cut_paths;
+      }
     }
     h.method = buf.substr(0, sp);
   } else {

@@ -66,6 +66,7 @@ struct MessageHead {
   bool chunked = false;
   bool expect_continue = false;
   bool upgrade_h2c = false;  // an Upgrade header that lists h2c
+  bool target_cut = false;   // the target as far as the copy went (the rest was not copied)
   size_t header_bytes = 0;   // start line through the empty line
 };
 

@@ -418,7 +418,9 @@ TEST(Http1Test, GapInHeadersKeepsTheMessageFromItsStartLineAndThePairing) {
   EXPECT_EQ(c.stats().unmatched, 0u);
 }
 
-TEST(Http1Test, GapInTheStartLineDropsMessageAndKeepsPairing) {
+// A gap inside the target: the request is reported with the path as far as it came, marked
+// partial, and the pairing holds.
+TEST(Http1Test, GapInTheTargetReportsThePathSeenAsPartial) {
   Conn c;
   c.Req("GET /first-with-a-very-long", 1);
   c.SkipReq(40);  // the rest of the target, and the headers
@@ -426,11 +428,61 @@ TEST(Http1Test, GapInTheStartLineDropsMessageAndKeepsPairing) {
   c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3);  // answers /first...
   c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);
   const auto out = c.Take();
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].path, "/second");
-  EXPECT_EQ(out[0].status, 201u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].method, "GET");
+  EXPECT_EQ(out[0].path, "/first-with-a-very-long");
+  EXPECT_TRUE(out[0].partial);
+  EXPECT_EQ(out[0].status, 200u);
+  EXPECT_EQ(out[1].path, "/second");
+  EXPECT_FALSE(out[1].partial);
+  EXPECT_EQ(out[1].status, 201u);
   EXPECT_EQ(c.stats().resyncs, 1u);
-  EXPECT_EQ(c.stats().unmatched, 1u);
+  EXPECT_EQ(c.stats().cut_paths, 1u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
+}
+
+// A gap before the target began (inside the method, or right after it) leaves no path: the request
+// is dropped, its response is counted unmatched, and the pairing holds.
+TEST(Http1Test, GapBeforeATargetDropsTheMessageAndKeepsPairing) {
+  for (const std::string_view cut : {"GE", "GET", "GET "}) {
+    SCOPED_TRACE(cut);
+    Conn c;
+    c.Req(cut, 1);
+    c.SkipReq(40);
+    c.Req("GET /second HTTP/1.1\r\n\r\n", 2);
+    c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3);  // answers the cut one
+    c.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);
+    const auto out = c.Take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].path, "/second");
+    EXPECT_EQ(out[0].status, 201u);
+    EXPECT_EQ(c.stats().cut_paths, 0u);
+    EXPECT_EQ(c.stats().unmatched, 1u);
+  }
+}
+
+// A request line longer than the copy with no '?' before the cut (a long REST path): the path as
+// far as the copy went, marked partial; the next request on the connection is whole.
+TEST(Http1Test, RequestLineCutInItsPathIsReportedAsFarAsCopied) {
+  Conn c;
+  const std::string path = "/files/" + std::string(6000, 'f');
+  const std::string line = "PUT " + path + " HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+  c.Req(std::string_view(line).substr(0, 4096), 10, static_cast<uint32_t>(line.size()));
+  c.Resp("HTTP/1.1 414 URI Too Long\r\nContent-Length: 0\r\n\r\n", 20);
+  c.Req("GET /next HTTP/1.1\r\n\r\n", 30);
+  c.Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 40);
+  const auto out = c.Take();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].method, "PUT");
+  EXPECT_EQ(out[0].path, path.substr(0, 4096 - 4));
+  EXPECT_TRUE(out[0].partial);
+  EXPECT_EQ(out[0].status, 414u);
+  EXPECT_EQ(out[0].request_header_bytes, line.size());
+  EXPECT_EQ(out[1].path, "/next");
+  EXPECT_FALSE(out[1].partial);  // the reused slot does not keep the flag
+  EXPECT_EQ(out[1].status, 200u);
+  EXPECT_EQ(c.stats().cut_paths, 1u);
+  EXPECT_EQ(c.stats().unmatched, 0u);
 }
 
 // A request target longer than the copy, for its query string: the path before the '?' is
