@@ -11,7 +11,8 @@ veths; `--app-only` turns the network view off to isolate the application view's
 network view alone, LOUPE_APP_CAPTURE_BYTES=256, LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1 for the kernel
 side alone); `--bpf-stats` prints each BPF program's run time per wrk request (bpf_stats is
 switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy;
-`--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost: the kernel side of
+`--agent-nice` sets the agent's threads' nice value; `--pin` pins nginx's worker to CPU 0 and the
+agent to CPU 1; `--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost: the kernel side of
 a capture on the sock:sock_*_length raw tracepoints).
 
 Prints one line per measurement and a summary: throughput ratio with/without (issue 4 target:
@@ -263,6 +264,10 @@ def main() -> int:
     parser.add_argument("--agent-cmd", metavar="COMMAND",
                         help="run COMMAND (split on spaces) in place of `loupe agent`, e.g. "
                              "'build/release/bench/sock_hook_cost --pid-of nginx'")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin nginx's worker to CPU 0 (in every round) and every agent thread "
+                             "to CPU 1, wrk left to the scheduler: the user side kept off the "
+                             "bottleneck's CPU, as an idle core would on a larger node")
     parser.add_argument("--agent-nice", type=int, default=0, metavar="N",
                         help="nice value of every thread of the agent, set after start-up")
     parser.add_argument("--agent-sched", choices=["other", "batch", "idle"], default="other",
@@ -276,7 +281,8 @@ def main() -> int:
     who = (f"command {args.agent_cmd!r}" if args.agent_cmd else
            f"agent {'app view only' if args.app_only else 'default'} {' '.join(args.agent_env)}")
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency against nginx; "
-          f"{args.rounds} rounds; {who} sched {args.agent_sched} nice {args.agent_nice}; "
+          f"{args.rounds} rounds; {who} sched {args.agent_sched} nice {args.agent_nice}"
+          f"{' pinned' if args.pin else ''}; "
           f"load average {load_before}", flush=True)
     if args.bpf_stats:
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
@@ -293,6 +299,8 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
         server_pod, client_pod = lab.pods
         url = server_pod.workload("nginx").url + "/"
         worker = nginx_worker(server_pod.workload("nginx").pid)
+        if args.pin:
+            os.sched_setaffinity(worker, {0})
         interfaces = [p.host_veth for p in lab.pods]
         wrk(client_pod, url, 2, args.threads, args.connections)  # warm-up, not measured
         for r in range(args.rounds):
@@ -306,6 +314,9 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                         else:
                             agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
                         agent.wait_ready()
+                        if args.pin:
+                            for tid in os.listdir(f"/proc/{agent.proc.pid}/task"):
+                                os.sched_setaffinity(int(tid), {1})
                         if args.agent_nice:
                             for tid in os.listdir(f"/proc/{agent.proc.pid}/task"):
                                 os.setpriority(os.PRIO_PROCESS, int(tid), args.agent_nice)
