@@ -58,9 +58,9 @@ ConnManager::ConnManager(ConnManagerOptions options, RequestSink& sink, metrics:
           {"protocol"})),
       cut_paths_(registry.AddCounter(
           "loupe_cut_paths_total",
-          "Requests reported with their path cut where the kernel's copy of the call ended (a "
-          "request line longer than loupe.app.capture_bytes with no '?' before the cut); their "
-          "records are marked partial, by protocol.",
+          "Requests reported with their path cut where the bytes seen ended (a request line "
+          "longer than loupe.app.capture_bytes, or cut by lost events, with no '?' before the "
+          "cut); their records are marked partial, by protocol.",
           {"protocol"})),
       evictions_(registry
                      .AddCounter("loupe_conn_tracker_evictions_total",
