@@ -12,13 +12,13 @@ network view alone, LOUPE_APP_CAPTURE_BYTES=256, LOUPE_BENCH_DISCARD_SOCKET_EVEN
 side alone); `--bpf-stats` prints each BPF program's run time per wrk request (bpf_stats is
 switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy;
 `--agent-nice` sets the agent's threads' nice value; `--pin` pins nginx's worker to CPU 0 and the
-agent to CPU 1; `--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost: the kernel side of
-a capture on the sock:sock_*_length raw tracepoints).
+agent to CPU 1; `--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost:
+the kernel side of a capture on the sock:sock_*_length raw tracepoints).
 
 Prints one line per measurement and a summary: throughput ratio with/without (issue 4 target:
 >= 0.95), p99 latency difference, per wrk request the CPU time of nginx's worker and the time it
-waited runnable for a CPU (its threads' /proc schedstat) and wrk's CPU time (its rusage), the agent's CPU seconds (utime + stime from /proc/<pid>/stat)
-during the measured wrk run per 1000 traced requests (loupe_requests_total delta: the server's
+waited runnable for a CPU (its threads' /proc schedstat) and wrk's CPU time (its rusage), the
+agent's CPU seconds (utime + stime from /proc/<pid>/stat) during the measured wrk run per 1000 traced requests (loupe_requests_total delta: the server's
 and wrk's side of every request are both traced), and the load average before and after.
 
 Needs root. Cleans up after itself: the agent is stopped and the lab torn down, also on errors
@@ -218,11 +218,10 @@ def print_bpf_stats(before: dict, after: dict, requests: int) -> None:
           "clock reads to every run)", flush=True)
 
 
-def wrk(client, url: str, seconds: int, threads: int, connections: int,
-        server_pid: int | None = None) -> dict:
-    """One wrk run; with `server_pid`, also the CPU and run-queue time per request of that process
-    (from schedstat) and of wrk (its rusage)."""
-    server0 = schedstat(server_pid) if server_pid else None
+def wrk(client, url: str, seconds: int, threads: int, connections: int, server_pid: int) -> dict:
+    """One wrk run, with the CPU and run-queue time per request of process `server_pid` (from
+    schedstat) and of wrk (its rusage)."""
+    server0 = schedstat(server_pid)
     rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = client.exec(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                        url], timeout=seconds + 30)
@@ -234,17 +233,14 @@ def wrk(client, url: str, seconds: int, threads: int, connections: int,
     if out.returncode != 0 or not requests or not p99 or errors or non2xx:
         raise RuntimeError(f"wrk failed or saw errors:\n{text}\n{out.stderr}")
     duration = float(requests.group(2)) * UNITS.get(requests.group(3), 1.0)
-    res = {"requests": int(requests.group(1)), "rps": int(requests.group(1)) / duration,
-           "p99": float(p99.group(1)) * UNITS[p99.group(2)]}
-    if server0 is not None:
-        run, wait = schedstat(server_pid)
-        rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        n = res["requests"]
-        res["server_us"] = (run - server0[0]) / 1e3 / n
-        res["server_wait_us"] = (wait - server0[1]) / 1e3 / n
-        res["wrk_us"] = ((rusage.ru_utime - rusage0.ru_utime) +
-                         (rusage.ru_stime - rusage0.ru_stime)) * 1e6 / n
-    return res
+    run, wait = schedstat(server_pid)
+    rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = int(requests.group(1))
+    return {"requests": n, "rps": n / duration, "p99": float(p99.group(1)) * UNITS[p99.group(2)],
+            "server_us": (run - server0[0]) / 1e3 / n,
+            "server_wait_us": (wait - server0[1]) / 1e3 / n,
+            "wrk_us": ((rusage.ru_utime - rusage0.ru_utime) +
+                       (rusage.ru_stime - rusage0.ru_stime)) * 1e6 / n}
 
 
 def main() -> int:
@@ -302,7 +298,7 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
         if args.pin:
             os.sched_setaffinity(worker, {0})
         interfaces = [p.host_veth for p in lab.pods]
-        wrk(client_pod, url, 2, args.threads, args.connections)  # warm-up, not measured
+        wrk(client_pod, url, 2, args.threads, args.connections, worker)  # warm-up, not measured
         for r in range(args.rounds):
             order = ["without", "with"] if r % 2 == 0 else ["with", "without"]
             for mode in order:
@@ -314,12 +310,11 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                         else:
                             agent = Agent(loupe, interfaces, args.app_only, workdir, extra_env)
                         agent.wait_ready()
-                        if args.pin:
-                            for tid in os.listdir(f"/proc/{agent.proc.pid}/task"):
-                                os.sched_setaffinity(int(tid), {1})
-                        if args.agent_nice:
-                            for tid in os.listdir(f"/proc/{agent.proc.pid}/task"):
-                                os.setpriority(os.PRIO_PROCESS, int(tid), args.agent_nice)
+                        for tid in map(int, os.listdir(f"/proc/{agent.proc.pid}/task")):
+                            if args.pin:
+                                os.sched_setaffinity(tid, {1})
+                            if args.agent_nice:
+                                os.setpriority(os.PRIO_PROCESS, tid, args.agent_nice)
                         if args.agent_sched != "other":
                             # Every thread of the agent (chrt -a), after start-up.
                             subprocess.run(["chrt", "-a", f"--{args.agent_sched}", "-p", "0",

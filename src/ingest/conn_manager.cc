@@ -199,21 +199,16 @@ void ConnManager::Drain(Entry& entry) {
   DrainParser(entry);
   if (entry.tracker.SwitchProtocol()) {
     // The new protocol's parser counts from zero, under its own protocol label.
-    entry.reported_invalid = 0;
-    entry.reported_resyncs = 0;
-    entry.reported_gaps = 0;
-    entry.reported_unmatched = 0;
-    entry.reported_cut_by_close = 0;
-    entry.reported_oversized = 0;
-    entry.reported_cut_paths = 0;
+    entry.reported_parser = {};
     DrainParser(entry);
   }
 }
 
 void ConnManager::DrainTrackerStats(Entry& entry) {
   const TrackerStats& stats = entry.tracker.stats();
-  AddGrowth(chunks_reordered_, stats.reordered, &entry.reported_reordered);
-  AddGrowth(chunks_stale_, stats.stale, &entry.reported_stale);
+  TrackerStats& reported = entry.reported_tracker;
+  AddGrowth(chunks_reordered_, stats.reordered, &reported.reordered);
+  AddGrowth(chunks_stale_, stats.stale, &reported.stale);
 }
 
 void ConnManager::DrainParser(Entry& entry) {
@@ -221,13 +216,14 @@ void ConnManager::DrainParser(Entry& entry) {
   const protocols::ParserStats* stats = tracker.parser_stats();
   if (stats == nullptr) return;
   ProtocolCounters& counters = CountersFor(tracker.protocol());
-  AddGrowth(counters.parse_errors, stats->invalid, &entry.reported_invalid);
-  AddGrowth(counters.resyncs, stats->resyncs, &entry.reported_resyncs);
-  AddGrowth(counters.unmatched, stats->unmatched, &entry.reported_unmatched);
-  AddGrowth(counters.cut_by_close, stats->cut_by_close, &entry.reported_cut_by_close);
-  AddGrowth(counters.oversized, stats->oversized, &entry.reported_oversized);
-  AddGrowth(counters.cut_paths, stats->cut_paths, &entry.reported_cut_paths);
-  AddGrowth(gaps_, stats->gaps, &entry.reported_gaps);
+  protocols::ParserStats& reported = entry.reported_parser;
+  AddGrowth(counters.parse_errors, stats->invalid, &reported.invalid);
+  AddGrowth(counters.resyncs, stats->resyncs, &reported.resyncs);
+  AddGrowth(counters.unmatched, stats->unmatched, &reported.unmatched);
+  AddGrowth(counters.cut_by_close, stats->cut_by_close, &reported.cut_by_close);
+  AddGrowth(counters.oversized, stats->oversized, &reported.oversized);
+  AddGrowth(counters.cut_paths, stats->cut_paths, &reported.cut_paths);
+  AddGrowth(gaps_, stats->gaps, &reported.gaps);
 
   scratch_.clear();
   tracker.TakeRequests(&scratch_);

@@ -68,15 +68,9 @@ class ConnManager final : public sensors::SocketEventSink {
     std::list<sensors::ConnId>::iterator lru;
     // Its place in closed_, once the connection closed (closed_.end() before).
     std::list<sensors::ConnId>::iterator closed;
-    uint64_t reported_invalid = 0;  // parser stats already added to the counters
-    uint64_t reported_resyncs = 0;
-    uint64_t reported_gaps = 0;
-    uint64_t reported_unmatched = 0;
-    uint64_t reported_cut_by_close = 0;
-    uint64_t reported_oversized = 0;
-    uint64_t reported_cut_paths = 0;
-    uint64_t reported_reordered = 0;  // tracker stats already added
-    uint64_t reported_stale = 0;
+    // The parser's and tracker's running stats as already added to the counters.
+    protocols::ParserStats reported_parser;
+    TrackerStats reported_tracker;
   };
   struct ProtocolCounters {
     metrics::Counter* parse_errors = nullptr;

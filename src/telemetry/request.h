@@ -47,8 +47,9 @@ struct Request {
   uint64_t response_header_bytes = 0;
   uint64_t response_body_bytes = 0;
   TraceContext trace;
-  // Set when the exchange began before the agent saw the connection start: fields may be
-  // incomplete (e.g. an HTTP/2 connection whose HPACK table state is unknown).
+  // Set when fields may be incomplete: the exchange began before the agent saw the connection
+  // start (e.g. an HTTP/2 connection whose HPACK table state is unknown), or a field was cut
+  // where the bytes seen ended (an HTTP/1 path longer than the copy).
   bool partial = false;
 };
 

@@ -49,9 +49,10 @@ def server(loupe_bin):
             proc.wait()
 
 
-def observe(loupe_bin, addr, *args, check=True) -> list[str]:
-    r = subprocess.run([loupe_bin, "observe", "--server", addr, *args], capture_output=True,
-                       text=True, timeout=30)
+def observe(loupe_bin, addr, *args, check=True, before=()) -> list[str]:
+    """`loupe observe [before...] --server addr [args...]`'s output lines."""
+    r = subprocess.run([loupe_bin, "observe", *before, "--server", addr, *args],
+                       capture_output=True, text=True, timeout=30)
     if check:
         assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()
@@ -90,15 +91,11 @@ def test_observe_flows_is_observe(loupe_bin, server):
     """`hubble observe flows ...` is `hubble observe ...`: selectors and filters given after (or
     before) the subcommand apply."""
     _, addr = server
-    def flows(*args):
-        r = subprocess.run([loupe_bin, "observe", *args], capture_output=True, text=True,
-                           timeout=30)
-        assert r.returncode == 0, r.stderr
-        return r.stdout.splitlines()
-    assert summaries(flows("flows", "--server", addr, "--last", "2")) == ALL[-2:]
+    assert summaries(observe(loupe_bin, addr, "--last", "2", before=["flows"])) == ALL[-2:]
     dropped = observe(loupe_bin, addr, "--all", "--verdict", "DROPPED")
-    assert dropped and flows("flows", "--server", addr, "--all", "--verdict", "DROPPED") == dropped
-    assert flows("--server", addr, "flows", "--all", "--verdict", "DROPPED") == dropped
+    assert dropped and observe(loupe_bin, addr, "--all", "--verdict", "DROPPED",
+                               before=["flows"]) == dropped
+    assert observe(loupe_bin, addr, "flows", "--all", "--verdict", "DROPPED") == dropped
 
 
 def test_last_first(loupe_bin, server):
