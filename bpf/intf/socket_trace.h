@@ -11,9 +11,12 @@
 #define LOUPE_SOCK_MAX_IOV 8
 /* recvmmsg/sendmmsg messages whose sizes are summed into the position; only the first is copied. */
 #define LOUPE_SOCK_MAX_MMSG 8
-/* HTTP/2 frames a call's frame walk follows, and segments beyond the head a data event carries. */
-#define LOUPE_SOCK_MAX_H2_FRAMES 128
-#define LOUPE_SOCK_MAX_SEGMENTS 16
+/* HTTP/2 frames a call's frame walk follows, and segments beyond the head a data event carries.
+ * A call whose segments do not fit one event is sent as several consecutive events (each one a
+ * part of the call, as if it were a call of its own), at most LOUPE_SOCK_MAX_H2_EVENTS. */
+#define LOUPE_SOCK_MAX_H2_FRAMES 4096
+#define LOUPE_SOCK_MAX_SEGMENTS 128
+#define LOUPE_SOCK_MAX_H2_EVENTS 40
 /* iovecs the frame walk reads beyond the head (gRPC C-core sends a frame in several slices). */
 #define LOUPE_SOCK_MAX_H2_IOV 64
 #define LOUPE_PROC_FILENAME_LEN 256

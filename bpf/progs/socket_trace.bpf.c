@@ -186,7 +186,15 @@ struct h2_walk_state {
   __u64 seg_start;  // the open segment (seg_end 0: none open)
   __u64 seg_end;
   __u64 segments;
-  __u64 full;       // no room for more segments: frames are walked, not copied
+  __u64 full;  // no room for more segments: frames are walked, not copied
+  // The event being built covers the call's bytes from `base` on; its data holds `head` bytes of
+  // the call's head (the copy; 0 in a continuation event) before the segments. With `can_flush`
+  // a full event is sent and a continuation event goes on (trace__h2_flush), `flushes` times at
+  // most LOUPE_SOCK_MAX_H2_EVENTS - 1 per call.
+  __u64 base;
+  __u64 head;
+  __u64 can_flush;
+  __u64 flushes;
   __u64 carry_len;  // bytes of the next frame header in earlier calls (0-3)
   __u64 carry;      // those bytes, big-endian in the top bytes of 32 bits
 };
@@ -428,8 +436,8 @@ __noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len) {
   // Keeps the checks below on the registers the helper gets.
   barrier_var(n);
   barrier_var(at);
-  // H2_HEADER_SLOT + 4 at most for a header read across iovecs.
-  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at > LOUPE_SOCK_MAX_DATA + 4) return -1;
+  // H2_HEADER_SLOT + 8 at most for a frame header read across iovecs.
+  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at > LOUPE_SOCK_MAX_DATA + 8) return -1;
   const __u8* src = (const __u8*)h2->iov[idx].iov_base + (from - start);
   if (bpf_probe_read_user(&s->data[at], n, src) != 0) return -1;
   if (from + n == start + ilen) {
@@ -442,11 +450,24 @@ __noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len) {
 // Where a frame header read from beyond the head goes: after the largest event's data.
 #define H2_HEADER_SLOT LOUPE_SOCK_MAX_DATA
 
+__noinline int trace__h2_flush(__u64 at);
+
 // Appends call bytes [from, want_end) beyond the head to the open segment or a new one (or
-// nothing once the event is full); 0, or -1 when they cannot be read.
+// nothing once the event is full); 0, or -1 when they cannot be read. With `from_slot`, a whole
+// 9-byte frame header at `from` is already at H2_HEADER_SLOT and is taken from there rather than
+// read again.
 static __always_inline int trace__h2_append(struct data_scratch* s, struct h2_walk_state* h2,
-                                            __u64 from, __u64 want_end) {
+                                            __u64 from, __u64 want_end, int from_slot) {
   if (want_end <= from || h2->full) return 0;
+  if (h2->can_flush && h2->w > 0) {
+    // An event without room for these bytes (another segment, or more bytes than it has left)
+    // is sent as the call's bytes up to `from`; a continuation event takes the rest. Should that
+    // fail, the bytes are cut below as before.
+    const __u64 opens = from != h2->seg_end;
+    const __u64 need = (opens ? sizeof(struct loupe_sock_segment) : 0) + (want_end - from);
+    if ((opens && h2->segments >= LOUPE_SOCK_MAX_SEGMENTS) || h2->w + need > LOUPE_SOCK_MAX_DATA)
+      trace__h2_flush(from);
+  }
   if (from != h2->seg_end) {
     // A new segment: its descriptor first.
     __u64 d = h2->w;
@@ -456,7 +477,7 @@ static __always_inline int trace__h2_append(struct data_scratch* s, struct h2_wa
       h2->full = 1;
       return 0;
     }
-    struct loupe_sock_segment seg = {.offset = (__u32)from, .length = 0};
+    struct loupe_sock_segment seg = {.offset = (__u32)(from - h2->base), .length = 0};
     __builtin_memcpy(&s->data[d], &seg, sizeof(seg));
     h2->desc = d;
     h2->w = d + sizeof(seg);
@@ -474,7 +495,10 @@ static __always_inline int trace__h2_append(struct data_scratch* s, struct h2_wa
   barrier_var(n);
   barrier_var(at);
   if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at >= LOUPE_SOCK_MAX_DATA) return -1;
-  if (trace__h2_copy(at, from, n) != 0) return -1;
+  if (from_slot && n == 9)
+    __builtin_memcpy(&s->data[at], &s->data[H2_HEADER_SLOT], 9);
+  else if (trace__h2_copy(at, from, n) != 0)
+    return -1;
   h2->w = at + n;
   h2->seg_end = from + n;
   __u64 d = h2->desc;
@@ -482,6 +506,44 @@ static __always_inline int trace__h2_append(struct data_scratch* s, struct h2_wa
   if (d > LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) return -1;
   const __u32 seg_length = (__u32)(h2->seg_end - h2->seg_start);
   __builtin_memcpy(&s->data[d + 4], &seg_length, sizeof(seg_length));
+  return 0;
+}
+
+// Sends the event being built as the call's bytes [base, at): its head, if it has one, and its
+// segments, which all end by `at`; then makes the scratch buffer a continuation event for the
+// bytes from `at` on, with no head and no segments yet. User space takes each event as a call of
+// its own. 0, or -1 when it cannot (nothing is sent then).
+__noinline int trace__h2_flush(__u64 at) {
+  __u32 zero = 0;
+  struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
+  if (!s) return -1;
+  struct h2_walk_state* h2 = &s->h2;
+  const __u64 base = h2->base, size = h2->size;
+  if (at <= base || at >= size || h2->flushes + 1 >= LOUPE_SOCK_MAX_H2_EVENTS) return -1;
+  __u64 w = h2->w;
+  barrier_var(w);
+  if (w < h2->head || w > LOUPE_SOCK_MAX_DATA) return -1;
+  s->ev.segments = (__u8)h2->segments;
+  s->ev.extra = (__u32)(w - h2->head);
+  s->ev.original_size = (__u32)(at - base);
+  const __u64 size_out = sizeof(s->ev) + w;
+  const __u64 flags = trace__wakeup_flags(
+      bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) + size_out, size_out);
+  if (bpf_ringbuf_output(&socket_events, s, size_out, flags) != 0) {
+    __u64* lost = bpf_map_lookup_elem(&socket_lost_map, &zero);
+    if (lost) *lost += 1;
+  }
+  s->ev.position += at - base;
+  s->ev.original_size = (__u32)(size - at);
+  s->ev.copied = 0;
+  s->ev.segments = 0;
+  s->ev.extra = 0;
+  h2->base = at;
+  h2->head = 0;
+  h2->w = 0;
+  h2->segments = 0;
+  h2->seg_start = h2->seg_end = 0;
+  h2->flushes += 1;
   return 0;
 }
 
@@ -506,7 +568,13 @@ __noinline int trace__h2_frame(void) {
   // The header's bytes in this call, from `off`.
   const __u64 avail = size - off < 4 - back ? size - off : 4 - back;
   __u8 t[4] = {};
-  if (off + avail <= copied) {
+  // A header wholly beyond the head is read whole (9 bytes), once: a DATA frame's goes to the
+  // event from there.
+  const int whole = back == 0 && off >= copied && size - off >= 9;
+  if (whole) {
+    if (trace__h2_copy(H2_HEADER_SLOT, off, 9) != 0) return H2_STEP_LOST;
+    __builtin_memcpy(t, &s->data[H2_HEADER_SLOT], 4);
+  } else if (off + avail <= copied) {
     __u64 o = off;
     barrier_var(o);
     if (o > LOUPE_SOCK_MAX_DATA) return H2_STEP_LOST;
@@ -525,7 +593,7 @@ __noinline int trace__h2_frame(void) {
     // to user space as usual.
     h2->carry = word & trace__top_bytes(back + avail);
     h2->carry_len = back + avail;
-    if (trace__h2_append(s, h2, off > copied ? off : copied, size) != 0) return H2_STEP_LOST;
+    if (trace__h2_append(s, h2, off > copied ? off : copied, size, 0) != 0) return H2_STEP_LOST;
     return H2_STEP_PARTIAL;
   }
   h2->carry_len = 0;
@@ -535,13 +603,16 @@ __noinline int trace__h2_frame(void) {
   // DATA (type 0): only its header; any other frame whole.
   __u64 want_end = (word & 0xff) == 0 ? header_end : frame_end;
   if (want_end > size) want_end = size;
-  if (trace__h2_append(s, h2, off > copied ? off : copied, want_end) != 0) return H2_STEP_LOST;
+  if (trace__h2_append(s, h2, off > copied ? off : copied, want_end,
+                       whole && want_end == header_end) != 0)
+    return H2_STEP_LOST;
   return H2_STEP_NEXT;
 }
 
 static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct conn_state* state,
                                                const struct syscall_args* args, __u64 position,
-                                               __u32 size, __u64 total, __u32 copied);
+                                               __u32 size, __u64 total, __u32 copied,
+                                               __u64 can_flush);
 
 // The call's buffers into the walk state, for reads beyond the head: its one buffer, or its first
 // LOUPE_SOCK_MAX_H2_IOV iovecs (none when they cannot be read).
@@ -573,10 +644,11 @@ __noinline int trace__h1_tail(__u64 kind, __u64 ptr, __u64 iovcnt, __u64 size, _
   struct h2_walk_state* h2 = &s->h2;
   trace__load_buffers(h2, kind, ptr, iovcnt, size);
   if (h2->niov == 0) return 0;
-  h2->w = copied;
+  h2->w = h2->head = copied;
   h2->desc = h2->seg_start = h2->seg_end = h2->segments = h2->full = 0;
+  h2->base = h2->can_flush = h2->flushes = 0;
   const __u64 n = size - copied < LOUPE_SOCK_H1_TAIL ? size - copied : LOUPE_SOCK_H1_TAIL;
-  if (trace__h2_append(s, h2, size - n, size) != 0 || h2->segments != 1 ||
+  if (trace__h2_append(s, h2, size - n, size, 0) != 0 || h2->segments != 1 ||
       h2->w != copied + sizeof(struct loupe_sock_segment) + n)
     return 0;
   s->ev.segments = 1;
@@ -606,7 +678,7 @@ static __always_inline __u32 trace__h2_segments(struct data_scratch* s, struct c
     state->h2_next[dir] = preface ? 24 : 0;
     state->h2_walk[dir] = H2_WALK_ON;
   }
-  return trace__h2_advance(s, state, args, position, size, total, copied);
+  return trace__h2_advance(s, state, args, position, size, total, copied, 1);
 }
 
 // Calls on a direction before the connection's protocol is known, such as the server's SETTINGS
@@ -629,14 +701,15 @@ static __always_inline void trace__h2_follow_unknown(struct conn_state* state,
   if (state->h2_walk[dir] != H2_WALK_ON) return;
   __u32 zero = 0;
   struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
-  if (s) trace__h2_advance(s, state, args, position, size, total, 0);
+  if (s) trace__h2_advance(s, state, args, position, size, total, 0, 0);  // not sent
 }
 
 // The walk over one call whose first `copied` bytes are in the scratch buffer, on a direction
 // being followed: appends the segments, moves h2_next on or turns the walk off.
 static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct conn_state* state,
                                                const struct syscall_args* args, __u64 position,
-                                               __u32 size, __u64 total, __u32 copied) {
+                                               __u32 size, __u64 total, __u32 copied,
+                                               __u64 can_flush) {
   const __u8 dir = args->direction & 1;
   const __u32 off = state->h2_next[dir] - (__u32)position;
   const __u8 part = state->h2_part_len[dir];
@@ -658,15 +731,17 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
   h2->off = off;
   h2->size = size;
   h2->copied = copied;
-  h2->w = copied;
+  h2->w = h2->head = copied;
   h2->desc = h2->seg_start = h2->seg_end = h2->segments = h2->full = 0;
+  h2->base = h2->flushes = 0;
+  h2->can_flush = can_flush;
   h2->carry_len = part;
   h2->carry = state->h2_part[dir];
   int step = H2_STEP_NEXT;
   for (int i = 0; i < LOUPE_SOCK_MAX_H2_FRAMES && step == H2_STEP_NEXT; i++)
     step = trace__h2_frame();
   if (step == H2_STEP_NEXT) step = trace__h2_frame();  // DONE unless more frames than walked
-  if ((step != H2_STEP_DONE && step != H2_STEP_PARTIAL) || h2->w < copied ||
+  if ((step != H2_STEP_DONE && step != H2_STEP_PARTIAL) || h2->w < h2->head ||
       h2->w > LOUPE_SOCK_MAX_DATA) {
     state->h2_walk[dir] = H2_WALK_OFF;
     return 0;
@@ -681,7 +756,7 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
     state->h2_next[dir] = (__u32)position + (__u32)h2->off;
   }
   s->ev.segments = (__u8)h2->segments;
-  return (__u32)(h2->w - copied);
+  return (__u32)(h2->w - h2->head);
 }
 
 static __always_inline void trace__emit_data(struct conn_state* state,
@@ -709,6 +784,11 @@ static __always_inline void trace__emit_data(struct conn_state* state,
   if (copied > LOUPE_SOCK_MAX_DATA) copied = LOUPE_SOCK_MAX_DATA;
   s->ev.copied = copied;
   __u64 extra = trace__h2_segments(s, state, args, position, size, total, copied);
+  // The walk may have sent the call's first part (trace__h2_flush): this is then the rest, its
+  // position and size moved on and no head.
+  copied = s->ev.copied;
+  barrier_var(copied);
+  if (copied > LOUPE_SOCK_MAX_DATA) return;
   __u64 size_out = sizeof(s->ev) + copied + extra;
   barrier_var(size_out);  // the helper's size register must be bounded
   if (size_out > sizeof(s->ev) + LOUPE_SOCK_MAX_DATA) {

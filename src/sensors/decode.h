@@ -123,7 +123,7 @@ struct SocketDataPiece {
 };
 
 // Most pieces a data event has: the head and LOUPE_SOCK_MAX_SEGMENTS segments.
-inline constexpr size_t kMaxSocketDataPieces = 17;
+inline constexpr size_t kMaxSocketDataPieces = 129;
 
 // Splits what follows a loupe_sock_data_event (`payload`: the `copied`-byte head, then `segments`
 // segments with their descriptors) of a call that moved `original_size` bytes into pieces, in

@@ -70,6 +70,22 @@ TEST(SplitSocketDataTest, SegmentRightAfterTheHeadIsAccepted) {
   EXPECT_EQ(pieces[1].span, 8996u);
 }
 
+TEST(SplitSocketDataTest, ContinuationEventHasAnEmptyHeadBeforeItsFirstSegment) {
+  // The rest of a call whose segments did not fit one event: no head, the first segment at the
+  // event's first byte. The head piece spans nothing (the sensor skips it).
+  std::array<SocketDataPiece, kMaxSocketDataPieces> pieces;
+  Payload p("");
+  p.Segment(0, "123456789").Segment(30, "abcdefghi");
+  ASSERT_EQ(SplitSocketData(p.bytes, 0, 2, 60, &pieces), 3u);
+  EXPECT_EQ(pieces[0].span, 0u);
+  EXPECT_TRUE(pieces[0].bytes.empty());
+  EXPECT_EQ(pieces[1].offset, 0u);
+  EXPECT_EQ(pieces[1].span, 30u);
+  EXPECT_EQ(Text(pieces[1].bytes), "123456789");
+  EXPECT_EQ(pieces[2].offset, 30u);
+  EXPECT_EQ(pieces[2].span, 30u);
+}
+
 TEST(SplitSocketDataTest, MalformedTablesAreRefused) {
   std::array<SocketDataPiece, kMaxSocketDataPieces> pieces;
   const std::string head(16, 'h');
@@ -96,7 +112,8 @@ TEST(SplitSocketDataTest, MalformedTablesAreRefused) {
   cases.push_back({"descriptor cut", Payload(head + "abc"), 16, 1, 100});
   Payload many(head);
   for (uint32_t i = 0; i <= LOUPE_SOCK_MAX_SEGMENTS; ++i) many.Segment(20 + 10 * i, "x");
-  cases.push_back({"too many segments", many, 16, LOUPE_SOCK_MAX_SEGMENTS + 1, 1000});
+  // Every segment inside the call: only their number is wrong.
+  cases.push_back({"too many segments", many, 16, LOUPE_SOCK_MAX_SEGMENTS + 1, 2000});
   for (const Case& c : cases) {
     EXPECT_EQ(SplitSocketData(c.payload.bytes, c.copied, c.segments, c.original_size, &pieces), 0u)
         << c.what;
@@ -104,7 +121,7 @@ TEST(SplitSocketDataTest, MalformedTablesAreRefused) {
   // The same table with LOUPE_SOCK_MAX_SEGMENTS segments is fine.
   Payload most(head);
   for (uint32_t i = 0; i < LOUPE_SOCK_MAX_SEGMENTS; ++i) most.Segment(20 + 10 * i, "x");
-  EXPECT_EQ(SplitSocketData(most.bytes, 16, LOUPE_SOCK_MAX_SEGMENTS, 1000, &pieces),
+  EXPECT_EQ(SplitSocketData(most.bytes, 16, LOUPE_SOCK_MAX_SEGMENTS, 2000, &pieces),
             kMaxSocketDataPieces);
 }
 

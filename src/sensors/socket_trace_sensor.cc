@@ -517,7 +517,7 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
           ev.direction > LOUPE_DIR_INGRESS) {
         break;
       }
-      std::array<SocketDataPiece, kMaxSocketDataPieces> pieces;
+      std::array<SocketDataPiece, kMaxSocketDataPieces>& pieces = pieces_;
       const size_t count = SplitSocketData(record.subspan(sizeof(ev)), ev.copied, ev.segments,
                                            ev.original_size, &pieces);
       if (count == 0) break;
@@ -532,8 +532,10 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
       out.protocol = hdr.protocol;
       out.preexisting = hdr.preexisting != 0;
       // HTTP/2 frames beyond the head come as more pieces of the call: one event each, the bytes
-      // between them gaps.
+      // between them gaps. A continuation event (the rest of a call whose segments did not fit
+      // one event) has no head: its empty first piece is skipped when a segment starts there.
       for (size_t i = 0; i < count; ++i) {
+        if (pieces[i].span == 0) continue;
         out.position = ev.position + pieces[i].offset;
         out.original_size = pieces[i].span;
         out.data = pieces[i].bytes;

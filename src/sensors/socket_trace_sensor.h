@@ -17,6 +17,7 @@
 // one for process events.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,7 @@
 
 #include "src/bpf/skeleton.h"
 #include "src/metrics/registry.h"
+#include "src/sensors/decode.h"
 #include "src/sensors/process_events.h"
 #include "src/sensors/ring_reader.h"
 #include "src/sensors/sensor.h"
@@ -131,6 +133,9 @@ class SocketTraceSensor final : public Sensor {
   std::unique_ptr<FlowSink> lost_forwarder_;
   std::unique_ptr<LossTracker> losses_;
   std::vector<uint64_t> process_lost_last_;  // reader thread of process events
+  // The pieces of the data event being decoded (reader thread of socket events): kept here, as
+  // initializing 129 of them for every event would cost more than decoding most events.
+  std::array<SocketDataPiece, kMaxSocketDataPieces> pieces_;
   bool discard_events_ = false;  // LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1: read and drop (benchmarks)
   RingReaderThread socket_reader_;
   RingReaderThread process_reader_;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <linux/types.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -35,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/intf/socket_trace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/bpf/feature_probe.h"
@@ -1459,8 +1461,9 @@ std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::str
 // HTTP/2 calls larger than the copy: every frame header and non-DATA frame beyond the head comes
 // as a further piece of the call (a DATA payload left out as a gap), on both ends, from the
 // server's SETTINGS written before the protocol was known on, across iovecs and across a frame
-// header cut between calls. A call the walk cannot follow (more than 128 frames) turns it off for
-// that direction: heads only after it.
+// header cut between calls, and in continuation events when a call has more pieces than an event
+// holds. A call the walk cannot follow (more than LOUPE_SOCK_MAX_H2_FRAMES frames) turns it off
+// for that direction: heads only after it.
 TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.data_limit = 64});
@@ -1501,23 +1504,30 @@ TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
   WriteAll(c.client, x.substr(2));
   const size_t later = a.size() + b.size() + x.size();
   EXPECT_EQ(ReadExactly(c.server, later).size(), later);
-  // More frames in one call than the walk follows (130 PINGs): it stops for this direction, and
-  // the next big write comes as a head only; the server reads both in one call and stops too.
+  // 300 DATA frames of one byte in one call: 295 pieces, more than one event holds (the head and
+  // LOUPE_SOCK_MAX_SEGMENTS segments), so the call comes as continuation events, seamlessly.
+  std::string many;
+  for (int i = 0; i < 300; ++i) many += H2Frame(0, 0, 5, "m");
+  WriteAll(c.client, many);
+  // More frames in one call than the walk follows (4100 PINGs): the frames walked so far come as
+  // pieces, the rest of the call as a gap, and the walk stops for this direction: the next big
+  // write comes as a head only. The server reads all three in one call and stops too.
   std::string pings;
-  for (int i = 0; i < 130; ++i) pings += H2Frame(6, 0, 0, std::string(8, 'p'));
+  for (int i = 0; i < LOUPE_SOCK_MAX_H2_FRAMES + 4; ++i) pings += H2Frame(6, 0, 0, "");
   WriteAll(c.client, pings);
   WriteAll(c.client, request);
-  EXPECT_EQ(ReadExactly(c.server, pings.size() + request.size()).size(),
-            pings.size() + request.size());
+  const size_t last = many.size() + pings.size() + request.size();
+  EXPECT_EQ(ReadExactly(c.server, last).size(), last);
   const int client_fd = c.client, server_fd = c.server;
   c.CloseBoth();
   WaitClosed(client_fd, server_fd);
 
   // Calls before the protocol was known (the server's SETTINGS) are not reported.
   const uint64_t req_at = client_start.size(), second_at = req_at + request.size();
-  const uint64_t x_at = second_at + a.size() + b.size(), pings_at = x_at + x.size();
+  const uint64_t x_at = second_at + a.size() + b.size(), many_at = x_at + x.size();
+  const uint64_t pings_at = many_at + many.size(), end = pings_at + pings.size() + request.size();
   const auto client = sink_.DataOf(Self(), client_fd);
-  ASSERT_EQ(client.size(), 11u);
+  ASSERT_GT(client.size(), 9u + 295u + 2u);
   ExpectData(client[0], DataDirection::kEgress, 0, client_start.size(), client_start,
              ConnRole::kClient, kHttp2);
   ExpectData(client[1], DataDirection::kEgress, req_at, 1038, request.substr(0, 64),
@@ -1535,14 +1545,41 @@ TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
   ExpectData(client[7], DataDirection::kEgress, x_at, 2, x.substr(0, 2), ConnRole::kClient, kHttp2);
   ExpectData(client[8], DataDirection::kEgress, x_at + 2, x.size() - 2, x.substr(2, 64),
              ConnRole::kClient, kHttp2);
-  ExpectData(client[9], DataDirection::kEgress, pings_at, pings.size(), pings.substr(0, 64),
+  // The 300 frames: the head (frames 0-5 and 4 bytes of frame 6's header), the rest of that
+  // header, then every frame header (frame k at 10 k), its payload byte a gap.
+  ExpectData(client[9], DataDirection::kEgress, many_at, 64, many.substr(0, 64), ConnRole::kClient,
+             kHttp2);
+  ExpectData(client[10], DataDirection::kEgress, many_at + 64, 6, many.substr(64, 5),
              ConnRole::kClient, kHttp2);
-  ExpectData(client[10], DataDirection::kEgress, pings_at + pings.size(), request.size(),
+  for (size_t k = 7; k < 300; ++k) {
+    SCOPED_TRACE(k);
+    ExpectData(client[4 + k], DataDirection::kEgress, many_at + 10 * k, 10, many.substr(10 * k, 9),
+               ConnRole::kClient, kHttp2);
+  }
+  // The PINGs: pieces from their first byte on, each going on where the one before ends, the
+  // bytes of the frames walked copied, then one piece without bytes up to the call's end.
+  size_t i = 304;
+  uint64_t at = pings_at;
+  std::string copied;
+  for (; i + 2 < client.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(client[i].event.position, at);
+    EXPECT_EQ(client[i].event.direction, DataDirection::kEgress);
+    copied += client[i].bytes;
+    at += client[i].event.original_size;
+  }
+  EXPECT_GT(i, 305u);  // the PINGs did not fit one event either
+  EXPECT_EQ(copied, pings.substr(0, copied.size()));
+  // More than one event's worth: the events sent before the walk gave up.
+  EXPECT_GT(copied.size(), size_t{LOUPE_SOCK_MAX_DATA});
+  ExpectData(client[i], DataDirection::kEgress, at, pings_at + pings.size() - at, "",
+             ConnRole::kClient, kHttp2);
+  ExpectData(client[i + 1], DataDirection::kEgress, pings_at + pings.size(), request.size(),
              request.substr(0, 64), ConnRole::kClient, kHttp2);
   // The server's end followed its SETTINGS (written before the protocol was known), and reads
   // a, b and x in one call, which it follows whole.
   const auto server = sink_.DataOf(Self(), server_fd);
-  ASSERT_EQ(server.size(), 9u);
+  ASSERT_GT(server.size(), 9u + 295u);
   ExpectData(server[0], DataDirection::kIngress, 0, client_start.size(), client_start,
              ConnRole::kServer, kHttp2);
   ExpectData(server[1], DataDirection::kIngress, req_at, 1038, request.substr(0, 64),
@@ -1559,8 +1596,22 @@ TEST_P(SocketTraceBpfTest, Http2FramesBeyondTheCopyComeAsPieces) {
              ConnRole::kServer, kHttp2);
   ExpectData(server[7], DataDirection::kIngress, x_at, x.size(), x.substr(0, 9), ConnRole::kServer,
              kHttp2);
-  ExpectData(server[8], DataDirection::kIngress, pings_at, pings.size() + request.size(),
-             pings.substr(0, 64), ConnRole::kServer, kHttp2);
+  // The last read: the 300 frames as on the client's end, then the PINGs walked up to the limit,
+  // the rest of the call a gap.
+  ExpectData(server[8], DataDirection::kIngress, many_at, 64, many.substr(0, 64), ConnRole::kServer,
+             kHttp2);
+  for (size_t k = 7; k < 300; ++k) {
+    SCOPED_TRACE(k);
+    ExpectData(server[3 + k], DataDirection::kIngress, many_at + 10 * k, 10, many.substr(10 * k, 9),
+               ConnRole::kServer, kHttp2);
+  }
+  at = pings_at;
+  for (i = 303; i + 1 < server.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(server[i].event.position, at);
+    at += server[i].event.original_size;
+  }
+  ExpectData(server.back(), DataDirection::kIngress, at, end - at, "", ConnRole::kServer, kHttp2);
 }
 
 // A frame header cut after 1, 2 and 3 bytes at the end of a call, and one spread over three calls

@@ -4,8 +4,8 @@ raw bytes.
   grpc_echo.py serve PORT
       /lab.PyEcho/Unary echoes the request; /lab.PyEcho/ServerStream sends it back `count` times
       (metadata "count", default 3); metadata "code" > 0 ends either call with that status code.
-  grpc_echo.py call HOST:PORT Unary|ServerStream SIZE N [CODE]
-      N calls with a SIZE-byte message; prints {"calls": N, "codes": {name: count}, "bytes": B}."""
+  grpc_echo.py call HOST:PORT Unary|ServerStream SIZE N [CODE [COUNT]]
+      N calls with a SIZE-byte message (ServerStream: COUNT replies each); prints {"calls": N, "codes": {name: count}, "bytes": B}."""
 import json
 import sys
 from concurrent import futures
@@ -47,11 +47,12 @@ def serve(port: str) -> None:
     server.wait_for_termination()
 
 
-def call(addr: str, method: str, size: int, n: int, code: int) -> None:
+def call(addr: str, method: str, size: int, n: int, code: int, count: int) -> None:
     codes: dict[str, int] = {}
     received = 0
     with grpc.insecure_channel(addr) as channel:
-        metadata = (("code", str(code)),) if code else ()
+        metadata = ((("code", str(code)),) if code else ()) + ((("count", str(count)),)
+                                                              if count else ())
         message = b"p" * size
         for _ in range(n):
             try:
@@ -74,4 +75,5 @@ if __name__ == "__main__":
         serve(sys.argv[2])
     else:
         call(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
-             int(sys.argv[6]) if len(sys.argv) > 6 else 0)
+             int(sys.argv[6]) if len(sys.argv) > 6 else 0,
+             int(sys.argv[7]) if len(sys.argv) > 7 else 0)
