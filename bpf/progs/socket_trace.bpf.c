@@ -122,7 +122,10 @@ struct conn_state {
   // A frame header cut after 1-3 bytes at the end of a call: those bytes (h2_next is then the
   // next call's first byte, where the header goes on).
   __u8 h2_part_len[2];
-  __u8 pad[4];
+  // The frame that goes on past the direction's last call (up to h2_next) is copied whole (it is
+  // not DATA): the next call's bytes of it beyond the head are appended too.
+  __u8 h2_whole[2];
+  __u8 pad[2];
   __u32 h2_part[2];  // big-endian: the first byte in the top 8 bits
 };
 
@@ -195,8 +198,9 @@ struct h2_walk_state {
   __u64 head;
   __u64 can_flush;
   __u64 flushes;
-  __u64 carry_len;  // bytes of the next frame header in earlier calls (0-3)
-  __u64 carry;      // those bytes, big-endian in the top bytes of 32 bits
+  __u64 tail_whole;  // the last frame walked is copied whole (not DATA)
+  __u64 carry_len;   // bytes of the next frame header in earlier calls (0-3)
+  __u64 carry;       // those bytes, big-endian in the top bytes of 32 bits
 };
 
 struct data_scratch {
@@ -447,6 +451,9 @@ __noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len) {
   return (int)n;
 }
 
+// Parts (events) a frame beyond the head may be copied in: frames of up to about 32 KiB whole.
+#define LOUPE_SOCK_H2_APPEND_PARTS 4
+
 // Where a frame header read from beyond the head goes: after the largest event's data.
 #define H2_HEADER_SLOT LOUPE_SOCK_MAX_DATA
 
@@ -458,54 +465,68 @@ __noinline int trace__h2_flush(__u64 at);
 // read again.
 static __always_inline int trace__h2_append(struct data_scratch* s, struct h2_walk_state* h2,
                                             __u64 from, __u64 want_end, int from_slot) {
-  if (want_end <= from || h2->full) return 0;
-  if (h2->can_flush && h2->w > 0) {
-    // An event without room for these bytes (another segment, or more bytes than it has left)
-    // is sent as the call's bytes up to `from`; a continuation event takes the rest. Should that
-    // fail, the bytes are cut below as before.
-    const __u64 opens = from != h2->seg_end;
-    const __u64 need = (opens ? sizeof(struct loupe_sock_segment) : 0) + (want_end - from);
-    if ((opens && h2->segments >= LOUPE_SOCK_MAX_SEGMENTS) || h2->w + need > LOUPE_SOCK_MAX_DATA)
-      trace__h2_flush(from);
-  }
-  if (from != h2->seg_end) {
-    // A new segment: its descriptor first.
-    __u64 d = h2->w;
+  // A frame larger than an event's room (a header block of over 8 KiB) goes on in continuation
+  // events, one part each, up to LOUPE_SOCK_H2_APPEND_PARTS parts.
+  for (int part = 0; part < LOUPE_SOCK_H2_APPEND_PARTS; part++) {
+    if (want_end <= from || h2->full) return 0;
+    if (h2->can_flush && h2->w > 0) {
+      // An event without room for these bytes (another segment, or more bytes than it has left)
+      // is sent as the call's bytes up to `from`; a continuation event takes the rest. Should
+      // that fail, the bytes are cut below as before.
+      const __u64 opens = from != h2->seg_end;
+      const __u64 need = (opens ? sizeof(struct loupe_sock_segment) : 0) + (want_end - from);
+      if ((opens && h2->segments >= LOUPE_SOCK_MAX_SEGMENTS) || h2->w + need > LOUPE_SOCK_MAX_DATA)
+        trace__h2_flush(from);
+    }
+    if (from != h2->seg_end) {
+      // A new segment: its descriptor first.
+      __u64 d = h2->w;
+      barrier_var(d);
+      if (h2->segments >= LOUPE_SOCK_MAX_SEGMENTS ||
+          d >= LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) {
+        h2->full = 1;
+        return 0;
+      }
+      struct loupe_sock_segment seg = {.offset = (__u32)(from - h2->base), .length = 0};
+      __builtin_memcpy(&s->data[d], &seg, sizeof(seg));
+      h2->desc = d;
+      h2->w = d + sizeof(seg);
+      h2->seg_start = from;
+      h2->seg_end = from;
+      h2->segments += 1;
+    }
+    __u64 n = want_end - from;
+    __u64 at = h2->w;
+    int cut = 0;
+    if (at < LOUPE_SOCK_MAX_DATA && n > LOUPE_SOCK_MAX_DATA - at) {
+      n = LOUPE_SOCK_MAX_DATA - at;
+      cut = 1;
+    }
+    // Keeps the checks below on the registers the helper gets.
+    barrier_var(n);
+    barrier_var(at);
+    if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at >= LOUPE_SOCK_MAX_DATA) return -1;
+    if (from_slot && n == 9)
+      __builtin_memcpy(&s->data[at], &s->data[H2_HEADER_SLOT], 9);
+    else if (trace__h2_copy(at, from, n) != 0)
+      return -1;
+    h2->w = at + n;
+    h2->seg_end = from + n;
+    __u64 d = h2->desc;
     barrier_var(d);
-    if (h2->segments >= LOUPE_SOCK_MAX_SEGMENTS ||
-        d >= LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) {
+    if (d > LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) return -1;
+    const __u32 seg_length = (__u32)(h2->seg_end - h2->seg_start);
+    __builtin_memcpy(&s->data[d + 4], &seg_length, sizeof(seg_length));
+    if (!cut) return 0;
+    // The rest goes on in a continuation event; without one, the event is full.
+    if (!h2->can_flush || trace__h2_flush(from + n) != 0) {
       h2->full = 1;
       return 0;
     }
-    struct loupe_sock_segment seg = {.offset = (__u32)(from - h2->base), .length = 0};
-    __builtin_memcpy(&s->data[d], &seg, sizeof(seg));
-    h2->desc = d;
-    h2->w = d + sizeof(seg);
-    h2->seg_start = from;
-    h2->seg_end = from;
-    h2->segments += 1;
+    from += n;
+    from_slot = 0;
   }
-  __u64 n = want_end - from;
-  __u64 at = h2->w;
-  if (at < LOUPE_SOCK_MAX_DATA && n > LOUPE_SOCK_MAX_DATA - at) {
-    n = LOUPE_SOCK_MAX_DATA - at;
-    h2->full = 1;
-  }
-  // Keeps the checks below on the registers the helper gets.
-  barrier_var(n);
-  barrier_var(at);
-  if (n == 0 || n > LOUPE_SOCK_MAX_DATA || at >= LOUPE_SOCK_MAX_DATA) return -1;
-  if (from_slot && n == 9)
-    __builtin_memcpy(&s->data[at], &s->data[H2_HEADER_SLOT], 9);
-  else if (trace__h2_copy(at, from, n) != 0)
-    return -1;
-  h2->w = at + n;
-  h2->seg_end = from + n;
-  __u64 d = h2->desc;
-  barrier_var(d);
-  if (d > LOUPE_SOCK_MAX_DATA - sizeof(struct loupe_sock_segment)) return -1;
-  const __u32 seg_length = (__u32)(h2->seg_end - h2->seg_start);
-  __builtin_memcpy(&s->data[d + 4], &seg_length, sizeof(seg_length));
+  // The frame's bytes beyond its last part are not copied: a gap before the next segment.
   return 0;
 }
 
@@ -597,6 +618,7 @@ __noinline int trace__h2_frame(void) {
     return H2_STEP_PARTIAL;
   }
   h2->carry_len = 0;
+  h2->tail_whole = (word & 0xff) != 0;
   const __u64 header_end = off + 9 - back;  // back > 0 only for the call's first frame (off 0)
   const __u64 frame_end = header_end + (word >> 8);
   h2->off = frame_end;
@@ -719,10 +741,14 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
     return 0;
   }
   if (off >= size || total != size) {
-    // The next frame starts after this call (a DATA payload goes on), or the position went back,
-    // or several messages (*mmsg).
-    if (off > 0x80000000u || total != size) state->h2_walk[dir] = H2_WALK_OFF;
-    return 0;
+    // The position went back, or several messages (*mmsg).
+    if (off > 0x80000000u || total != size) {
+      state->h2_walk[dir] = H2_WALK_OFF;
+      return 0;
+    }
+    // The next frame starts after this call: the call is inside one frame's payload, which has
+    // bytes to append beyond the head only when it is copied whole (not DATA).
+    if (!state->h2_whole[dir] || copied >= size) return 0;
   }
   struct h2_walk_state* h2 = &s->h2;
   h2->niov = h2->cur = h2->cur_start = 0;
@@ -737,6 +763,14 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
   h2->can_flush = can_flush;
   h2->carry_len = part;
   h2->carry = state->h2_part[dir];
+  h2->tail_whole = state->h2_whole[dir];
+  // The rest of a frame copied whole that began in an earlier call (a header block larger than
+  // the copy, which Go's server reads in calls of its own), up to the next frame or the call's end.
+  const __u64 rest_end = off < size ? off : size;
+  if (h2->tail_whole && copied < rest_end && trace__h2_append(s, h2, copied, rest_end, 0) != 0) {
+    state->h2_walk[dir] = H2_WALK_OFF;
+    return 0;
+  }
   int step = H2_STEP_NEXT;
   for (int i = 0; i < LOUPE_SOCK_MAX_H2_FRAMES && step == H2_STEP_NEXT; i++)
     step = trace__h2_frame();
@@ -751,9 +785,11 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
     state->h2_part_len[dir] = (__u8)h2->carry_len;
     state->h2_part[dir] = (__u32)h2->carry;
     state->h2_next[dir] = (__u32)position + size;
+    state->h2_whole[dir] = 0;
   } else {
     state->h2_part_len[dir] = 0;
     state->h2_next[dir] = (__u32)position + (__u32)h2->off;
+    state->h2_whole[dir] = h2->off > size && h2->tail_whole;
   }
   s->ev.segments = (__u8)h2->segments;
   return (__u32)(h2->w - h2->head);

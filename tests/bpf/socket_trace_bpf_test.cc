@@ -1458,6 +1458,16 @@ std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::str
   return f + payload;
 }
 
+// Connects `c` and starts HTTP/2 on it: the client's preface and an empty SETTINGS, read by the
+// server. Returns the bytes sent (the client's stream position after them).
+uint64_t StartHttp2(const VethPair& net, uint16_t port, Conn* c) {
+  Connect(net, port, c);
+  const std::string start = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + H2Frame(4, 0, 0, "");
+  WriteAll(c->client, start);
+  EXPECT_EQ(ReadExactly(c->server, start.size()), start);
+  return start.size();
+}
+
 // HTTP/2 calls larger than the copy: every frame header and non-DATA frame beyond the head comes
 // as a further piece of the call (a DATA payload left out as a gap), on both ends, from the
 // server's SETTINGS written before the protocol was known on, across iovecs and across a frame
@@ -1621,14 +1631,10 @@ TEST_P(SocketTraceBpfTest, Http2FrameHeaderCutAcrossCallsIsCarried) {
   LOUPE_REQUIRE_ROOT();
   StartSensor({.data_limit = 64});
   Conn c;
-  Connect(net_, 18098, &c);
-  const std::string start = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + H2Frame(4, 0, 0, "");
-  WriteAll(c.client, start);
-  EXPECT_EQ(ReadExactly(c.server, start.size()), start);
+  uint64_t at = StartHttp2(net_, 18098, &c);
   // Each round: a DATA frame whose header is cut after `cut` bytes, then its rest with 200 bytes
   // of payload and a PING beyond the head.
   const std::string ping = H2Frame(6, 0, 0, "12345678");
-  uint64_t at = start.size();
   for (size_t cut : {1, 2, 3}) {
     SCOPED_TRACE(cut);
     const std::string data = H2Frame(0, 0, 1, std::string(200, 'd'));
@@ -1669,6 +1675,95 @@ TEST_P(SocketTraceBpfTest, Http2FrameHeaderCutAcrossCallsIsCarried) {
              ConnRole::kClient, kHttp2);
   ExpectData(d[d.size() - 1], DataDirection::kEgress, at + data.size(), ping.size(), ping,
              ConnRole::kClient, kHttp2);
+}
+
+// An HTTP/2 frame beyond the head larger than a data event holds (a header block of 20 KB) comes
+// whole, in parts in consecutive events; one larger than LOUPE_SOCK_H2_APPEND_PARTS parts (40 KB)
+// comes as far as those parts go, the rest of it a gap, and the frame after it still as a piece;
+// a header block that goes on in later calls comes whole too.
+TEST_P(SocketTraceBpfTest, Http2FrameLargerThanAnEventComesInParts) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.data_limit = 64});
+  Conn c;
+  uint64_t at = StartHttp2(net_, 18099, &c);
+  const std::string ping = H2Frame(6, 0, 0, "12345678");
+  for (size_t length : {20000, 40000}) {
+    SCOPED_TRACE(length);
+    std::string block;
+    for (size_t i = 0; i < length; ++i) block += static_cast<char>('a' + i % 23);
+    const std::string headers = H2Frame(1, 4, 1, block);
+    WriteAll(c.client, headers + ping);
+    EXPECT_EQ(ReadExactly(c.server, headers.size() + ping.size()).size(),
+              headers.size() + ping.size());
+    const uint64_t end = at + headers.size() + ping.size();
+    ASSERT_TRUE(sink_.WaitFor([&] {
+      const auto d = sink_.DataOfLocked(Self(), c.client);
+      return !d.empty() && d.back().event.position + d.back().event.original_size == end;
+    }));
+    // The call's pieces from `at` on: each goes on where the one before ends (a PING right after
+    // a frame copied whole is in the same piece).
+    const auto d = sink_.DataOf(Self(), c.client);
+    size_t first = d.size();
+    while (first > 0 && d[first - 1].event.position >= at) --first;
+    ASSERT_GE(d.size() - first, 3u);  // the head and two parts or more
+    std::string copied;
+    uint64_t pos = at;
+    for (size_t i = first; i < d.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(d[i].event.position, pos);
+      EXPECT_EQ(d[i].event.direction, DataDirection::kEgress);
+      EXPECT_EQ(d[i].event.protocol, kHttp2);
+      copied += d[i].bytes;
+      pos += d[i].event.original_size;
+    }
+    EXPECT_EQ(pos, end);
+    if (length == 20000) {
+      EXPECT_EQ(copied, headers + ping);
+    } else {
+      // The head alone (the frame does not fit its event), then four parts of an event's room
+      // each and no more: the rest of the frame is a piece without bytes, the PING a piece of its
+      // own.
+      const size_t parts = 64 + 4 * (LOUPE_SOCK_MAX_DATA - sizeof(loupe_sock_segment));
+      EXPECT_EQ(copied, headers.substr(0, parts) + ping);
+      EXPECT_TRUE(d[d.size() - 2].bytes.empty());
+      EXPECT_EQ(d.back().bytes, ping);
+    }
+    at = end;
+  }
+  // A frame copied whole that goes on in a later call (Go's server reads a header block larger
+  // than its buffer in a call of its own): that call's bytes of it are appended, across events; a
+  // DATA payload going on in a later call is not.
+  std::string block;
+  for (size_t i = 0; i < 20000; ++i) block += static_cast<char>('A' + i % 19);
+  const std::string headers = H2Frame(1, 4, 3, block);
+  const std::string data = H2Frame(0, 0, 3, std::string(10000, 'D'));
+  const std::string calls[] = {headers.substr(0, 100), headers.substr(100) + data.substr(0, 50),
+                               data.substr(50) + ping};
+  for (const std::string& call : calls) WriteAll(c.client, call);
+  const size_t total = headers.size() + data.size() + ping.size();
+  EXPECT_EQ(ReadExactly(c.server, total).size(), total);
+  ASSERT_TRUE(sink_.WaitFor([&] {
+    const auto d = sink_.DataOfLocked(Self(), c.client);
+    return !d.empty() && d.back().event.position + d.back().event.original_size == at + total;
+  }));
+  const auto d = sink_.DataOf(Self(), c.client);
+  // The bytes of the pieces of the call at [from, to), which must follow each other.
+  auto copied = [&](uint64_t from, uint64_t to) {
+    std::string bytes;
+    uint64_t pos = from;
+    for (const DataRecord& r : d) {
+      if (r.event.position < from || r.event.position >= to) continue;
+      EXPECT_EQ(r.event.position, pos);
+      bytes += r.bytes;
+      pos += r.event.original_size;
+    }
+    EXPECT_EQ(pos, to);
+    return bytes;
+  };
+  EXPECT_EQ(copied(at, at + 100), calls[0]);
+  EXPECT_EQ(copied(at + 100, at + 100 + calls[1].size()), headers.substr(100) + data.substr(0, 9));
+  const uint64_t third = at + calls[0].size() + calls[1].size();
+  EXPECT_EQ(copied(third, third + calls[2].size()), calls[2].substr(0, 64) + ping);
 }
 
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
