@@ -18,7 +18,7 @@
 #define LOUPE_SOCK_MAX_SEGMENTS 128
 #define LOUPE_SOCK_MAX_H2_EVENTS 40
 /* iovecs the frame walk reads beyond the head (gRPC C-core sends a frame in several slices). */
-#define LOUPE_SOCK_MAX_H2_IOV 64
+#define LOUPE_SOCK_MAX_H2_IOV 256
 #define LOUPE_PROC_FILENAME_LEN 256
 /* pid_bits_map: one bit per tgid up to the kernel's PID_MAX_LIMIT on 64-bit (4194304), in 64-bit
  * words; 512 KiB. */

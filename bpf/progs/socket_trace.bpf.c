@@ -406,7 +406,18 @@ __noinline int trace__h2_copy(__u64 dst, __u64 from, __u64 len) {
   __u32 zero = 0;
   struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
   if (!s) return -1;
-  if (from < s->h2.cur_start) s->h2.cur = s->h2.cur_start = 0;
+  if (from < s->h2.cur_start) {
+    // Reads go back at most to the iovec before the cursor's (a frame's bytes after its header
+    // was read); otherwise the search starts over.
+    __u64 c = s->h2.cur;
+    barrier_var(c);
+    if (c > 0 && c <= LOUPE_SOCK_MAX_H2_IOV && from + s->h2.iov[c - 1].iov_len >= s->h2.cur_start) {
+      s->h2.cur = c - 1;
+      s->h2.cur_start -= s->h2.iov[c - 1].iov_len;
+    } else {
+      s->h2.cur = s->h2.cur_start = 0;
+    }
+  }
   for (int k = 0; k < 2 * LOUPE_SOCK_MAX_H2_IOV && len > 0; k++) {  // skip or copy per step
     const int n = trace__h2_copy_part(dst, from, len);
     if (n < 0 || n > len) return -1;

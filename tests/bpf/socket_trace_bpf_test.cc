@@ -1766,6 +1766,55 @@ TEST_P(SocketTraceBpfTest, Http2FrameLargerThanAnEventComesInParts) {
   EXPECT_EQ(copied(third, third + calls[2].size()), calls[2].substr(0, 64) + ping);
 }
 
+// gRPC C-core writes each frame as several slices of one sendmsg, and batches many frames in one
+// call: 100 frames as 200 iovecs (header, payload), DATA and every fifth a HEADERS frame. The walk
+// follows them all on both ends: beyond the head, every frame header and every HEADERS frame whole.
+TEST_P(SocketTraceBpfTest, Http2FramesInManyIovecsAreFollowed) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.data_limit = 64});
+  Conn c;
+  const uint64_t at = StartHttp2(net_, 18100, &c);
+  std::vector<std::string> parts;
+  std::string call, expected;
+  for (int i = 0; i < 100; ++i) {
+    const bool headers = i % 5 == 0;
+    const std::string frame =
+        headers ? H2Frame(1, 4, 2 * i + 1, std::string(12, 'h')) : H2Frame(0, 0, 1, "payload");
+    parts.push_back(frame.substr(0, 9));
+    parts.push_back(frame.substr(9));
+    // What the walk copies of it: its bytes beyond the 64-byte head, all of them or the header's.
+    const size_t start = call.size(), end = start + (headers ? frame.size() : 9);
+    if (end > 64)
+      expected +=
+          frame.substr(std::max<size_t>(start, 64) - start, end - std::max<size_t>(start, 64));
+    call += frame;
+  }
+  expected = call.substr(0, 64) + expected;
+  std::vector<iovec> iov;
+  for (std::string& part : parts) iov.push_back({part.data(), part.size()});
+  ASSERT_EQ(writev(c.client, iov.data(), static_cast<int>(iov.size())),
+            static_cast<ssize_t>(call.size()));
+  EXPECT_EQ(ReadExactly(c.server, call.size()), call);
+  for (const int fd : {c.client, c.server}) {
+    SCOPED_TRACE(fd == c.client ? "client" : "server");
+    ASSERT_TRUE(sink_.WaitFor([&] {
+      const auto d = sink_.DataOfLocked(Self(), fd);
+      return !d.empty() &&
+             d.back().event.position + d.back().event.original_size >= at + call.size();
+    }));
+    std::string copied;
+    uint64_t pos = at;
+    for (const DataRecord& r : sink_.DataOf(Self(), fd)) {
+      if (r.event.position < at) continue;
+      EXPECT_EQ(r.event.position, pos);
+      copied += r.bytes;
+      pos += r.event.original_size;
+    }
+    EXPECT_EQ(pos, at + call.size());
+    EXPECT_EQ(copied, expected);
+  }
+}
+
 // Calls that fail or move nothing (EAGAIN on a non-blocking socket) and peeks are not data: the
 // one program on every syscall's exit reports only the bytes a call consumed or sent.
 TEST_P(SocketTraceBpfTest, FailedCallsAndPeeksAreNotData) {
