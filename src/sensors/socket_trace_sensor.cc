@@ -517,9 +517,8 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
           ev.direction > LOUPE_DIR_INGRESS) {
         break;
       }
-      std::array<SocketDataPiece, kMaxSocketDataPieces>& pieces = pieces_;
       const size_t count = SplitSocketData(record.subspan(sizeof(ev)), ev.copied, ev.segments,
-                                           ev.original_size, &pieces);
+                                           ev.original_size, &pieces_);
       if (count == 0) break;
       SocketDataEvent out;
       out.id = Id(hdr);
@@ -535,10 +534,10 @@ void SocketTraceSensor::OnSocketRecord(std::span<const uint8_t> record) {
       // between them gaps. A continuation event (the rest of a call whose segments did not fit
       // one event) has no head: its empty first piece is skipped when a segment starts there.
       for (size_t i = 0; i < count; ++i) {
-        if (pieces[i].span == 0) continue;
-        out.position = ev.position + pieces[i].offset;
-        out.original_size = pieces[i].span;
-        out.data = pieces[i].bytes;
+        if (pieces_[i].span == 0) continue;
+        out.position = ev.position + pieces_[i].offset;
+        out.original_size = pieces_[i].span;
+        out.data = pieces_[i].bytes;
         sink_.OnData(out);
       }
       return;

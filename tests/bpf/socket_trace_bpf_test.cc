@@ -1468,6 +1468,27 @@ uint64_t StartHttp2(const VethPair& net, uint16_t port, Conn* c) {
   return start.size();
 }
 
+// The bytes of the HTTP/2 pieces of direction `dir` at stream positions [from, to), checking that
+// each goes on where the one before ends and the last ends at `to`; `count` gets how many.
+std::string JoinedPieces(const std::vector<DataRecord>& d, DataDirection dir, uint64_t from,
+                         uint64_t to, size_t* count = nullptr) {
+  std::string bytes;
+  uint64_t pos = from;
+  size_t n = 0;
+  for (const DataRecord& r : d) {
+    if (r.event.direction != dir || r.event.position < from || r.event.position >= to) continue;
+    SCOPED_TRACE(n);
+    EXPECT_EQ(r.event.position, pos);
+    EXPECT_EQ(r.event.protocol, kHttp2);
+    bytes += r.bytes;
+    pos += r.event.original_size;
+    ++n;
+  }
+  EXPECT_EQ(pos, to);
+  if (count) *count = n;
+  return bytes;
+}
+
 // HTTP/2 calls larger than the copy: every frame header and non-DATA frame beyond the head comes
 // as a further piece of the call (a DATA payload left out as a gap), on both ends, from the
 // server's SETTINGS written before the protocol was known on, across iovecs and across a frame
@@ -1703,20 +1724,9 @@ TEST_P(SocketTraceBpfTest, Http2FrameLargerThanAnEventComesInParts) {
     // The call's pieces from `at` on: each goes on where the one before ends (a PING right after
     // a frame copied whole is in the same piece).
     const auto d = sink_.DataOf(Self(), c.client);
-    size_t first = d.size();
-    while (first > 0 && d[first - 1].event.position >= at) --first;
-    ASSERT_GE(d.size() - first, 3u);  // the head and two parts or more
-    std::string copied;
-    uint64_t pos = at;
-    for (size_t i = first; i < d.size(); ++i) {
-      SCOPED_TRACE(i);
-      EXPECT_EQ(d[i].event.position, pos);
-      EXPECT_EQ(d[i].event.direction, DataDirection::kEgress);
-      EXPECT_EQ(d[i].event.protocol, kHttp2);
-      copied += d[i].bytes;
-      pos += d[i].event.original_size;
-    }
-    EXPECT_EQ(pos, end);
+    size_t pieces = 0;
+    const std::string copied = JoinedPieces(d, DataDirection::kEgress, at, end, &pieces);
+    ASSERT_GE(pieces, 3u);  // the head and two parts or more
     if (length == 20000) {
       EXPECT_EQ(copied, headers + ping);
     } else {
@@ -1747,18 +1757,8 @@ TEST_P(SocketTraceBpfTest, Http2FrameLargerThanAnEventComesInParts) {
     return !d.empty() && d.back().event.position + d.back().event.original_size == at + total;
   }));
   const auto d = sink_.DataOf(Self(), c.client);
-  // The bytes of the pieces of the call at [from, to), which must follow each other.
   auto copied = [&](uint64_t from, uint64_t to) {
-    std::string bytes;
-    uint64_t pos = from;
-    for (const DataRecord& r : d) {
-      if (r.event.position < from || r.event.position >= to) continue;
-      EXPECT_EQ(r.event.position, pos);
-      bytes += r.bytes;
-      pos += r.event.original_size;
-    }
-    EXPECT_EQ(pos, to);
-    return bytes;
+    return JoinedPieces(d, DataDirection::kEgress, from, to);
   };
   EXPECT_EQ(copied(at, at + 100), calls[0]);
   EXPECT_EQ(copied(at + 100, at + 100 + calls[1].size()), headers.substr(100) + data.substr(0, 9));
@@ -1802,16 +1802,8 @@ TEST_P(SocketTraceBpfTest, Http2FramesInManyIovecsAreFollowed) {
       return !d.empty() &&
              d.back().event.position + d.back().event.original_size >= at + call.size();
     }));
-    std::string copied;
-    uint64_t pos = at;
-    for (const DataRecord& r : sink_.DataOf(Self(), fd)) {
-      if (r.event.position < at) continue;
-      EXPECT_EQ(r.event.position, pos);
-      copied += r.bytes;
-      pos += r.event.original_size;
-    }
-    EXPECT_EQ(pos, at + call.size());
-    EXPECT_EQ(copied, expected);
+    const DataDirection dir = fd == c.client ? DataDirection::kEgress : DataDirection::kIngress;
+    EXPECT_EQ(JoinedPieces(sink_.DataOf(Self(), fd), dir, at, at + call.size()), expected);
   }
 }
 
