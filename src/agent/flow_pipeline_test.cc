@@ -384,6 +384,46 @@ TEST(RouteOnceTest, IgnoredForTracesHasNoSpan) {
   EXPECT_EQ(f.Routes(), (std::vector<std::pair<std::string, uint64_t>>{{"/health", 1}}));
 }
 
+// --- identity of exited processes ---------------------------------------------------------------
+
+// A client that exited before the agent read its exchange (curl, a health-check script) is still
+// the source of its request flow and the destination of the response: named by the event's command.
+TEST(FlowPipelineIdentityTest, ExitedClientIsNamedByTheRecordsCommand) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);  // gone: no /proc entry
+  flow::FlowBuffer buffer(64);
+  metrics::Registry registry;
+  identity::IdentityCache identity;
+  identity.SetHostAddresses({Ip("127.0.0.1")});
+  FlowPipeline pipeline(buffer, registry, identity, FlowPipeline::TracePrinter::kDisabled,
+                        std::chrono::milliseconds(0));
+  telemetry::Request r = HttpRequest("/");
+  r.pid = static_cast<uint32_t>(child);
+  r.process = "curl";
+  r.role = telemetry::Role::kClient;
+  r.local_ip = Ip("127.0.0.1");
+  r.remote_ip = Ip("127.0.0.1");
+  pipeline.OnRequest(std::move(r));
+  std::vector<flow::FlowBuffer::Entry> entries;
+  uint64_t missed = 0;
+  buffer.Read(buffer.oldest_seq(), buffer.next_seq(), 16, &entries, &missed);
+  ASSERT_EQ(entries.size(), 2u);
+  const flow::Flow& request = *entries[0].flow;
+  const flow::Flow& response = *entries[1].flow;
+  ASSERT_TRUE(request.src_info && response.dst_info && request.dst_info);
+  for (const flow::PeerInfo* client : {request.src_info.get(), response.dst_info.get()}) {
+    EXPECT_EQ(client->endpoint.id, static_cast<uint32_t>(child));
+    ASSERT_EQ(client->endpoint.workloads.size(), 1u);
+    EXPECT_EQ(client->endpoint.workloads[0].name, "curl");
+    EXPECT_EQ(client->endpoint.workloads[0].kind, "Process");
+  }
+  // The server end is not the traced process.
+  EXPECT_EQ(request.dst_info->endpoint.id, 0u);
+  EXPECT_TRUE(request.dst_info->endpoint.workloads.empty());
+}
+
 // --- process cache sweep ------------------------------------------------------------------------
 
 // The pipeline's sweep thread drops a cached process once it has exited, with no exec/exit event.

@@ -82,6 +82,31 @@ std::string StripUnitSuffix(const std::string& unit) {
   return unit;
 }
 
+// The address's identity `base` with the process's labels and workload.
+std::shared_ptr<const flow::PeerInfo> ProcessPeer(const flow::PeerInfo& base, uint32_t pid,
+                                                  const ProcessMetadata& meta) {
+  auto peer = std::make_shared<flow::PeerInfo>(base);
+  flow::Endpoint& ep = peer->endpoint;
+  ep.id = pid;
+  // A Kubernetes pod identity stays as it is; local processes get their own labels.
+  if (ep.pod_name.empty()) {
+    ep.labels.push_back("process:comm=" + meta.comm);
+    if (!meta.exe.empty()) ep.labels.push_back("process:exe=" + meta.exe);
+    if (!meta.container_id.empty()) ep.labels.push_back("container:id=" + meta.container_id);
+    if (!meta.systemd_unit.empty()) ep.labels.push_back("systemd:unit=" + meta.systemd_unit);
+    std::sort(ep.labels.begin(), ep.labels.end());
+    ep.workloads.clear();
+    if (!meta.container_id.empty()) {
+      ep.workloads.push_back({meta.container_id.substr(0, 12), "Container"});
+    } else if (!meta.systemd_unit.empty() && meta.systemd_unit.rfind("session-", 0) != 0) {
+      ep.workloads.push_back({StripUnitSuffix(meta.systemd_unit), "SystemdUnit"});
+    } else {
+      ep.workloads.push_back({meta.comm, "Process"});
+    }
+  }
+  return peer;
+}
+
 }  // namespace
 
 size_t IpHash::operator()(const flow::IpAddress& ip) const noexcept {
@@ -391,6 +416,7 @@ size_t IdentityCache::SweepProcesses() {
   std::vector<std::shared_ptr<const ProcessMetadata>> cached;
   {
     std::lock_guard<std::mutex> lock(proc_mu_);
+    exited_peers_.clear();  // only the last requests of an exited process need them
     cached.reserve(processes_.size());
     for (const auto& [pid, meta] : processes_) cached.push_back(meta);
   }
@@ -422,7 +448,8 @@ size_t IdentityCache::process_count() {
 
 std::shared_ptr<const flow::PeerInfo> IdentityCache::LookupProcess(uint32_t pid,
                                                                    const flow::IpAddress& ip,
-                                                                   int64_t time_ns) {
+                                                                   int64_t time_ns,
+                                                                   std::string_view exited_comm) {
   if (pid == 0) return nullptr;
   std::shared_ptr<const flow::PeerInfo> base = Lookup(ip, time_ns);
   {
@@ -433,37 +460,33 @@ std::shared_ptr<const flow::PeerInfo> IdentityCache::LookupProcess(uint32_t pid,
     }
   }
   std::shared_ptr<const ProcessMetadata> meta = Process(pid);
-  if (!meta) return nullptr;
-  auto peer = std::make_shared<flow::PeerInfo>(*base);
-  flow::Endpoint& ep = peer->endpoint;
-  ep.id = pid;
-  // A Kubernetes pod identity stays as it is; local processes get their own labels.
-  if (ep.pod_name.empty()) {
-    ep.labels.push_back("process:comm=" + meta->comm);
-    if (!meta->exe.empty()) ep.labels.push_back("process:exe=" + meta->exe);
-    if (!meta->container_id.empty()) ep.labels.push_back("container:id=" + meta->container_id);
-    if (!meta->systemd_unit.empty()) ep.labels.push_back("systemd:unit=" + meta->systemd_unit);
-    std::sort(ep.labels.begin(), ep.labels.end());
-    ep.workloads.clear();
-    if (!meta->container_id.empty()) {
-      ep.workloads.push_back({meta->container_id.substr(0, 12), "Container"});
-    } else if (!meta->systemd_unit.empty() && meta->systemd_unit.rfind("session-", 0) != 0) {
-      ep.workloads.push_back({StripUnitSuffix(meta->systemd_unit), "SystemdUnit"});
-    } else {
-      ep.workloads.push_back({meta->comm, "Process"});
+  if (!meta) {
+    if (exited_comm.empty()) return nullptr;
+    std::lock_guard<std::mutex> lock(proc_mu_);
+    if (auto it = exited_peers_.find(pid);
+        it != exited_peers_.end() && it->second.base == base && it->second.comm == exited_comm) {
+      return it->second.peer;
     }
+    ProcessMetadata gone;
+    gone.pid = pid;
+    gone.comm = std::string(exited_comm);
+    std::shared_ptr<const flow::PeerInfo> peer = ProcessPeer(*base, pid, gone);
+    if (exited_peers_.size() >= kMaxExitedPeers) exited_peers_.clear();
+    exited_peers_[pid] = {std::move(base), std::move(gone.comm), peer};
+    return peer;
   }
-  std::shared_ptr<const flow::PeerInfo> out = std::move(peer);
+  std::shared_ptr<const flow::PeerInfo> out = ProcessPeer(*base, pid, *meta);
   std::lock_guard<std::mutex> lock(proc_mu_);
   process_peers_[pid] = {base, out};
   return out;
 }
 
-void IdentityCache::Enrich(flow::Flow* flow, bool pid_is_source) {
+void IdentityCache::Enrich(flow::Flow* flow, bool pid_is_source, std::string_view exited_comm) {
   const int64_t t = flow->time_ns;
   std::shared_ptr<const flow::PeerInfo> proc;
-  if (flow->pid != 0)
-    proc = LookupProcess(flow->pid, pid_is_source ? flow->src_ip : flow->dst_ip, t);
+  if (flow->pid != 0) {
+    proc = LookupProcess(flow->pid, pid_is_source ? flow->src_ip : flow->dst_ip, t, exited_comm);
+  }
   if (flow->src_ip.version != 0) {
     flow->src_info = (proc && pid_is_source) ? proc : Lookup(flow->src_ip, t);
   }

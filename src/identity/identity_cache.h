@@ -110,9 +110,14 @@ class IdentityCache {
   std::shared_ptr<const flow::PeerInfo> Lookup(const flow::IpAddress& ip, int64_t time_ns = 0);
   // Local mode: identity of the process `pid` that owns the local address `ip`: the address's
   // identity plus process labels (process:comm=, process:exe=, container:id=, systemd:unit=) and
-  // a workload (the container, the systemd unit, or the command). Null when pid is 0 or gone.
+  // a workload (the container, the systemd unit, or the command). When the process has exited
+  // before it was ever looked up (a curl that is gone by the time the agent reads its request),
+  // `exited_comm` (the command the event carried) stands in: the labels are then
+  // process:comm= alone and the workload is the command. Null when pid is 0, or gone without
+  // `exited_comm`.
   std::shared_ptr<const flow::PeerInfo> LookupProcess(uint32_t pid, const flow::IpAddress& ip,
-                                                      int64_t time_ns = 0);
+                                                      int64_t time_ns = 0,
+                                                      std::string_view exited_comm = {});
   std::shared_ptr<const ProcessMetadata> Process(uint32_t pid);
   void ForgetProcess(uint32_t pid);
   // Re-verifies every cached process without BPF: drops those whose /proc/<pid>/stat is gone or
@@ -124,8 +129,8 @@ class IdentityCache {
   size_t process_count();
 
   // Fills src_info/dst_info of `flow`. When the flow carries a pid, the local end (`pid_is_source`
-  // tells which) gets the process identity.
-  void Enrich(flow::Flow* flow, bool pid_is_source);
+  // tells which) gets the process identity (`exited_comm` as for LookupProcess).
+  void Enrich(flow::Flow* flow, bool pid_is_source, std::string_view exited_comm = {});
 
   IdentityAllocator& allocator() { return allocator_; }
   size_t endpoint_count() const;
@@ -179,6 +184,16 @@ class IdentityCache {
   std::unordered_map<uint32_t, std::pair<std::shared_ptr<const flow::PeerInfo>,
                                          std::shared_ptr<const flow::PeerInfo>>>
       process_peers_;
+  // Identities of exited processes built from the event's command: pid → (address identity,
+  // command, PeerInfo). What they hold follows from the key alone, so a reused pid cannot get a
+  // wrong one; the sweep empties the map, and it is emptied when it reaches kMaxExitedPeers.
+  struct ExitedPeer {
+    std::shared_ptr<const flow::PeerInfo> base;
+    std::string comm;
+    std::shared_ptr<const flow::PeerInfo> peer;
+  };
+  static constexpr size_t kMaxExitedPeers = 4096;
+  std::unordered_map<uint32_t, ExitedPeer> exited_peers_;
 };
 
 }  // namespace loupe::identity

@@ -182,15 +182,21 @@ TEST(IdentityCacheTest, DnsAddressesAreBounded) {
   EXPECT_EQ(cache.Lookup(Ip("10.2.3.231"))->names.size(), 1u);  // i = 999 kept
 }
 
-TEST(IdentityCacheTest, LocalProcessIdentityFromProc) {
-  // A real child process: its comm, exe and cgroup come from /proc.
+// A child process running `sleep 30`, given 100 ms to exec; -1 when fork fails.
+pid_t StartSleepingChild() {
   const pid_t child = fork();
-  ASSERT_GE(child, 0);
   if (child == 0) {
     execl("/bin/sleep", "sleep", "30", nullptr);
     _exit(127);
   }
-  usleep(100'000);
+  if (child > 0) usleep(100'000);
+  return child;
+}
+
+TEST(IdentityCacheTest, LocalProcessIdentityFromProc) {
+  // A real child process: its comm, exe and cgroup come from /proc.
+  const pid_t child = StartSleepingChild();
+  ASSERT_GT(child, 0);
   IdentityCache cache;
   cache.SetHostAddresses({Ip("127.0.0.1")});
   auto peer = cache.LookupProcess(static_cast<uint32_t>(child), Ip("127.0.0.1"));
@@ -213,6 +219,64 @@ TEST(IdentityCacheTest, LocalProcessIdentityFromProc) {
   waitpid(child, nullptr, 0);
   cache.ForgetProcess(static_cast<uint32_t>(child));
   EXPECT_EQ(cache.LookupProcess(static_cast<uint32_t>(child), Ip("127.0.0.1")), nullptr);
+}
+
+TEST(IdentityCacheTest, ExitedProcessIsNamedByTheCommandGiven) {
+  // An exited process (no /proc entry under this root) is named by the command the event carried,
+  // and only then.
+  const std::string root = ::testing::TempDir() + "/identity-exited-proc";
+  std::filesystem::create_directories(root);
+  IdentityCache::Options options;
+  options.proc_root = root;
+  IdentityCache cache(options);
+  cache.SetHostAddresses({Ip("127.0.0.1")});
+  EXPECT_EQ(cache.LookupProcess(4242, Ip("127.0.0.1")), nullptr);
+  auto peer = cache.LookupProcess(4242, Ip("127.0.0.1"), 0, "curl");
+  ASSERT_NE(peer, nullptr);
+  EXPECT_EQ(peer->endpoint.id, 4242u);
+  EXPECT_EQ(peer->endpoint.identity, kIdentityHost);
+  EXPECT_EQ(peer->endpoint.labels,
+            (std::vector<std::string>{"process:comm=curl", "reserved:host"}));
+  ASSERT_EQ(peer->endpoint.workloads.size(), 1u);
+  EXPECT_EQ(peer->endpoint.workloads[0].name, "curl");
+  EXPECT_EQ(peer->endpoint.workloads[0].kind, "Process");
+  // Kept for the pid and command; another command for the pid (reused) gets its own.
+  EXPECT_EQ(peer, cache.LookupProcess(4242, Ip("127.0.0.1"), 0, "curl"));
+  auto other = cache.LookupProcess(4242, Ip("127.0.0.1"), 0, "wget");
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->endpoint.workloads[0].name, "wget");
+  // The sweep lets them go; the next lookup builds the identity again.
+  cache.SweepProcesses();
+  auto again = cache.LookupProcess(4242, Ip("127.0.0.1"), 0, "wget");
+  ASSERT_NE(again, nullptr);
+  EXPECT_NE(again, other);
+  EXPECT_EQ(again->endpoint.labels, other->endpoint.labels);
+
+  // Both ends of a flow: the exited client is the source.
+  flow::Flow f;
+  f.src_ip = Ip("127.0.0.1");
+  f.dst_ip = Ip("127.0.0.1");
+  f.pid = 4243;
+  cache.Enrich(&f, /*pid_is_source=*/true, "curl");
+  ASSERT_TRUE(f.src_info && f.dst_info);
+  EXPECT_EQ(f.src_info->endpoint.id, 4243u);
+  EXPECT_EQ(f.src_info->endpoint.workloads[0].name, "curl");
+  EXPECT_EQ(f.dst_info->endpoint.id, 0u);
+  EXPECT_TRUE(f.dst_info->endpoint.workloads.empty());
+}
+
+TEST(IdentityCacheTest, LiveProcessIsReadFromProcNotFromTheCommandGiven) {
+  const pid_t child = StartSleepingChild();
+  ASSERT_GT(child, 0);
+  IdentityCache cache;
+  cache.SetHostAddresses({Ip("127.0.0.1")});
+  auto peer = cache.LookupProcess(static_cast<uint32_t>(child), Ip("127.0.0.1"), 0, "other");
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_NE(peer, nullptr);
+  const auto& labels = peer->endpoint.labels;
+  EXPECT_NE(std::find(labels.begin(), labels.end(), "process:comm=sleep"), labels.end());
+  EXPECT_EQ(std::find(labels.begin(), labels.end(), "process:comm=other"), labels.end());
 }
 
 TEST(IdentityCacheTest, EnrichSetsBothEnds) {

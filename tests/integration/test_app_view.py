@@ -1541,3 +1541,45 @@ def test_ipv6_and_ipv4_mapped_connections(start_agent, tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_short_lived_clients_are_named_on_their_flows(start_agent, python_http_server, loupe_bin,
+                                                      tmp_path):
+    """A curl process exits right after its request, usually before the agent has read the
+    exchange, so /proc no longer names it. Its client-side L7 flows still name it from the
+    record's command (labels process:comm=curl, workload curl) on every flow, and so does
+    hubble_http_requests_total{reporter="client"} (source_workload="curl" for every request: the
+    series were split between "curl" and "" before)."""
+    _, url = python_http_server({})
+    observer = f"127.0.0.1:{free_port()}"
+    agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_ENABLE="false",
+                                      LOUPE_OBSERVER_LISTEN_ADDRESS=observer))
+    n = 20
+    for i in range(n):  # a curl process per request
+        subprocess.run(["curl", "-s", "-o", "/dev/null", f"{url}short-{i}"], check=True)
+
+    def client_flows():
+        r = subprocess.run([loupe_bin, "observe", "--server", observer, "--all", "-o", "json",
+                            "--protocol", "http"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        flows = [json.loads(line)["flow"] for line in r.stdout.splitlines() if line.strip()]
+        return [f for f in flows if f.get("traffic_direction") == "EGRESS"
+                and "/short-" in f["l7"]["http"]["url"]]
+    wait_for(lambda: len(client_flows()) >= 2 * n, timeout=15, what=f"{2 * n} client-side flows")
+    time.sleep(0.5)
+    flows = client_flows()
+    assert len(flows) == 2 * n, flows
+    for f in flows:
+        client = f["destination"] if f["l7"]["type"] == "RESPONSE" else f["source"]
+        assert "process:comm=curl" in client["labels"], f
+        assert client["workloads"] == [{"name": "curl", "kind": "Process"}], f
+        assert client["ID"] > 0, f
+    by_workload = collections.Counter()
+    for key, value in agent.metrics().items():
+        if key.startswith("hubble_http_requests_total{") and 'reporter="client"' in key:
+            workload = key.split('source_workload="', 1)[1].split('"', 1)[0]
+            by_workload[workload] += value
+    # Every curl request, and no client without a workload (the harness's own python and loupe
+    # observe clients are named as well).
+    assert by_workload["curl"] == n and "" not in by_workload, by_workload
+    assert agent.stop() == 0
