@@ -17,7 +17,10 @@
 #define LOUPE_SOCK_MAX_H2_FRAMES 4096
 #define LOUPE_SOCK_MAX_SEGMENTS 128
 #define LOUPE_SOCK_MAX_H2_EVENTS 40
-/* iovecs the frame walk reads beyond the head (gRPC C-core sends a frame in several slices). */
+/* iovecs of one call the frame walk follows beyond the head (gRPC C-core sends each frame as
+ * several slices of one sendmsg, up to about a thousand at a time): IOV_MAX, the most that
+ * readv/writev/sendmsg/recvmsg take. The walk reads them LOUPE_SOCK_MAX_H2_IOV at a time. */
+#define LOUPE_SOCK_MAX_H2_CALL_IOV 1024
 #define LOUPE_SOCK_MAX_H2_IOV 256
 #define LOUPE_PROC_FILENAME_LEN 256
 /* pid_bits_map: one bit per tgid up to the kernel's PID_MAX_LIMIT on 64-bit (4194304), in 64-bit

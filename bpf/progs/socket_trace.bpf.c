@@ -177,12 +177,20 @@ struct h2_walk_state {
   __u64 off;     // the next frame header
   __u64 size;    // the call's bytes
   __u64 copied;  // the head's bytes
-  // The call's buffers (one for read/write/send/recv, the first LOUPE_SOCK_MAX_H2_IOV iovecs
-  // otherwise; none: only the head can be read), and a cursor: iovec `cur` starts at call offset
-  // `cur_start` (reads go forward, so each lookup starts there).
+  // The call's buffers (none: only the head can be read): its one buffer, or a window of its
+  // iovecs, `niov` of them (at most LOUPE_SOCK_MAX_H2_IOV) from the call's iovec `win` on, which
+  // starts at call offset `win_start`. The call has `iov_count` iovecs (at most
+  // LOUPE_SOCK_MAX_H2_CALL_IOV) at user address `iov_ptr`; the window moves on when the cursor
+  // runs off its end (trace__h2_copy_part), so a call of up to LOUPE_SOCK_MAX_H2_IOV iovecs has
+  // its array read once. The cursor: window iovec `cur` starts at call offset `cur_start` (reads
+  // go forward, so each lookup starts there).
   __u64 niov;
   __u64 cur;
   __u64 cur_start;
+  __u64 win;
+  __u64 win_start;
+  __u64 iov_count;
+  __u64 iov_ptr;
   struct iovec iov[LOUPE_SOCK_MAX_H2_IOV];
   __u64 w;          // where the next descriptor or byte goes
   __u64 desc;       // the open segment's descriptor
@@ -384,11 +392,11 @@ static __always_inline __u32 trace__read_head(__u8* head, const struct syscall_a
 // sync and HPACK state there (the trailers with grpc-status usually follow the message in the same
 // call). So the program follows the frame headers of each HTTP/2 direction from its first byte
 // (after the client preface) and appends, as segments after the head, every frame header and every
-// non-DATA frame the head does not hold; DATA payloads stay out. The walk reads the call's buffer
-// again, so it runs for a single buffer (read/write, send/recv*, or one iovec), and stops following
-// a direction (its copies become heads only, the parser resyncing after a gap as for HTTP/1) after
-// a call it cannot follow: several iovecs or messages beyond the head, a frame header cut with
-// fewer than 4 bytes in the call, more than LOUPE_SOCK_MAX_H2_FRAMES frames in one call, or a
+// non-DATA frame the head does not hold; DATA payloads stay out. The walk reads the call's buffers
+// again (its one buffer, or its iovecs, up to LOUPE_SOCK_MAX_H2_CALL_IOV), and stops following a
+// direction (its copies become heads only, the parser resyncing after a gap as for HTTP/1) after
+// a call it cannot follow: *mmsg calls of several messages, frames beyond the first
+// LOUPE_SOCK_MAX_H2_CALL_IOV iovecs, more than LOUPE_SOCK_MAX_H2_FRAMES frames in one call, or a
 // connection joined mid-way.
 enum h2_step {
   H2_STEP_NEXT = 0,
@@ -402,23 +410,53 @@ enum h2_step {
 // verifier checks its loop once.
 __noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len);
 
+// Reads the call's iovecs from its iovec `first` on (at most LOUPE_SOCK_MAX_H2_IOV) into the
+// window, whose first iovec starts at call offset `start`, and puts the cursor there; 0, or -1
+// (an empty window) when there are none or they cannot be read.
+static __always_inline int trace__h2_load_window(struct h2_walk_state* h2, __u64 first,
+                                                 __u64 start) {
+  h2->niov = 0;
+  if (first >= h2->iov_count) return -1;
+  __u64 n = h2->iov_count - first;
+  if (n > LOUPE_SOCK_MAX_H2_IOV) n = LOUPE_SOCK_MAX_H2_IOV;
+  barrier_var(n);
+  if (n == 0 || n > LOUPE_SOCK_MAX_H2_IOV ||
+      bpf_probe_read_user(h2->iov, n * sizeof(struct iovec),
+                          (const struct iovec*)h2->iov_ptr + first) != 0)
+    return -1;
+  h2->niov = n;
+  h2->win = first;
+  h2->win_start = h2->cur_start = start;
+  h2->cur = 0;
+  return 0;
+}
+
 __noinline int trace__h2_copy(__u64 dst, __u64 from, __u64 len) {
   __u32 zero = 0;
   struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
   if (!s) return -1;
   if (from < s->h2.cur_start) {
-    // Reads go back at most to the iovec before the cursor's (a frame's bytes after its header
-    // was read); otherwise the search starts over.
+    // Reads go back, nearly always to the iovec before the cursor's (a frame's bytes after its
+    // header was read), which the window holds (a window after the first starts at the last
+    // iovec of the one before). A read further back (a header cut in three) searches again from
+    // the window's first iovec, or from the call's when it lies before the window.
     __u64 c = s->h2.cur;
     barrier_var(c);
     if (c > 0 && c <= LOUPE_SOCK_MAX_H2_IOV && from + s->h2.iov[c - 1].iov_len >= s->h2.cur_start) {
       s->h2.cur = c - 1;
       s->h2.cur_start -= s->h2.iov[c - 1].iov_len;
-    } else {
-      s->h2.cur = s->h2.cur_start = 0;
+    } else if (from >= s->h2.win_start) {
+      s->h2.cur = 0;
+      s->h2.cur_start = s->h2.win_start;
+    } else if (trace__h2_load_window(&s->h2, 0, 0) != 0) {
+      return -1;
     }
   }
-  for (int k = 0; k < 2 * LOUPE_SOCK_MAX_H2_IOV && len > 0; k++) {  // skip or copy per step
+  // Each step copies the rest, or moves the cursor on to the call's next iovec (reading the next
+  // window when it runs off one) after copying or skipping what lies in its iovec. A call has at
+  // most LOUPE_SOCK_MAX_H2_CALL_IOV iovecs, so that many steps reach any byte of it; a DATA
+  // payload in many slices (skipped on the way to the next frame header) takes one per slice.
+  for (int k = 0; k < LOUPE_SOCK_MAX_H2_CALL_IOV && len > 0; k++) {
     const int n = trace__h2_copy_part(dst, from, len);
     if (n < 0 || n > len) return -1;
     dst += n;
@@ -435,6 +473,18 @@ __noinline int trace__h2_copy_part(__u64 dst, __u64 from, __u64 len) {
   struct data_scratch* s = bpf_map_lookup_elem(&data_scratch_map, &zero);
   if (!s) return -1;
   struct h2_walk_state* h2 = &s->h2;
+  if (h2->cur >= h2->niov) {
+    // The cursor ran off the window: the next one, if the call has more iovecs, from the
+    // window's last iovec on (the one a read may go back to), with the cursor on the iovec after.
+    __u64 last = h2->niov - 1;
+    barrier_var(last);
+    if (h2->cur != h2->niov || last >= LOUPE_SOCK_MAX_H2_IOV || h2->win + h2->niov >= h2->iov_count)
+      return -1;
+    const __u64 at = h2->cur_start;
+    if (trace__h2_load_window(h2, h2->win + last, at - h2->iov[last].iov_len) != 0) return -1;
+    h2->cur = 1;
+    h2->cur_start = at;
+  }
   __u64 idx = h2->cur;
   barrier_var(idx);
   if (idx >= h2->niov || idx >= LOUPE_SOCK_MAX_H2_IOV) return -1;
@@ -647,21 +697,20 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
                                                __u32 size, __u64 total, __u32 copied,
                                                __u64 can_flush);
 
-// The call's buffers into the walk state, for reads beyond the head: its one buffer, or its first
-// LOUPE_SOCK_MAX_H2_IOV iovecs (none when they cannot be read).
+// The call's buffers into the walk state, for reads beyond the head: its one buffer, or its
+// iovecs (up to LOUPE_SOCK_MAX_H2_CALL_IOV) with the first window of them read (none when they
+// cannot be read, or for another `kind`).
 static __always_inline void trace__load_buffers(struct h2_walk_state* h2, __u64 kind, __u64 ptr,
                                                 __u64 iovcnt, __u64 size) {
-  h2->niov = h2->cur = h2->cur_start = 0;
+  h2->niov = h2->cur = h2->cur_start = h2->win = h2->win_start = h2->iov_count = 0;
   if (kind == ARGS_BUF) {
     h2->iov[0].iov_base = (void*)ptr;
     h2->iov[0].iov_len = size;
-    h2->niov = 1;
+    h2->niov = h2->iov_count = 1;
   } else if (kind == ARGS_IOV) {
-    __u64 n = iovcnt < LOUPE_SOCK_MAX_H2_IOV ? iovcnt : LOUPE_SOCK_MAX_H2_IOV;
-    barrier_var(n);
-    if (n > 0 && n <= LOUPE_SOCK_MAX_H2_IOV &&
-        bpf_probe_read_user(h2->iov, n * sizeof(struct iovec), (const void*)ptr) == 0)
-      h2->niov = n;
+    h2->iov_ptr = ptr;
+    h2->iov_count = iovcnt < LOUPE_SOCK_MAX_H2_CALL_IOV ? iovcnt : LOUPE_SOCK_MAX_H2_CALL_IOV;
+    trace__h2_load_window(h2, 0, 0);
   }
 }
 
@@ -762,9 +811,8 @@ static __always_inline __u32 trace__h2_advance(struct data_scratch* s, struct co
     if (!state->h2_whole[dir] || copied >= size) return 0;
   }
   struct h2_walk_state* h2 = &s->h2;
-  h2->niov = h2->cur = h2->cur_start = 0;
-  // The call's buffers, for the bytes beyond the head.
-  if (copied < size) trace__load_buffers(h2, args->kind, args->ptr, args->iovcnt, size);
+  // The call's buffers, for the bytes beyond the head (none when the head holds the call).
+  trace__load_buffers(h2, copied < size ? args->kind : 0, args->ptr, args->iovcnt, size);
   h2->off = off;
   h2->size = size;
   h2->copied = copied;

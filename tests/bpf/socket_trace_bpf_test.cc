@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <ostream>
 #include <sstream>
@@ -668,7 +669,9 @@ TEST_P(SocketTraceBpfTest, PidSinceMapHoldsOnlyTracedProcesses) {
   bpf_map_info info{};
   const int fd = MapFdByName("pid_since_map", &info);
   ASSERT_GE(fd, 0);
-  if (bpf::KernelAtLeast(6, 1)) EXPECT_NE(info.map_flags & BPF_F_NO_PREALLOC, 0u);
+  if (bpf::KernelAtLeast(6, 1)) {
+    EXPECT_NE(info.map_flags & BPF_F_NO_PREALLOC, 0u);
+  }
   EXPECT_EQ(info.max_entries, 32768u);
   const uint32_t self = Self();
   uint64_t since = 0;
@@ -1804,6 +1807,169 @@ TEST_P(SocketTraceBpfTest, Http2FramesInManyIovecsAreFollowed) {
     }));
     const DataDirection dir = fd == c.client ? DataDirection::kEgress : DataDirection::kIngress;
     EXPECT_EQ(JoinedPieces(sink_.DataOf(Self(), fd), dir, at, at + call.size()), expected);
+  }
+}
+
+// A call of HTTP/2 frames cut into slices, as gRPC C-core hands them to one sendmsg.
+struct SlicedCall {
+  std::string bytes;
+  std::vector<size_t> slices;  // the iovecs' lengths, in order
+  std::string expected;        // what the walk copies of it with a 64-byte copy (see Walked)
+};
+
+// Appends frame `frame` to `call` cut into slices of these lengths (the last one takes the rest).
+// `whole`: a frame the walk copies whole beyond the head (not DATA); `walked` collects, for
+// each frame, where it starts and how many of its bytes the walk copies.
+void AddSlicedFrame(SlicedCall* call, const std::string& frame, std::vector<size_t> cuts,
+                    bool whole, std::vector<std::pair<size_t, size_t>>* walked) {
+  size_t used = 0;
+  for (size_t n : cuts) used += n;
+  cuts.push_back(frame.size() - used);
+  walked->emplace_back(call->bytes.size(), whole ? frame.size() : 9);
+  call->bytes += frame;
+  call->slices.insert(call->slices.end(), cuts.begin(), cuts.end());
+}
+
+// The bytes of `call` a data event and its pieces carry with a copy of `limit` bytes: the head
+// (from the first LOUPE_SOCK_MAX_IOV iovecs), then each walked range beyond it.
+std::string Walked(const SlicedCall& call, const std::vector<std::pair<size_t, size_t>>& walked,
+                   size_t limit) {
+  size_t head = 0;
+  for (size_t i = 0; i < call.slices.size() && i < LOUPE_SOCK_MAX_IOV; ++i) head += call.slices[i];
+  head = std::min(head, limit);
+  std::string out = call.bytes.substr(0, head);
+  for (const auto& [start, length] : walked) {
+    const size_t from = std::max(start, head), end = start + length;
+    if (end > from) out += call.bytes.substr(from, end - from);
+  }
+  return out;
+}
+
+// 1000 iovecs (IOV_MAX is 1024) holding 400 frames of 2 or 3 slices each: a header whole and its
+// payload whole or in two, or a header cut in two (after 1 to 8 bytes) or in three (3 + 3 + 3
+// with the payload); DATA, and HEADERS every fifth frame. The walk reads the iovec array
+// LOUPE_SOCK_MAX_H2_IOV iovecs at a time, each window after the first starting at the last iovec
+// of the one before (0, 255, 510, 765); at those ends, frames placed on purpose: a HEADERS header
+// cut in three across the first window's end (iovecs 254-256; the walk goes back to its first
+// byte, before the next window's start), a HEADERS header cut in two across the second's (510,
+// 511; back to the window's first iovec), a DATA header cut in two across the third's.
+SlicedCall ThousandSliceCall() {
+  constexpr size_t kW = LOUPE_SOCK_MAX_H2_IOV;
+  struct Placed {
+    size_t iovec;
+    bool headers;
+    std::vector<size_t> cuts;
+  };
+  const Placed placed[] = {
+      {kW - 2, true, {3, 3}}, {2 * (kW - 1), true, {5}}, {3 * (kW - 1), false, {2}}};
+  SlicedCall call;
+  std::vector<std::pair<size_t, size_t>> walked;
+  size_t next_placed = 0;
+  for (uint32_t i = 0; call.slices.size() < 1000; ++i) {
+    const size_t at = call.slices.size();
+    if (next_placed < std::size(placed) && placed[next_placed].iovec == at) {
+      const Placed& p = placed[next_placed++];
+      const std::string frame = p.headers ? H2Frame(1, 4, 2 * i + 1, std::string(14, 'P'))
+                                          : H2Frame(0, 0, 1, std::string(6, 'Q'));
+      AddSlicedFrame(&call, frame, p.cuts, p.headers, &walked);
+      continue;
+    }
+    // Slices up to the next placed frame (or the end): 3 and 2 in turn, never leaving 1.
+    const size_t room = (next_placed < std::size(placed) ? placed[next_placed].iovec : 1000) - at;
+    size_t n = i % 2 == 0 ? 3 : 2;
+    if (room <= 3 || room - n == 1) n = room <= 3 ? room : 5 - n;
+    const bool headers = i % 5 == 0;
+    const std::string frame =
+        headers ? H2Frame(1, 4, 2 * i + 1, std::string(10 + i % 7, static_cast<char>('a' + i % 26)))
+                : H2Frame(0, 0, 1, std::string(2 + i % 8, static_cast<char>('A' + i % 26)));
+    std::vector<size_t> cuts = {9};
+    if (n == 3) {
+      switch (i % 3) {
+        case 0:
+          cuts = {1 + i % 8, 8 - i % 8};  // the header in two
+          break;
+        case 1:
+          cuts = {9, 1};  // the payload in two
+          break;
+        default:
+          cuts = {3, 3};  // the header in three, its last part with the payload
+          break;
+      }
+    }
+    AddSlicedFrame(&call, frame, cuts, headers, &walked);
+  }
+  call.expected = Walked(call, walked, 64);
+  return call;
+}
+
+// A DATA frame whose payload is 600 iovecs of one byte, then HEADERS: the walk skips the payload
+// one iovec per step of the copy that reads the next header, 600 steps (trace__h2_copy allows
+// LOUPE_SOCK_MAX_H2_CALL_IOV; with 512 this call came as its head only).
+SlicedCall LongDataCall() {
+  SlicedCall call;
+  std::vector<std::pair<size_t, size_t>> walked;
+  std::vector<size_t> cuts(600, 1);  // the header, then the payload a byte per slice
+  cuts[0] = 9;
+  AddSlicedFrame(&call, H2Frame(0, 0, 3, std::string(600, 'd')), cuts, false, &walked);
+  AddSlicedFrame(&call, H2Frame(1, 5, 3, std::string(20, 't')), {9}, true, &walked);
+  call.expected = Walked(call, walked, 64);
+  return call;
+}
+
+// iovecs over `buf` of these lengths.
+std::vector<iovec> IovecsOver(std::string* buf, const std::vector<size_t>& lengths) {
+  std::vector<iovec> iov;
+  size_t at = 0;
+  for (size_t n : lengths) {
+    iov.push_back({buf->data() + at, n});
+    at += n;
+  }
+  return iov;
+}
+
+// gRPC C-core batches frames of up to a thousand slices in one sendmsg (IOV_MAX is 1024): calls
+// of 1000 and 603 iovecs (writev and sendmsg), read into iovecs of the same lengths (readv and
+// recvmsg), are followed on both ends to their last frame, across the windows of iovecs the walk
+// reads (ThousandSliceCall, LongDataCall).
+TEST_P(SocketTraceBpfTest, Http2FramesInAThousandIovecsAreFollowed) {
+  LOUPE_REQUIRE_ROOT();
+  StartSensor({.data_limit = 64});
+  Conn c;
+  uint64_t at = StartHttp2(net_, 18101, &c);
+  const SlicedCall calls[] = {ThousandSliceCall(), LongDataCall()};
+  ASSERT_EQ(calls[0].slices.size(), 1000u);
+  ASSERT_EQ(calls[1].slices.size(), 603u);
+  for (const SlicedCall& call : calls) {
+    const bool vectored = &call == &calls[0];  // writev/readv, else sendmsg/recvmsg
+    SCOPED_TRACE(vectored ? "writev" : "sendmsg");
+    const ssize_t size = static_cast<ssize_t>(call.bytes.size());
+    std::string out = call.bytes, in(call.bytes.size(), '\0');
+    std::vector<iovec> out_iov = IovecsOver(&out, call.slices);
+    std::vector<iovec> in_iov = IovecsOver(&in, call.slices);
+    msghdr out_msg{}, in_msg{};
+    out_msg.msg_iov = out_iov.data();
+    out_msg.msg_iovlen = out_iov.size();
+    in_msg.msg_iov = in_iov.data();
+    in_msg.msg_iovlen = in_iov.size();
+    const int count = static_cast<int>(call.slices.size());
+    ASSERT_EQ(vectored ? writev(c.client, out_iov.data(), count) : sendmsg(c.client, &out_msg, 0),
+              size);
+    WaitReadable(c.server, call.bytes.size());
+    ASSERT_EQ(vectored ? readv(c.server, in_iov.data(), count) : recvmsg(c.server, &in_msg, 0),
+              size);
+    EXPECT_EQ(in, call.bytes);
+    for (const int fd : {c.client, c.server}) {
+      SCOPED_TRACE(fd == c.client ? "client" : "server");
+      ASSERT_TRUE(sink_.WaitFor([&] {
+        const auto d = sink_.DataOfLocked(Self(), fd);
+        return !d.empty() &&
+               d.back().event.position + d.back().event.original_size >= at + call.bytes.size();
+      }));
+      const DataDirection dir = fd == c.client ? DataDirection::kEgress : DataDirection::kIngress;
+      EXPECT_EQ(JoinedPieces(sink_.DataOf(Self(), fd), dir, at, at + call.bytes.size()),
+                call.expected);
+    }
+    at += call.bytes.size();
   }
 }
 
