@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -644,18 +645,19 @@ std::vector<uint32_t> ProgramIds(const std::string& prefix) {
 }
 
 // An fd (to close) of a BPF map loaded on the host named `name`, with its info; -1 if none.
+// A new fd for this process's BPF map named `name` (the sensor's, not one of another agent on the
+// host: the maps of this process are those its fds refer to), or -1.
 int MapFdByName(const std::string& name, bpf_map_info* info) {
-  uint32_t id = 0;
-  while (bpf_map_get_next_id(id, &id) == 0) {
-    const int fd = bpf_map_get_fd_by_id(id);
-    if (fd < 0) continue;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(entry.path(), ec).string() != "anon_inode:bpf-map") continue;
+    const int fd = std::stoi(entry.path().filename().string());
     *info = {};
     uint32_t len = sizeof(*info);
     if (bpf_obj_get_info_by_fd(fd, info, &len) == 0 &&
         std::string(info->name) == name.substr(0, sizeof(info->name) - 1)) {
-      return fd;
+      return fcntl(fd, F_DUPFD_CLOEXEC, 0);
     }
-    close(fd);
   }
   return -1;
 }

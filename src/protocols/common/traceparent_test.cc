@@ -31,7 +31,9 @@ TEST(TraceparentTest, EveryByteAtEveryHexPosition) {
       if (pos < 2 && value.substr(0, 2) == "ff") expect = false;  // version ff is invalid
       telemetry::TraceContext tc;
       EXPECT_EQ(ParseTraceparent(value, &tc), expect) << "position " << pos << " byte " << c;
-      if (expect && pos >= 3 && pos < 35) EXPECT_EQ(tc.trace_id[pos - 3], static_cast<char>(c));
+      if (expect && pos >= 3 && pos < 35) {
+        EXPECT_EQ(tc.trace_id[pos - 3], static_cast<char>(c));
+      }
     }
   }
 }
