@@ -110,11 +110,11 @@ class IdentityCache {
   std::shared_ptr<const flow::PeerInfo> Lookup(const flow::IpAddress& ip, int64_t time_ns = 0);
   // Local mode: identity of the process `pid` that owns the local address `ip`: the address's
   // identity plus process labels (process:comm=, process:exe=, container:id=, systemd:unit=) and
-  // a workload (the container, the systemd unit, or the command). When the process has exited
-  // before it was ever looked up (a curl that is gone by the time the agent reads its request),
-  // `exited_comm` (the command the event carried) stands in: the labels are then
-  // process:comm= alone and the workload is the command. Null when pid is 0, or gone without
-  // `exited_comm`.
+  // a workload (the container, the systemd unit, or the command). When the process is gone and
+  // not cached (a curl that exited before the agent read its request, or a process forgotten at
+  // its exit event before its last requests were read), `exited_comm` (the command its events
+  // carried) stands in: the labels are then process:comm= alone and the workload is the
+  // command. Null when pid is 0, or gone without `exited_comm`.
   std::shared_ptr<const flow::PeerInfo> LookupProcess(uint32_t pid, const flow::IpAddress& ip,
                                                       int64_t time_ns = 0,
                                                       std::string_view exited_comm = {});
