@@ -79,6 +79,15 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+def observe_flows(loupe_bin: str, server: str, *args: str) -> list[dict]:
+    """`loupe observe --all -o json` against `server` with `args`: the flows it printed."""
+    r = subprocess.run([loupe_bin, "observe", "--server", server, "--all", "-o", "json", *args],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line)["flow"] for line in r.stdout.splitlines()
+            if line.strip() and "flow" in json.loads(line)]
+
+
 def parse_metrics(text: str) -> dict[str, float]:
     """Maps 'name{labels}' (as written in the exposition) to its value."""
     samples = {}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AgentProcess, free_port, http_get, parse_metrics, wait_for
+from conftest import AgentProcess, free_port, http_get, observe_flows, parse_metrics, wait_for
 from lab import Lab
 
 APP_SERVERS = Path(__file__).resolve().parent / "app_servers"
@@ -1559,12 +1559,8 @@ def test_short_lived_clients_are_named_on_their_flows(start_agent, python_http_s
         subprocess.run(["curl", "-s", "-o", "/dev/null", f"{url}short-{i}"], check=True)
 
     def client_flows():
-        r = subprocess.run([loupe_bin, "observe", "--server", observer, "--all", "-o", "json",
-                            "--protocol", "http"], capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        flows = [json.loads(line)["flow"] for line in r.stdout.splitlines() if line.strip()]
-        return [f for f in flows if f.get("traffic_direction") == "EGRESS"
-                and "/short-" in f["l7"]["http"]["url"]]
+        return [f for f in observe_flows(loupe_bin, observer, "--protocol", "http")
+                if f.get("traffic_direction") == "EGRESS" and "/short-" in f["l7"]["http"]["url"]]
     wait_for(lambda: len(client_flows()) >= 2 * n, timeout=15, what=f"{2 * n} client-side flows")
     time.sleep(0.5)
     flows = client_flows()

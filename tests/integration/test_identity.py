@@ -12,15 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_for
-
-
-def observe(loupe_bin: str, server: str, *args: str) -> list[dict]:
-    r = subprocess.run([loupe_bin, "observe", "--server", server, "--all", "-o", "json", *args],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(line)["flow"] for line in r.stdout.splitlines()
-            if line.strip() and "flow" in json.loads(line)]
+from conftest import free_port, observe_flows as observe, wait_for
 
 
 @pytest.fixture
