@@ -283,8 +283,18 @@ void Agent::InstrumentedChanged(uint32_t pid, bool added) {
     }
     pids.assign(instrumented_.begin(), instrumented_.end());
   }
+  // Read while the process runs: a short-lived client has often exited by the time the agent
+  // names its requests.
+  if (kubernetes_) {
+    if (added) kubernetes_->RememberProcess(pid);
+    kubernetes_->RetainProcesses(pids);
+  }
   if (app_metrics_) {
-    if (!added) app_metrics_->service_namer().Forget(pid);
+    if (added) {
+      app_metrics_->service_namer().Remember(pid);
+    } else {
+      app_metrics_->service_namer().Forget(pid);
+    }
     app_metrics_->SetProcesses(std::move(pids));
   }
 }

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -46,6 +47,9 @@ class KubernetesIdentity {
   std::shared_ptr<const identity::PodMetadata> PodOf(uint32_t pid) {
     return process_pods_->PodOf(pid);
   }
+  // See identity::ProcessPods::Remember and Retain: the pods of traced processes that exit.
+  void RememberProcess(uint32_t pid) { process_pods_->Remember(pid); }
+  void RetainProcesses(std::span<const uint32_t> pids) { process_pods_->Retain(pids); }
 
  private:
   KubernetesIdentity(std::unique_ptr<k8s::Cluster> cluster, std::string node_name,

@@ -1,5 +1,6 @@
 #include "src/identity/process_pods.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "src/base/logging.h"
@@ -107,7 +108,8 @@ ProcessPods::ProcessPods(Options options, IdentityCache& identity, const Contain
       identity_(identity),
       containers_(containers),
       pod_by_key_(std::move(pod_by_key)),
-      workload_of_(std::move(workload_of)) {}
+      workload_of_(std::move(workload_of)),
+      remembered_(kFactsLinger, options_.max_entries) {}
 
 std::shared_ptr<const PodMetadata> ProcessPods::PodOf(uint32_t pid) {
   const Clock::time_point now = Clock::now();
@@ -123,14 +125,36 @@ std::shared_ptr<const PodMetadata> ProcessPods::PodOf(uint32_t pid) {
   return pod;
 }
 
-std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
-  std::string container_id;
-  if (auto path = ReadCgroupPath(static_cast<int>(pid), options_.proc_root); path.ok()) {
-    container_id = ParseCgroupPath(*path).container_id;
+std::optional<ProcessPods::Location> ProcessPods::ReadLocation(uint32_t pid) const {
+  Location where;
+  auto path = ReadCgroupPath(static_cast<int>(pid), options_.proc_root);
+  if (path.ok()) where.container_id = ParseCgroupPath(*path).container_id;
+  where.addresses = NetnsAddressesOf(pid, options_.proc_root);
+  if (!path.ok() && where.addresses.empty()) return std::nullopt;  // gone
+  return where;
+}
+
+void ProcessPods::Remember(uint32_t pid) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_.erase(pid);
   }
-  std::string key = containers_.PodKeyOf(container_id);
+  if (std::optional<Location> where = ReadLocation(pid)) remembered_.Put(pid, *std::move(where));
+}
+
+void ProcessPods::Retain(std::span<const uint32_t> pids) {
+  std::vector<uint32_t> live(pids.begin(), pids.end());
+  std::sort(live.begin(), live.end());
+  remembered_.Retain(live, Clock::now());
+}
+
+std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
+  std::optional<Location> where = ReadLocation(pid);
+  if (!where) where = remembered_.Find(pid);  // exited: where it ran
+  if (!where) return nullptr;
+  std::string key = containers_.PodKeyOf(where->container_id);
   if (key.empty()) {
-    for (const flow::IpAddress& ip : NetnsAddressesOf(pid, options_.proc_root)) {
+    for (const flow::IpAddress& ip : where->addresses) {
       const std::shared_ptr<const flow::PeerInfo> peer = identity_.Lookup(ip);
       const flow::Endpoint& ep = peer->endpoint;
       if (ep.pod_name.empty()) continue;
@@ -143,7 +167,7 @@ std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
   if (pod == nullptr) return nullptr;
   const k8s::Workload workload = workload_of_ ? workload_of_(*pod) : k8s::Workload{};
   return std::make_shared<const PodMetadata>(
-      PodMetadataOf(*pod, workload, options_.cluster_name, container_id));
+      PodMetadataOf(*pod, workload, options_.cluster_name, where->container_id));
 }
 
 const ResourceLabels& DefaultResourceLabels() {

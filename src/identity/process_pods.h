@@ -18,6 +18,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "src/base/process_facts.h"
 #include "src/identity/identity_cache.h"
 #include "src/identity/pod_metadata.h"
 #include "src/identity/service_name_template.h"
@@ -75,14 +78,31 @@ class ProcessPods {
   ProcessPods(Options options, IdentityCache& identity, const ContainerIndex& containers,
               PodByKey pod_by_key, WorkloadOf workload_of);
 
-  // The pod of `pid`, null when it runs in none this node knows (or is gone). Cached for ttl,
-  // including the null answer.
+  // The pod of `pid`, null when it runs in none this node knows (or is gone and was not
+  // remembered). Cached for ttl, including the null answer.
   std::shared_ptr<const PodMetadata> PodOf(uint32_t pid);
   // Uncached.
   std::shared_ptr<const PodMetadata> Resolve(uint32_t pid) const;
 
+  // Reads where `pid` runs now (its cgroup's container ID and its network namespace's
+  // addresses), so that the pod of its requests read after it exited is still found, through
+  // the pod informer at that time; drops a cached answer for an earlier process of the pid.
+  // For processes discovery starts tracing (a Job's short-lived client, for one).
+  void Remember(uint32_t pid);
+  // `pids` (any order) are the processes traced now; what Remember() read of the others is kept
+  // for kFactsLinger after they first were missing, then dropped.
+  void Retain(std::span<const uint32_t> pids);
+
  private:
   using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kFactsLinger{30};
+  struct Location {
+    std::string container_id;                // from the cgroup path; "" when none
+    std::vector<flow::IpAddress> addresses;  // of its network namespace
+  };
+  // nullopt when the process is gone.
+  std::optional<Location> ReadLocation(uint32_t pid) const;
+
   const Options options_;
   IdentityCache& identity_;
   const ContainerIndex& containers_;
@@ -91,6 +111,7 @@ class ProcessPods {
   std::mutex mu_;
   std::unordered_map<uint32_t, std::pair<Clock::time_point, std::shared_ptr<const PodMetadata>>>
       cache_;
+  ProcessFacts<Location> remembered_;
 };
 
 // attributes.kubernetes.resource_labels: resource attribute -> pod label names, first present

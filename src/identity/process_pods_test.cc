@@ -125,6 +125,14 @@ TEST(ContainerIndexTest, FollowsPodEvents) {
   EXPECT_EQ(index.size(), 0u);
 }
 
+// The pod and container names of an answer; {"-", "-"} for no pod.
+std::pair<std::string, std::string> PodAndContainer(const std::shared_ptr<const PodMetadata>& pod) {
+  if (pod == nullptr) return {"-", "-"};
+  return {pod->pod_name, pod->container_name};
+}
+
+using Names = std::pair<std::string, std::string>;
+
 class ProcessPodsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -219,19 +227,10 @@ TEST_F(ProcessPodsTest, ByContainerIdThenByNetworkNamespace) {
   EXPECT_EQ(app->cluster_name, "prod");
   EXPECT_EQ(app->owner_name, "checkout");
   EXPECT_EQ(app->replicaset_name, "checkout-7d4b9c");
-  auto plain = pods->PodOf(101);
-  ASSERT_NE(plain, nullptr);
-  EXPECT_EQ(plain->pod_name, "web-1");
-  EXPECT_EQ(plain->container_name, "");
+  EXPECT_EQ(PodAndContainer(pods->PodOf(101)), Names("web-1", ""));
   EXPECT_EQ(pods->PodOf(102), nullptr);
-  auto host = pods->PodOf(103);
-  ASSERT_NE(host, nullptr);
-  EXPECT_EQ(host->pod_name, "node-agent");
-  EXPECT_EQ(host->container_name, "agent");
-  auto other = pods->PodOf(104);
-  ASSERT_NE(other, nullptr);
-  EXPECT_EQ(other->pod_name, "other-1");
-  EXPECT_EQ(other->container_name, "app");
+  EXPECT_EQ(PodAndContainer(pods->PodOf(103)), Names("node-agent", "agent"));
+  EXPECT_EQ(PodAndContainer(pods->PodOf(104)), Names("other-1", "app"));
   EXPECT_EQ(pods->PodOf(999), nullptr);  // no such process
 }
 
@@ -247,6 +246,40 @@ TEST_F(ProcessPodsTest, AnswersAreCachedForTheTtl) {
   EXPECT_EQ(cached->Resolve(100), nullptr);
   auto uncached = Make(std::chrono::milliseconds(0));
   EXPECT_EQ(uncached->PodOf(100), nullptr);
+}
+
+TEST_F(ProcessPodsTest, RememberedProcessesAreFoundAfterTheyExited) {
+  // A Job's client in the app container, and one found by its namespace's address only.
+  AddProcess(100, "0::/kubepods.slice/cri-containerd-" + std::string(kContainerId) + ".scope",
+             "10.244.1.5");
+  AddProcess(101, "0::/", "10.244.1.5");
+  AddProcess(102, "0::/", "10.244.1.5");
+  auto pods = Make(std::chrono::milliseconds(0));
+  // Remembered when discovery starts tracing them, before the informer knows their pod.
+  pods->Remember(100);
+  pods->Remember(101);
+  pods->Remember(103);  // no such process
+  EXPECT_EQ(pods->PodOf(100), nullptr);
+  for (const char* pid : {"100", "101", "102"}) std::filesystem::remove_all(root_ / pid);
+  AddPod(std::make_shared<const k8s::Pod>(DecodePod(CheckoutPodJson("web-1", "10.244.1.5"))),
+         "10.244.1.5");
+  // Gone from /proc: found through what was read while they ran, and today's informer.
+  auto job = pods->PodOf(100);
+  EXPECT_EQ(PodAndContainer(job), Names("web-1", "app"));
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->owner_name, "checkout");
+  EXPECT_EQ(PodAndContainer(pods->PodOf(101)), Names("web-1", ""));  // by its address
+  EXPECT_EQ(pods->PodOf(102), nullptr);                              // never remembered
+  EXPECT_EQ(pods->PodOf(103), nullptr);
+  // No longer traced: kept while the requests read after the exit come in.
+  const std::vector<uint32_t> traced = {101};
+  pods->Retain(traced);
+  EXPECT_NE(pods->PodOf(100), nullptr);
+  // A new process of pid 100, in no pod, replaces what the old one left.
+  AddProcess(100, "0::/user.slice", "192.0.2.9");
+  pods->Remember(100);
+  std::filesystem::remove_all(root_ / "100");
+  EXPECT_EQ(pods->PodOf(100), nullptr);
 }
 
 TEST(ApplyPodToServiceTest, BeylaOrderForNameAndNamespace) {

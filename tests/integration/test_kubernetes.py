@@ -534,3 +534,61 @@ def test_container_name_and_containers_only_selectors(lab_factory, start_agent, 
     finally:
         host.kill()
         host.wait()
+
+
+JOB_CLIENT = """
+import os, time, urllib.request
+time.sleep(2.5)  # discovery starts tracing it meanwhile (it picks up new processes within 1 s)
+with urllib.request.urlopen("http://{ip}/") as response:
+    response.read()
+os._exit(0)  # gone right after the response, as a Job's client often is
+"""
+
+
+def test_exited_job_clients_keep_their_service_name_and_pod(lab_factory, start_agent, tmp_path):
+    """A Job's short-lived client exits right after its response, usually before the agent names
+    the request. What discovery read while it ran (OTEL_SERVICE_NAME, its container's ID) still
+    names it then: every client request carries the environment's service name and the pod's
+    k8s_* attributes, though the selector is by executable (no pod lookup at selection)."""
+    lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
+    pod0, pod1 = lab.pods
+    kube = lab.kubernetes
+    client = tmp_path / "nightly-job"  # a python3 of its own name, for the exe_path selector
+    client.write_bytes(Path(sys.executable).resolve().read_bytes())
+    client.chmod(0o755)
+    script = tmp_path / "job.py"
+    script.write_text(JOB_CLIENT.format(ip=pod1.ip))
+    agent = start_agent(config='discovery:\n  instrument:\n    - exe_path: "*/nightly-job"\n',
+                        env={"LOUPE_NETWORK_ENABLE": "false",
+                             "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+                             "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
+    wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
+             what="the agent's informers to sync")
+    n = 4
+    # The client is the container's shell's child: reaped at once, so /proc/<pid> is gone (a
+    # zombie's cgroup would still name its pod).
+    job = ['OTEL_SERVICE_NAME=nightly-report "$0" "$1"; exit $?', str(client), str(script)]
+    jobs = [kube.start_container(pod0, f"job-{i}", ["sh", "-c", *job])[0] for i in range(n)]
+    for job in jobs:
+        assert job.wait(timeout=20) == 0
+
+    def client_series():
+        found = series_of(agent, "http_client_request_duration_seconds_count")
+        found = [s for s in found.values() if s.get("server_address") == pod1.ip]
+        return found if sum(s["_value"] for s in found) >= n else None
+
+    try:
+        wait_for(client_series, timeout=10, what=f"{n} client requests")
+    except AssertionError:
+        print(agent.output()[-4000:])
+        print({k: v for k, v in agent.metrics().items() if "client" in k})
+        raise
+    time.sleep(0.5)
+    series = client_series()
+    assert sum(s["_value"] for s in series) == n, series
+    for s in series:
+        assert s["service_name"] == "nightly-report", s
+        assert (s["k8s_namespace_name"], s["k8s_pod_name"]) == ("lab", "pod0"), s
+        assert s["k8s_container_name"].startswith("job-"), s
+        assert s["k8s_deployment_name"] == "pod0", s
+    assert agent.stop() == 0

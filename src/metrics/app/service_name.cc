@@ -95,7 +95,8 @@ EnvServiceInfo ParseServiceEnviron(std::string_view environ) {
   return info;
 }
 
-ServiceNamer::ServiceNamer(Options options) : options_(std::move(options)) {
+ServiceNamer::ServiceNamer(Options options)
+    : options_(std::move(options)), remembered_(kFactsLinger, options_.max_entries) {
   if (options_.host_name.empty()) options_.host_name = DefaultHostName();
 }
 
@@ -105,25 +106,44 @@ void ServiceNamer::SetHook(Hook hook) {
   cache_.clear();
 }
 
-ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const {
-  ServiceIdentity id;
-  id.pid = pid;
+std::optional<ServiceNamer::Facts> ServiceNamer::ReadFacts(uint32_t pid) const {
   const std::string dir = options_.proc_root + "/" + std::to_string(pid);
   std::array<char, 4096> link{};
   const ssize_t n = readlink((dir + "/exe").c_str(), link.data(), link.size() - 1);
-  if (n > 0) {
-    std::string_view exe(link.data(), static_cast<size_t>(n));
-    constexpr std::string_view kDeleted = " (deleted)";
-    if (exe.size() > kDeleted.size() && exe.substr(exe.size() - kDeleted.size()) == kDeleted) {
-      exe.remove_suffix(kDeleted.size());
-    }
-    id.executable = BaseName(exe);
+  if (n <= 0) return std::nullopt;  // gone, or a kernel thread
+  std::string_view exe(link.data(), static_cast<size_t>(n));
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (exe.size() > kDeleted.size() && exe.substr(exe.size() - kDeleted.size()) == kDeleted) {
+    exe.remove_suffix(kDeleted.size());
+  }
+  return Facts{BaseName(exe), ParseServiceEnviron(ReadFileOrEmpty(dir + "/environ"))};
+}
+
+void ServiceNamer::Remember(uint32_t pid) {
+  {
+    // What is cached for this pid was computed for an earlier process of the same pid (its
+    // last requests may have been named after its exit was handled).
+    std::unique_lock lock(mu_);
+    cache_.erase(pid);
+  }
+  if (std::optional<Facts> facts = ReadFacts(pid)) remembered_.Put(pid, *std::move(facts));
+}
+
+ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const {
+  ServiceIdentity id;
+  id.pid = pid;
+  std::optional<Facts> facts = ReadFacts(pid);
+  if (!facts) facts = remembered_.Find(pid);  // exited: what was read while it ran
+  EnvServiceInfo env;
+  if (facts) {
+    id.executable = std::move(facts->executable);
+    env = std::move(facts->env);
   } else {
-    std::string file_comm = ReadFileOrEmpty(dir + "/comm");
+    std::string file_comm =
+        ReadFileOrEmpty(options_.proc_root + "/" + std::to_string(pid) + "/comm");
     while (!file_comm.empty() && file_comm.back() == '\n') file_comm.pop_back();
     id.executable = file_comm.empty() ? std::string(comm) : file_comm;
   }
-  const EnvServiceInfo env = ParseServiceEnviron(ReadFileOrEmpty(dir + "/environ"));
   if (env.name) {
     id.name = *env.name;
     id.name_from_env = true;
@@ -136,7 +156,7 @@ ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const
   } else {
     id.namespace_name = options_.default_namespace;
   }
-  id.resource_attributes = env.resource_attributes;
+  id.resource_attributes = std::move(env.resource_attributes);
   return id;
 }
 
@@ -172,6 +192,7 @@ void ServiceNamer::Forget(uint32_t pid) {
 void ServiceNamer::Retain(std::span<const uint32_t> pids) {
   std::vector<uint32_t> keep(pids.begin(), pids.end());
   std::sort(keep.begin(), keep.end());
+  remembered_.Retain(keep, std::chrono::steady_clock::now());
   std::unique_lock lock(mu_);
   for (auto it = cache_.begin(); it != cache_.end();) {
     if (std::binary_search(keep.begin(), keep.end(), it->first)) {

@@ -9,6 +9,7 @@
 // and copies a shared_ptr (no allocation); the first Get() of a pid reads /proc.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +21,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "src/base/process_facts.h"
 
 namespace loupe::metrics::app {
 
@@ -78,13 +81,19 @@ class ServiceNamer {
 
   void SetHook(Hook hook);
 
-  // The identity of `pid`, computed on first use and cached. `comm` is a fallback name when
-  // /proc/<pid>/exe cannot be read (e.g. the process is gone).
+  // The identity of `pid`, computed on first use and cached. When /proc/<pid>/exe cannot be read
+  // (e.g. the process is gone), what Remember() read while it ran names it, else `comm`.
   std::shared_ptr<const ServiceIdentity> Get(uint32_t pid, std::string_view comm);
 
-  // Drops the cached identity (the process exited; its pid may be reused).
+  // Reads what names `pid` now, while it runs (its executable and environment), so that its
+  // requests read after it exited are named as when it ran, not by their command; drops an
+  // identity cached for an earlier process of the pid. For processes discovery starts tracing.
+  void Remember(uint32_t pid);
+  // Drops the cached identity (the process exited; its pid may be reused). What Remember() read
+  // stays for the requests still to come (see Retain).
   void Forget(uint32_t pid);
-  // Keeps only the identities of `pids`.
+  // Keeps only the identities of `pids`, the processes traced now. What Remember() read of the
+  // others is kept for kFactsLinger after they first were missing, then dropped.
   void Retain(std::span<const uint32_t> pids);
   // Identities cached now (for target_info), in pid order.
   std::vector<std::shared_ptr<const ServiceIdentity>> Known() const;
@@ -92,9 +101,17 @@ class ServiceNamer {
   const std::string& host_name() const { return options_.host_name; }
 
  private:
+  static constexpr std::chrono::seconds kFactsLinger{30};
+  struct Facts {
+    std::string executable;  // base name of /proc/<pid>/exe
+    EnvServiceInfo env;
+  };
+  // nullopt when /proc/<pid>/exe cannot be read (gone, or a kernel thread).
+  std::optional<Facts> ReadFacts(uint32_t pid) const;
   ServiceIdentity Compute(uint32_t pid, std::string_view comm) const;
 
   Options options_;
+  ProcessFacts<Facts> remembered_;
   mutable std::shared_mutex mu_;
   Hook hook_;
   std::unordered_map<uint32_t, std::shared_ptr<const ServiceIdentity>> cache_;

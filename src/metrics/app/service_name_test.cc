@@ -187,6 +187,48 @@ TEST(ServiceNamerTest, FakeProcRootAndCacheMaintenance) {
   std::filesystem::remove_all(root);
 }
 
+TEST(ServiceNamerTest, RememberedFactsNameAProcessAfterItExited) {
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("am-proc-gone-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  auto add = [&](int pid, const std::string& exe, const std::string& environ) {
+    std::filesystem::create_directories(root / std::to_string(pid));
+    std::filesystem::create_symlink(exe, root / std::to_string(pid) / "exe");
+    std::ofstream(root / std::to_string(pid) / "environ") << environ;
+  };
+  add(20, "/opt/jobs/report-client", "OTEL_SERVICE_NAME=nightly-report\0"s);
+  add(21, "/opt/jobs/other-client", "OTEL_SERVICE_NAME=other\0"s);
+  ServiceNamer namer({"default-ns", "h", root.string()});
+  namer.Remember(20);
+  namer.Remember(99);  // no such process: nothing to remember
+  std::filesystem::remove_all(root / "20");
+  std::filesystem::remove_all(root / "21");
+  // 20 is named as it ran; 21 was never remembered, so only its command names it.
+  auto gone = namer.Get(20, "python3");
+  EXPECT_EQ(gone->name, "nightly-report");
+  EXPECT_TRUE(gone->name_from_env);
+  EXPECT_EQ(gone->executable, "report-client");
+  EXPECT_EQ(gone->namespace_name, "default-ns");
+  EXPECT_EQ(gone->job, "default-ns/nightly-report");
+  EXPECT_EQ(namer.Get(21, "python3")->name, "python3");
+  EXPECT_EQ(namer.Get(99, "curl")->name, "curl");
+  // Its exit was handled (Forget) before its last requests: they are still named as it ran.
+  const std::vector<uint32_t> none;
+  namer.Retain(none);
+  namer.Forget(20);
+  EXPECT_EQ(namer.Get(20, "python3")->name, "nightly-report");
+  // A new process of pid 20 is remembered when traced: the identity cached for the old one and
+  // the old one's facts are replaced.
+  add(20, "/usr/sbin/nginx", "");
+  namer.Remember(20);
+  EXPECT_EQ(namer.Get(20, "nginx")->name, "nginx");
+  EXPECT_FALSE(namer.Get(20, "nginx")->name_from_env);
+  std::filesystem::remove_all(root / "20");
+  namer.Forget(20);
+  EXPECT_EQ(namer.Get(20, "x")->name, "nginx");
+  std::filesystem::remove_all(root);
+}
+
 TEST(ServiceNamerTest, CacheIsBounded) {
   ServiceNamer namer({"", "h", "/nonexistent-proc", 4});
   for (uint32_t pid = 1; pid <= 10; ++pid) namer.Get(pid, "p");
