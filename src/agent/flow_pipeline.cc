@@ -126,9 +126,11 @@ void FlowPipeline::OnRequest(telemetry::Request&& request) {
   telemetry::RequestToFlows(request, &request_flow, &response_flow);
   // The traced process is the server (destination of the request) or the client (its source).
   const bool server = request.role == telemetry::Role::kServer;
-  // A short-lived client is often gone by now: the event's command then names it.
+  // A short-lived client is often gone by now: the event's command then names it. The ends are
+  // looked up once, at the request's start; the response goes between the same two.
   identity_.Enrich(&request_flow, /*pid_is_source=*/!server, request.process);
-  identity_.Enrich(&response_flow, /*pid_is_source=*/server, request.process);
+  response_flow.src_info = request_flow.dst_info;
+  response_flow.dst_info = request_flow.src_info;
   // The span stage and the RED metrics both need the request's route: matched once per request.
   const metrics::app::RouteScope route_scope;
   std::optional<std::pair<std::string, std::string>> span;

@@ -419,9 +419,12 @@ TEST(FlowPipelineIdentityTest, ExitedClientIsNamedByTheRecordsCommand) {
     EXPECT_EQ(client->endpoint.workloads[0].name, "curl");
     EXPECT_EQ(client->endpoint.workloads[0].kind, "Process");
   }
-  // The server end is not the traced process.
+  // The server end is not the traced process; the response comes from it.
   EXPECT_EQ(request.dst_info->endpoint.id, 0u);
   EXPECT_TRUE(request.dst_info->endpoint.workloads.empty());
+  ASSERT_TRUE(response.src_info);
+  EXPECT_EQ(response.src_info->endpoint.id, 0u);
+  EXPECT_EQ(response.src_info->endpoint.labels, std::vector<std::string>{"reserved:host"});
 }
 
 // --- process cache sweep ------------------------------------------------------------------------
