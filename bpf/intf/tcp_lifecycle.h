@@ -1,5 +1,5 @@
 /* C ABI shared by bpf/progs/tcp_lifecycle.bpf.c and src/sensors/tcp_lifecycle_sensor.cc
- * (ABI version 1). */
+ * (ABI version 2). */
 #ifndef LOUPE_BPF_INTF_TCP_LIFECYCLE_H_
 #define LOUPE_BPF_INTF_TCP_LIFECYCLE_H_
 
@@ -28,6 +28,7 @@ struct loupe_tcp_event {
   __u8 pad[6];
   __u8 saddr[16];
   __u8 daddr[16];
+  char comm[16]; /* command of the process that called connect(), NUL-terminated; "" when unknown */
 };
 
 #endif /* LOUPE_BPF_INTF_TCP_LIFECYCLE_H_ */

@@ -44,6 +44,7 @@ struct connect_info {
   __u64 start_ns;  // connect() time; kept after ESTABLISHED for the pid of later events
   __u32 pid;
   __u32 pad;
+  char comm[16];  // the process's command: names it once it has exited
 };
 
 // Client sockets: struct sock* -> connect_info, from connect() until CLOSE; LRU, 65536 entries.
@@ -63,9 +64,12 @@ static __always_inline struct loupe_tcp_event* tcp__reserve(__u8 kind) {
   return ev;
 }
 
-static __always_inline __u32 tcp__pid_of(__u64 sk) {
+// The process that called connect() on `sk`, when it did.
+static __always_inline void tcp__fill_process(struct loupe_tcp_event* ev, __u64 sk) {
   struct connect_info* info = bpf_map_lookup_elem(&connect_map, &sk);
-  return info ? info->pid : 0;
+  if (!info) return;
+  ev->pid = info->pid;
+  __builtin_memcpy(ev->comm, info->comm, sizeof(ev->comm));
 }
 
 // Addresses and ports of a full socket (local end = source).
@@ -98,6 +102,7 @@ int tracepoint__inet_sock_set_state(struct trace_event_raw_inet_sock_set_state* 
   if (new_state == TCP_SYN_SENT) {
     // connect(): process context.
     struct connect_info info = {.start_ns = now, .pid = bpf_get_current_pid_tgid() >> 32};
+    bpf_get_current_comm(info.comm, sizeof(info.comm));
     bpf_map_update_elem(&connect_map, &sk, &info, BPF_ANY);
     return 0;
   }
@@ -119,6 +124,7 @@ int tracepoint__inet_sock_set_state(struct trace_event_raw_inet_sock_set_state* 
   if (info) {
     if (ev) {
       ev->pid = info->pid;
+      __builtin_memcpy(ev->comm, info->comm, sizeof(ev->comm));
       if (kind == LOUPE_TCP_CONNECTED || kind == LOUPE_TCP_CONNECT_FAILED)
         ev->latency_ns = now - info->start_ns;
     }
@@ -151,7 +157,7 @@ int tracepoint__tcp_retransmit_skb(struct tcp_sk_skb_ctx* ctx) {
   struct loupe_tcp_event* ev = tcp__reserve(LOUPE_TCP_RETRANSMIT);
   if (!ev) return 0;
   tcp__fill_from_sock(ev, sk);
-  ev->pid = tcp__pid_of((__u64)sk);
+  tcp__fill_process(ev, (__u64)sk);
   bpf_ringbuf_submit(ev, 0);
   return 0;
 }
@@ -163,7 +169,7 @@ int tracepoint__tcp_receive_reset(struct tcp_sk_ctx* ctx) {
   struct loupe_tcp_event* ev = tcp__reserve(LOUPE_TCP_RESET_RECEIVED);
   if (!ev) return 0;
   tcp__fill_from_sock(ev, sk);
-  ev->pid = tcp__pid_of((__u64)sk);
+  tcp__fill_process(ev, (__u64)sk);
   bpf_ringbuf_submit(ev, 0);
   return 0;
 }
@@ -175,7 +181,7 @@ int tracepoint__tcp_send_reset(struct tcp_sk_skb_ctx* ctx) {
   if (!ev) return 0;
   if (sk) {
     tcp__fill_from_sock(ev, sk);
-    ev->pid = tcp__pid_of((__u64)sk);
+    tcp__fill_process(ev, (__u64)sk);
   } else {
     // No socket (e.g. a SYN to a closed port): the reset answers the packet in skbaddr, so its
     // destination is the local end.

@@ -175,7 +175,8 @@ void FlowPipeline::OnTcpEvent(const sensors::TcpEvent& event) {
       tuple.pid = event.pid;
       tuple.netns = event.netns;
       tuple.direction = flow::TrafficDirection::kEgress;
-      identity_.Enrich(&tuple, /*pid_is_source=*/true);
+      // The command names a process that has exited by now (a short-lived client).
+      identity_.Enrich(&tuple, /*pid_is_source=*/true, event.comm);
       for (FlowObserver* o : observers_) o->OnTcpConnect(tuple, seconds);
     }
   }

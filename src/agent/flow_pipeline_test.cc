@@ -386,13 +386,28 @@ TEST(RouteOnceTest, IgnoredForTracesHasNoSpan) {
 
 // --- identity of exited processes ---------------------------------------------------------------
 
+// The pid of a child that has exited and was reaped: no /proc entry.
+pid_t ExitedPid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  if (child > 0) waitpid(child, nullptr, 0);
+  return child;
+}
+
+// The process end `peer` names: pid, workload name and kind.
+void ExpectProcessEnd(const flow::PeerInfo* peer, pid_t pid, const std::string& command) {
+  ASSERT_NE(peer, nullptr);
+  EXPECT_EQ(peer->endpoint.id, static_cast<uint32_t>(pid));
+  ASSERT_EQ(peer->endpoint.workloads.size(), 1u);
+  EXPECT_EQ(peer->endpoint.workloads[0].name, command);
+  EXPECT_EQ(peer->endpoint.workloads[0].kind, "Process");
+}
+
 // A client that exited before the agent read its exchange (curl, a health-check script) is still
 // the source of its request flow and the destination of the response: named by the event's command.
 TEST(FlowPipelineIdentityTest, ExitedClientIsNamedByTheRecordsCommand) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) _exit(0);
-  waitpid(child, nullptr, 0);  // gone: no /proc entry
+  const pid_t child = ExitedPid();
+  ASSERT_GT(child, 0);
   flow::FlowBuffer buffer(64);
   metrics::Registry registry;
   identity::IdentityCache identity;
@@ -413,18 +428,54 @@ TEST(FlowPipelineIdentityTest, ExitedClientIsNamedByTheRecordsCommand) {
   const flow::Flow& request = *entries[0].flow;
   const flow::Flow& response = *entries[1].flow;
   ASSERT_TRUE(request.src_info && response.dst_info && request.dst_info);
-  for (const flow::PeerInfo* client : {request.src_info.get(), response.dst_info.get()}) {
-    EXPECT_EQ(client->endpoint.id, static_cast<uint32_t>(child));
-    ASSERT_EQ(client->endpoint.workloads.size(), 1u);
-    EXPECT_EQ(client->endpoint.workloads[0].name, "curl");
-    EXPECT_EQ(client->endpoint.workloads[0].kind, "Process");
-  }
+  ExpectProcessEnd(request.src_info.get(), child, "curl");
+  ExpectProcessEnd(response.dst_info.get(), child, "curl");
   // The server end is not the traced process; the response comes from it.
   EXPECT_EQ(request.dst_info->endpoint.id, 0u);
   EXPECT_TRUE(request.dst_info->endpoint.workloads.empty());
   ASSERT_TRUE(response.src_info);
   EXPECT_EQ(response.src_info->endpoint.id, 0u);
   EXPECT_EQ(response.src_info->endpoint.labels, std::vector<std::string>{"reserved:host"});
+}
+
+// The connect of a client that exited before the agent read the event: named by the command the
+// event carries (hubble_tcp_connect_duration_seconds' source_workload).
+TEST(FlowPipelineIdentityTest, ExitedClientsConnectIsNamedByTheEventsCommand) {
+  struct ConnectObserver final : FlowObserver {
+    void OnTcpConnect(const flow::Flow& tuple, double seconds) override {
+      tuples.push_back(tuple);
+      latencies.push_back(seconds);
+    }
+    std::vector<flow::Flow> tuples;
+    std::vector<double> latencies;
+  };
+  const pid_t child = ExitedPid();
+  ASSERT_GT(child, 0);
+  flow::FlowBuffer buffer(64);
+  metrics::Registry registry;
+  identity::IdentityCache identity;
+  identity.SetHostAddresses({Ip("127.0.0.1")});
+  FlowPipeline pipeline(buffer, registry, identity, FlowPipeline::TracePrinter::kDisabled,
+                        std::chrono::milliseconds(0));
+  ConnectObserver observer;
+  pipeline.AddObserver(&observer);
+  sensors::TcpEvent event;
+  event.kind = sensors::TcpEvent::Kind::kConnected;
+  event.src_ip = Ip("127.0.0.1");
+  event.dst_ip = Ip("127.0.0.1");
+  event.src_port = 40000;
+  event.dst_port = 8080;
+  event.latency_ns = 250'000;
+  event.pid = static_cast<uint32_t>(child);
+  event.comm = "curl";
+  pipeline.OnTcpEvent(event);
+  event.comm.clear();  // an event without the command: only the address names the source
+  pipeline.OnTcpEvent(event);
+  ASSERT_EQ(observer.tuples.size(), 2u);
+  ExpectProcessEnd(observer.tuples[0].src_info.get(), child, "curl");
+  EXPECT_DOUBLE_EQ(observer.latencies[0], 250e-6);
+  ASSERT_NE(observer.tuples[1].src_info, nullptr);
+  EXPECT_TRUE(observer.tuples[1].src_info->endpoint.workloads.empty());
 }
 
 // --- process cache sweep ------------------------------------------------------------------------

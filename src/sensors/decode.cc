@@ -204,6 +204,7 @@ bool DecodeTcpEvent(std::span<const uint8_t> record, const DecodeContext& ctx, T
   out->latency_ns = ev.latency_ns;
   out->pid = ev.pid;
   out->netns = ev.netns;
+  out->comm.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
   return true;
 }
 

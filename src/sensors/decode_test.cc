@@ -180,6 +180,13 @@ TEST(DecodeTcpEventTest, DecodesAndRejectsUnknownKinds) {
   EXPECT_EQ(out.latency_ns, 1234u);
   EXPECT_EQ(out.pid, 77u);
   EXPECT_EQ(out.src_ip.ToString(), "::1");
+  EXPECT_EQ(out.comm, "");
+  std::memcpy(ev.comm, "curl", 5);
+  ASSERT_TRUE(DecodeTcpEvent(Bytes(ev), {}, &out));
+  EXPECT_EQ(out.comm, "curl");
+  std::memset(ev.comm, 'x', sizeof(ev.comm));  // 16 bytes, no NUL: all of them
+  ASSERT_TRUE(DecodeTcpEvent(Bytes(ev), {}, &out));
+  EXPECT_EQ(out.comm, std::string(16, 'x'));
   ev.kind = 200;
   EXPECT_FALSE(DecodeTcpEvent(Bytes(ev), {}, &out));
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "src/flow/flow.h"
@@ -31,6 +32,7 @@ struct TcpEvent {
   uint64_t latency_ns = 0;
   uint32_t pid = 0;  // 0 when the hook ran outside process context
   uint64_t netns = 0;
+  std::string comm;  // the pid's command at connect(); "" when the pid is unknown
 };
 
 class FlowSink {

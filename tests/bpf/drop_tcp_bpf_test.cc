@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <map>
+#include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -81,6 +83,13 @@ const flow::Flow* FindDrop(const std::vector<flow::Flow>& flows, const std::stri
     if (f.dst_ip.ToString() == dst_ip && f.dst_port == dst_port) return &f;
   }
   return nullptr;
+}
+
+// This process's command, as the kernel gives it to BPF programs.
+std::string SelfComm() {
+  std::string comm;
+  std::getline(std::ifstream("/proc/self/comm"), comm);
+  return comm;
 }
 
 std::string Dump(const RecordingSink& sink) {
@@ -267,6 +276,7 @@ TEST(TcpLifecycleBpfTest, ConnectAcceptAndCloseWithLatencyAndPid) {
   const auto events = sink.tcp();
   const TcpEvent& connected = *FindTcp(events, TcpEvent::Kind::kConnected, kPort);
   EXPECT_EQ(connected.pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(connected.comm, SelfComm());
   EXPECT_EQ(connected.src_port, local_port);
   EXPECT_EQ(connected.src_ip.ToString(), veth.host_ip());
   EXPECT_EQ(connected.dst_ip.ToString(), veth.peer_ip());
@@ -286,6 +296,7 @@ TEST(TcpLifecycleBpfTest, ConnectAcceptAndCloseWithLatencyAndPid) {
   const TcpEvent* closed = FindTcp(events, TcpEvent::Kind::kClosed, kPort);
   ASSERT_NE(closed, nullptr);
   EXPECT_EQ(closed->pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(closed->comm, SelfComm());
 }
 
 TEST(TcpLifecycleBpfTest, LossGivesRetransmits) {

@@ -1579,3 +1579,33 @@ def test_short_lived_clients_are_named_on_their_flows(start_agent, python_http_s
     # observe clients are named as well).
     assert by_workload["curl"] == n and "" not in by_workload, by_workload
     assert agent.stop() == 0
+
+
+def test_short_lived_clients_are_named_on_their_connects(start_agent, python_http_server,
+                                                         tmp_path):
+    """An agent that lags (stopped here while the clients run, as a CPU-throttled agent would)
+    handles a curl's TCP connect after curl exited: the connect event carries curl's command, so
+    hubble_tcp_connect_duration_seconds still names it (source_workload "curl") for every
+    connect."""
+    _, url = python_http_server({})
+    agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_INTERFACES="lo"))
+    n = 20
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(n):  # a curl process per connect, gone before the agent reads its events
+            subprocess.run(["curl", "-s", "-o", "/dev/null", f"{url}connect-{i}"], check=True)
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+
+    def curl_connects():
+        counts = collections.Counter()
+        for key, value in agent.metrics().items():
+            if key.startswith("hubble_tcp_connect_duration_seconds_count{"):
+                counts[key.split('source_workload="', 1)[1].split('"', 1)[0]] += value
+        return counts
+
+    wait_for(lambda: curl_connects()["curl"] >= n, timeout=15,
+             what=f"{n} connects named curl (last: {curl_connects()})")
+    time.sleep(0.5)
+    assert curl_connects()["curl"] == n, curl_connects()
+    assert agent.stop() == 0
