@@ -250,6 +250,7 @@ absl::Status Agent::SetUpMetrics() {
       }
     }
   });
+  process_events_.namer = &app_metrics_->service_namer();
   auto app_observer = std::make_unique<AppObserver>(*app_metrics_);
   AppObserver* app_observer_ptr = app_observer.get();
   metric_observers_.push_back(std::move(app_observer));
@@ -365,6 +366,7 @@ absl::Status Agent::Start() {
 void Agent::Stop() {
   stopping_ = true;
   process_events_.discovery = nullptr;
+  process_events_.namer = nullptr;
   if (discovery_) discovery_->Stop();
   for (auto& sensor : sensors_) {
     sensor->Stop();

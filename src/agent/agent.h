@@ -64,21 +64,24 @@ class Agent {
   // Process exec/exit from the socket sensor make discovery rescan at once.
   class ProcessEvents final : public sensors::ProcessEventSink {
    public:
-    // exec replaces the image and exit ends the process: cached process metadata is stale.
-    // Discovery reads the process again (its scan cache keeps what did not change).
-    void OnExec(const sensors::ProcessExecEvent& e) override {
-      if (identity != nullptr) identity->ForgetProcess(e.pid);
-      if (auto* d = discovery.load()) d->Poke(e.pid);
-    }
-    void OnExit(const sensors::ProcessExitEvent& e) override {
-      if (identity != nullptr) identity->ForgetProcess(e.pid);
-      if (auto* d = discovery.load()) d->Poke(e.pid);
-    }
+    // exec replaces the image and exit ends the process: cached process metadata and service
+    // names are stale (a later process of the pid must not inherit them). Discovery reads the
+    // process again (its scan cache keeps what did not change).
+    void OnExec(const sensors::ProcessExecEvent& e) override { Forget(e.pid); }
+    void OnExit(const sensors::ProcessExitEvent& e) override { Forget(e.pid); }
     void OnProcessEventsLost(uint64_t) override {
       if (auto* d = discovery.load()) d->PokeAll();
     }
     std::atomic<discovery::Discovery*> discovery{nullptr};
+    std::atomic<metrics::app::ServiceNamer*> namer{nullptr};
     identity::IdentityCache* identity = nullptr;
+
+   private:
+    void Forget(uint32_t pid) {
+      if (identity != nullptr) identity->ForgetProcess(pid);
+      if (auto* n = namer.load()) n->Forget(pid);
+      if (auto* d = discovery.load()) d->Poke(pid);
+    }
   };
 
   config::Config config_;

@@ -549,13 +549,13 @@ TEST(TracingResourceTest, AReusedPidGetsTheNewProcesssResource) {
     id->name_from_env = true;
   });
   telemetry::Request r = HttpRequest("/users/1");
-  r.pid = 4243;
+  r.pid = static_cast<uint32_t>(getpid());  // alive: its identity and resource are cached
   const auto first = f.tracing->ResourceOf(r);
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->GetString("service.name"), "checkout");
   EXPECT_EQ(f.tracing->ResourceOf(r), first);  // unchanged identity: the same resource
 
-  f.app->service_namer().Forget(4243);  // the process exited (Agent::InstrumentedChanged)
+  f.app->service_namer().Forget(r.pid);  // the process exited (Agent::InstrumentedChanged)
   name = "payments";
   const auto second = f.tracing->ResourceOf(r);
   ASSERT_NE(second, nullptr);

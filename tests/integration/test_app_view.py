@@ -22,6 +22,7 @@ import socket
 import statistics
 import string
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -1578,6 +1579,47 @@ def test_short_lived_clients_are_named_on_their_flows(start_agent, python_http_s
     # Every curl request, and no client without a workload (the harness's own python and loupe
     # observe clients are named as well).
     assert by_workload["curl"] == n and "" not in by_workload, by_workload
+    assert agent.stop() == 0
+
+
+EXEC_CLIENT = """
+import os, sys, time, urllib.request
+with urllib.request.urlopen(sys.argv[1]) as response:  # the directory listing: 200
+    response.read()
+if len(sys.argv) > 3:  # named by the agent, then a new image in the same process
+    time.sleep(0.5)
+    os.execv(sys.argv[3], [sys.argv[3], sys.argv[0], sys.argv[1], "second"])
+time.sleep(1.0)  # named while it runs
+"""
+
+
+def test_a_process_that_execs_is_named_by_its_new_image(start_agent, python_http_server, tmp_path):
+    """Every process traced (no discovery): a client that requests, then execs another program
+    in the same process (pid), is named by each image in turn; the service name cached for the
+    first image is dropped at the exec event (it used to name the new image's requests too)."""
+    _, url = python_http_server({})
+    python = Path(sys.executable).resolve().read_bytes()
+    first, second = tmp_path / "first-client", tmp_path / "second-client"
+    for exe in (first, second):  # two python3 binaries of their own names
+        exe.write_bytes(python)
+        exe.chmod(0o755)
+    script = tmp_path / "exec_client.py"
+    script.write_text(EXEC_CLIENT)
+    agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_ENABLE="false"))
+    port = url.rsplit(":", 1)[1].strip("/")
+    subprocess.run([str(first), str(script), url, "first", str(second)], check=True, timeout=20)
+
+    def by_service():
+        counts = collections.Counter()
+        for key, value in agent.metrics().items():
+            if (key.startswith("http_client_request_duration_seconds_count{")
+                    and f'server_port="{port}"' in key):
+                counts[key.split('service_name="', 1)[1].split('"', 1)[0]] += value
+        return counts
+
+    wait_for(lambda: sum(by_service().values()) >= 2, timeout=10, what="the two requests")
+    time.sleep(0.5)
+    assert by_service() == {"first-client": 1, "second-client": 1}, by_service()
     assert agent.stop() == 0
 
 

@@ -882,7 +882,7 @@ TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
                                {"9lives/x", "y"}};
   });
   telemetry::Request r;
-  r.pid = 4242;
+  r.pid = static_cast<uint32_t>(getpid());  // alive: its identity is cached for target_info
   r.process = "checkout";
   r.role = telemetry::Role::kServer;
   r.protocol = telemetry::Protocol::kHttp1;

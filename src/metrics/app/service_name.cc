@@ -129,10 +129,11 @@ void ServiceNamer::Remember(uint32_t pid) {
   if (std::optional<Facts> facts = ReadFacts(pid)) remembered_.Put(pid, *std::move(facts));
 }
 
-ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm) const {
+ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm, bool* live) const {
   ServiceIdentity id;
   id.pid = pid;
   std::optional<Facts> facts = ReadFacts(pid);
+  *live = facts.has_value();
   if (!facts) facts = remembered_.Find(pid);  // exited: what was read while it ran
   EnvServiceInfo env;
   if (facts) {
@@ -166,7 +167,8 @@ std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::stri
     auto it = cache_.find(pid);
     if (it != cache_.end()) return it->second;
   }
-  ServiceIdentity id = Compute(pid, comm);
+  bool live = false;
+  ServiceIdentity id = Compute(pid, comm, &live);
   Hook hook;
   {
     std::shared_lock lock(mu_);
@@ -178,6 +180,9 @@ std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::stri
   }
   FillDerived(&id, options_.host_name);
   auto shared = std::make_shared<const ServiceIdentity>(std::move(id));
+  // A process that is gone is not cached: its exit may have been handled already (Forget), and
+  // the entry would then name a later process of the same pid. Only its last requests ask.
+  if (!live) return shared;
   std::unique_lock lock(mu_);
   if (cache_.size() >= options_.max_entries) cache_.clear();
   auto [it, inserted] = cache_.emplace(pid, std::move(shared));

@@ -6,7 +6,8 @@
 // that sees what the process environment gave and may fill or override the rest.
 //
 // Thread expectations: every method is thread-safe. Get() for a known pid takes a shared lock
-// and copies a shared_ptr (no allocation); the first Get() of a pid reads /proc.
+// and copies a shared_ptr (no allocation); the first Get() of a pid reads /proc. The owner calls
+// Forget() when a process execs or exits, so that a pid's next image or process is read again.
 #pragma once
 
 #include <chrono>
@@ -81,8 +82,9 @@ class ServiceNamer {
 
   void SetHook(Hook hook);
 
-  // The identity of `pid`, computed on first use and cached. When /proc/<pid>/exe cannot be read
-  // (e.g. the process is gone), what Remember() read while it ran names it, else `comm`.
+  // The identity of `pid`, computed on first use and cached while the process lives. When
+  // /proc/<pid>/exe cannot be read (e.g. the process is gone), what Remember() read while it ran
+  // names it, else `comm`; such an identity is computed again on every call, not cached.
   std::shared_ptr<const ServiceIdentity> Get(uint32_t pid, std::string_view comm);
 
   // Reads what names `pid` now, while it runs (its executable and environment), so that its
@@ -108,7 +110,8 @@ class ServiceNamer {
   };
   // nullopt when /proc/<pid>/exe cannot be read (gone, or a kernel thread).
   std::optional<Facts> ReadFacts(uint32_t pid) const;
-  ServiceIdentity Compute(uint32_t pid, std::string_view comm) const;
+  // `live`: /proc/<pid> named it (else what Remember() read, or `comm`).
+  ServiceIdentity Compute(uint32_t pid, std::string_view comm, bool* live) const;
 
   Options options_;
   ProcessFacts<Facts> remembered_;

@@ -230,9 +230,37 @@ TEST(ServiceNamerTest, RememberedFactsNameAProcessAfterItExited) {
 }
 
 TEST(ServiceNamerTest, CacheIsBounded) {
-  ServiceNamer namer({"", "h", "/nonexistent-proc", 4});
-  for (uint32_t pid = 1; pid <= 10; ++pid) namer.Get(pid, "p");
-  EXPECT_LE(namer.Known().size(), 4u);
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("am-proc-bound-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  for (int pid = 1; pid <= 10; ++pid) {
+    std::filesystem::create_directories(root / std::to_string(pid));
+    std::filesystem::create_symlink("/usr/bin/server", root / std::to_string(pid) / "exe");
+  }
+  ServiceNamer namer({"", "h", root.string(), 4});
+  for (uint32_t pid = 1; pid <= 10; ++pid) {
+    namer.Get(pid, "p");
+    EXPECT_GE(namer.Known().size(), 1u);
+    EXPECT_LE(namer.Known().size(), 4u);
+  }
+  std::filesystem::remove_all(root);
+}
+
+TEST(ServiceNamerTest, GoneProcessesAreNotCached) {
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("am-proc-reuse-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  ServiceNamer namer({"", "h", root.string()});
+  // The last request of an exited process, named after its exit was handled: not kept, so a
+  // later process of the same pid (a fork, with no exec event) is read afresh.
+  EXPECT_EQ(namer.Get(30, "curl")->name, "curl");
+  EXPECT_TRUE(namer.Known().empty());
+  std::filesystem::create_directories(root / "30");
+  std::filesystem::create_symlink("/usr/bin/gunicorn", root / "30" / "exe");
+  EXPECT_EQ(namer.Get(30, "curl")->name, "gunicorn");
+  EXPECT_EQ(namer.Known().size(), 1u);
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
