@@ -562,6 +562,25 @@ TEST(TracingResourceTest, AReusedPidGetsTheNewProcesssResource) {
   EXPECT_EQ(second->GetString("service.name"), "payments");
 }
 
+// An exited process's last requests share one span resource, though the namer names it afresh
+// for each (it does not cache processes that are gone).
+TEST(TracingResourceTest, AnExitedProcessKeepsOneResource) {
+  AppFixture f("");
+  telemetry::Request r = HttpRequest("/users/1");
+  const pid_t gone = ExitedPid();
+  ASSERT_GT(gone, 0);
+  r.pid = static_cast<uint32_t>(gone);
+  r.process = "curl";
+  const auto first = f.tracing->ResourceOf(r);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->GetString("service.name"), "curl");
+  EXPECT_EQ(f.tracing->ResourceOf(r), first);
+  r.process = "wget";  // another command: another process of that pid
+  const auto other = f.tracing->ResourceOf(r);
+  EXPECT_NE(other, first);
+  EXPECT_EQ(other->GetString("service.name"), "wget");
+}
+
 // The pod's other resource attributes (service.version, ...) are on the span resource, after
 // the attributes Loupe sets, and never replace one of them.
 TEST(TracingResourceTest, PodResourceAttributesAreOnTheSpanResource) {

@@ -178,7 +178,13 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
   std::shared_ptr<const metrics::app::ServiceIdentity> service;
   if (app_ != nullptr) service = app_->service_namer().Get(request.pid, request.process);
   auto it = resources_.find(request.pid);
-  if (it != resources_.end() && it->second.service == service &&
+  // An exited process's identity is computed afresh for each of its last requests (the namer
+  // does not cache it): equal content keeps its spans on one resource.
+  const auto same_service = [&service](const CachedResource& cached) {
+    return cached.service == service ||
+           (cached.service != nullptr && service != nullptr && *cached.service == *service);
+  };
+  if (it != resources_.end() && same_service(it->second) &&
       (service != nullptr || it->second.process == request.process)) {
     return it->second.resource;
   }

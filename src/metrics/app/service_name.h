@@ -52,6 +52,8 @@ struct ServiceIdentity {
   // resource_labels and resource.opentelemetry.io/<attribute> annotations (e.g. service.version);
   // the process's own entries win.
   std::vector<std::pair<std::string, std::string>> resource_attributes;
+
+  bool operator==(const ServiceIdentity&) const = default;
 };
 
 // What a process's environment says. `environ` is /proc/<pid>/environ: NUL-separated
