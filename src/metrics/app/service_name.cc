@@ -143,6 +143,8 @@ ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm, bool*
     std::string file_comm =
         ReadFileOrEmpty(options_.proc_root + "/" + std::to_string(pid) + "/comm");
     while (!file_comm.empty() && file_comm.back() == '\n') file_comm.pop_back();
+    // Alive though its executable cannot be read (no ptrace access to it): cached all the same.
+    *live = !file_comm.empty();
     id.executable = file_comm.empty() ? std::string(comm) : file_comm;
   }
   if (env.name) {

@@ -112,7 +112,8 @@ class ServiceNamer {
   };
   // nullopt when /proc/<pid>/exe cannot be read (gone, or a kernel thread).
   std::optional<Facts> ReadFacts(uint32_t pid) const;
-  // `live`: /proc/<pid> named it (else what Remember() read, or `comm`).
+  // `live`: /proc/<pid> named it (its executable, or its command when the executable cannot be
+  // read); else what Remember() read, or `comm`, named it.
   ServiceIdentity Compute(uint32_t pid, std::string_view comm, bool* live) const;
 
   Options options_;

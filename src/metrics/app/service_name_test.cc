@@ -260,6 +260,12 @@ TEST(ServiceNamerTest, GoneProcessesAreNotCached) {
   std::filesystem::create_symlink("/usr/bin/gunicorn", root / "30" / "exe");
   EXPECT_EQ(namer.Get(30, "curl")->name, "gunicorn");
   EXPECT_EQ(namer.Known().size(), 1u);
+  // Alive, but its executable cannot be read (no ptrace access): named by /proc's command, and
+  // cached like any live process.
+  std::filesystem::create_directories(root / "31");
+  std::ofstream(root / "31" / "comm") << "sshd\n";
+  EXPECT_EQ(namer.Get(31, "x")->name, "sshd");
+  EXPECT_EQ(namer.Known().size(), 2u);
   std::filesystem::remove_all(root);
 }
 
