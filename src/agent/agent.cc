@@ -241,15 +241,21 @@ absl::Status Agent::SetUpMetrics() {
   app_metrics_ = std::move(app).value();
   // service.name / service.namespace and the k8s_* attributes of a process in a pod
   // (identity/process_pods.h).
-  app_metrics_->service_namer().SetHook([this](metrics::app::ServiceIdentity* id) {
-    if (!kubernetes_) return;
-    if (auto pod = kubernetes_->PodOf(id->pid)) {
-      if (!identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr,
-                                       resource_labels_)) {
-        name_template_errors_->Inc();
-      }
-    }
-  });
+  app_metrics_->service_namer().SetHook(
+      [this](metrics::app::ServiceIdentity* id, const metrics::app::ServiceNamer::HookContext& at) {
+        if (!kubernetes_) return;
+        std::shared_ptr<const identity::PodMetadata> pod = kubernetes_->PodOf(id->pid);
+        // Gone, and not read ahead by discovery: the pod whose IP the request used, if any.
+        if (!pod && !at.live && at.local_address != nullptr) {
+          pod = kubernetes_->PodOfAddress(*at.local_address);
+        }
+        if (pod) {
+          if (!identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr,
+                                           resource_labels_)) {
+            name_template_errors_->Inc();
+          }
+        }
+      });
   process_events_.namer = &app_metrics_->service_namer();
   auto app_observer = std::make_unique<AppObserver>(*app_metrics_);
   AppObserver* app_observer_ptr = app_observer.get();

@@ -516,15 +516,16 @@ TEST(FlowPipelineSweepTest, ExitedProcessLeavesTheCache) {
 // A span's resource carries Beyla's k8s.* attributes of the process's pod, next to the service.
 TEST(TracingResourceTest, CarriesTheKubernetesAttributesOfThePod) {
   AppFixture f("");
-  f.app->service_namer().SetHook([](metrics::app::ServiceIdentity* id) {
-    id->k8s_namespace = "shop";
-    id->k8s_pod_name = "cart-7d9f-abcde";
-    id->k8s_replicaset_name = "cart-7d9f";
-    id->k8s_owner_name = "cart";
-    id->k8s_owner_kind = "Deployment";
-    id->k8s_pod_uid = "0f4c1e2a-1111-2222-3333-444455556666";
-    id->k8s_node_name = "node-1";
-  });
+  f.app->service_namer().SetHook(
+      [](metrics::app::ServiceIdentity* id, const metrics::app::ServiceNamer::HookContext&) {
+        id->k8s_namespace = "shop";
+        id->k8s_pod_name = "cart-7d9f-abcde";
+        id->k8s_replicaset_name = "cart-7d9f";
+        id->k8s_owner_name = "cart";
+        id->k8s_owner_kind = "Deployment";
+        id->k8s_pod_uid = "0f4c1e2a-1111-2222-3333-444455556666";
+        id->k8s_node_name = "node-1";
+      });
   telemetry::Request r = HttpRequest("/users/1");
   r.pid = 4242;
   const auto resource = f.tracing->ResourceOf(r);
@@ -544,10 +545,11 @@ TEST(TracingResourceTest, CarriesTheKubernetesAttributesOfThePod) {
 TEST(TracingResourceTest, AReusedPidGetsTheNewProcesssResource) {
   AppFixture f("");
   std::string name = "checkout";
-  f.app->service_namer().SetHook([&name](metrics::app::ServiceIdentity* id) {
-    id->name = name;
-    id->name_from_env = true;
-  });
+  f.app->service_namer().SetHook(
+      [&name](metrics::app::ServiceIdentity* id, const metrics::app::ServiceNamer::HookContext&) {
+        id->name = name;
+        id->name_from_env = true;
+      });
   telemetry::Request r = HttpRequest("/users/1");
   r.pid = static_cast<uint32_t>(getpid());  // alive: its identity and resource are cached
   const auto first = f.tracing->ResourceOf(r);
@@ -585,11 +587,12 @@ TEST(TracingResourceTest, AnExitedProcessKeepsOneResource) {
 // the attributes Loupe sets, and never replace one of them.
 TEST(TracingResourceTest, PodResourceAttributesAreOnTheSpanResource) {
   AppFixture f("");
-  f.app->service_namer().SetHook([](metrics::app::ServiceIdentity* id) {
-    id->name = "checkout";
-    id->name_from_env = true;
-    id->resource_attributes = {{"service.version", "1.4.2"}, {"service.name", "not-this"}};
-  });
+  f.app->service_namer().SetHook(
+      [](metrics::app::ServiceIdentity* id, const metrics::app::ServiceNamer::HookContext&) {
+        id->name = "checkout";
+        id->name_from_env = true;
+        id->resource_attributes = {{"service.version", "1.4.2"}, {"service.name", "not-this"}};
+      });
   telemetry::Request r = HttpRequest("/users/1");
   r.pid = 4244;
   const auto resource = f.tracing->ResourceOf(r);

@@ -47,6 +47,10 @@ class KubernetesIdentity {
   std::shared_ptr<const identity::PodMetadata> PodOf(uint32_t pid) {
     return process_pods_->PodOf(pid);
   }
+  // The pod whose IP `address` is; null when none (identity::ProcessPods::PodOfAddress).
+  std::shared_ptr<const identity::PodMetadata> PodOfAddress(const flow::IpAddress& address) {
+    return process_pods_->PodOfAddress(address);
+  }
   // See identity::ProcessPods::Remember and Retain: the pods of traced processes that exit.
   void RememberProcess(uint32_t pid) { process_pods_->Remember(pid); }
   void RetainProcesses(std::span<const uint32_t> pids) { process_pods_->Retain(pids); }

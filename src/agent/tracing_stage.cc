@@ -176,7 +176,9 @@ std::shared_ptr<const tracing::Resource> TracingStage::ResourceOf(
 std::shared_ptr<const tracing::Resource> TracingStage::ResourceFor(
     const telemetry::Request& request) {
   std::shared_ptr<const metrics::app::ServiceIdentity> service;
-  if (app_ != nullptr) service = app_->service_namer().Get(request.pid, request.process);
+  if (app_ != nullptr) {
+    service = app_->service_namer().Get(request.pid, request.process, &request.local_ip);
+  }
   auto it = resources_.find(request.pid);
   // An exited process's identity is computed afresh for each of its last requests (the namer
   // does not cache it): equal content keeps its spans on one resource.

@@ -148,26 +148,35 @@ void ProcessPods::Retain(std::span<const uint32_t> pids) {
   remembered_.Retain(live, Clock::now());
 }
 
-std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
-  std::optional<Location> where = ReadLocation(pid);
-  if (!where) where = remembered_.Find(pid);  // exited: where it ran
-  if (!where) return nullptr;
-  std::string key = containers_.PodKeyOf(where->container_id);
-  if (key.empty()) {
-    for (const flow::IpAddress& ip : where->addresses) {
-      const std::shared_ptr<const flow::PeerInfo> peer = identity_.Lookup(ip);
-      const flow::Endpoint& ep = peer->endpoint;
-      if (ep.pod_name.empty()) continue;
-      key = ep.namespace_name + "/" + ep.pod_name;
-      break;
-    }
-  }
+std::string ProcessPods::PodKeyOfAddress(const flow::IpAddress& address) const {
+  const std::shared_ptr<const flow::PeerInfo> peer = identity_.Lookup(address);
+  const flow::Endpoint& ep = peer->endpoint;
+  return ep.pod_name.empty() ? std::string() : ep.namespace_name + "/" + ep.pod_name;
+}
+
+std::shared_ptr<const PodMetadata> ProcessPods::MetadataOf(const std::string& key,
+                                                           std::string_view container_id) const {
   if (key.empty()) return nullptr;
   const std::shared_ptr<const k8s::Pod> pod = pod_by_key_(key);
   if (pod == nullptr) return nullptr;
   const k8s::Workload workload = workload_of_ ? workload_of_(*pod) : k8s::Workload{};
   return std::make_shared<const PodMetadata>(
-      PodMetadataOf(*pod, workload, options_.cluster_name, where->container_id));
+      PodMetadataOf(*pod, workload, options_.cluster_name, container_id));
+}
+
+std::shared_ptr<const PodMetadata> ProcessPods::PodOfAddress(const flow::IpAddress& address) const {
+  return MetadataOf(PodKeyOfAddress(address), "");
+}
+
+std::shared_ptr<const PodMetadata> ProcessPods::Resolve(uint32_t pid) const {
+  std::optional<Location> where = ReadLocation(pid);
+  if (!where) where = remembered_.Find(pid);  // exited: where it ran
+  if (!where) return nullptr;
+  std::string key = containers_.PodKeyOf(where->container_id);
+  for (size_t i = 0; key.empty() && i < where->addresses.size(); ++i) {
+    key = PodKeyOfAddress(where->addresses[i]);
+  }
+  return MetadataOf(key, where->container_id);
 }
 
 const ResourceLabels& DefaultResourceLabels() {

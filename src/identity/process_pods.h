@@ -84,6 +84,11 @@ class ProcessPods {
   // Uncached.
   std::shared_ptr<const PodMetadata> Resolve(uint32_t pid) const;
 
+  // The pod whose IP `address` is (a process in a pod's network namespace sends and receives on
+  // it), without a container name; null when the address is no pod's of this node's caches.
+  // Uncached. For a process that is gone and was not remembered.
+  std::shared_ptr<const PodMetadata> PodOfAddress(const flow::IpAddress& address) const;
+
   // Reads where `pid` runs now (its cgroup's container ID and its network namespace's
   // addresses), so that the pod of its requests read after it exited is still found, through
   // the pod informer at that time; drops a cached answer for an earlier process of the pid.
@@ -102,6 +107,11 @@ class ProcessPods {
   };
   // nullopt when the process is gone.
   std::optional<Location> ReadLocation(uint32_t pid) const;
+  // "namespace/name" of the pod whose IP `address` is; "" when none.
+  std::string PodKeyOfAddress(const flow::IpAddress& address) const;
+  // The metadata of the pod `key` names, seen from `container_id`; null when not known.
+  std::shared_ptr<const PodMetadata> MetadataOf(const std::string& key,
+                                                std::string_view container_id) const;
 
   const Options options_;
   IdentityCache& identity_;

@@ -282,6 +282,22 @@ TEST_F(ProcessPodsTest, RememberedProcessesAreFoundAfterTheyExited) {
   EXPECT_EQ(pods->PodOf(100), nullptr);
 }
 
+TEST_F(ProcessPodsTest, PodOfAnAddress) {
+  AddPod(std::make_shared<const k8s::Pod>(DecodePod(CheckoutPodJson("web-1", "10.244.1.5"))),
+         "10.244.1.5");
+  auto pods = Make(std::chrono::seconds(5));
+  flow::IpAddress pod_ip, other;
+  ASSERT_TRUE(flow::IpAddress::Parse("10.244.1.5", &pod_ip));
+  ASSERT_TRUE(flow::IpAddress::Parse("192.0.2.7", &other));
+  EXPECT_EQ(PodAndContainer(pods->PodOfAddress(pod_ip)), Names("web-1", ""));
+  const auto by_address = pods->PodOfAddress(pod_ip);
+  ASSERT_NE(by_address, nullptr);
+  EXPECT_EQ(by_address->owner_name, "checkout");
+  EXPECT_EQ(pods->PodOfAddress(other), nullptr);
+  pods_.clear();  // the pod is gone from the informer cache
+  EXPECT_EQ(pods->PodOfAddress(pod_ip), nullptr);
+}
+
 TEST(ApplyPodToServiceTest, BeylaOrderForNameAndNamespace) {
   PodMetadata pod;
   pod.namespace_name = "shop";

@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -545,50 +546,76 @@ os._exit(0)  # gone right after the response, as a Job's client often is
 """
 
 
-def test_exited_job_clients_keep_their_service_name_and_pod(lab_factory, start_agent, tmp_path):
-    """A Job's short-lived client exits right after its response, usually before the agent names
-    the request. What discovery read while it ran (OTEL_SERVICE_NAME, its container's ID) still
-    names it then: every client request carries the environment's service name and the pod's
-    k8s_* attributes, though the selector is by executable (no pod lookup at selection)."""
-    lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
+def run_job_clients(lab, start_agent, tmp_path, config: str | None, n: int = 4,
+                    stopped: bool = False) -> tuple[object, list[dict]]:
+    """Runs `n` Job-like containers in pod0, each a client (a python3 named nightly-job, with
+    OTEL_SERVICE_NAME=nightly-report) that makes one request to pod1's nginx and exits at once,
+    under an agent with `config`; `stopped`: the agent is stopped (SIGSTOP) while they run, as a
+    lagging agent would be. Returns the agent and the labels of the client series to pod1."""
     pod0, pod1 = lab.pods
     kube = lab.kubernetes
-    client = tmp_path / "nightly-job"  # a python3 of its own name, for the exe_path selector
+    client = tmp_path / "nightly-job"  # a python3 of its own name, for exe_path selectors
     client.write_bytes(Path(sys.executable).resolve().read_bytes())
     client.chmod(0o755)
     script = tmp_path / "job.py"
     script.write_text(JOB_CLIENT.format(ip=pod1.ip))
-    agent = start_agent(config='discovery:\n  instrument:\n    - exe_path: "*/nightly-job"\n',
-                        env={"LOUPE_NETWORK_ENABLE": "false",
-                             "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-                             "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
+    agent = start_agent(config=config, env={
+        "LOUPE_NETWORK_ENABLE": "false",
+        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
     wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
              what="the agent's informers to sync")
-    n = 4
     # The client is the container's shell's child: reaped at once, so /proc/<pid> is gone (a
     # zombie's cgroup would still name its pod).
     job = ['OTEL_SERVICE_NAME=nightly-report "$0" "$1"; exit $?', str(client), str(script)]
-    jobs = [kube.start_container(pod0, f"job-{i}", ["sh", "-c", *job])[0] for i in range(n)]
-    for job in jobs:
-        assert job.wait(timeout=20) == 0
+    if stopped:
+        agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        jobs = [kube.start_container(pod0, f"job-{i}", ["sh", "-c", *job])[0] for i in range(n)]
+        for job in jobs:
+            assert job.wait(timeout=20) == 0
+    finally:
+        if stopped:
+            agent.proc.send_signal(signal.SIGCONT)
 
     def client_series():
         found = series_of(agent, "http_client_request_duration_seconds_count")
         found = [s for s in found.values() if s.get("server_address") == pod1.ip]
         return found if sum(s["_value"] for s in found) >= n else None
 
-    try:
-        wait_for(client_series, timeout=10, what=f"{n} client requests")
-    except AssertionError:
-        print(agent.output()[-4000:])
-        print({k: v for k, v in agent.metrics().items() if "client" in k})
-        raise
+    wait_for(client_series, timeout=10, what=f"{n} client requests")
     time.sleep(0.5)
     series = client_series()
     assert sum(s["_value"] for s in series) == n, series
+    return agent, series
+
+
+def test_exited_job_clients_keep_their_service_name_and_pod(lab_factory, start_agent, tmp_path):
+    """A Job's short-lived client exits right after its response, usually before the agent names
+    the request. What discovery read while it ran (OTEL_SERVICE_NAME, its container's ID) still
+    names it then: every client request carries the environment's service name and the pod's
+    k8s_* attributes, though the selector is by executable (no pod lookup at selection)."""
+    lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
+    agent, series = run_job_clients(
+        lab, start_agent, tmp_path, 'discovery:\n  instrument:\n    - exe_path: "*/nightly-job"\n')
     for s in series:
         assert s["service_name"] == "nightly-report", s
         assert (s["k8s_namespace_name"], s["k8s_pod_name"]) == ("lab", "pod0"), s
         assert s["k8s_container_name"].startswith("job-"), s
         assert s["k8s_deployment_name"] == "pod0", s
+    assert agent.stop() == 0
+
+
+def test_exited_clients_are_in_their_pod_without_discovery(lab_factory, start_agent, tmp_path):
+    """Every process traced (no selectors, so nothing is read ahead), and the agent lagging: the
+    clients are gone when their requests are named. The request's local address is their pod's
+    IP, which names the pod: pod0's k8s_* attributes and the service name its labels give (no
+    container name, and no environment: both went with the process)."""
+    lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
+    agent, series = run_job_clients(lab, start_agent, tmp_path, None, stopped=True)
+    for s in series:
+        assert (s["k8s_namespace_name"], s["k8s_pod_name"]) == ("lab", "pod0"), s
+        assert s["k8s_deployment_name"] == "pod0", s
+        assert s["k8s_container_name"] == "", s
+        assert s["service_name"] == "pod0", s
     assert agent.stop() == 0

@@ -708,7 +708,7 @@ void AppMetrics::OnRequest(const telemetry::Request& r, const ExemplarRef* exemp
     if (match.ignore_metrics) return;
     route = match.route;
   }
-  const std::shared_ptr<const ServiceIdentity> svc = namer_->Get(r.pid, r.process);
+  const std::shared_ptr<const ServiceIdentity> svc = namer_->Get(r.pid, r.process, &r.local_ip);
   const double seconds =
       r.end_ns > r.start_ns ? static_cast<double>(r.end_ns - r.start_ns) / 1e9 : 0.0;
   const bool error = IsErrorRequest(r);

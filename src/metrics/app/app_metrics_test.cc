@@ -861,7 +861,7 @@ TEST(AppMetricsKubernetesTest, PodMetadataBecomesBeylasK8sLabels) {
   options.host_name = "node-1";
   auto m = AppMetrics::Create(registry, options);
   ASSERT_TRUE(m.ok()) << m.status();
-  (*m)->service_namer().SetHook([](ServiceIdentity* id) {
+  (*m)->service_namer().SetHook([](ServiceIdentity* id, const ServiceNamer::HookContext&) {
     id->name = "checkout";
     id->namespace_name = "shop";
     id->k8s_namespace = "shop";

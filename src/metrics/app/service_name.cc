@@ -163,7 +163,8 @@ ServiceIdentity ServiceNamer::Compute(uint32_t pid, std::string_view comm, bool*
   return id;
 }
 
-std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::string_view comm) {
+std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::string_view comm,
+                                                         const flow::IpAddress* local_address) {
   {
     std::shared_lock lock(mu_);
     auto it = cache_.find(pid);
@@ -177,7 +178,7 @@ std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::stri
     hook = hook_;
   }
   if (hook) {
-    hook(&id);
+    hook(&id, HookContext{live, local_address});
     id.pid = pid;
   }
   FillDerived(&id, options_.host_name);

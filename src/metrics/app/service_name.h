@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "src/base/process_facts.h"
+#include "src/flow/flow.h"
 
 namespace loupe::metrics::app {
 
@@ -75,10 +76,17 @@ class ServiceNamer {
     std::string proc_root = "/proc";
     size_t max_entries = 65536;  // the cache is cleared when it would grow past this
   };
-  // Called once per pid after the environment was read; may change anything but pid (e.g. a
-  // Kubernetes decorator fills namespace/name from pod metadata when !name_from_env). instance
-  // and job are recomputed after it runs.
-  using Hook = std::function<void(ServiceIdentity* identity)>;
+  // What the hook is told besides the identity computed so far.
+  struct HookContext {
+    bool live = true;  // /proc/<pid> named the process (false: it is gone)
+    // The local address of the request being named, when the caller has one (a process in a
+    // pod's network namespace sends and receives on the pod's IP).
+    const flow::IpAddress* local_address = nullptr;
+  };
+  // Called once per pid after the environment was read (for a gone process, on every Get); may
+  // change anything but pid (e.g. a Kubernetes decorator fills namespace/name from pod metadata
+  // when !name_from_env). instance and job are recomputed after it runs.
+  using Hook = std::function<void(ServiceIdentity* identity, const HookContext& context)>;
 
   explicit ServiceNamer(Options options);
 
@@ -87,7 +95,9 @@ class ServiceNamer {
   // The identity of `pid`, computed on first use and cached while the process lives. When
   // /proc/<pid>/exe cannot be read (e.g. the process is gone), what Remember() read while it ran
   // names it, else `comm`; such an identity is computed again on every call, not cached.
-  std::shared_ptr<const ServiceIdentity> Get(uint32_t pid, std::string_view comm);
+  // `local_address`: the local address of the request being named, if any (for the hook).
+  std::shared_ptr<const ServiceIdentity> Get(uint32_t pid, std::string_view comm,
+                                             const flow::IpAddress* local_address = nullptr);
 
   // Reads what names `pid` now, while it runs (its executable and environment), so that its
   // requests read after it exited are named as when it ran, not by their command; drops an

@@ -141,7 +141,7 @@ TEST(ServiceNamerTest, RealChildWithoutEnvironmentUsesExecutableAndDefaultNamesp
 TEST(ServiceNamerTest, HookOverridesWhatTheEnvironmentDidNotSet) {
   Child child({"OTEL_RESOURCE_ATTRIBUTES=service.namespace=shop"});
   ServiceNamer namer({"", "node-1"});
-  namer.SetHook([](ServiceIdentity* id) {
+  namer.SetHook([](ServiceIdentity* id, const ServiceNamer::HookContext&) {
     if (!id->name_from_env) id->name = "k8s-deployment";
     if (!id->namespace_from_env) id->namespace_name = "k8s-ns";
     id->pid = 1;  // ignored: the pid is restored
@@ -226,6 +226,28 @@ TEST(ServiceNamerTest, RememberedFactsNameAProcessAfterItExited) {
   std::filesystem::remove_all(root / "20");
   namer.Forget(20);
   EXPECT_EQ(namer.Get(20, "x")->name, "nginx");
+  std::filesystem::remove_all(root);
+}
+
+TEST(ServiceNamerTest, HookIsToldWhetherTheProcessIsGoneAndTheRequestsAddress) {
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("am-proc-hook-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root / "40");
+  std::filesystem::create_symlink("/usr/bin/server", root / "40" / "exe");
+  ServiceNamer namer({"", "h", root.string()});
+  std::vector<std::pair<bool, std::string>> calls;
+  namer.SetHook([&calls](ServiceIdentity* id, const ServiceNamer::HookContext& at) {
+    calls.emplace_back(at.live, at.local_address ? at.local_address->ToString() : "-");
+    if (!at.live && at.local_address != nullptr) id->k8s_pod_name = "pod-of-the-address";
+  });
+  flow::IpAddress local;
+  ASSERT_TRUE(flow::IpAddress::Parse("10.244.1.5", &local));
+  EXPECT_EQ(namer.Get(40, "server", &local)->k8s_pod_name, "");
+  EXPECT_EQ(namer.Get(41, "curl", &local)->k8s_pod_name, "pod-of-the-address");
+  EXPECT_EQ(namer.Get(41, "curl")->k8s_pod_name, "");
+  EXPECT_EQ(calls, (std::vector<std::pair<bool, std::string>>{
+                       {true, "10.244.1.5"}, {false, "10.244.1.5"}, {false, "-"}}));
   std::filesystem::remove_all(root);
 }
 
