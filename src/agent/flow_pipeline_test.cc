@@ -403,27 +403,32 @@ void ExpectProcessEnd(const flow::PeerInfo* peer, pid_t pid, const std::string& 
   EXPECT_EQ(peer->endpoint.workloads[0].kind, "Process");
 }
 
+// A pipeline with its own flow buffer, registry and identity cache; 127.0.0.1 is this host.
+struct LoopbackPipeline {
+  LoopbackPipeline() { identity.SetHostAddresses({Ip("127.0.0.1")}); }
+  flow::FlowBuffer buffer{64};
+  metrics::Registry registry;
+  identity::IdentityCache identity;
+  FlowPipeline pipeline{buffer, registry, identity, FlowPipeline::TracePrinter::kDisabled,
+                        std::chrono::milliseconds(0)};
+};
+
 // A client that exited before the agent read its exchange (curl, a health-check script) is still
 // the source of its request flow and the destination of the response: named by the event's command.
 TEST(FlowPipelineIdentityTest, ExitedClientIsNamedByTheRecordsCommand) {
   const pid_t child = ExitedPid();
   ASSERT_GT(child, 0);
-  flow::FlowBuffer buffer(64);
-  metrics::Registry registry;
-  identity::IdentityCache identity;
-  identity.SetHostAddresses({Ip("127.0.0.1")});
-  FlowPipeline pipeline(buffer, registry, identity, FlowPipeline::TracePrinter::kDisabled,
-                        std::chrono::milliseconds(0));
+  LoopbackPipeline p;
   telemetry::Request r = HttpRequest("/");
   r.pid = static_cast<uint32_t>(child);
   r.process = "curl";
   r.role = telemetry::Role::kClient;
   r.local_ip = Ip("127.0.0.1");
   r.remote_ip = Ip("127.0.0.1");
-  pipeline.OnRequest(std::move(r));
+  p.pipeline.OnRequest(std::move(r));
   std::vector<flow::FlowBuffer::Entry> entries;
   uint64_t missed = 0;
-  buffer.Read(buffer.oldest_seq(), buffer.next_seq(), 16, &entries, &missed);
+  p.buffer.Read(p.buffer.oldest_seq(), p.buffer.next_seq(), 16, &entries, &missed);
   ASSERT_EQ(entries.size(), 2u);
   const flow::Flow& request = *entries[0].flow;
   const flow::Flow& response = *entries[1].flow;
@@ -451,14 +456,9 @@ TEST(FlowPipelineIdentityTest, ExitedClientsConnectIsNamedByTheEventsCommand) {
   };
   const pid_t child = ExitedPid();
   ASSERT_GT(child, 0);
-  flow::FlowBuffer buffer(64);
-  metrics::Registry registry;
-  identity::IdentityCache identity;
-  identity.SetHostAddresses({Ip("127.0.0.1")});
-  FlowPipeline pipeline(buffer, registry, identity, FlowPipeline::TracePrinter::kDisabled,
-                        std::chrono::milliseconds(0));
+  LoopbackPipeline p;
   ConnectObserver observer;
-  pipeline.AddObserver(&observer);
+  p.pipeline.AddObserver(&observer);
   sensors::TcpEvent event;
   event.kind = sensors::TcpEvent::Kind::kConnected;
   event.src_ip = Ip("127.0.0.1");
@@ -468,9 +468,9 @@ TEST(FlowPipelineIdentityTest, ExitedClientsConnectIsNamedByTheEventsCommand) {
   event.latency_ns = 250'000;
   event.pid = static_cast<uint32_t>(child);
   event.comm = "curl";
-  pipeline.OnTcpEvent(event);
+  p.pipeline.OnTcpEvent(event);
   event.comm.clear();  // an event without the command: only the address names the source
-  pipeline.OnTcpEvent(event);
+  p.pipeline.OnTcpEvent(event);
   ASSERT_EQ(observer.tuples.size(), 2u);
   ExpectProcessEnd(observer.tuples[0].src_info.get(), child, "curl");
   EXPECT_DOUBLE_EQ(observer.latencies[0], 250e-6);

@@ -79,6 +79,19 @@ def synced_to(agent, rv: int) -> bool:
     return int(pods["resource_version"] or 0) >= rv
 
 
+def start_app_agent(start_agent, kube, tmp_path, config: str | None = None,
+                    env: dict[str, str] | None = None):
+    """An agent of lab Kubernetes mode `kube` with the application view only (network view off),
+    `config` and `env` added, once its informers have synced."""
+    agent = start_agent(config=config, env={
+        "LOUPE_NETWORK_ENABLE": "false",
+        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env(), **(env or {})})
+    wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
+             what="the agent's informers to sync")
+    return agent
+
+
 def test_flows_between_pods_carry_kubernetes_identity(cluster, loupe_bin):
     lab, api, agent, server, front, back = cluster
     pod0, pod1, _ = lab.pods
@@ -273,12 +286,7 @@ def test_discovery_selects_processes_by_their_pod(lab_factory, start_agent, tmp_
     server of another pod, though both listen on ports."""
     lab = lab_factory(pods=3, workloads={"pod1": ["nginx"], "pod2": ["gohttp"]}, kubernetes=True)
     pod0, pod1, pod2 = lab.pods
-    agent = start_agent(config=K8S_DISCOVERY, env={
-        "LOUPE_NETWORK_ENABLE": "false",
-        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **lab.kubernetes.env()})
-    wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
-             what="the agent's informers to sync")
+    agent = start_app_agent(start_agent, lab.kubernetes, tmp_path, K8S_DISCOVERY)
     gohttp = next(w for w in pod2.workloads if w.kind == "gohttp")
 
     def traced():
@@ -304,12 +312,7 @@ def nginx_series(lab_factory, start_agent, tmp_path, config: str = K8S_DISCOVERY
     returns the agent and the labels of the nginx request series once requests were seen."""
     lab = lab_factory(pods=2, workloads={"pod1": ["nginx"]}, kubernetes=True)
     pod0, pod1 = lab.pods
-    agent = start_agent(config=config, env={
-        "LOUPE_NETWORK_ENABLE": "false",
-        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **lab.kubernetes.env(), **(env or {})})
-    wait_for(lambda: synced_to(agent, lab.kubernetes.api.resource_version), timeout=20,
-             what="the agent's informers to sync")
+    agent = start_app_agent(start_agent, lab.kubernetes, tmp_path, config, env)
 
     def labels():
         assert pod0.curl(f"http://{pod1.ip}/").status == 200
@@ -427,12 +430,7 @@ def test_annotation_selector_selects_the_annotated_pod_with_its_k8s_attributes(
     served = kube.update_pod("pod1", annotations={"example.com/traced": "yes"},
                              start_time="2024-05-01T10:00:01Z")
     kube.update_pod("pod2", annotations={"example.com/other": "yes"})
-    agent = start_agent(config=ANNOTATION_DISCOVERY, env={
-        "LOUPE_NETWORK_ENABLE": "false",
-        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
-    wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
-             what="the agent's informers to sync")
+    agent = start_app_agent(start_agent, kube, tmp_path, ANNOTATION_DISCOVERY)
     url1 = pod1.workload("pyhttp").url
     url2 = pod2.workload("pyhttp").url
 
@@ -501,12 +499,8 @@ def test_container_name_and_containers_only_selectors(lab_factory, start_agent, 
                 return False
 
         wait_for(host_up, timeout=10, what="the host's server")
-        agent = start_agent(config=CONTAINER_DISCOVERY.format(host_port=host_port), env={
-            "LOUPE_NETWORK_ENABLE": "false",
-            "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-            "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
-        wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
-                 what="the agent's informers to sync")
+        agent = start_app_agent(start_agent, kube, tmp_path,
+                                CONTAINER_DISCOVERY.format(host_port=host_port))
         lab_server = pod1.workload("pyhttp")
 
         def requests():
@@ -559,12 +553,7 @@ def run_job_clients(lab, start_agent, tmp_path, config: str | None, n: int = 4,
     client.chmod(0o755)
     script = tmp_path / "job.py"
     script.write_text(JOB_CLIENT.format(ip=pod1.ip))
-    agent = start_agent(config=config, env={
-        "LOUPE_NETWORK_ENABLE": "false",
-        "LOUPE_OBSERVER_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-        "LOUPE_RUNTIME_DIR": str(tmp_path / "run"), **kube.env()})
-    wait_for(lambda: synced_to(agent, kube.api.resource_version), timeout=20,
-             what="the agent's informers to sync")
+    agent = start_app_agent(start_agent, kube, tmp_path, config)
     # The client is the container's shell's child: reaped at once, so /proc/<pid> is gone (a
     # zombie's cgroup would still name its pod).
     job = ['OTEL_SERVICE_NAME=nightly-report "$0" "$1"; exit $?', str(client), str(script)]

@@ -161,17 +161,43 @@ TEST(ServiceNamerTest, GoneProcessFallsBackToComm) {
   EXPECT_EQ(id->instance, "h:77");
 }
 
-TEST(ServiceNamerTest, FakeProcRootAndCacheMaintenance) {
-  const std::filesystem::path root =
-      std::filesystem::temp_directory_path() / ("am-proc-" + std::to_string(getpid()));
-  std::filesystem::remove_all(root);
-  for (int pid : {10, 11, 12}) {
-    std::filesystem::create_directories(root / std::to_string(pid));
-    std::filesystem::create_symlink("/opt/app/bin/server-" + std::to_string(pid) + " (deleted)",
-                                    root / std::to_string(pid) / "exe");
+// A /proc of made-up processes under the temporary directory; removed with the object.
+class FakeProc {
+ public:
+  explicit FakeProc(const std::string& name)
+      : root_(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))) {
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
   }
-  std::ofstream(root / "11" / "environ") << "OTEL_SERVICE_NAME=eleven" << '\0';
-  ServiceNamer namer({"", "h", root.string()});
+  ~FakeProc() { std::filesystem::remove_all(root_); }
+  FakeProc(const FakeProc&) = delete;
+  FakeProc& operator=(const FakeProc&) = delete;
+
+  // Process `pid`: /proc/<pid>/exe links to `exe` (none when empty); `environ` and `comm` are
+  // written when not empty.
+  void Add(int pid, const std::string& exe, const std::string& environ = "",
+           const std::string& comm = "") const {
+    const std::filesystem::path dir = root_ / std::to_string(pid);
+    std::filesystem::create_directories(dir);
+    if (!exe.empty()) std::filesystem::create_symlink(exe, dir / "exe");
+    if (!environ.empty()) std::ofstream(dir / "environ") << environ;
+    if (!comm.empty()) std::ofstream(dir / "comm") << comm;
+  }
+  // The process exited: its directory is gone.
+  void Remove(int pid) const { std::filesystem::remove_all(root_ / std::to_string(pid)); }
+  std::string root() const { return root_.string(); }
+
+ private:
+  const std::filesystem::path root_;
+};
+
+TEST(ServiceNamerTest, FakeProcRootAndCacheMaintenance) {
+  const FakeProc proc("am-proc");
+  for (int pid : {10, 11, 12}) {
+    proc.Add(pid, "/opt/app/bin/server-" + std::to_string(pid) + " (deleted)",
+             pid == 11 ? "OTEL_SERVICE_NAME=eleven\0"s : "");
+  }
+  ServiceNamer namer({"", "h", proc.root()});
   EXPECT_EQ(namer.Get(10, "x")->name, "server-10");
   EXPECT_EQ(namer.Get(11, "x")->name, "eleven");
   EXPECT_EQ(namer.Get(12, "x")->name, "server-12");
@@ -184,25 +210,17 @@ TEST(ServiceNamerTest, FakeProcRootAndCacheMaintenance) {
   EXPECT_EQ(known[1]->pid, 12u);
   namer.Forget(10);
   ASSERT_EQ(namer.Known().size(), 1u);
-  std::filesystem::remove_all(root);
 }
 
 TEST(ServiceNamerTest, RememberedFactsNameAProcessAfterItExited) {
-  const std::filesystem::path root =
-      std::filesystem::temp_directory_path() / ("am-proc-gone-" + std::to_string(getpid()));
-  std::filesystem::remove_all(root);
-  auto add = [&](int pid, const std::string& exe, const std::string& environ) {
-    std::filesystem::create_directories(root / std::to_string(pid));
-    std::filesystem::create_symlink(exe, root / std::to_string(pid) / "exe");
-    std::ofstream(root / std::to_string(pid) / "environ") << environ;
-  };
-  add(20, "/opt/jobs/report-client", "OTEL_SERVICE_NAME=nightly-report\0"s);
-  add(21, "/opt/jobs/other-client", "OTEL_SERVICE_NAME=other\0"s);
-  ServiceNamer namer({"default-ns", "h", root.string()});
+  const FakeProc proc("am-proc-gone");
+  proc.Add(20, "/opt/jobs/report-client", "OTEL_SERVICE_NAME=nightly-report\0"s);
+  proc.Add(21, "/opt/jobs/other-client", "OTEL_SERVICE_NAME=other\0"s);
+  ServiceNamer namer({"default-ns", "h", proc.root()});
   namer.Remember(20);
   namer.Remember(99);  // no such process: nothing to remember
-  std::filesystem::remove_all(root / "20");
-  std::filesystem::remove_all(root / "21");
+  proc.Remove(20);
+  proc.Remove(21);
   // 20 is named as it ran; 21 was never remembered, so only its command names it.
   auto gone = namer.Get(20, "python3");
   EXPECT_EQ(gone->name, "nightly-report");
@@ -219,23 +237,19 @@ TEST(ServiceNamerTest, RememberedFactsNameAProcessAfterItExited) {
   EXPECT_EQ(namer.Get(20, "python3")->name, "nightly-report");
   // A new process of pid 20 is remembered when traced: the identity cached for the old one and
   // the old one's facts are replaced.
-  add(20, "/usr/sbin/nginx", "");
+  proc.Add(20, "/usr/sbin/nginx");
   namer.Remember(20);
   EXPECT_EQ(namer.Get(20, "nginx")->name, "nginx");
   EXPECT_FALSE(namer.Get(20, "nginx")->name_from_env);
-  std::filesystem::remove_all(root / "20");
+  proc.Remove(20);
   namer.Forget(20);
   EXPECT_EQ(namer.Get(20, "x")->name, "nginx");
-  std::filesystem::remove_all(root);
 }
 
 TEST(ServiceNamerTest, HookIsToldWhetherTheProcessIsGoneAndTheRequestsAddress) {
-  const std::filesystem::path root =
-      std::filesystem::temp_directory_path() / ("am-proc-hook-" + std::to_string(getpid()));
-  std::filesystem::remove_all(root);
-  std::filesystem::create_directories(root / "40");
-  std::filesystem::create_symlink("/usr/bin/server", root / "40" / "exe");
-  ServiceNamer namer({"", "h", root.string()});
+  const FakeProc proc("am-proc-hook");
+  proc.Add(40, "/usr/bin/server");
+  ServiceNamer namer({"", "h", proc.root()});
   std::vector<std::pair<bool, std::string>> calls;
   namer.SetHook([&calls](ServiceIdentity* id, const ServiceNamer::HookContext& at) {
     calls.emplace_back(at.live, at.local_address ? at.local_address->ToString() : "-");
@@ -248,47 +262,34 @@ TEST(ServiceNamerTest, HookIsToldWhetherTheProcessIsGoneAndTheRequestsAddress) {
   EXPECT_EQ(namer.Get(41, "curl")->k8s_pod_name, "");
   EXPECT_EQ(calls, (std::vector<std::pair<bool, std::string>>{
                        {true, "10.244.1.5"}, {false, "10.244.1.5"}, {false, "-"}}));
-  std::filesystem::remove_all(root);
 }
 
 TEST(ServiceNamerTest, CacheIsBounded) {
-  const std::filesystem::path root =
-      std::filesystem::temp_directory_path() / ("am-proc-bound-" + std::to_string(getpid()));
-  std::filesystem::remove_all(root);
-  for (int pid = 1; pid <= 10; ++pid) {
-    std::filesystem::create_directories(root / std::to_string(pid));
-    std::filesystem::create_symlink("/usr/bin/server", root / std::to_string(pid) / "exe");
-  }
-  ServiceNamer namer({"", "h", root.string(), 4});
+  const FakeProc proc("am-proc-bound");
+  for (int pid = 1; pid <= 10; ++pid) proc.Add(pid, "/usr/bin/server");
+  ServiceNamer namer({"", "h", proc.root(), 4});
   for (uint32_t pid = 1; pid <= 10; ++pid) {
     namer.Get(pid, "p");
     EXPECT_GE(namer.Known().size(), 1u);
     EXPECT_LE(namer.Known().size(), 4u);
   }
-  std::filesystem::remove_all(root);
 }
 
 TEST(ServiceNamerTest, GoneProcessesAreNotCached) {
-  const std::filesystem::path root =
-      std::filesystem::temp_directory_path() / ("am-proc-reuse-" + std::to_string(getpid()));
-  std::filesystem::remove_all(root);
-  std::filesystem::create_directories(root);
-  ServiceNamer namer({"", "h", root.string()});
+  const FakeProc proc("am-proc-reuse");
+  ServiceNamer namer({"", "h", proc.root()});
   // The last request of an exited process, named after its exit was handled: not kept, so a
   // later process of the same pid (a fork, with no exec event) is read afresh.
   EXPECT_EQ(namer.Get(30, "curl")->name, "curl");
   EXPECT_TRUE(namer.Known().empty());
-  std::filesystem::create_directories(root / "30");
-  std::filesystem::create_symlink("/usr/bin/gunicorn", root / "30" / "exe");
+  proc.Add(30, "/usr/bin/gunicorn");
   EXPECT_EQ(namer.Get(30, "curl")->name, "gunicorn");
   EXPECT_EQ(namer.Known().size(), 1u);
   // Alive, but its executable cannot be read (no ptrace access): named by /proc's command, and
   // cached like any live process.
-  std::filesystem::create_directories(root / "31");
-  std::ofstream(root / "31" / "comm") << "sshd\n";
+  proc.Add(31, "", "", "sshd\n");
   EXPECT_EQ(namer.Get(31, "x")->name, "sshd");
   EXPECT_EQ(namer.Known().size(), 2u);
-  std::filesystem::remove_all(root);
 }
 
 }  // namespace
