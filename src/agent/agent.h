@@ -67,8 +67,8 @@ class Agent {
     // exec replaces the image and exit ends the process: cached process metadata and service
     // names are stale (a later process of the pid must not inherit them). Discovery reads the
     // process again (its scan cache keeps what did not change).
-    void OnExec(const sensors::ProcessExecEvent& e) override { Forget(e.pid); }
-    void OnExit(const sensors::ProcessExitEvent& e) override { Forget(e.pid); }
+    void OnExec(const sensors::ProcessExecEvent& e) override { Forget(e.pid, /*exec=*/true); }
+    void OnExit(const sensors::ProcessExitEvent& e) override { Forget(e.pid, /*exec=*/false); }
     void OnProcessEventsLost(uint64_t) override {
       if (auto* d = discovery.load()) d->PokeAll();
     }
@@ -77,9 +77,11 @@ class Agent {
     identity::IdentityCache* identity = nullptr;
 
    private:
-    void Forget(uint32_t pid) {
+    // An exec drops what was read of the old image too; an exit keeps it for the process's
+    // requests still to be named.
+    void Forget(uint32_t pid, bool exec) {
       if (identity != nullptr) identity->ForgetProcess(pid);
-      if (auto* n = namer.load()) n->Forget(pid);
+      if (auto* n = namer.load()) exec ? n->ForgetImage(pid) : n->Forget(pid);
       if (auto* d = discovery.load()) d->Poke(pid);
     }
   };

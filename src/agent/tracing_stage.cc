@@ -3,11 +3,15 @@
 #include <chrono>
 
 #include "absl/status/status.h"
+#include "src/agent/service_resources.h"
 #include "src/base/logging.h"
 #include "src/identity/process_pods.h"
 
 namespace loupe::agent {
 namespace {
+
+// Services whose OTLP metric resource attributes are kept after their process exited.
+constexpr size_t kMaxServiceResources = 4096;
 
 std::chrono::milliseconds Ms(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
@@ -96,31 +100,16 @@ absl::StatusOr<std::unique_ptr<TracingStage>> TracingStage::Create(const config:
     resource->Add("service.name", std::string("loupe"));
     tracing::AddSdkAttributes(resource.get(), host_name);
     // A service's other resource attributes (its process's OTEL_RESOURCE_ATTRIBUTES, the pod's
-    // service.version, ...) on the resource of its metrics: found by service.instance.id (one
-    // process), else by pod (every process of a pod has the pod's ones).
+    // service.version, ...) on the resource of its metrics, kept while its series are exported
+    // (they outlive the process by up to the metrics TTL).
     otlp::MetricsEncoder::ServiceResourceFn service_resource;
     if (app != nullptr) {
-      service_resource = [app](const std::vector<std::pair<std::string_view, std::string>>& attrs) {
-        std::string_view ns;
-        std::string_view pod;
-        std::string_view instance;
-        for (const auto& [key, value] : attrs) {
-          if (key == "k8s.namespace.name") ns = value;
-          if (key == "k8s.pod.name") pod = value;
-          if (key == "service.instance.id") instance = value;
-        }
-        const auto known = app->service_namer().Known();  // one snapshot for both matches
-        const metrics::app::ServiceIdentity* of_pod = nullptr;
-        for (const auto& id : known) {
-          if (!instance.empty() && id->instance == instance) return id->resource_attributes;
-          if (of_pod == nullptr && !pod.empty() && id->k8s_pod_name == pod &&
-              id->k8s_namespace == ns) {
-            of_pod = id.get();
-          }
-        }
-        return of_pod != nullptr ? of_pod->resource_attributes
-                                 : std::vector<std::pair<std::string, std::string>>();
-      };
+      const std::chrono::nanoseconds ttl = config.prometheus_export().ttl;
+      const std::chrono::nanoseconds linger =
+          ttl.count() > 0 ? ttl + 2 * std::chrono::nanoseconds(options.interval) : ttl;
+      auto resources = std::make_shared<ServiceResources>(
+          [app] { return app->service_namer().Known(); }, linger, kMaxServiceResources);
+      service_resource = [resources](const auto& attrs) { return resources->Of(attrs); };
     }
     stage->metrics_exporter_ = std::make_unique<otlp::MetricsExporter>(
         options, *std::move(transport), &registry, stage->self_metrics_.get(), std::move(resource),

@@ -49,6 +49,12 @@ class ProcessFacts {
     return it->second.facts;
   }
 
+  // Drops what was read of `pid` (it exec'd another image).
+  void Erase(uint32_t pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.erase(pid);
+  }
+
   // `live` (ascending) are the processes traced now. The others' facts linger from `now` on;
   // facts that lingered longer than `linger` are dropped.
   void Retain(std::span<const uint32_t> live, Clock::time_point now) {

@@ -49,6 +49,12 @@ TEST(ProcessFactsTest, PutReplacesAnEarlierProcessOfThePid) {
   facts.Retain(none, t0 + seconds(135));
   facts.Retain(none, t0 + seconds(160));
   EXPECT_EQ(facts.Find(7), "new");
+  // An exec: the image's facts go at once; others stay.
+  facts.Put(8, "other");
+  facts.Erase(7);
+  EXPECT_EQ(facts.Find(7), std::nullopt);
+  EXPECT_EQ(facts.Find(8), "other");
+  EXPECT_EQ(facts.size(), 1u);
 }
 
 TEST(ProcessFactsTest, BoundedDroppingExitedProcessesFirst) {

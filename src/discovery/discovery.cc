@@ -629,11 +629,18 @@ void Discovery::Loop() {
 }
 
 void Discovery::ScanOnce() {
+  // Processes read again because they exec'd or their pid was reused (Poke), or all of them
+  // (PokeAll): one that is still selected is announced again, since what the agent read of it at
+  // selection (its executable and environment, for its service name and pod) may be another
+  // image's or another process's.
+  std::set<uint32_t> reread;
+  bool reread_all = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (uint32_t pid : invalidated_) scan_cache_.Invalidate(pid);
-    invalidated_.clear();
+    reread.swap(invalidated_);
     if (invalidate_all_) scan_cache_.InvalidateAll();
+    reread_all = invalidate_all_;
     invalidate_all_ = false;
   }
   std::set<uint32_t> now;
@@ -649,7 +656,9 @@ void Discovery::ScanOnce() {
     for (uint32_t pid : selected_) {
       if (!now.contains(pid)) removed.push_back(pid);
     }
-    std::erase_if(added, [&](const ProcessInfo& p) { return selected_.contains(p.pid); });
+    std::erase_if(added, [&](const ProcessInfo& p) {
+      return selected_.contains(p.pid) && !reread_all && !reread.contains(p.pid);
+    });
     selected_ = std::move(now);
   }
   for (const auto& p : added) {

@@ -190,6 +190,9 @@ ListeningSockets ListeningSocketsProcfs(uint32_t pid);
 class Discovery {
  public:
   struct Callbacks {
+    // A process became selected; also called again for a selected process that Poke(pid) or
+    // PokeAll() had read again and that is still selected (it exec'd an image that is selected
+    // too, or its pid now belongs to another selected process), with what was read now.
     std::function<void(const ProcessInfo&)> on_selected;
     std::function<void(uint32_t pid)> on_deselected;
   };

@@ -639,6 +639,69 @@ TEST(DiscoveryTest, PokeWithThePidPicksUpAnExecWithinASecond) {
   EXPECT_TRUE(selected);
 }
 
+// A selected process that execs an image that is selected too stays selected, and is announced
+// again with the new image (the agent reads its service name and pod afresh). Periodic scans do
+// not announce a selected process again; only Poke (the agent's exec and exit events) does.
+TEST(DiscoveryTest, ASelectedProcessThatExecsASelectedImageIsAnnouncedAgain) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  const std::string self_exe(self, static_cast<size_t>(n));
+  const std::string base = self_exe.substr(self_exe.rfind('/') + 1);
+  int go = -1;
+  const pid_t child = ExecOnSignal(&go);
+  const ChildGuard guard{child};
+  ASSERT_GT(child, 0);
+  std::mutex mu;
+  std::vector<std::string> announced;  // the child's exe, once per on_selected
+  int deselected = 0;
+  Discovery discovery(Make({{{"exe_path", "/(" + base + "|sleep)$"}}}),
+                      {[&](const ProcessInfo& p) {
+                         if (p.pid != static_cast<uint32_t>(child)) return;
+                         std::lock_guard<std::mutex> l(mu);
+                         announced.push_back(p.exe);
+                       },
+                       [&](uint32_t pid) {
+                         std::lock_guard<std::mutex> l(mu);
+                         if (pid == static_cast<uint32_t>(child)) deselected++;
+                       }},
+                      std::chrono::milliseconds(200), static_cast<uint32_t>(getpid()));
+  discovery.Start();
+  auto announcements = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return announced;
+  };
+  auto wait_for_count = [&](size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (announcements().size() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  wait_for_count(1);
+  ASSERT_EQ(announcements(), std::vector<std::string>{self_exe});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // periodic scans
+  EXPECT_EQ(announcements().size(), 1u);
+  // A poked pid is read again and announced with what was read, even when nothing changed.
+  discovery.Poke(static_cast<uint32_t>(child));
+  wait_for_count(2);
+  EXPECT_EQ(announcements(), (std::vector<std::string>{self_exe, self_exe}));
+
+  ASSERT_EQ(write(go, "x", 1), 1);
+  close(go);
+  ASSERT_TRUE(WaitForExe(child, "/sleep"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // periodic scans: no exec seen
+  EXPECT_EQ(announcements().size(), 2u);
+  discovery.Poke(static_cast<uint32_t>(child));  // the agent's exec event
+  wait_for_count(3);
+  discovery.Stop();
+  const std::vector<std::string> got = announcements();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_TRUE(got[2].ends_with("/sleep")) << got[2];
+  EXPECT_TRUE(discovery.selected().contains(static_cast<uint32_t>(child)));
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(deselected, 0);
+}
+
 // The scan marks processes of other network namespaces; this test process and its children
 // share the agent's (the test's) namespace.
 TEST(DiscoveryTest, ScanMarksOnlyOtherNetworkNamespaces) {

@@ -1582,6 +1582,16 @@ def test_short_lived_clients_are_named_on_their_flows(start_agent, python_http_s
     assert agent.stop() == 0
 
 
+def client_requests_by_service(agent, port: str) -> collections.Counter:
+    """The agent's client request counts to `port`, by service_name."""
+    counts = collections.Counter()
+    for key, value in agent.metrics().items():
+        if (key.startswith("http_client_request_duration_seconds_count{")
+                and f'server_port="{port}"' in key):
+            counts[key.split('service_name="', 1)[1].split('"', 1)[0]] += value
+    return counts
+
+
 EXEC_CLIENT = """
 import os, sys, time, urllib.request
 with urllib.request.urlopen(sys.argv[1]) as response:  # the directory listing: 200
@@ -1610,16 +1620,82 @@ def test_a_process_that_execs_is_named_by_its_new_image(start_agent, python_http
     subprocess.run([str(first), str(script), url, "first", str(second)], check=True, timeout=20)
 
     def by_service():
-        counts = collections.Counter()
-        for key, value in agent.metrics().items():
-            if (key.startswith("http_client_request_duration_seconds_count{")
-                    and f'server_port="{port}"' in key):
-                counts[key.split('service_name="', 1)[1].split('"', 1)[0]] += value
-        return counts
+        return client_requests_by_service(agent, port)
 
     wait_for(lambda: sum(by_service().values()) >= 2, timeout=10, what="the two requests")
     time.sleep(0.5)
     assert by_service() == {"first-client": 1, "second-client": 1}, by_service()
+    assert agent.stop() == 0
+
+
+STEPPED_EXEC_CLIENT = """
+import os, sys, urllib.request
+def step():
+    sys.stdin.readline()
+def get(url):
+    with urllib.request.urlopen(url) as response:  # the directory listing: 200
+        response.read()
+if len(sys.argv) > 3:  # the first image: a request, then the second image in the same process
+    step()
+    get(sys.argv[1])
+    step()
+    os.execve(sys.argv[3], [sys.argv[3], sys.argv[0], sys.argv[1], "second"],
+              dict(os.environ, OTEL_SERVICE_NAME="second-service"))
+step()
+get(sys.argv[1])  # and exit at once
+"""
+
+
+def test_a_selected_process_that_execs_is_named_by_its_new_image_after_exit(
+        start_agent, python_http_server, tmp_path):
+    """Discovery selects a client by its executable; it requests, then execs another selected
+    program in the same process, which requests and exits before the agent (stopped here, as a
+    lagging agent would be) names its request. What was read of the first image at selection must
+    not name the second: the exec drops it, and discovery reads the second image when it is
+    selected again."""
+    _, url = python_http_server({})
+    python = Path(sys.executable).resolve().read_bytes()
+    first, second = tmp_path / "first-client", tmp_path / "second-client"
+    for exe in (first, second):
+        exe.write_bytes(python)
+        exe.chmod(0o755)
+    script = tmp_path / "stepped_exec_client.py"
+    script.write_text(STEPPED_EXEC_CLIENT)
+    agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_ENABLE="false",
+                                      BEYLA_EXECUTABLE_NAME="/(first|second)-client$"))
+    port = url.rsplit(":", 1)[1].strip("/")
+    client = subprocess.Popen([str(first), str(script), url, "first", str(second)],
+                              stdin=subprocess.PIPE, text=True,
+                              env=dict(os.environ, OTEL_SERVICE_NAME="first-service"))
+    try:
+        def step():
+            client.stdin.write("\n")
+            client.stdin.flush()
+
+        wait_for(lambda: f"instrumenting process pid={client.pid} exe={first}" in agent.output(),
+                 timeout=5, what="the first image selected")
+        step()  # the first request
+
+        def by_service():
+            return client_requests_by_service(agent, port)
+
+        wait_for(lambda: by_service()["first-service"] >= 1, timeout=10, what="the first request")
+        step()  # the exec
+        wait_for(lambda: f"instrumenting process pid={client.pid} exe={second}" in agent.output(),
+                 timeout=5, what="the second image selected")
+        agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            step()  # the second request, and the exit
+            assert client.wait(timeout=10) == 0
+        finally:
+            agent.proc.send_signal(signal.SIGCONT)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    wait_for(lambda: sum(by_service().values()) >= 2, timeout=10, what="the two requests")
+    time.sleep(0.5)
+    assert by_service() == {"first-service": 1, "second-service": 1}, by_service()
     assert agent.stop() == 0
 
 

@@ -181,4 +181,16 @@ def test_process_resource_attributes_reach_spans_metrics_and_target_info(receive
     assert len(targets) == 1, targets
     assert 'deployment_environment="lab"' in targets[0], targets
     assert 'team="pay,ments"' in targets[0], targets
+
+    # The server exits; its series are exported until they expire, with the same resource (they
+    # used to lose the process's own attributes once the process was gone).
+    server.kill()
+    server.wait()
+    wait_for(lambda: f"stopped instrumenting process pid={server.pid}" in agent.output(),
+             timeout=5, what="the server's exit handled")
+    time.sleep(1.0)  # exports encoded before the exit was handled have arrived
+    receiver.metrics.clear()
+    for resource in wait_for(metric_resources, timeout=20, what="OTLP metrics after the exit"):
+        assert resource["deployment.environment"] == "lab", resource
+        assert resource["team"] == "pay,ments", resource
     assert agent.stop() == 0

@@ -197,6 +197,11 @@ void ServiceNamer::Forget(uint32_t pid) {
   cache_.erase(pid);
 }
 
+void ServiceNamer::ForgetImage(uint32_t pid) {
+  remembered_.Erase(pid);
+  Forget(pid);
+}
+
 void ServiceNamer::Retain(std::span<const uint32_t> pids) {
   std::vector<uint32_t> keep(pids.begin(), pids.end());
   std::sort(keep.begin(), keep.end());

@@ -7,7 +7,8 @@
 //
 // Thread expectations: every method is thread-safe. Get() for a known pid takes a shared lock
 // and copies a shared_ptr (no allocation); the first Get() of a pid reads /proc. The owner calls
-// Forget() when a process execs or exits, so that a pid's next image or process is read again.
+// ForgetImage() when a process execs and Forget() when it exits, so that a pid's next image or
+// process is read again.
 #pragma once
 
 #include <chrono>
@@ -106,6 +107,10 @@ class ServiceNamer {
   // Drops the cached identity (the process exited; its pid may be reused). What Remember() read
   // stays for the requests still to come (see Retain).
   void Forget(uint32_t pid);
+  // As Forget, for a process that exec'd: what Remember() read was the old image's and is
+  // dropped too (discovery remembers the new image if it still selects the process), so that
+  // the new image's requests named after it exited are not named as the old one.
+  void ForgetImage(uint32_t pid);
   // Keeps only the identities of `pids`, the processes traced now. What Remember() read of the
   // others is kept for kFactsLinger after they first were missing, then dropped.
   void Retain(std::span<const uint32_t> pids);

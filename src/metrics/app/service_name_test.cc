@@ -246,6 +246,25 @@ TEST(ServiceNamerTest, RememberedFactsNameAProcessAfterItExited) {
   EXPECT_EQ(namer.Get(20, "x")->name, "nginx");
 }
 
+// A remembered process exec'd another image (ForgetImage) and the new image exited before it was
+// remembered: its requests are named by their command, not as the old image.
+TEST(ServiceNamerTest, AnExecDropsTheOldImagesFacts) {
+  const FakeProc proc("am-proc-exec");
+  proc.Add(30, "/opt/jobs/first-client", "OTEL_SERVICE_NAME=first\0"s);
+  ServiceNamer namer({"", "h", proc.root()});
+  namer.Remember(30);
+  EXPECT_EQ(namer.Get(30, "first-client")->name, "first");
+  namer.ForgetImage(30);
+  proc.Remove(30);
+  EXPECT_EQ(namer.Get(30, "second-client")->name, "second-client");
+  // Discovery remembered the new image before it exited: it names the requests.
+  proc.Add(30, "/opt/jobs/second-client", "OTEL_SERVICE_NAME=second\0"s);
+  namer.Remember(30);
+  proc.Remove(30);
+  namer.Forget(30);
+  EXPECT_EQ(namer.Get(30, "second-client")->name, "second");
+}
+
 TEST(ServiceNamerTest, HookIsToldWhetherTheProcessIsGoneAndTheRequestsAddress) {
   const FakeProc proc("am-proc-hook");
   proc.Add(40, "/usr/bin/server");
