@@ -11,7 +11,8 @@ veths; `--app-only` turns the network view off to isolate the application view's
 network view alone, LOUPE_APP_CAPTURE_BYTES=256, LOUPE_BENCH_DISCARD_SOCKET_EVENTS=1 for the kernel
 side alone); `--bpf-stats` prints each BPF program's run time per wrk request (bpf_stats is
 switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy;
-`--agent-nice` sets the agent's threads' nice value; `--pin` pins nginx's worker to CPU 0 and the
+`--agent-nice` sets the agent's threads' nice value; `--profile` records the machine with perf
+during every wrk run and prints nginx's time per request by symbol; `--pin` pins nginx's worker to CPU 0 and the
 agent to CPU 1; `--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost:
 the kernel side of a capture on the sock:sock_*_length raw tracepoints).
 
@@ -25,6 +26,7 @@ Needs root. Cleans up after itself: the agent is stopped and the lab torn down, 
 and Ctrl-C. Usage: sudo python3 bench/wrk_overhead.py [--loupe build/loupe] [--rounds 3]
 """
 import argparse
+import collections
 import json
 import os
 import re
@@ -243,6 +245,51 @@ def wrk(client, url: str, seconds: int, threads: int, connections: int, server_p
                        (rusage.ru_stime - rusage0.ru_stime)) * 1e6 / n}
 
 
+PROFILE_HZ = 2999
+
+
+def start_profile(workdir: str) -> tuple[subprocess.Popen, str]:
+    """A system-wide perf record (leaf samples at PROFILE_HZ) running until stop_profile()."""
+    path = os.path.join(workdir, f"perf-{time.monotonic_ns()}.data")
+    proc = subprocess.Popen(["perf", "record", "-a", "-q", "-F", str(PROFILE_HZ), "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf is sampling before wrk starts
+    return proc, path
+
+
+def stop_profile(profile: tuple[subprocess.Popen, str], comm: str) -> collections.Counter:
+    """Stops the recording; the samples of processes named `comm` by the symbol they were in."""
+    proc, path = profile
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    out = subprocess.run(["perf", "script", "-i", path, "--comm", comm, "-F", "ip,sym"],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(path)
+    counts = collections.Counter()
+    for line in out.splitlines():  # "<ip> <symbol>" per sample
+        fields = line.split(None, 1)
+        if fields:
+            counts[fields[1].strip() if len(fields) > 1 else "[unknown]"] += 1
+    return counts
+
+
+def print_profile(samples: dict, requests: dict, top: int = 20) -> None:
+    """nginx's time per wrk request by symbol, with and without the agent: the largest changes."""
+    def us(mode, sym=None):
+        n = sum(samples[mode].values()) if sym is None else samples[mode][sym]
+        return n / PROFILE_HZ / requests[mode] * 1e6
+    print(f"profile of nginx (perf record -a -F {PROFILE_HZ}), us per wrk request: without "
+          f"{us('without'):.2f}, with {us('with'):.2f} ({us('with') - us('without'):+.2f})")
+    syms = set(samples["without"]) | set(samples["with"])
+    diff = sorted(syms, key=lambda k: us("with", k) - us("without", k), reverse=True)
+    for sym in diff[:top] + ["..."] + diff[-5:]:
+        if sym == "...":
+            print("    ...")
+            continue
+        print(f"    {us('with', sym) - us('without', sym):+6.3f}  ({us('without', sym):6.3f} -> "
+              f"{us('with', sym):6.3f})  {sym}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loupe", default="build/loupe")
@@ -268,6 +315,10 @@ def main() -> int:
                         help="nice value of every thread of the agent, set after start-up")
     parser.add_argument("--agent-sched", choices=["other", "batch", "idle"], default="other",
                         help="scheduling policy of the agent's threads (chrt), default other")
+    parser.add_argument("--profile", action="store_true",
+                        help="perf record the whole machine during every wrk run and print "
+                             "nginx's time per request by kernel/user symbol, with and without "
+                             "the agent (largest changes first)")
     args = parser.parse_args()
     loupe = os.path.abspath(args.loupe)
     extra_env = dict(kv.split("=", 1) for kv in args.agent_env)
@@ -290,6 +341,8 @@ def main() -> int:
 
 
 def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> int:
+    samples = {"without": collections.Counter(), "with": collections.Counter()}
+    sampled_requests = {"without": 0, "with": 0}
     with tempfile.TemporaryDirectory(prefix="loupe-bench-") as workdir, \
             Lab(pods=2, workloads={"pod0": ["nginx"]}) as lab:
         server_pod, client_pod = lab.pods
@@ -324,8 +377,12 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                         cpu0 = cpu_seconds(agent.proc.pid)
                         if args.bpf_stats:
                             stats0 = bpf_prog_stats()
+                    profile = start_profile(workdir) if args.profile else None
                     res = wrk(client_pod, url, args.seconds, args.threads, args.connections,
                               worker)
+                    if profile is not None:
+                        samples[mode].update(stop_profile(profile, "nginx"))
+                        sampled_requests[mode] += res["requests"]
                     if agent is not None and args.bpf_stats:
                         print_bpf_stats(stats0, bpf_prog_stats(), res["requests"])
                     if agent is not None:
@@ -371,6 +428,8 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
               f"{statistics.mean(x['server_us'] for x in rs):.2f} us on CPU + "
               f"{statistics.mean(x['server_wait_us'] for x in rs):.2f} us runnable, wrk "
               f"{statistics.mean(x['wrk_us'] for x in rs):.2f} us on CPU")
+    if args.profile:
+        print_profile(samples, sampled_requests)
     cpu = sum(x["cpu"] for x in results["with"])
     traced = sum(x["traced"] for x in results["with"])
     per_run = cpu / len(results["with"])
