@@ -193,6 +193,12 @@ std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::stri
 }
 
 void ServiceNamer::Forget(uint32_t pid) {
+  {
+    // Every exec and exit on the host comes here; most pids were never named. Those cost a
+    // shared lock, not a turn of the exclusive one that the naming of requests would wait on.
+    std::shared_lock lock(mu_);
+    if (!cache_.contains(pid)) return;
+  }
   std::unique_lock lock(mu_);
   cache_.erase(pid);
 }
