@@ -31,6 +31,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -320,6 +321,8 @@ def main() -> int:
                              "nginx's time per request by kernel/user symbol, with and without "
                              "the agent (largest changes first)")
     args = parser.parse_args()
+    if args.profile and shutil.which("perf") is None:
+        parser.error("--profile needs perf (Debian: apt-get install linux-perf)")
     loupe = os.path.abspath(args.loupe)
     extra_env = dict(kv.split("=", 1) for kv in args.agent_env)
 
