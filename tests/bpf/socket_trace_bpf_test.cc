@@ -421,7 +421,6 @@ TEST_P(SocketTraceBpfTest, EveryDataSyscallAdvancesPositions) {
   StartSensor();
   Conn c;
   Connect(net_, 18081, &c);
-  uint64_t sent = 0;
 
   // writev: three iovecs, the request split inside the method.
   std::string a = "POST /v", b = "ec HTTP/1.1\r\nContent-Length: 4\r\n\r\n", d = "body";
@@ -434,7 +433,6 @@ TEST_P(SocketTraceBpfTest, EveryDataSyscallAdvancesPositions) {
   iovec in[2] = {{r1.data(), r1.size()}, {r2.data(), r2.size()}};
   ASSERT_EQ(readv(c.server, in, 2), static_cast<ssize_t>(request.size()));
   EXPECT_EQ(r1 + r2, request);
-  sent += request.size();
 
   // sendmsg / recvmsg.
   const std::string m = "GET /msg HTTP/1.1\r\n\r\n";
