@@ -249,11 +249,9 @@ absl::Status Agent::SetUpMetrics() {
         if (!pod && !at.live && at.local_address != nullptr) {
           pod = kubernetes_->PodOfAddress(*at.local_address);
         }
-        if (pod) {
-          if (!identity::ApplyPodToService(*pod, id, name_template_ ? &*name_template_ : nullptr,
-                                           resource_labels_)) {
-            name_template_errors_->Inc();
-          }
+        if (pod && !identity::ApplyPodToService(
+                       *pod, id, name_template_ ? &*name_template_ : nullptr, resource_labels_)) {
+          name_template_errors_->Inc();
         }
       });
   process_events_.namer = &app_metrics_->service_namer();
