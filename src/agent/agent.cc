@@ -180,7 +180,8 @@ void Agent::SetUpApplicationView(discovery::Selection selection) {
               LOG_INFO("stopped instrumenting process pid={}", pid);
               traced->RemovePid(pid);
               InstrumentedChanged(pid, false);
-            }},
+            },
+            [this] { InstrumentedSetChanged(); }},
         std::chrono::milliseconds(500), static_cast<uint32_t>(getpid()),
         [this](uint32_t pid) -> std::shared_ptr<const discovery::PodMetadata> {
           return kubernetes_ ? kubernetes_->PodOf(pid) : nullptr;
@@ -278,7 +279,6 @@ absl::Status Agent::SetUpMetrics() {
 }
 
 void Agent::InstrumentedChanged(uint32_t pid, bool added) {
-  std::vector<uint32_t> pids;
   {
     std::lock_guard<std::mutex> lock(instrumented_mu_);
     if (added) {
@@ -286,22 +286,27 @@ void Agent::InstrumentedChanged(uint32_t pid, bool added) {
     } else {
       instrumented_.erase(pid);
     }
-    pids.assign(instrumented_.begin(), instrumented_.end());
   }
   // Read while the process runs: a short-lived client has often exited by the time the agent
   // names its requests.
-  if (kubernetes_) {
-    if (added) kubernetes_->RememberProcess(pid);
-    kubernetes_->RetainProcesses(pids);
-  }
+  if (kubernetes_ && added) kubernetes_->RememberProcess(pid);
   if (app_metrics_) {
     if (added) {
       app_metrics_->service_namer().Remember(pid);
     } else {
       app_metrics_->service_namer().Forget(pid);
     }
-    app_metrics_->SetProcesses(std::move(pids));
   }
+}
+
+void Agent::InstrumentedSetChanged() {
+  std::vector<uint32_t> pids;
+  {
+    std::lock_guard<std::mutex> lock(instrumented_mu_);
+    pids.assign(instrumented_.begin(), instrumented_.end());
+  }
+  if (kubernetes_) kubernetes_->RetainProcesses(pids);
+  if (app_metrics_) app_metrics_->SetProcesses(std::move(pids));
 }
 
 absl::Status Agent::Start() {

@@ -59,6 +59,9 @@ class Agent {
   void RegisterSelfMetrics();
   absl::Status SetUpMetrics();
   void InstrumentedChanged(uint32_t pid, bool added);
+  // Once per discovery scan that changed the selected set, after its InstrumentedChanged calls:
+  // what is kept per process is trimmed to the selected set.
+  void InstrumentedSetChanged();
   void SetUpApplicationView(discovery::Selection selection);
 
   // Process exec/exit from the socket sensor make discovery rescan at once.

@@ -667,6 +667,9 @@ void Discovery::ScanOnce() {
   for (uint32_t pid : removed) {
     if (callbacks_.on_deselected) callbacks_.on_deselected(pid);
   }
+  if ((!added.empty() || !removed.empty()) && callbacks_.on_scan_changed) {
+    callbacks_.on_scan_changed();
+  }
 }
 
 }  // namespace loupe::discovery

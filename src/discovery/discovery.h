@@ -195,6 +195,9 @@ class Discovery {
     // too, or its pid now belongs to another selected process), with what was read now.
     std::function<void(const ProcessInfo&)> on_selected;
     std::function<void(uint32_t pid)> on_deselected;
+    // After a scan that called on_selected or on_deselected, once, after the last of them: for
+    // work over the whole selected set, which per announcement would cost O(n²) per scan.
+    std::function<void()> on_scan_changed;
   };
   Discovery(Selection selection, Callbacks callbacks, std::chrono::milliseconds interval,
             uint32_t self_pid, PodResolver pods = nullptr);

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 
 namespace loupe::discovery {
@@ -700,6 +702,69 @@ TEST(DiscoveryTest, ASelectedProcessThatExecsASelectedImageIsAnnouncedAgain) {
   EXPECT_TRUE(discovery.selected().contains(static_cast<uint32_t>(child)));
   std::lock_guard<std::mutex> l(mu);
   EXPECT_EQ(deselected, 0);
+}
+
+// on_scan_changed comes once per scan that announced or dropped processes, after the last of
+// them, and never after a scan that changed nothing: the agent trims what it keeps per process
+// there, once per scan instead of once per process.
+TEST(DiscoveryTest, ScanChangedComesOnceAfterEachScansAnnouncements) {
+  constexpr int kChildren = 3;
+  std::array<ChildGuard, kChildren> guards{};
+  std::vector<std::string> ports;
+  for (ChildGuard& g : guards) {
+    uint16_t port = 0;
+    g.pid = ListeningChild(false, false, &port);
+    ASSERT_GT(g.pid, 0);
+    ports.push_back(std::to_string(port));
+  }
+  std::mutex mu;
+  std::vector<std::string> events;  // "selected", "deselected", "changed" in call order
+  auto record = [&](const char* what) {
+    std::lock_guard<std::mutex> l(mu);
+    events.emplace_back(what);
+  };
+  Discovery discovery(Make({{{"open_ports", absl::StrJoin(ports, ",")}}}),
+                      {[&](const ProcessInfo&) { record("selected"); },
+                       [&](uint32_t) { record("deselected"); }, [&] { record("changed"); }},
+                      std::chrono::milliseconds(100), static_cast<uint32_t>(getpid()));
+  auto seen = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return events;
+  };
+  discovery.Start();  // the first scan runs in Start()
+  ASSERT_EQ(seen(), (std::vector<std::string>{"selected", "selected", "selected", "changed"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // periodic scans, no change
+  ASSERT_EQ(seen().size(), 4u);
+
+  for (ChildGuard& g : guards) {
+    kill(g.pid, SIGKILL);
+    waitpid(g.pid, nullptr, 0);
+    g.pid = -1;
+  }
+  discovery.PokeAll();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  auto after_kills = [&] {
+    const std::vector<std::string> all = seen();
+    return std::vector<std::string>(all.begin() + 4, all.end());
+  };
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::vector<std::string> after = after_kills();
+    if (std::count(after.begin(), after.end(), "deselected") == kChildren) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a late "changed" would show
+  discovery.Stop();
+  const std::vector<std::string> after = after_kills();
+  // The children may die across more than one scan: every scan's drops end with one "changed".
+  ASSERT_FALSE(after.empty());
+  EXPECT_EQ(after.back(), "changed");
+  EXPECT_EQ(std::count(after.begin(), after.end(), "deselected"), kChildren);
+  EXPECT_EQ(std::count(after.begin(), after.end(), "selected"), 0);
+  for (size_t i = 0; i < after.size(); ++i) {
+    if (after[i] == "changed") {
+      EXPECT_TRUE(i > 0 && after[i - 1] == "deselected") << "a scan without drops at " << i;
+    }
+  }
 }
 
 // The scan marks processes of other network namespaces; this test process and its children
