@@ -12,7 +12,7 @@ network view alone, LOUPE_APP_CAPTURE_BYTES=256, LOUPE_BENCH_DISCARD_SOCKET_EVEN
 side alone); `--bpf-stats` prints each BPF program's run time per wrk request (bpf_stats is
 switched on for the run and off again); `--agent-sched` sets the agent's scheduling policy;
 `--agent-nice` sets the agent's threads' nice value; `--profile` records the machine with perf
-during every wrk run and prints nginx's time per request by symbol; `--pin` pins nginx's worker to CPU 0 and the
+during every wrk run and prints nginx's and wrk's time per request by symbol; `--pin` pins nginx's worker to CPU 0 and the
 agent to CPU 1; `--agent-cmd` runs another program in the agent's place (bench/sock_hook_cost:
 the kernel side of a capture on the sock:sock_*_length raw tracepoints).
 
@@ -258,28 +258,32 @@ def start_profile(workdir: str) -> tuple[subprocess.Popen, str]:
     return proc, path
 
 
-def stop_profile(profile: tuple[subprocess.Popen, str], comm: str) -> collections.Counter:
-    """Stops the recording; the samples of processes named `comm` by the symbol they were in."""
+PROFILED_COMMS = ("nginx", "wrk")
+
+
+def stop_profile(profile: tuple[subprocess.Popen, str]) -> dict:
+    """Stops the recording; per command in PROFILED_COMMS, its samples by the symbol they were in."""
     proc, path = profile
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
-    out = subprocess.run(["perf", "script", "-i", path, "--comm", comm, "-F", "ip,sym"],
+    out = subprocess.run(["perf", "script", "-i", path, "--comm", ",".join(PROFILED_COMMS),
+                          "-F", "comm,ip,sym"],
                          capture_output=True, text=True, check=True).stdout
     os.unlink(path)
-    counts = collections.Counter()
-    for line in out.splitlines():  # "<ip> <symbol>" per sample
-        fields = line.split(None, 1)
-        if fields:
-            counts[fields[1].strip() if len(fields) > 1 else "[unknown]"] += 1
+    counts = {comm: collections.Counter() for comm in PROFILED_COMMS}
+    for line in out.splitlines():  # "<comm> <ip> <symbol>" per sample
+        fields = line.split(None, 2)
+        if len(fields) >= 2 and fields[0] in counts:
+            counts[fields[0]][fields[2].strip() if len(fields) > 2 else "[unknown]"] += 1
     return counts
 
 
-def print_profile(samples: dict, requests: dict, top: int = 20) -> None:
-    """nginx's time per wrk request by symbol, with and without the agent: the largest changes."""
+def print_profile(comm: str, samples: dict, requests: dict, top: int = 20) -> None:
+    """`comm`'s time per wrk request by symbol, with and without the agent: the largest changes."""
     def us(mode, sym=None):
         n = sum(samples[mode].values()) if sym is None else samples[mode][sym]
         return n / PROFILE_HZ / requests[mode] * 1e6
-    print(f"profile of nginx (perf record -a -F {PROFILE_HZ}), us per wrk request: without "
+    print(f"profile of {comm} (perf record -a -F {PROFILE_HZ}), us per wrk request: without "
           f"{us('without'):.2f}, with {us('with'):.2f} ({us('with') - us('without'):+.2f})")
     syms = set(samples["without"]) | set(samples["with"])
     diff = sorted(syms, key=lambda k: us("with", k) - us("without", k), reverse=True)
@@ -318,7 +322,7 @@ def main() -> int:
                         help="scheduling policy of the agent's threads (chrt), default other")
     parser.add_argument("--profile", action="store_true",
                         help="perf record the whole machine during every wrk run and print "
-                             "nginx's time per request by kernel/user symbol, with and without "
+                             "nginx's and wrk's time per request by kernel/user symbol, with and without "
                              "the agent (largest changes first)")
     args = parser.parse_args()
     if args.profile and shutil.which("perf") is None:
@@ -344,7 +348,8 @@ def main() -> int:
 
 
 def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> int:
-    samples = {"without": collections.Counter(), "with": collections.Counter()}
+    samples = {comm: {"without": collections.Counter(), "with": collections.Counter()}
+               for comm in PROFILED_COMMS}
     sampled_requests = {"without": 0, "with": 0}
     with tempfile.TemporaryDirectory(prefix="loupe-bench-") as workdir, \
             Lab(pods=2, workloads={"pod0": ["nginx"]}) as lab:
@@ -384,7 +389,8 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
                     res = wrk(client_pod, url, args.seconds, args.threads, args.connections,
                               worker)
                     if profile is not None:
-                        samples[mode].update(stop_profile(profile, "nginx"))
+                        for comm, counts in stop_profile(profile).items():
+                            samples[comm][mode].update(counts)
                         sampled_requests[mode] += res["requests"]
                     if agent is not None and args.bpf_stats:
                         print_bpf_stats(stats0, bpf_prog_stats(), res["requests"])
@@ -432,7 +438,8 @@ def run(args, loupe: str, extra_env: dict, results: dict, load_before: str) -> i
               f"{statistics.mean(x['server_wait_us'] for x in rs):.2f} us runnable, wrk "
               f"{statistics.mean(x['wrk_us'] for x in rs):.2f} us on CPU")
     if args.profile:
-        print_profile(samples, sampled_requests)
+        for comm in PROFILED_COMMS:
+            print_profile(comm, samples[comm], sampled_requests)
     cpu = sum(x["cpu"] for x in results["with"])
     traced = sum(x["traced"] for x in results["with"])
     per_run = cpu / len(results["with"])
