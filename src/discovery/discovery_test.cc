@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_join.h"
@@ -18,6 +19,16 @@
 
 namespace loupe::discovery {
 namespace {
+
+// Polls `done` every 5 ms until it holds or `timeout` passes; whether it held.
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 ProcessInfo Proc(uint32_t pid, std::string exe, std::vector<uint16_t> ports) {
   return ProcessInfo{pid, std::move(exe), "x", std::move(ports)};
@@ -152,14 +163,12 @@ TEST(DiscoveryTest, FindsAListenerAndDropsItWhenItExits) {
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   discovery.Poke(static_cast<uint32_t>(child));  // the agent's exit event
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (std::chrono::steady_clock::now() < deadline) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      if (!removed.empty()) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitUntil(
+      [&] {
+        std::lock_guard<std::mutex> l(mu);
+        return !removed.empty();
+      },
+      std::chrono::seconds(1));
   discovery.Stop();
   std::lock_guard<std::mutex> l(mu);
   EXPECT_EQ(removed, std::vector<uint32_t>{static_cast<uint32_t>(child)});
@@ -567,15 +576,14 @@ std::string ExeOf(const std::vector<ProcessInfo>& scan, pid_t pid) {
 }
 
 bool WaitForExe(pid_t pid, std::string_view suffix) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < deadline) {
-    const ssize_t n =
-        readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof(buf) - 1);
-    if (n > 0 && std::string_view(buf, static_cast<size_t>(n)).ends_with(suffix)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return WaitUntil(
+      [&] {
+        char buf[4096];
+        const ssize_t n =
+            readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof(buf) - 1);
+        return n > 0 && std::string_view(buf, static_cast<size_t>(n)).ends_with(suffix);
+      },
+      std::chrono::seconds(5));
 }
 
 // With a ScanCache a known process's exe, comm and namespace are read again only after
@@ -631,12 +639,9 @@ TEST(DiscoveryTest, PokeWithThePidPicksUpAnExecWithinASecond) {
   close(go);
   ASSERT_TRUE(WaitForExe(child, "/sleep"));
   discovery.Poke(static_cast<uint32_t>(child));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  bool selected = false;
-  while (!selected && std::chrono::steady_clock::now() < deadline) {
-    selected = discovery.selected().contains(static_cast<uint32_t>(child));
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const bool selected =
+      WaitUntil([&] { return discovery.selected().contains(static_cast<uint32_t>(child)); },
+                std::chrono::seconds(1));
   discovery.Stop();
   EXPECT_TRUE(selected);
 }
@@ -674,10 +679,7 @@ TEST(DiscoveryTest, ASelectedProcessThatExecsASelectedImageIsAnnouncedAgain) {
     return announced;
   };
   auto wait_for_count = [&](size_t count) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    while (announcements().size() < count && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    WaitUntil([&] { return announcements().size() >= count; }, std::chrono::seconds(1));
   };
   wait_for_count(1);
   ASSERT_EQ(announcements(), std::vector<std::string>{self_exe});
@@ -742,16 +744,16 @@ TEST(DiscoveryTest, ScanChangedComesOnceAfterEachScansAnnouncements) {
     g.pid = -1;
   }
   discovery.PokeAll();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   auto after_kills = [&] {
     const std::vector<std::string> all = seen();
     return std::vector<std::string>(all.begin() + 4, all.end());
   };
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::vector<std::string> after = after_kills();
-    if (std::count(after.begin(), after.end(), "deselected") == kChildren) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitUntil(
+      [&] {
+        const std::vector<std::string> after = after_kills();
+        return std::count(after.begin(), after.end(), "deselected") == kChildren;
+      },
+      std::chrono::seconds(2));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a late "changed" would show
   discovery.Stop();
   const std::vector<std::string> after = after_kills();
