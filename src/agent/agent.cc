@@ -162,6 +162,7 @@ void Agent::SetUpApplicationView(discovery::Selection selection) {
                                                              registry_, options);
   socket_sensor_ = sensor.get();
   sensors_.push_back(std::move(sensor));
+  process_events_.read_images = selection.instrument_all();
   if (!selection.instrument_all()) {
     sensors::SocketTraceSensor* traced = socket_sensor_;
     discovery_ = std::make_unique<discovery::Discovery>(

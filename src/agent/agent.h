@@ -77,6 +77,8 @@ class Agent {
     }
     std::atomic<discovery::Discovery*> discovery{nullptr};
     std::atomic<metrics::app::ServiceNamer*> namer{nullptr};
+    // Every process is traced (no discovery): an exec reads the new image's facts at once.
+    std::atomic<bool> read_images{false};
     identity::IdentityCache* identity = nullptr;
 
    private:
@@ -84,7 +86,15 @@ class Agent {
     // requests still to be named.
     void Forget(uint32_t pid, bool exec) {
       if (identity != nullptr) identity->ForgetProcess(pid);
-      if (auto* n = namer.load()) exec ? n->ForgetImage(pid) : n->Forget(pid);
+      if (auto* n = namer.load()) {
+        if (!exec) {
+          n->Forget(pid);
+        } else if (read_images.load()) {
+          n->ReadImage(pid);
+        } else {
+          n->ForgetImage(pid);
+        }
+      }
       if (auto* d = discovery.load()) d->Poke(pid);
     }
   };

@@ -3,9 +3,10 @@
 // happened (the ring is read every 5 ms), and a short-lived client (a Job, a CronJob, a script)
 // is often gone by then, together with its /proc entry.
 //
-// Facts are put when discovery starts tracing a process. They are kept while the process is in
-// the set Retain() is given, and for `linger` after it left that set (its exit), so that the
-// requests read after the exit find them; then dropped. Put() for a pid replaces what an
+// Facts are put when discovery starts tracing a process (or, when every process is traced, when
+// one execs). They are kept while the process is in the set Retain() is given and until Gone()
+// reports its exit, and for `linger` after that, so that the requests read after the exit find
+// them; then dropped. Put() for a pid replaces what an
 // earlier process of the same pid left. At most `max_entries` are kept: when full, the facts of
 // processes no longer traced are dropped first, then all (a pid storm; naming falls back to
 // what the event carries).
@@ -55,6 +56,19 @@ class ProcessFacts {
     entries_.erase(pid);
   }
 
+  // `pid` exited (or is no longer traced): its facts linger from `now` on. Facts that lingered
+  // longer than `linger` are dropped here too, at most every linger/4.
+  void Gone(uint32_t pid, Clock::time_point now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(pid);
+    if (it != entries_.end() && !it->second.gone_since) it->second.gone_since = now;
+    if (now - last_prune_ < linger_ / 4) return;
+    last_prune_ = now;
+    std::erase_if(entries_, [&](const auto& e) {
+      return e.second.gone_since && now - *e.second.gone_since > linger_;
+    });
+  }
+
   // `live` (ascending) are the processes traced now. The others' facts linger from `now` on;
   // facts that lingered longer than `linger` are dropped.
   void Retain(std::span<const uint32_t> live, Clock::time_point now) {
@@ -87,6 +101,7 @@ class ProcessFacts {
   const size_t max_entries_;
   mutable std::mutex mu_;
   std::unordered_map<uint32_t, Entry> entries_;
+  Clock::time_point last_prune_{};  // of Gone()
 };
 
 }  // namespace loupe

@@ -57,6 +57,30 @@ TEST(ProcessFactsTest, PutReplacesAnEarlierProcessOfThePid) {
   EXPECT_EQ(facts.size(), 1u);
 }
 
+// Without a live set (every process traced, no discovery), exits are reported one by one: the
+// facts linger from the exit and are dropped by a later Gone() once the linger has passed.
+TEST(ProcessFactsTest, GoneStartsTheLingerWithoutALiveSet) {
+  ProcessFacts<std::string> facts(seconds(30), 100);
+  const Time t0{seconds(1000)};
+  facts.Put(1, "one");
+  facts.Put(2, "two");
+  facts.Put(3, "three");
+  facts.Gone(1, t0);
+  facts.Gone(9, t0);                // never put: nothing to do
+  facts.Gone(1, t0 + seconds(20));  // a second report does not restart the linger
+  facts.Gone(2, t0 + seconds(25));
+  EXPECT_EQ(facts.Find(1), "one");  // still lingering: its last requests are named
+  EXPECT_EQ(facts.size(), 3u);
+  facts.Gone(9, t0 + seconds(31));  // any exit prunes what lingered long enough
+  EXPECT_EQ(facts.Find(1), std::nullopt);
+  EXPECT_EQ(facts.Find(2), "two");
+  EXPECT_EQ(facts.Find(3), "three");  // running: kept however long
+  facts.Gone(9, t0 + seconds(56));
+  EXPECT_EQ(facts.Find(2), std::nullopt);
+  EXPECT_EQ(facts.Find(3), "three");
+  EXPECT_EQ(facts.size(), 1u);
+}
+
 TEST(ProcessFactsTest, BoundedDroppingExitedProcessesFirst) {
   ProcessFacts<std::string> facts(seconds(30), 3);
   facts.Put(1, "a");

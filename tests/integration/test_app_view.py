@@ -1646,6 +1646,35 @@ get(sys.argv[1])  # and exit at once
 """
 
 
+@contextlib.contextmanager
+def stepped_client(args: list, env: dict):
+    """A client running STEPPED_EXEC_CLIENT, and a function that lets it take its next step;
+    killed on the way out if it is still running."""
+    client = subprocess.Popen(args, stdin=subprocess.PIPE, text=True, env=env)
+
+    def step():
+        client.stdin.write("\n")
+        client.stdin.flush()
+
+    try:
+        yield client, step
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+
+
+def last_step_while_agent_stopped(agent, client, step) -> None:
+    """The client's last step (its last request, then its exit) while the agent is stopped, as
+    a lagging agent would be: the agent names the request after the process is gone."""
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        step()
+        assert client.wait(timeout=10) == 0
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+
+
 def test_a_selected_process_that_execs_is_named_by_its_new_image_after_exit(
         start_agent, python_http_server, tmp_path):
     """Discovery selects a client by its executable; it requests, then execs another selected
@@ -1664,38 +1693,48 @@ def test_a_selected_process_that_execs_is_named_by_its_new_image_after_exit(
     agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_ENABLE="false",
                                       BEYLA_EXECUTABLE_NAME="/(first|second)-client$"))
     port = url.rsplit(":", 1)[1].strip("/")
-    client = subprocess.Popen([str(first), str(script), url, "first", str(second)],
-                              stdin=subprocess.PIPE, text=True,
-                              env=dict(os.environ, OTEL_SERVICE_NAME="first-service"))
-    try:
-        def step():
-            client.stdin.write("\n")
-            client.stdin.flush()
 
+    def by_service():
+        return client_requests_by_service(agent, port)
+
+    with stepped_client([str(first), str(script), url, "first", str(second)],
+                        dict(os.environ, OTEL_SERVICE_NAME="first-service")) as (client, step):
         wait_for(lambda: f"instrumenting process pid={client.pid} exe={first}" in agent.output(),
                  timeout=5, what="the first image selected")
         step()  # the first request
-
-        def by_service():
-            return client_requests_by_service(agent, port)
-
         wait_for(lambda: by_service()["first-service"] >= 1, timeout=10, what="the first request")
         step()  # the exec
         wait_for(lambda: f"instrumenting process pid={client.pid} exe={second}" in agent.output(),
                  timeout=5, what="the second image selected")
-        agent.proc.send_signal(signal.SIGSTOP)
-        try:
-            step()  # the second request, and the exit
-            assert client.wait(timeout=10) == 0
-        finally:
-            agent.proc.send_signal(signal.SIGCONT)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
+        last_step_while_agent_stopped(agent, client, step)  # the second request, and the exit
     wait_for(lambda: sum(by_service().values()) >= 2, timeout=10, what="the two requests")
     time.sleep(0.5)
     assert by_service() == {"first-service": 1, "second-service": 1}, by_service()
+    assert agent.stop() == 0
+
+
+def test_a_short_lived_process_is_named_by_its_own_service_name_when_every_process_is_traced(
+        start_agent, python_http_server, tmp_path):
+    """Without discovery (every process traced) nothing reads a process when it is selected. The
+    exec event does: a client with its own OTEL_SERVICE_NAME that requests and exits while the
+    agent is stopped (as a lagging agent would be) is still named by it, not by its command."""
+    _, url = python_http_server({})
+    script = tmp_path / "stepped_client.py"
+    script.write_text(STEPPED_EXEC_CLIENT)
+    agent = start_agent(env=agent_env(tmp_path, LOUPE_NETWORK_ENABLE="false"))
+    port = url.rsplit(":", 1)[1].strip("/")
+    with stepped_client([sys.executable, str(script), url, "only"],
+                        dict(os.environ, OTEL_SERVICE_NAME="short-lived")) as (client, step):
+        # The exec event is read at once (it wakes the agent's reader); give it time to be handled.
+        time.sleep(1.0)
+        last_step_while_agent_stopped(agent, client, step)  # the request, and the exit
+
+    def by_service():
+        return client_requests_by_service(agent, port)
+
+    wait_for(lambda: sum(by_service().values()) >= 1, timeout=10, what="the request")
+    time.sleep(0.5)
+    assert by_service() == {"short-lived": 1}, by_service()
     assert agent.stop() == 0
 
 

@@ -193,6 +193,7 @@ std::shared_ptr<const ServiceIdentity> ServiceNamer::Get(uint32_t pid, std::stri
 }
 
 void ServiceNamer::Forget(uint32_t pid) {
+  remembered_.Gone(pid, std::chrono::steady_clock::now());
   {
     // Every exec and exit on the host comes here; most pids were never named. Those cost a
     // shared lock, not a turn of the exclusive one that the naming of requests would wait on.
@@ -206,6 +207,11 @@ void ServiceNamer::Forget(uint32_t pid) {
 void ServiceNamer::ForgetImage(uint32_t pid) {
   remembered_.Erase(pid);
   Forget(pid);
+}
+
+void ServiceNamer::ReadImage(uint32_t pid) {
+  ForgetImage(pid);
+  if (std::optional<Facts> facts = ReadFacts(pid)) remembered_.Put(pid, *std::move(facts));
 }
 
 void ServiceNamer::Retain(std::span<const uint32_t> pids) {

@@ -105,12 +105,17 @@ class ServiceNamer {
   // identity cached for an earlier process of the pid. For processes discovery starts tracing.
   void Remember(uint32_t pid);
   // Drops the cached identity (the process exited; its pid may be reused). What Remember() read
-  // stays for the requests still to come (see Retain).
+  // stays for the requests still to come, for kFactsLinger.
   void Forget(uint32_t pid);
   // As Forget, for a process that exec'd: what Remember() read was the old image's and is
   // dropped too (discovery remembers the new image if it still selects the process), so that
   // the new image's requests named after it exited are not named as the old one.
   void ForgetImage(uint32_t pid);
+  // As ForgetImage, then reads the new image at once, as Remember does (without its exclusive
+  // lock). For exec events when every process is traced, so that a short-lived process is named
+  // by its own OTEL_SERVICE_NAME after it exited, as discovery's selection does for the
+  // processes it selects. Costs a readlink and a read of /proc/<pid>/environ per exec.
+  void ReadImage(uint32_t pid);
   // Keeps only the identities of `pids`, the processes traced now. What Remember() read of the
   // others is kept for kFactsLinger after they first were missing, then dropped.
   void Retain(std::span<const uint32_t> pids);

@@ -265,6 +265,26 @@ TEST(ServiceNamerTest, AnExecDropsTheOldImagesFacts) {
   EXPECT_EQ(namer.Get(30, "second-client")->name, "second");
 }
 
+// When every process is traced there is no discovery to read a process at selection: the exec
+// event reads the new image (ReadImage), so that a short-lived process is named by its own
+// OTEL_SERVICE_NAME after it exited, and not as the image it replaced.
+TEST(ServiceNamerTest, ReadImageNamesAnExitedProcessByTheImageItExecd) {
+  const FakeProc proc("am-proc-read-image");
+  proc.Add(50, "/usr/bin/bash", "OTEL_SERVICE_NAME=shell\0"s);
+  ServiceNamer namer({"", "h", proc.root()});
+  namer.ReadImage(50);  // the shell's own exec
+  EXPECT_EQ(namer.Get(50, "bash")->name, "shell");
+  proc.Remove(50);
+  proc.Add(50, "/opt/jobs/report", "OTEL_SERVICE_NAME=nightly-report\0"s);
+  namer.ReadImage(50);  // it exec'd the job
+  proc.Remove(50);      // which ran and exited before its requests were named
+  namer.Forget(50);
+  EXPECT_EQ(namer.Get(50, "report")->name, "nightly-report");
+  // Without the read at exec, the exited job would be named by its command.
+  namer.ForgetImage(50);
+  EXPECT_EQ(namer.Get(50, "report")->name, "report");
+}
+
 TEST(ServiceNamerTest, HookIsToldWhetherTheProcessIsGoneAndTheRequestsAddress) {
   const FakeProc proc("am-proc-hook");
   proc.Add(40, "/usr/bin/server");
