@@ -6,10 +6,9 @@
 // Facts are put when discovery starts tracing a process (or, when every process is traced, when
 // one execs). They are kept while the process is in the set Retain() is given and until Gone()
 // reports its exit, and for `linger` after that, so that the requests read after the exit find
-// them; then dropped. Put() for a pid replaces what an
-// earlier process of the same pid left. At most `max_entries` are kept: when full, the facts of
-// processes no longer traced are dropped first, then all (a pid storm; naming falls back to
-// what the event carries).
+// them; then dropped. Put() for a pid replaces what an earlier process of the same pid left. At
+// most `max_entries` are kept: when full, the facts of processes no longer traced are dropped
+// first, then all (a pid storm; naming falls back to what the event carries).
 //
 // Thread expectations: thread-safe; Find() copies the facts out under a mutex.
 #pragma once
