@@ -120,12 +120,9 @@ std::optional<ServiceNamer::Facts> ServiceNamer::ReadFacts(uint32_t pid) const {
 }
 
 void ServiceNamer::Remember(uint32_t pid) {
-  {
-    // What is cached for this pid was computed for an earlier process of the same pid (its
-    // last requests may have been named after its exit was handled).
-    std::unique_lock lock(mu_);
-    cache_.erase(pid);
-  }
+  // What is cached for this pid was computed for an earlier process of the same pid (its last
+  // requests may have been named after its exit was handled).
+  Forget(pid);
   if (std::optional<Facts> facts = ReadFacts(pid)) remembered_.Put(pid, *std::move(facts));
 }
 
@@ -210,8 +207,8 @@ void ServiceNamer::ForgetImage(uint32_t pid) {
 }
 
 void ServiceNamer::ReadImage(uint32_t pid) {
-  ForgetImage(pid);
-  if (std::optional<Facts> facts = ReadFacts(pid)) remembered_.Put(pid, *std::move(facts));
+  remembered_.Erase(pid);  // the old image's, also when the new one cannot be read
+  Remember(pid);
 }
 
 void ServiceNamer::Retain(std::span<const uint32_t> pids) {

@@ -111,10 +111,10 @@ class ServiceNamer {
   // dropped too (discovery remembers the new image if it still selects the process), so that
   // the new image's requests named after it exited are not named as the old one.
   void ForgetImage(uint32_t pid);
-  // As ForgetImage, then reads the new image at once, as Remember does (without its exclusive
-  // lock). For exec events when every process is traced, so that a short-lived process is named
-  // by its own OTEL_SERVICE_NAME after it exited, as discovery's selection does for the
-  // processes it selects. Costs a readlink and a read of /proc/<pid>/environ per exec.
+  // As ForgetImage, then reads the new image at once (Remember). For exec events when every process
+  // is traced, so that a short-lived process is named by its own OTEL_SERVICE_NAME after it exited,
+  // as discovery's selection does for the processes it selects. Costs a readlink and a read of
+  // /proc/<pid>/environ per exec.
   void ReadImage(uint32_t pid);
   // Keeps only the identities of `pids`, the processes traced now. What Remember() read of the
   // others is kept for kFactsLinger after they first were missing, then dropped.
